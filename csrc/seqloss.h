@@ -1,0 +1,211 @@
+/*
+ * seqloss.h — the C ABI of seqloss: the one contract between every frontend (the N-API addon, the C++ tests,
+ * a ctypes benchmark) and every backend (CPU in csrc/cpu, CUDA in cuda/).
+ *
+ * Conventions
+ *  - Plain C types only; every pointer is owned by the caller. Nothing is retained after a call returns.
+ *  - Sizes are int64 element counts (not bytes) so that the library can re-check every buffer it touches.
+ *  - Every entry returns a seqloss_status and, on failure, writes a NUL-terminated message into
+ *    (message, message_size) when message is not NULL. On failure no output is guaranteed to be written.
+ *  - Dense inputs are float32 with layout NTC (index (n*T + t)*C + k) or TNC (index (t*N + n)*C + k);
+ *    gradients and posteriors are written in the same layout as the input. 2D ACE maps (NHWC) are passed as
+ *    1D NTC with T = H*W: the row-major flatten t = h*W + w is exactly that memory order.
+ *  - Lengths, targets and counts always live in host memory. Dense inputs and outputs live in host memory
+ *    unless seqloss_exec.memory says SEQLOSS_MEMORY_DEVICE (CUDA backend only).
+ *  - Workspace: each operation has a *_workspace_size twin. Pass a buffer of at least that many bytes
+ *    (host memory for the CPU backend), or NULL/0 to let the call allocate and free its own.
+ *  - Results are deterministic: the same inputs give bitwise the same outputs for any thread count.
+ */
+#ifndef SEQLOSS_H
+#define SEQLOSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define SEQLOSS_API __declspec(dllexport)
+#else
+#define SEQLOSS_API __attribute__((visibility("default")))
+#endif
+
+#define SEQLOSS_ABI_VERSION 1
+
+typedef enum seqloss_status {
+  SEQLOSS_OK = 0,
+  SEQLOSS_ERROR_TYPE = 1,        /* an argument of the wrong kind (e.g. a NULL pointer where data is needed) */
+  SEQLOSS_ERROR_RANGE = 2,       /* a value out of range: sizes, lengths, labels, counts, overflowing products */
+  SEQLOSS_ERROR_UNSUPPORTED = 3, /* a valid request this build or backend cannot serve (e.g. CUDA not compiled) */
+  SEQLOSS_ERROR_DEVICE = 4,      /* a CUDA runtime failure */
+  SEQLOSS_ERROR_ALLOC = 5,       /* out of memory */
+  SEQLOSS_ERROR_INTERNAL = 6
+} seqloss_status;
+
+typedef enum seqloss_layout { SEQLOSS_LAYOUT_NTC = 0, SEQLOSS_LAYOUT_TNC = 1 } seqloss_layout;
+
+typedef enum seqloss_input_kind {
+  SEQLOSS_INPUT_LOGITS = 0,    /* unnormalised scores: softmax is applied inside */
+  SEQLOSS_INPUT_LOG_PROBS = 1, /* log-probabilities, used as given (CTC only) */
+  SEQLOSS_INPUT_PROBS = 2      /* probabilities, used as given (ACE only) */
+} seqloss_input_kind;
+
+typedef enum seqloss_reduction {
+  SEQLOSS_REDUCTION_NONE = 0,
+  SEQLOSS_REDUCTION_SUM = 1,
+  SEQLOSS_REDUCTION_MEAN = 2
+} seqloss_reduction;
+
+typedef enum seqloss_backend { SEQLOSS_BACKEND_CPU = 0, SEQLOSS_BACKEND_CUDA = 1 } seqloss_backend;
+
+typedef enum seqloss_memory { SEQLOSS_MEMORY_HOST = 0, SEQLOSS_MEMORY_DEVICE = 1 } seqloss_memory;
+
+typedef enum seqloss_ace_variant {
+  SEQLOSS_ACE_CE = 0,        /* cross-entropy, ACE paper Eq. (8) */
+  SEQLOSS_ACE_REGRESSION = 1 /* squared error, ACE paper Eq. (4) */
+} seqloss_ace_variant;
+
+/* The shape of a batch and its supervision. Shared by every operation; fields an operation does not use are
+ * ignored (documented per entry). */
+typedef struct seqloss_problem {
+  int32_t batch;   /* N >= 1 */
+  int32_t time;    /* T >= 1 (H*W for 2D ACE) */
+  int32_t classes; /* C >= 1 (>= 2 when a blank and a label must coexist) */
+  int32_t layout;  /* seqloss_layout */
+  int32_t input;   /* seqloss_input_kind */
+  int32_t blank;   /* 0 <= blank < C */
+  const float* data;  /* the dense input, N*T*C floats in `layout` */
+  int64_t data_size;  /* element count of `data`; must equal N*T*C */
+  const int32_t* input_lengths; /* N values in [0, T] ([1, T] for ACE), or NULL for all T */
+  const int32_t* targets;        /* CTC: concatenated labels, each in [0, C) and != blank */
+  int64_t targets_size;          /* element count of `targets`; must be >= sum(target_lengths) */
+  const int32_t* target_lengths; /* CTC: N values >= 0 */
+  const float* counts; /* ACE: N*C per-class counts N_k (finite, >= 0; the blank column is ignored and replaced
+                          by T_n - sum of the others, which must not be negative) */
+  int64_t counts_size; /* element count of `counts`; must equal N*C */
+} seqloss_problem;
+
+/* Where and how to run. */
+typedef struct seqloss_exec {
+  int32_t backend; /* seqloss_backend */
+  int32_t device;  /* CUDA device index (ignored by the CPU backend) */
+  int32_t memory;  /* seqloss_memory of `data` and of the dense outputs */
+  int32_t threads; /* CPU threads; 0 = one per hardware thread */
+  void* stream;    /* cudaStream_t, or NULL for the default stream (CUDA backend) */
+} seqloss_exec;
+
+typedef struct seqloss_ctc_options {
+  int32_t reduction;     /* seqloss_reduction: scales `grad` and defines `loss` */
+  int32_t zero_infinity; /* infinite losses (impossible alignments) become 0 */
+  /* Reserved for the iterative-fitting modifications (alpha/gamma); must be zero in ABI version 1. */
+  int32_t reserved[6];
+} seqloss_ctc_options;
+
+typedef struct seqloss_ctc_outputs {
+  float* losses;    /* N: -log p(l|x) per sequence (+inf when impossible, 0 with zero_infinity); required */
+  double* loss;     /* host scalar: the reduced loss; may be NULL */
+  float* grad;      /* N*T*C in the input layout, d loss / d input; may be NULL */
+  int64_t grad_size;
+  float* posterior; /* N*T*C in the input layout, y'_tk = p(pi_t = k | l, x); may be NULL */
+  int64_t posterior_size;
+} seqloss_ctc_outputs;
+
+typedef struct seqloss_ace_options {
+  int32_t reduction; /* seqloss_reduction */
+  int32_t variant;   /* seqloss_ace_variant */
+  double eps;        /* added to every probability before aggregation (ACE code: 1e-10); finite, >= 0 */
+} seqloss_ace_options;
+
+typedef struct seqloss_ace_outputs {
+  float* losses; /* N; required */
+  double* loss;  /* host scalar: the reduced loss; may be NULL */
+  float* grad;   /* N*T*C in the input layout; may be NULL */
+  int64_t grad_size;
+} seqloss_ace_outputs;
+
+/* ---- version and discovery ------------------------------------------------------------------------------- */
+
+SEQLOSS_API int32_t seqloss_abi_version(void);
+SEQLOSS_API const char* seqloss_version(void);
+/* Human-readable name of a status code (static storage). */
+SEQLOSS_API const char* seqloss_status_name(seqloss_status status);
+/* Threads the CPU backend uses when exec.threads == 0. */
+SEQLOSS_API int32_t seqloss_cpu_threads(void);
+
+typedef struct seqloss_cuda_device {
+  int32_t index;
+  char name[256];
+  int32_t major, minor;        /* compute capability */
+  int64_t total_memory;        /* bytes */
+  int32_t multiprocessors;
+} seqloss_cuda_device;
+
+typedef struct seqloss_cuda_info {
+  int32_t compiled;        /* 1 when this build contains the CUDA backend */
+  int32_t runtime_version; /* cudaRuntimeGetVersion, e.g. 13000; 0 when not compiled */
+  int32_t driver_version;  /* cudaDriverGetVersion; 0 when no driver is installed */
+  int32_t device_count;    /* usable devices; 0 when none */
+  char architectures[256]; /* the build's CUDA architectures, e.g. "75;80;86;89;90;100;120" */
+  char reason[512];        /* why CUDA is unavailable, empty when device_count > 0 */
+} seqloss_cuda_info;
+
+/* Fills `info`; never fails when CUDA is absent (it says why in info->reason). */
+SEQLOSS_API seqloss_status seqloss_cuda_query(seqloss_cuda_info* info);
+/* Fills `device` for 0 <= index < info.device_count. */
+SEQLOSS_API seqloss_status seqloss_cuda_device_query(int32_t index, seqloss_cuda_device* device, char* message,
+                                                     size_t message_size);
+
+/* ---- CTC ------------------------------------------------------------------------------------------------- */
+/* Uses: batch, time, classes, layout, input (LOGITS or LOG_PROBS), blank, data, input_lengths, targets,
+ * target_lengths. Loss -log p(l|x) by the forward-backward algorithm (Graves et al. 2006) in log space.
+ * grad: for LOGITS softmax(x) - y'; for LOG_PROBS -y' (the log-probs taken as free inputs); times the reduction
+ * scale (mean: 1 / (N * max(L_n, 1)), sum and none: 1); zero on frames t >= T_n and for impossible sequences. */
+SEQLOSS_API seqloss_status seqloss_ctc_workspace_size(const seqloss_problem* problem,
+                                                      const seqloss_ctc_options* options,
+                                                      const seqloss_exec* exec, size_t* bytes, char* message,
+                                                      size_t message_size);
+SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seqloss_ctc_options* options,
+                                       const seqloss_exec* exec, const seqloss_ctc_outputs* outputs,
+                                       void* workspace, size_t workspace_bytes, char* message,
+                                       size_t message_size);
+
+/* ---- ACE ------------------------------------------------------------------------------------------------- */
+/* Uses: batch, time, classes, layout, input (LOGITS or PROBS), blank, data, input_lengths, counts.
+ * y_k = sum_{t<T_n} (y_k^t + eps); CE (Eq. 8): L = -sum_k (N_k/T_n) ln(y_k/T_n) over classes with N_k > 0;
+ * regression (Eq. 4): L = 1/2 sum_k (N_k - y_k)^2; N_blank = T_n - sum_{k != blank} N_k.
+ * Reduction scale: mean 1/N, sum and none 1. */
+SEQLOSS_API seqloss_status seqloss_ace_workspace_size(const seqloss_problem* problem,
+                                                      const seqloss_ace_options* options,
+                                                      const seqloss_exec* exec, size_t* bytes, char* message,
+                                                      size_t message_size);
+SEQLOSS_API seqloss_status seqloss_ace(const seqloss_problem* problem, const seqloss_ace_options* options,
+                                       const seqloss_exec* exec, const seqloss_ace_outputs* outputs,
+                                       void* workspace, size_t workspace_bytes, char* message,
+                                       size_t message_size);
+
+/* ---- decoders -------------------------------------------------------------------------------------------- */
+/* Greedy CTC decode: per frame t < T_n the argmax class (ties to the lowest index), merge repeats, drop blanks.
+ * Uses: batch, time, classes, layout, blank, data, input_lengths.
+ * Writes labels of sequence n to labels[n*T ...] (labels_size must be >= N*T) and its length to lengths[n]. */
+SEQLOSS_API seqloss_status seqloss_ctc_greedy_decode(const seqloss_problem* problem, const seqloss_exec* exec,
+                                                     int32_t* labels, int64_t labels_size, int32_t* lengths,
+                                                     char* message, size_t message_size);
+/* ACE decode: per position t < T_n (flatten order) the argmax class, drop blanks; repeats merged only when
+ * collapse_repeats != 0 (before dropping blanks, as CTC does). Same output convention as the CTC decoder. */
+SEQLOSS_API seqloss_status seqloss_ace_decode(const seqloss_problem* problem, int32_t collapse_repeats,
+                                              const seqloss_exec* exec, int32_t* labels, int64_t labels_size,
+                                              int32_t* lengths, char* message, size_t message_size);
+/* ACE counting: expected[n*C + k] = sum_{t<T_n} y_k^t (softmax of logits, or the probabilities as given),
+ * rounded[n*C + k] = nearest integer (half away from zero). expected_size and rounded_size must be >= N*C;
+ * rounded may be NULL. Uses: batch, time, classes, layout, input (LOGITS or PROBS), data, input_lengths. */
+SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, const seqloss_exec* exec,
+                                             float* expected, int64_t expected_size, int32_t* rounded,
+                                             int64_t rounded_size, char* message, size_t message_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEQLOSS_H */

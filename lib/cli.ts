@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// The `seqloss` command. `seqloss doctor` tells what this installation can run and why not where it cannot.
+import { availableParallelism, cpus } from 'node:os';
+import { backends } from './backend.js';
+
+const USAGE = `usage: seqloss <command>
+
+commands:
+  doctor [--json]   print the backends, the CUDA runtime and driver, devices and the build's architectures
+  help              this text
+`;
+
+function doctor(json: boolean): number {
+  const b = backends();
+  if (json) {
+    process.stdout.write(`${JSON.stringify(b, null, 2)}\n`);
+    return 0;
+  }
+  const yes = (v: boolean) => (v ? 'yes' : 'no');
+  const lines = [
+    `seqloss ${b.version} on Node ${process.versions.node} (${process.platform}-${process.arch}, N-API ${process.versions.napi})`,
+    `cpu model:        ${cpus()[0]?.model ?? 'unknown'} (${availableParallelism()} hardware threads)`,
+    `backend js:       yes (pure TypeScript, float64)`,
+    `backend cpu:      ${yes(b.cpu)}${b.cpu ? ` (native addon, ${b.threads} threads)` : ` — ${b.reason}`}`,
+    `backend cuda:     ${yes(b.cuda.available)}${b.cuda.reason ? ` — ${b.cuda.reason}` : ''}`,
+    `  compiled in:    ${yes(b.cuda.compiled)}`,
+    `  architectures:  ${b.cuda.architectures ?? '-'}`,
+    `  runtime:        ${b.cuda.runtimeVersion ?? '-'}`,
+    `  driver:         ${b.cuda.driverVersion ?? 'none'}`,
+    `  devices:        ${b.cuda.devices.length === 0 ? 'none' : ''}`,
+    ...b.cuda.devices.map(
+      (d) => `    [${d.index}] ${d.name}, compute ${d.computeCapability}, ` +
+        `${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`,
+    ),
+    `'auto' picks:     ${b.cpu ? 'cpu' : 'js'}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+function main(argv: string[]): number {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'doctor':
+      return doctor(rest.includes('--json'));
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    case '--version':
+    case '-v':
+      process.stdout.write(`${backends().version}\n`);
+      return 0;
+    default:
+      process.stderr.write(`seqloss: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));

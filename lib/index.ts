@@ -1,0 +1,170 @@
+// seqloss — the public API. Validation lives in options.ts, backend choice in backend.ts, the algorithms in
+// lib/reference (pure TypeScript, float64) and in the native addon (C ABI: csrc/seqloss.h).
+import { backends, binding, nativeExec, resolveBackend } from './backend.js';
+import { ACE_VARIANT, INPUT, LAYOUT, REDUCTION, type NativeProblem } from './native.js';
+import {
+  ACE_SHAPE_KEYS,
+  normalizeAce,
+  normalizeAceDecode,
+  normalizeCtc,
+  normalizeCtcDecode,
+} from './options.js';
+import * as ref from './reference/index.js';
+import type {
+  AceCountResult,
+  AceDecodeOptions,
+  AceInputOptions,
+  AceOptions,
+  AceProblem,
+  AceResult,
+  CtcDecodeOptions,
+  CtcOptions,
+  CtcProblem,
+  CtcResult,
+  DecodeProblem,
+  RefLossResult,
+  ResolvedBackend,
+} from './types.js';
+
+export type * from './types.js';
+export { backends };
+
+function nativeProblem(
+  p: DecodeProblem | CtcProblem | AceProblem,
+  extra: Partial<Pick<NativeProblem, 'targets' | 'targetLengths' | 'counts'>> = {},
+): NativeProblem {
+  return {
+    batch: p.batch,
+    time: p.time,
+    classes: p.classes,
+    layout: LAYOUT[p.layout],
+    input: INPUT[p.input],
+    blank: p.blank,
+    inputLengths: p.inputLengths,
+    targets: extra.targets ?? null,
+    targetLengths: extra.targetLengths ?? null,
+    counts: extra.counts ?? null,
+  };
+}
+
+const f32 = (a: Float64Array | undefined) => (a ? Float32Array.from(a) : undefined);
+
+function fromReference(r: RefLossResult): Omit<CtcResult, 'backend'> {
+  const out: Omit<CtcResult, 'backend'> = { losses: Float32Array.from(r.losses), loss: r.loss };
+  if (r.grad) out.grad = f32(r.grad);
+  if (r.posterior) out.posterior = f32(r.posterior);
+  return out;
+}
+
+function withBackend<T extends object>(r: T, backend: ResolvedBackend): T & { backend: ResolvedBackend } {
+  return Object.assign(r, { backend });
+}
+
+function ctcCall(fn: string, logits: Float32Array, options: CtcOptions) {
+  const { data, problem, exec } = normalizeCtc(fn, logits, options);
+  const backend = resolveBackend(fn, exec);
+  const args = [
+    data,
+    nativeProblem(problem, { targets: problem.targets, targetLengths: problem.targetLengths }),
+    {
+      reduction: REDUCTION[problem.reduction],
+      zeroInfinity: problem.zeroInfinity,
+      grad: problem.grad,
+      posterior: problem.posterior,
+    },
+    nativeExec(backend, exec),
+  ] as const;
+  return { data, problem, backend, args };
+}
+
+/**
+ * CTC loss (Graves et al. 2006) by the forward-backward algorithm in log space, with its gradient and, on
+ * request, the frame posterior y'_tk = p(π_t = k | l, x) (the "pseudo ground truth": grad = softmax − y').
+ */
+export function ctcLoss(logits: Float32Array, options: CtcOptions): CtcResult {
+  const { data, problem, backend, args } = ctcCall('ctcLoss', logits, options);
+  if (backend === 'js') return withBackend(fromReference(ref.ctcLoss(data, problem)), backend);
+  return withBackend(binding().ctc(...args), backend);
+}
+
+/** ctcLoss off the main thread (native backends run on the libuv pool). Do not modify the inputs until it settles. */
+export async function ctcLossAsync(logits: Float32Array, options: CtcOptions): Promise<CtcResult> {
+  const { data, problem, backend, args } = ctcCall('ctcLossAsync', logits, options);
+  if (backend === 'js') {
+    await yieldToEventLoop();
+    return withBackend(fromReference(ref.ctcLoss(data, problem)), backend);
+  }
+  return withBackend(await binding().ctcAsync(...args), backend);
+}
+
+function aceCall(fn: string, input: Float32Array, options: AceOptions) {
+  const { data, problem, counts32, exec } = normalizeAce(fn, input, options);
+  const backend = resolveBackend(fn, exec);
+  const args = [
+    data,
+    nativeProblem(problem, { counts: counts32 }),
+    {
+      reduction: REDUCTION[problem.reduction],
+      variant: ACE_VARIANT[problem.variant],
+      eps: problem.eps,
+      grad: problem.grad,
+    },
+    nativeExec(backend, exec),
+  ] as const;
+  return { data, problem, backend, args };
+}
+
+/** Aggregation cross-entropy (Xie et al. 2019), 1D or flattened 2D, cross-entropy (Eq. 8) or regression (Eq. 4). */
+export function aceLoss(input: Float32Array, options: AceOptions): AceResult {
+  const { data, problem, backend, args } = aceCall('aceLoss', input, options);
+  if (backend === 'js') return withBackend(fromReference(ref.aceLoss(data, problem)), backend);
+  return withBackend(binding().ace(...args), backend);
+}
+
+/** aceLoss off the main thread (native backends run on the libuv pool). */
+export async function aceLossAsync(input: Float32Array, options: AceOptions): Promise<AceResult> {
+  const { data, problem, backend, args } = aceCall('aceLossAsync', input, options);
+  if (backend === 'js') {
+    await yieldToEventLoop();
+    return withBackend(fromReference(ref.aceLoss(data, problem)), backend);
+  }
+  return withBackend(await binding().aceAsync(...args), backend);
+}
+
+function splitLabels(labels: Int32Array, lengths: Int32Array, time: number): Int32Array[] {
+  return Array.from(lengths, (len, n) => labels.slice(n * time, n * time + len));
+}
+
+/** Greedy (best-path) CTC decoding: per-frame argmax (ties to the lowest class), merge repeats, drop blanks. */
+export function ctcGreedyDecode(logits: Float32Array, options: CtcDecodeOptions): Int32Array[] {
+  const { data, problem, exec } = normalizeCtcDecode('ctcGreedyDecode', logits, options);
+  const backend = resolveBackend('ctcGreedyDecode', exec);
+  if (backend === 'js') return ref.ctcGreedyDecode(data, problem);
+  const r = binding().ctcGreedyDecode(data, nativeProblem(problem), nativeExec(backend, exec));
+  return splitLabels(r.labels, r.lengths, problem.time);
+}
+
+/** ACE decoding: per-position argmax in flatten order, drop blanks; repeats kept unless collapseRepeats. */
+export function aceDecode(input: Float32Array, options: AceDecodeOptions): Int32Array[] {
+  const { data, problem, collapseRepeats, exec } = normalizeAceDecode('aceDecode', input, options);
+  const backend = resolveBackend('aceDecode', exec);
+  if (backend === 'js') return ref.aceDecode(data, problem, collapseRepeats);
+  const r = binding().aceDecode(data, nativeProblem(problem), collapseRepeats, nativeExec(backend, exec));
+  return splitLabels(r.labels, r.lengths, problem.time);
+}
+
+/** ACE counting: expected[n·C + k] = Σ_t y_k^t (ACE's aggregation y_k), and those counts rounded. */
+export function aceCount(input: Float32Array, options: AceInputOptions): AceCountResult {
+  const { data, problem, exec } = normalizeAceDecode('aceCount', input, options, ACE_SHAPE_KEYS);
+  const backend = resolveBackend('aceCount', exec);
+  if (backend === 'js') {
+    const r = ref.aceCount(data, problem);
+    return { expected: Float32Array.from(r.expected), rounded: r.rounded };
+  }
+  return binding().aceCount(data, nativeProblem(problem), nativeExec(backend, exec));
+}
+
+/** Lets pending timers and I/O run before the pure-TypeScript backend takes the main thread. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,130 @@
+// Loads the native addon (built by cmake-js into build/Release, found by node-gyp-build) and describes its
+// interface. The addon is a thin N-API layer over the C ABI in csrc/seqloss.h: it converts and checks, nothing
+// more. Enum values below are those of the C header.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const LAYOUT = { NTC: 0, TNC: 1 } as const;
+export const INPUT = { logits: 0, logProbs: 1, probs: 2 } as const;
+export const REDUCTION = { none: 0, sum: 1, mean: 2 } as const;
+export const BACKEND = { cpu: 0, cuda: 1 } as const;
+export const ACE_VARIANT = { ce: 0, regression: 1 } as const;
+
+/** seqloss_problem, with typed arrays in place of pointer/size pairs. */
+export interface NativeProblem {
+  batch: number;
+  time: number;
+  classes: number;
+  layout: number;
+  input: number;
+  blank: number;
+  inputLengths: Int32Array | null;
+  targets: Int32Array | null;
+  targetLengths: Int32Array | null;
+  counts: Float32Array | null;
+}
+
+/** seqloss_exec (host memory only from JavaScript). */
+export interface NativeExec {
+  backend: number;
+  device: number;
+  threads: number;
+}
+
+export interface NativeCtcOptions {
+  reduction: number;
+  zeroInfinity: boolean;
+  grad: boolean;
+  posterior: boolean;
+}
+
+export interface NativeAceOptions {
+  reduction: number;
+  variant: number;
+  eps: number;
+  grad: boolean;
+}
+
+export interface NativeLossResult {
+  losses: Float32Array;
+  loss: number;
+  grad?: Float32Array;
+  posterior?: Float32Array;
+}
+
+export interface NativeDecodeResult {
+  /** N×T, sequence n's labels at [n·T, n·T + lengths[n]). */
+  labels: Int32Array;
+  lengths: Int32Array;
+}
+
+export interface NativeInfo {
+  version: string;
+  abi: number;
+  threads: number;
+  cuda: {
+    compiled: boolean;
+    runtimeVersion: number;
+    driverVersion: number;
+    architectures: string;
+    reason: string;
+    devices: {
+      index: number;
+      name: string;
+      major: number;
+      minor: number;
+      totalMemory: number;
+      multiprocessors: number;
+    }[];
+  };
+}
+
+/** The addon's exports. Each throws TypeError (SEQLOSS_ERROR_TYPE), RangeError (SEQLOSS_ERROR_RANGE) or Error
+ * (anything else) with the C ABI's message; the error's `code` is the status name. */
+export interface NativeBinding {
+  ctc(data: Float32Array, problem: NativeProblem, options: NativeCtcOptions, exec: NativeExec): NativeLossResult;
+  /** Runs on the libuv thread pool. `data` and the problem's arrays must not change until it settles. */
+  ctcAsync(
+    data: Float32Array,
+    problem: NativeProblem,
+    options: NativeCtcOptions,
+    exec: NativeExec,
+  ): Promise<NativeLossResult>;
+  ace(data: Float32Array, problem: NativeProblem, options: NativeAceOptions, exec: NativeExec): NativeLossResult;
+  aceAsync(
+    data: Float32Array,
+    problem: NativeProblem,
+    options: NativeAceOptions,
+    exec: NativeExec,
+  ): Promise<NativeLossResult>;
+  ctcGreedyDecode(data: Float32Array, problem: NativeProblem, exec: NativeExec): NativeDecodeResult;
+  aceDecode(data: Float32Array, problem: NativeProblem, collapseRepeats: boolean, exec: NativeExec): NativeDecodeResult;
+  aceCount(data: Float32Array, problem: NativeProblem, exec: NativeExec): { expected: Float32Array; rounded: Int32Array };
+  info(): NativeInfo;
+}
+
+export type NativeLoad = { ok: true; binding: NativeBinding } | { ok: false; reason: string };
+
+let loaded: NativeLoad | undefined;
+
+/** The package root: lib/ (sources, under vitest) and dist/ (compiled) both sit one level below it. */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Loads the addon once per module instance (so once per worker thread: each has its own addon instance). */
+export function loadNative(): NativeLoad {
+  if (loaded) return loaded;
+  if (process.env.SEQLOSS_DISABLE_NATIVE === '1') {
+    loaded = { ok: false, reason: 'the native addon is disabled by SEQLOSS_DISABLE_NATIVE=1' };
+    return loaded;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    loaded = { ok: true, binding: nodeGypBuild(packageRoot) as NativeBinding };
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    loaded = { ok: false, reason: `the native addon could not be loaded: ${why}` };
+  }
+  return loaded;
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Builds the native addon with cmake-js. Run by `npm install` (the package's install script).
+//
+// Environment:
+//   SEQLOSS_CUDA=ON|OFF|AUTO   CUDA backend (default AUTO: built when nvcc is found)
+//   SEQLOSS_CUDA_ARCHS=90      narrow the CUDA architectures for a fast local build
+//   SEQLOSS_NATIVE_ARCH=1      tune the CPU backend for this machine (-march=native)
+//   SEQLOSS_SKIP_NATIVE=1      do not build: only the pure-TypeScript backend will be available
+//   SEQLOSS_REQUIRE_NATIVE=1   fail the install when the build fails (default: warn, fall back to 'js')
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const env = process.env;
+const truthy = (v) => v !== undefined && /^(1|on|true|yes)$/i.test(v);
+
+if (truthy(env.SEQLOSS_SKIP_NATIVE)) {
+  console.warn('seqloss: SEQLOSS_SKIP_NATIVE is set; skipping the native build (backend "js" only)');
+  process.exit(0);
+}
+
+const require = createRequire(import.meta.url);
+let cli;
+try {
+  cli = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
+} catch {
+  fail('cmake-js is not installed');
+}
+
+const args = [cli, 'compile', '--directory', root, '--parallel', String(Math.max(1, availableParallelism()))];
+if (env.SEQLOSS_CUDA) args.push(`--CDSEQLOSS_CUDA=${env.SEQLOSS_CUDA.toUpperCase()}`);
+if (env.SEQLOSS_CUDA_ARCHS) args.push(`--CDSEQLOSS_CUDA_ARCHS=${env.SEQLOSS_CUDA_ARCHS}`);
+if (truthy(env.SEQLOSS_NATIVE_ARCH)) args.push('--CDSEQLOSS_NATIVE_ARCH=ON');
+
+const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+if (run.status !== 0) fail(`cmake-js exited with ${run.status ?? run.signal}`);
+
+function fail(why) {
+  const msg = `seqloss: native build failed (${why}).`;
+  if (truthy(env.SEQLOSS_REQUIRE_NATIVE)) {
+    console.error(`${msg} SEQLOSS_REQUIRE_NATIVE is set, so the install fails.`);
+    process.exit(1);
+  }
+  console.warn(`${msg} backend 'auto' will fall back to the pure-TypeScript reference; ` +
+    'backends() explains why. Set SEQLOSS_REQUIRE_NATIVE=1 to make this an error.');
+  process.exit(0);
+}
