@@ -1,0 +1,5 @@
+// seqloss/reference: the pure-TypeScript float64 implementation of every operation — the oracle that the native
+// CPU and CUDA backends are tested against, and the 'js' backend.
+export { ctcLoss } from './ctc.js';
+export { aceLoss } from './ace.js';
+export { ctcGreedyDecode, aceDecode, aceCount } from './decode.js';
