@@ -1,0 +1,568 @@
+#!/usr/bin/env node
+// npm run bench: CTC and ACE loss+grad timed side by side in one run — the native CPU backend (backend 'cpu'), the
+// float64 TypeScript reference through the public API (backend 'js') and PyTorch CPU (bench/torch_bench.py, when
+// /usr/bin/python3 can import torch). Every implementation gets the same float32 logits and labels: generated here
+// with a seeded PRNG and written to a temp dir as raw little-endian files that torch_bench.py reads back.
+//
+//   node bench/run.mjs [--quick] [--shapes 64x26x37,64x144x37,64x144x7357] [--json FILE] [--min-time S] [--no-torch]
+//
+// Needs the compiled package (npx tsc -p tsconfig.json) and, for the 'cpu' column, the addon in build/Release.
+// The table goes to stdout, progress to stderr. See bench/README.md.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PYTHON = process.env.SEQLOSS_BENCH_PYTHON || '/usr/bin/python3';
+const GOAL = 3; // native CPU at least 3× faster than PyTorch CPU
+const TOLERANCE = 1e-4; // relative, losses
+// Gradients, as max |Δ| / max |g|: float32 PyTorch keeps log α, log β (down to about −1400 on the 7357-class shape)
+// in float32, whose spacing there is 1.2e-4, so its CTC gradient is only that close; ours accumulate in double.
+const GRAD_TOLERANCE = { ours: 1e-4, torch: 1e-3 };
+const GRAD_SAMPLES = 4096;
+const BUSY = 0.1; // warn when other processes used more than this share of the CPU time while we timed
+const QUIET = 0.05; // ... and before timing again, wait until they use less than this
+const RETRY_WAIT = 30; // seconds of waiting for a quiet machine before one retry, at most
+const RETRY_BUDGET = 60; // seconds of retrying (waits and timings) per process (ours, PyTorch's), at most
+
+/** The benchmark shapes: N×T×C with label lengths L drawn uniformly from [lMin, lMax]. */
+const SHAPES = [
+  { name: '64x26x37', N: 64, T: 26, C: 37, lMin: 1, lMax: 10 },
+  { name: '64x144x37', N: 64, T: 144, C: 37, lMin: 25, lMax: 25 },
+  { name: '64x144x7357', N: 64, T: 144, C: 7357, lMin: 40, lMax: 40, big: true },
+];
+const LOSSES = ['ctc', 'ace'];
+
+// ---- arguments ------------------------------------------------------------------------------------------------
+
+function usage(code) {
+  const text = `usage: node bench/run.mjs [options]
+  --quick          skip the TypeScript reference on the 7357-class shape
+  --shapes LIST    comma-separated subset of: ${SHAPES.map((s) => s.name).join(', ')} (or 1-based indices)
+  --json FILE      also write the raw numbers (every run's time, losses, agreement) to FILE
+  --min-time S     minimum seconds of timed runs per implementation and case (default 1)
+  --retries N      time a case again, up to N times (default 2), when other processes used more than
+                   ${100 * BUSY}% of the CPU meanwhile (after waiting up to ${RETRY_WAIT} s for a quieter machine;
+                   at most ${RETRY_BUDGET} s of retrying per process); 0 turns it off
+  --no-torch       do not run PyTorch (its column says n/a)
+  --help           this text`;
+  (code ? console.error : console.log)(text);
+  process.exit(code);
+}
+
+function parseArgs(argv) {
+  const opts = { quick: false, shapes: SHAPES, json: null, minTime: 1, torch: true, retries: 2 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const [flag, inline] = a.split(/=(.*)/s);
+      if (inline !== undefined) return inline;
+      if (i + 1 >= argv.length) {
+        console.error(`bench: ${flag} needs a value`);
+        usage(2);
+      }
+      return argv[++i];
+    };
+    if (a === '--quick') opts.quick = true;
+    else if (a === '--no-torch') opts.torch = false;
+    else if (a === '--help' || a === '-h') usage(0);
+    else if (a === '--json' || a.startsWith('--json=')) opts.json = value();
+    else if (a === '--min-time' || a.startsWith('--min-time=')) {
+      opts.minTime = Number(value());
+      if (!(opts.minTime >= 0)) {
+        console.error('bench: --min-time must be a number of seconds >= 0');
+        usage(2);
+      }
+    } else if (a === '--retries' || a.startsWith('--retries=')) {
+      opts.retries = Number(value());
+      if (!Number.isInteger(opts.retries) || opts.retries < 0) {
+        console.error('bench: --retries must be an integer >= 0');
+        usage(2);
+      }
+    } else if (a === '--shapes' || a.startsWith('--shapes=')) {
+      const picked = [];
+      for (const raw of value().split(',').map((s) => s.trim().toLowerCase().replace(/[×*]/g, 'x'))) {
+        if (!raw) continue;
+        const s = /^\d$/.test(raw) ? SHAPES[Number(raw) - 1] : SHAPES.find((x) => x.name === raw);
+        if (!s) {
+          console.error(`bench: unknown shape '${raw}' (known: ${SHAPES.map((x) => x.name).join(', ')})`);
+          usage(2);
+        }
+        if (!picked.includes(s)) picked.push(s);
+      }
+      if (picked.length === 0) usage(2);
+      opts.shapes = SHAPES.filter((s) => picked.includes(s)); // keep the table's order
+    } else {
+      console.error(`bench: unknown argument '${a}'`);
+      usage(2);
+    }
+  }
+  return opts;
+}
+
+// ---- inputs -----------------------------------------------------------------------------------------------------
+
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+function prng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard-normal float32 logits (Box–Muller), random labels in [1, C) (blank 0), lengths in [lMin, lMax]. */
+function makeInputs(shape, seed) {
+  const { N, T, C, lMin, lMax } = shape;
+  const rand = prng(seed);
+  const logits = new Float32Array(N * T * C);
+  for (let i = 0; i < logits.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - rand()));
+    const phi = 2 * Math.PI * rand();
+    logits[i] = r * Math.cos(phi);
+    if (i + 1 < logits.length) logits[i + 1] = r * Math.sin(phi);
+  }
+  const targetLengths = new Int32Array(N);
+  for (let n = 0; n < N; n++) targetLengths[n] = lMin + Math.floor(rand() * (lMax - lMin + 1));
+  const total = targetLengths.reduce((a, b) => a + b, 0);
+  const targets = new Int32Array(total);
+  for (let i = 0; i < total; i++) targets[i] = 1 + Math.floor(rand() * (C - 1));
+  // Every CTC alignment must be possible: T >= L + adjacent repeats.
+  let off = 0;
+  for (let n = 0; n < N; n++) {
+    let need = targetLengths[n];
+    for (let j = 1; j < targetLengths[n]; j++) if (targets[off + j] === targets[off + j - 1]) need++;
+    if (need > T) throw new Error(`bench: shape ${shape.name} drew an impossible alignment`);
+    off += targetLengths[n];
+  }
+  // Where the gradients are compared with PyTorch's: evenly spread flat indices.
+  const k = Math.min(GRAD_SAMPLES, logits.length);
+  const gradSample = new Int32Array(k);
+  for (let i = 0; i < k; i++) gradSample[i] = Math.floor(((2 * i + 1) * logits.length) / (2 * k));
+  return { logits, targets, targetLengths, gradSample };
+}
+
+function writeRaw(file, typed) {
+  // Typed arrays are in host order; the files are little-endian (x86-64 and arm64 hosts are).
+  if (os.endianness() !== 'LE') throw new Error('bench: a little-endian host is needed for the raw files');
+  fs.writeFileSync(file, new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength));
+}
+
+// ---- timing -----------------------------------------------------------------------------------------------------
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Warm-up runs, then timed runs until both minRuns and minTime are reached (at most maxRuns); also the share of
+ * the machine's CPU time that other processes used meanwhile. */
+function timeIt(fn, { warmup, minRuns, maxRuns, minTime }) {
+  const m0 = machineCpu();
+  const own0 = process.cpuUsage();
+  let last;
+  for (let i = 0; i < warmup; i++) last = fn();
+  const times = [];
+  const start = performance.now();
+  while (times.length < minRuns || (performance.now() - start < minTime * 1e3 && times.length < maxRuns)) {
+    const t0 = performance.now();
+    last = fn();
+    times.push(performance.now() - t0);
+  }
+  const own = process.cpuUsage(own0);
+  const others = othersShare(m0, machineCpu(), (own.user + own.system) / 1e6);
+  return { times, median: median(times), result: last, others };
+}
+
+function timingFor(shape, impl, opts) {
+  const { minTime, retries } = opts;
+  if (impl === 'js' && shape.big) return { warmup: 1, minRuns: 3, maxRuns: 3, minTime: 0, retries: 0 };
+  if (shape.big) return { warmup: 2, minRuns: 5, maxRuns: 50, minTime, retries };
+  return { warmup: 5, minRuns: 10, maxRuns: 2000, minTime, retries };
+}
+
+const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** Waits, in 1-s samples, until other processes use less than QUIET of the CPU time (or `seconds` have passed). */
+function waitQuiet(seconds) {
+  const end = performance.now() + seconds * 1e3;
+  while (performance.now() < end) {
+    const m0 = machineCpu();
+    const own0 = process.cpuUsage();
+    sleepSync(1000);
+    const own = process.cpuUsage(own0);
+    const share = othersShare(m0, machineCpu(), (own.user + own.system) / 1e6);
+    if (share == null || share < QUIET) return;
+  }
+}
+
+/** timeIt, repeated (after waiting for a quieter machine) while other processes used more than BUSY of the CPU time
+ * and the run's retry budget lasts; keeps the least disturbed attempt. */
+function timeQuiet(fn, timing, label, budget) {
+  let best = timeIt(fn, timing);
+  let attempts = 1;
+  while (attempts <= timing.retries && best.others != null && best.others > BUSY && budget.left > 0) {
+    const started = performance.now();
+    console.error(`[bench] ${label}: other processes used ${(100 * best.others).toFixed(0)}% of the CPU; waiting for a quieter machine and timing again`);
+    waitQuiet(Math.min(RETRY_WAIT, budget.left));
+    const again = timeIt(fn, timing);
+    attempts++;
+    if (again.others == null || again.others < best.others) best = again;
+    budget.left -= (performance.now() - started) / 1e3;
+  }
+  best.attempts = attempts;
+  return best;
+}
+
+// ---- comparisons ------------------------------------------------------------------------------------------------
+
+const relDiff = (a, b) => (a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b)));
+
+function maxRelDiff(a, b) {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, relDiff(a[i], b[i]));
+  return m;
+}
+
+/** max |a − b| / max |b|: a gradient difference relative to the gradient's scale. */
+function gradDiff(a, b) {
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return s === 0 ? d : d / s;
+}
+
+const pick = (arr, idx) => Array.from(idx, (i) => arr[i]);
+
+// ---- formatting ---------------------------------------------------------------------------------------------------
+
+const fmtMs = (ms) => (ms == null ? 'n/a' : ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
+const fmtRatio = (r) => (r == null ? 'n/a' : r >= 10 ? `${r.toFixed(0)}×` : `${r.toFixed(1)}×`);
+const fmtExp = (x) => (x == null ? 'n/a' : x === 0 ? '0' : x.toExponential(1));
+
+function table(head, rows) {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+function cpuModel() {
+  try {
+    const out = spawnSync('lscpu', [], { encoding: 'utf8' }).stdout || '';
+    const m = /^Model name:\s*(.+)$/m.exec(out);
+    if (m) return m[1].trim();
+  } catch {
+    // fall through
+  }
+  return os.cpus()[0]?.model ?? 'unknown CPU';
+}
+
+/** Machine-wide CPU seconds (busy, and all) from /proc/stat; null off Linux. */
+function machineCpu() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+    const hz = 100; // USER_HZ (sysconf(_SC_CLK_TCK)), 100 on Linux
+    return { busy: (user + nice + system + irq + softirq) / hz, total: (user + nice + system + idle + iowait + irq + softirq + steal) / hz };
+  } catch {
+    return null;
+  }
+}
+
+/** Share of the machine's CPU time that processes other than ours (ownSeconds) used between two readings. */
+function othersShare(m0, m1, ownSeconds) {
+  if (!m0 || !m1 || m1.total <= m0.total) return null;
+  return Math.max(0, m1.busy - m0.busy - ownSeconds) / (m1.total - m0.total);
+}
+
+// ---- main ---------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const progress = (msg) => console.error(`[bench] ${msg}`);
+
+  const dist = path.join(here, '..', 'dist', 'index.js');
+  if (!fs.existsSync(dist)) {
+    console.error(`bench: ${path.relative(process.cwd(), dist)} not found; build it first: npx tsc -p tsconfig.json`);
+    process.exit(1);
+  }
+  const seqloss = await import(pathToFileURL(dist).href);
+  const info = seqloss.backends();
+  const haveCpu = info.cpu === true;
+  if (!haveCpu) progress(`native backend unavailable (${info.reason}); its column says n/a`);
+
+  let torchOk = false;
+  let torchWhy = 'disabled by --no-torch';
+  if (opts.torch) {
+    const probe = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
+    torchOk = probe.status === 0;
+    torchWhy = torchOk ? '' : `${PYTHON} cannot import torch and numpy`;
+    if (!torchOk) progress(`PyTorch unavailable (${torchWhy}); its column says n/a`);
+  }
+
+  const started = new Date();
+  const load = os.loadavg()[0];
+  const machine0 = machineCpu();
+  const own0 = process.cpuUsage();
+  const t0 = performance.now();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'seqloss-bench-'));
+  const cases = [];
+  let torch = null;
+  try {
+    // 1. Inputs, shared by every implementation.
+    const inputs = new Map();
+    const header = { losses: LOSSES, shapes: [] };
+    for (const shape of opts.shapes) {
+      progress(`generating ${shape.name}`);
+      const seed = 0x5eed + SHAPES.indexOf(shape);
+      const data = makeInputs(shape, seed);
+      inputs.set(shape, data);
+      const files = {
+        logits: `${shape.name}.logits.f32`,
+        targets: `${shape.name}.targets.i32`,
+        targetLengths: `${shape.name}.target_lengths.i32`,
+        gradSample: `${shape.name}.grad_sample.i32`,
+      };
+      for (const key of Object.keys(files)) writeRaw(path.join(tmp, files[key]), data[key]);
+      header.shapes.push({
+        name: shape.name, N: shape.N, T: shape.T, C: shape.C, seed, files,
+        timing: timingFor(shape, 'torch', opts),
+      });
+    }
+    Object.assign(header, { busy: BUSY, quiet: QUIET, retryWait: RETRY_WAIT, retryBudget: RETRY_BUDGET });
+    fs.writeFileSync(path.join(tmp, 'header.json'), JSON.stringify(header, null, 2));
+
+    // 2. PyTorch, in its own process (not concurrently with ours: both use every core).
+    if (torchOk) {
+      progress('running PyTorch (bench/torch_bench.py)');
+      const r = spawnSync(PYTHON, [path.join(here, 'torch_bench.py'), tmp], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        timeout: 600e3,
+      });
+      if (r.status === 0) {
+        torch = JSON.parse(fs.readFileSync(path.join(tmp, 'torch.json'), 'utf8'));
+      } else {
+        torchOk = false;
+        torchWhy = `torch_bench.py failed (${r.error?.message ?? (r.signal ? `signal ${r.signal}` : `exit ${r.status}`)})`;
+        progress(torchWhy);
+      }
+    }
+
+    // 3. Ours, through the public API.
+    const budget = { left: RETRY_BUDGET };
+    for (const shape of opts.shapes) {
+      const { logits, targets, targetLengths, gradSample } = inputs.get(shape);
+      const common = { batch: shape.N, time: shape.T, classes: shape.C, targets, targetLengths, input: 'logits' };
+      const call = {
+        ctc: (backend) => () =>
+          seqloss.ctcLoss(logits, { ...common, reduction: 'mean', grad: true, backend }),
+        ace: (backend) => () =>
+          seqloss.aceLoss(logits, { ...common, variant: 'ce', reduction: 'mean', grad: true, backend }),
+      };
+      for (const loss of LOSSES) {
+        const c = { loss, shape, cpu: null, js: null, torch: null, notes: [] };
+        if (haveCpu) {
+          c.cpu = timeQuiet(call[loss]('cpu'), timingFor(shape, 'cpu', opts), `${loss} ${shape.name} cpu`, budget);
+          progress(`${loss} ${shape.name} cpu: median ${fmtMs(c.cpu.median)} ms over ${c.cpu.times.length} runs`);
+        }
+        if (opts.quick && shape.big) {
+          c.jsSkipped = true;
+        } else {
+          c.js = timeQuiet(call[loss]('js'), timingFor(shape, 'js', opts), `${loss} ${shape.name} js`, budget);
+          progress(`${loss} ${shape.name} js: median ${fmtMs(c.js.median)} ms over ${c.js.times.length} runs`);
+        }
+        const t = torch?.shapes?.[shape.name]?.[loss];
+        if (t) c.torch = { times: t.times, median: t.median, result: t, others: t.others, attempts: t.attempts };
+
+        // Agreement: the reduced losses pairwise, per-sequence losses, gradients.
+        const impls = ['cpu', 'js', 'torch'].filter((k) => c[k]);
+        const lossOf = (k) => c[k].result.loss;
+        const lossesOf = (k) => c[k].result.losses;
+        c.agreement = { loss: {}, losses: {}, grad: {} };
+        let worst = 0;
+        for (let i = 0; i < impls.length; i++) {
+          for (let j = i + 1; j < impls.length; j++) {
+            const a = impls[i];
+            const b = impls[j];
+            const key = `${a}-${b}`;
+            c.agreement.loss[key] = relDiff(lossOf(a), lossOf(b));
+            c.agreement.losses[key] = maxRelDiff(lossesOf(a), lossesOf(b));
+            worst = Math.max(worst, c.agreement.loss[key], c.agreement.losses[key]);
+            const ga = a === 'torch' ? c.torch.result.gradSample : pick(c[a].result.grad, gradSample);
+            const gb = b === 'torch' ? c.torch.result.gradSample : pick(c[b].result.grad, gradSample);
+            c.agreement.grad[key] = gradDiff(ga, gb);
+            if (c.agreement.loss[key] > TOLERANCE || c.agreement.losses[key] > TOLERANCE) {
+              c.notes.push(
+                `losses disagree, ${a} vs ${b}: loss ${lossOf(a)} vs ${lossOf(b)} (rel ${fmtExp(c.agreement.loss[key])}), ` +
+                  `per-sequence max rel ${fmtExp(c.agreement.losses[key])}`,
+              );
+            }
+            if (c.agreement.grad[key] > (b === 'torch' ? GRAD_TOLERANCE.torch : GRAD_TOLERANCE.ours)) {
+              c.notes.push(
+                `gradients differ, ${a} vs ${b}: max |Δ| / max |g| = ${fmtExp(c.agreement.grad[key])} ` +
+                  `over ${gradSample.length} sampled entries`,
+              );
+            }
+          }
+        }
+        // cpu vs js on every entry, not only the sample.
+        if (haveCpu && c.js) c.agreement.grad['cpu-js (all entries)'] = gradDiff(c.cpu.result.grad, c.js.result.grad);
+        c.worst = impls.length > 1 ? worst : null;
+        cases.push(c);
+        // Drop the big outputs before the next case.
+        for (const k of ['cpu', 'js']) if (c[k]) c[k].result = { loss: c[k].result.loss, losses: c[k].result.losses };
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+
+  // 4. The table. Other processes' CPU use during the run (a busy machine distorts every column, PyTorch's OpenMP
+  // threads most: a parallel region waits for its slowest thread).
+  const elapsed = (performance.now() - t0) / 1e3;
+  const machine1 = machineCpu();
+  const own = process.cpuUsage(own0);
+  let otherShare = null;
+  if (machine0 && machine1) {
+    otherShare = othersShare(machine0, machine1, (own.user + own.system) / 1e6 + (torch?.cpuSeconds ?? 0));
+  }
+  const retried = cases.reduce(
+    (sum, c) => sum + ['cpu', 'js', 'torch'].reduce((s2, k) => s2 + Math.max(0, (c[k]?.attempts ?? 1) - 1), 0),
+    0,
+  );
+  const threads = info.threads ?? os.availableParallelism?.() ?? os.cpus().length;
+  const torchLabel = torchOk ? `torch ms (${torch.threads} thr)` : 'torch ms';
+  const head = ['loss+grad', 'N×T×C', 'L', 'cpu ms', 'js ms', torchLabel, 'torch/cpu', 'js/cpu', `goal: cpu ≥ ${GOAL}× torch`, 'max rel Δ loss'];
+  const rows = [];
+  const warnings = [];
+  let marked = false;
+  const busyMark = (m) => {
+    if (m.others == null || m.others <= BUSY) return '';
+    marked = true;
+    return ` *${(100 * m.others).toFixed(0)}%`;
+  };
+  for (const c of cases) {
+    const torchRatio = c.cpu && c.torch ? c.torch.median / c.cpu.median : null;
+    const jsRatio = c.cpu && c.js ? c.js.median / c.cpu.median : null;
+    let goal;
+    if (!c.cpu) goal = 'n/a (no addon)';
+    else if (!c.torch) goal = 'n/a (no torch)';
+    else goal = torchRatio >= GOAL ? 'goal met' : `goal missed by ${(GOAL / torchRatio).toFixed(2)}×`;
+    if (c.cpu && c.torch && [c.cpu, c.torch].some((m) => m.others != null && m.others > BUSY)) goal += ' (busy: unsure)';
+    const s = c.shape;
+    c.torchOverCpu = torchRatio;
+    c.jsOverCpu = jsRatio;
+    c.goal = goal;
+    rows.push([
+      c.loss.toUpperCase(),
+      `${s.N}×${s.T}×${s.C}`,
+      s.lMin === s.lMax ? String(s.lMin) : `${s.lMin}..${s.lMax}`,
+      c.cpu ? fmtMs(c.cpu.median) + busyMark(c.cpu) : 'n/a',
+      c.jsSkipped ? 'skipped' : c.js ? fmtMs(c.js.median) + busyMark(c.js) : 'n/a',
+      c.torch ? fmtMs(c.torch.median) + busyMark(c.torch) : 'n/a',
+      fmtRatio(torchRatio),
+      fmtRatio(jsRatio),
+      goal,
+      c.worst == null ? 'n/a' : `${fmtExp(c.worst)}${c.worst > TOLERANCE ? ' ⚠' : ''}`,
+    ]);
+    for (const note of c.notes) warnings.push(`WARNING ${c.loss.toUpperCase()} ${s.name}: ${note}`);
+  }
+  const command = `node bench/run.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
+  const env = {
+    date: started.toISOString(),
+    cpu: cpuModel(),
+    hardwareThreads: os.availableParallelism?.() ?? os.cpus().length,
+    node: process.version,
+    seqloss: info.version,
+    torch: torch ? `${torch.torch} (numpy ${torch.numpy}, Python ${torch.python})` : `n/a (${torchWhy})`,
+    command,
+    elapsedSeconds: elapsed,
+    loadAverageBefore: load,
+    otherProcessesCpuShare: otherShare,
+  };
+  const out = [
+    `seqloss bench, ${env.date}: ${env.cpu}, ${env.hardwareThreads} hardware threads; Node ${env.node}; torch ${env.torch}`,
+    `command: ${command}`,
+    `median ms per call of loss + gradient (reduction 'mean', float32 logits in, NTC). cpu = backend 'cpu' ` +
+      `(${haveCpu ? `${threads} threads` : `unavailable: ${info.reason}`}); js = backend 'js' (float64 TypeScript ` +
+      `reference, 1 thread, with validation); torch = ` +
+      (torchOk
+        ? `PyTorch CPU, torch.set_num_threads(${torch.threads}), log_softmax/softmax + loss + backward to the logits ` +
+          `(CTC on a contiguous (T, N, C) tensor, its documented layout; ACE batch-first as the ACE code).`
+        : `PyTorch CPU: n/a (${torchWhy}).`),
+    `run took ${elapsed.toFixed(0)} s; load average before it ${load.toFixed(2)}; ` +
+      (otherShare == null
+        ? 'CPU use of other processes unknown.'
+        : `other processes used ${(100 * otherShare).toFixed(1)}% of the CPU time during it` +
+          (retried ? `; ${retried} timing(s) repeated because of them (the least disturbed attempt is shown).` : '.')),
+    '',
+    table(head, rows),
+  ];
+  if (marked) {
+    out.push(
+      '',
+      `WARNING the machine was busy: *N% = other processes used N% of the machine's CPU time while this was timed ` +
+        `(more than ${100 * BUSY}%; PyTorch's OpenMP threads suffer most). Those timings are not representative: ` +
+        're-run on an idle machine.',
+    );
+  }
+  const gradLines = cases
+    .filter((c) => Object.keys(c.agreement.grad).length)
+    .map((c) => `  ${c.loss.toUpperCase()} ${c.shape.name}: ${Object.entries(c.agreement.grad).map(([k, v]) => `${k} ${fmtExp(v)}`).join(', ')}`);
+  if (gradLines.length) {
+    out.push('', `gradients, max |Δ| / max |g| (${GRAD_SAMPLES} sampled entries unless noted):`, ...gradLines);
+  }
+  if (warnings.length) out.push('', ...warnings);
+  else if (cases.some((c) => c.worst != null)) {
+    out.push(
+      '',
+      `all implementations agree: losses within ${TOLERANCE} relative (per sequence and reduced), gradients within ` +
+        `${GRAD_TOLERANCE.ours} (ours) and ${GRAD_TOLERANCE.torch} (vs PyTorch) of max |g|.`,
+    );
+  }
+  console.log(out.join('\n'));
+
+  if (opts.json) {
+    const raw = {
+      ...env,
+      tolerance: TOLERANCE,
+      goal: GOAL,
+      threads: { cpu: haveCpu ? threads : null, js: 1, torch: torch?.threads ?? null },
+      options: { quick: opts.quick, minTime: opts.minTime, retries: opts.retries, shapes: opts.shapes.map((s) => s.name) },
+      results: cases.map((c) => ({
+        loss: c.loss,
+        shape: { name: c.shape.name, N: c.shape.N, T: c.shape.T, C: c.shape.C, lMin: c.shape.lMin, lMax: c.shape.lMax },
+        ...Object.fromEntries(
+          ['cpu', 'js', 'torch'].map((k) => [
+            k,
+            c[k]
+              ? { median: c[k].median, times: c[k].times, loss: c[k].result.loss, othersCpuShare: c[k].others, attempts: c[k].attempts }
+              : c.jsSkipped && k === 'js' ? 'skipped' : null,
+          ]),
+        ),
+        torchOverCpu: c.torchOverCpu,
+        jsOverCpu: c.jsOverCpu,
+        goal: c.goal,
+        agreement: c.agreement,
+        warnings: c.notes,
+      })),
+    };
+    fs.writeFileSync(opts.json, `${JSON.stringify(raw, null, 2)}\n`);
+    progress(`raw numbers written to ${opts.json}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err?.stack ?? String(err));
+  process.exit(1);
+});
