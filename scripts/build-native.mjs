@@ -30,13 +30,18 @@ try {
   fail('cmake-js is not installed');
 }
 
-const args = [cli, 'compile', '--directory', root, '--parallel', String(Math.max(1, availableParallelism()))];
-if (env.SEQLOSS_CUDA) args.push(`--CDSEQLOSS_CUDA=${env.SEQLOSS_CUDA.toUpperCase()}`);
-if (env.SEQLOSS_CUDA_ARCHS) args.push(`--CDSEQLOSS_CUDA_ARCHS=${env.SEQLOSS_CUDA_ARCHS}`);
-if (truthy(env.SEQLOSS_NATIVE_ARCH)) args.push('--CDSEQLOSS_NATIVE_ARCH=ON');
-
-const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
-if (run.status !== 0) fail(`cmake-js exited with ${run.status ?? run.signal}`);
+// Every switch is passed explicitly (defaults included) and CMake is configured on every run, so that changing an
+// environment variable takes effect on an existing build/ instead of the cached value silently winning.
+const defines = [
+  `--CDSEQLOSS_CUDA=${(env.SEQLOSS_CUDA ?? 'AUTO').toUpperCase()}`,
+  `--CDSEQLOSS_CUDA_ARCHS=${env.SEQLOSS_CUDA_ARCHS ?? ''}`,
+  `--CDSEQLOSS_NATIVE_ARCH=${truthy(env.SEQLOSS_NATIVE_ARCH) ? 'ON' : 'OFF'}`,
+];
+const common = ['--directory', root, ...defines];
+for (const step of [['configure'], ['build', '--parallel', String(Math.max(1, availableParallelism()))]]) {
+  const run = spawnSync(process.execPath, [cli, ...step, ...common], { cwd: root, stdio: 'inherit' });
+  if (run.status !== 0) fail(`cmake-js ${step[0]} exited with ${run.status ?? run.signal}`);
+}
 
 function fail(why) {
   const msg = `seqloss: native build failed (${why}).`;

@@ -1,0 +1,126 @@
+// The native addon as a Node citizen: it loads, runs async work off the main thread, lives in worker threads,
+// and its C++ ABI tests pass. Also the `seqloss doctor` command.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { aceLoss, aceLossAsync, backends, ctcLoss, ctcLossAsync } from '../lib/index.js';
+import { packageRoot } from '../lib/native.js';
+import { normalFloats, rng } from './helpers.js';
+
+const info = backends();
+
+describe('the native addon', () => {
+  it('is built and loaded (set SEQLOSS_ALLOW_JS_ONLY=1 to accept a JS-only install)', () => {
+    if (process.env.SEQLOSS_ALLOW_JS_ONLY === '1') return;
+    expect(info.reason).toBeUndefined();
+    expect(info.cpu).toBe(true);
+  });
+
+  it('reports CUDA honestly', () => {
+    expect(typeof info.cuda.available).toBe('boolean');
+    expect(Array.isArray(info.cuda.devices)).toBe(true);
+    if (!info.cuda.available) expect(info.cuda.reason).toMatch(/\w/);
+  });
+
+  it.runIf(info.cpu)("'auto' picks the native CPU backend", () => {
+    const r = ctcLoss(new Float32Array(3 * 4), { batch: 1, time: 3, classes: 4, targets: [[1]] });
+    expect(r.backend).toBe('cpu');
+  });
+});
+
+describe.runIf(info.cpu)('async calls', () => {
+  // Large enough to take a good fraction of a second on two cores.
+  const N = 64, T = 144, C = 4000;
+  const logits = normalFloats(rng(1), N * T * C);
+  const targets = Array.from({ length: N }, (_, n) => Array.from({ length: 40 }, (_, j) => 1 + ((n * 7 + j * 13) % (C - 1))));
+  const options = { batch: N, time: T, classes: C, targets };
+
+  it('a large CTC call lets timers fire while it runs, and equals the sync result', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const started = performance.now();
+    const pending = ctcLossAsync(logits, options);
+    // The call has been handed to the thread pool: the main thread is free right away.
+    expect(performance.now() - started).toBeLessThan(50);
+    const r = await pending;
+    clearInterval(timer);
+    expect(ticks).toBeGreaterThanOrEqual(3);
+    const sync = ctcLoss(logits, options);
+    expect(Buffer.from(r.grad!.buffer).equals(Buffer.from(sync.grad!.buffer))).toBe(true);
+    expect(r.loss).toBe(sync.loss);
+    expect(r.backend).toBe('cpu');
+  });
+
+  it('concurrent async calls of both losses give the sync results', async () => {
+    const counts = new Float32Array(N * C);
+    targets.forEach((ls, n) => ls.forEach((k) => counts[n * C + k]++));
+    const ace = { batch: N, time: T, classes: C, counts };
+    const [a, b, c] = await Promise.all([ctcLossAsync(logits, options), aceLossAsync(logits, ace), ctcLossAsync(logits, { ...options, reduction: 'sum' })]);
+    expect(a.loss).toBe(ctcLoss(logits, options).loss);
+    expect(b.loss).toBe(aceLoss(logits, ace).loss);
+    expect(c.loss).toBe(ctcLoss(logits, { ...options, reduction: 'sum' }).loss);
+  });
+});
+
+describe.runIf(info.cpu)('worker threads', () => {
+  it('each worker loads its own addon instance and computes the same losses', async () => {
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const b = require('node-gyp-build')(workerData.root);
+      const data = new Float32Array(workerData.data);
+      const problem = { batch: 2, time: 5, classes: 4, layout: 0, input: 0, blank: 0,
+        inputLengths: null, targets: new Int32Array([1, 2, 3]), targetLengths: new Int32Array([2, 1]), counts: null };
+      const opts = { reduction: 1, zeroInfinity: false, grad: true, posterior: false };
+      const exec = { backend: 0, device: 0, threads: 1 };
+      const sums = [];
+      for (let i = 0; i < 200; i++) sums.push(b.ctc(data, problem, opts, exec).loss);
+      b.ctcAsync(data, problem, opts, exec).then((r) => parentPort.postMessage({ sync: sums[199], async: r.loss, same: sums.every((s) => s === sums[0]) }));
+    `;
+    const data = Array.from(normalFloats(rng(3), 2 * 5 * 4));
+    const expected = ctcLoss(Float32Array.from(data), { batch: 2, time: 5, classes: 4, targets: [[1, 2], [3]], reduction: 'sum', backend: 'cpu' }).loss;
+    const run = () =>
+      new Promise<{ sync: number; async: number; same: boolean }>((resolve, reject) => {
+        const w = new Worker(code, { eval: true, workerData: { root: packageRoot, data } });
+        w.once('message', (m) => {
+          resolve(m);
+          void w.terminate();
+        });
+        w.once('error', reject);
+      });
+    const results = await Promise.all([run(), run(), run()]);
+    for (const r of results) {
+      expect(r.same).toBe(true);
+      expect(r.sync).toBe(expected);
+      expect(r.async).toBe(expected);
+    }
+  });
+});
+
+describe('C++ ABI tests (built with the addon)', () => {
+  const dir = join(packageRoot, 'build', 'tests');
+  const binary = join(dir, 'abi_test');
+  it.runIf(existsSync(binary))('abi_test passes', () => {
+    const out = spawnSync(binary, { encoding: 'utf8' });
+    expect(out.stdout + out.stderr).toMatch(/\b\d+ passed, 0 failed/);
+    expect(out.status).toBe(0);
+  });
+});
+
+describe('seqloss doctor', () => {
+  const cli = join(packageRoot, 'dist', 'cli.js');
+  it.runIf(existsSync(cli))('prints the backends, as text and as JSON', () => {
+    const text = execFileSync(process.execPath, [cli, 'doctor'], { encoding: 'utf8' });
+    expect(text).toMatch(/backend js: +yes/);
+    expect(text).toMatch(new RegExp(`backend cpu: +${info.cpu ? 'yes' : 'no'}`));
+    expect(text).toMatch(/backend cuda: +(yes|no)/);
+    expect(text).toMatch(/architectures:/);
+    const json = JSON.parse(execFileSync(process.execPath, [cli, 'doctor', '--json'], { encoding: 'utf8' }));
+    expect(json.js).toBe(true);
+    expect(json.cpu).toBe(info.cpu);
+    const bad = spawnSync(process.execPath, [cli, 'frobnicate'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});
