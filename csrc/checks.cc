@@ -1,0 +1,337 @@
+// checks.cc — argument checks shared by every backend (see checks.h). Each check reads only what the caller
+// declared: N lengths, targets_size labels, counts_size counts; nothing of `data` or of the outputs.
+#include "checks.h"
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+
+namespace seqloss {
+
+seqloss_status fail(Message msg, seqloss_status status, const char* fmt, ...) {
+  if (msg.buf != nullptr && msg.size > 0) {
+    va_list args;
+    va_start(args, fmt);
+    int n = std::vsnprintf(msg.buf, msg.size, fmt, args);
+    va_end(args);
+    if (n < 0) msg.buf[0] = '\0';
+    msg.buf[msg.size - 1] = '\0';
+  }
+  return status;
+}
+
+void clear(Message msg) {
+  if (msg.buf != nullptr && msg.size > 0) msg.buf[0] = '\0';
+}
+
+const char* format_double(double v, char* buf, size_t size) {
+  if (buf == nullptr || size == 0) return buf;
+  if (std::isnan(v)) {
+    std::snprintf(buf, size, "NaN");
+  } else if (std::isinf(v)) {
+    std::snprintf(buf, size, v > 0 ? "Infinity" : "-Infinity");
+  } else if (v == std::floor(v) && std::fabs(v) < 1e21) {
+    std::snprintf(buf, size, "%.0f", v == 0 ? 0.0 : v);  // no "-0"
+  } else {
+    // The shortest %g that reads back as the same double.
+    for (int precision = 1; precision <= 17; ++precision) {
+      std::snprintf(buf, size, "%.*g", precision, v);
+      if (std::strtod(buf, nullptr) == v) break;
+    }
+  }
+  return buf;
+}
+
+const char* format_float(float v, char* buf, size_t size) {
+  if (buf == nullptr || size == 0) return buf;
+  if (std::isnan(v) || std::isinf(v) || (v == std::floor(v) && std::fabs(v) < 1e21f)) {
+    return format_double(v, buf, size);
+  }
+  for (int precision = 1; precision <= 9; ++precision) {
+    std::snprintf(buf, size, "%.*g", precision, static_cast<double>(v));
+    if (static_cast<float>(std::strtod(buf, nullptr)) == v) break;
+  }
+  return buf;
+}
+
+const char* data_name(int32_t input) {
+  switch (input) {
+    case SEQLOSS_INPUT_LOG_PROBS: return "logProbs";
+    case SEQLOSS_INPUT_PROBS: return "probs";
+    default: return "logits";
+  }
+}
+
+seqloss_status check_exec(const seqloss_exec* exec, Message msg) {
+  if (exec == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "exec must not be NULL (a seqloss_exec)");
+  if (exec->backend != SEQLOSS_BACKEND_CPU && exec->backend != SEQLOSS_BACKEND_CUDA) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "backend must be 0 (cpu) or 1 (cuda), got %d", exec->backend);
+  }
+  if (exec->memory != SEQLOSS_MEMORY_HOST && exec->memory != SEQLOSS_MEMORY_DEVICE) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "memory must be 0 (host) or 1 (device), got %d", exec->memory);
+  }
+  if (exec->threads < 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "threads must be an integer >= 0 (0 = one per hardware thread), got %d",
+                exec->threads);
+  }
+  if (exec->device < 0) return fail(msg, SEQLOSS_ERROR_RANGE, "device must be an integer >= 0, got %d", exec->device);
+  return SEQLOSS_OK;
+}
+
+static const char* allowed_inputs(unsigned mask) {
+  switch (mask) {
+    case kAllowLogits | kAllowLogProbs: return "0 (logits) or 1 (logProbs)";
+    case kAllowLogits | kAllowProbs: return "0 (logits) or 2 (probs)";
+    case kAllowLogits | kAllowLogProbs | kAllowProbs: return "0 (logits), 1 (logProbs) or 2 (probs)";
+    default: return "a supported input kind";
+  }
+}
+
+seqloss_status check_shape(const seqloss_problem* p, const ShapeRules& rules, Extents* ext, Message msg) {
+  if (p == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "problem must not be NULL (a seqloss_problem)");
+  if (p->batch < 1) return fail(msg, SEQLOSS_ERROR_RANGE, "batch must be an integer >= 1, got %d", p->batch);
+  if (p->time < 1) return fail(msg, SEQLOSS_ERROR_RANGE, "time must be an integer >= 1, got %d", p->time);
+  if (p->classes < 1) return fail(msg, SEQLOSS_ERROR_RANGE, "classes must be an integer >= 1, got %d", p->classes);
+  if (p->layout != SEQLOSS_LAYOUT_NTC && p->layout != SEQLOSS_LAYOUT_TNC) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "layout must be 0 (NTC) or 1 (TNC), got %d", p->layout);
+  }
+  if (rules.inputs != 0) {
+    bool known = p->input >= 0 && p->input <= 2;
+    if (!known || (rules.inputs & (1u << p->input)) == 0) {
+      return fail(msg, SEQLOSS_ERROR_RANGE, "input must be %s for %s, got %d", allowed_inputs(rules.inputs), rules.op,
+                  p->input);
+    }
+  }
+  if (rules.uses_blank && (p->blank < 0 || p->blank >= p->classes)) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "blank must be an integer in [0, %d], got %d", p->classes - 1, p->blank);
+  }
+  // N*T*C as an element count, and as a byte count of floats (and of doubles, for internal buffers).
+  int64_t nt = 0, ntc = 0, nc = 0, bytes = 0;
+  if (mul_overflow(static_cast<int64_t>(p->batch), static_cast<int64_t>(p->time), &nt) ||
+      mul_overflow(nt, static_cast<int64_t>(p->classes), &ntc) ||
+      mul_overflow(ntc, static_cast<int64_t>(sizeof(double)), &bytes) ||
+      static_cast<uint64_t>(bytes) > static_cast<uint64_t>(PTRDIFF_MAX)) {
+    return fail(msg, SEQLOSS_ERROR_RANGE,
+                "batch·time·classes must be a valid element count, got %d·%d·%d, which overflows", p->batch, p->time,
+                p->classes);
+  }
+  nc = static_cast<int64_t>(p->batch) * p->classes;  // <= ntc, no overflow
+  const char* name = data_name(rules.inputs != 0 ? p->input : SEQLOSS_INPUT_LOGITS);
+  if (rules.need_data && p->data == nullptr) {
+    return fail(msg, SEQLOSS_ERROR_TYPE, "%s must not be NULL (batch·time·classes = %lld floats)", name,
+                static_cast<long long>(ntc));
+  }
+  if (p->data_size != ntc) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "%s.length must be batch·time·classes = %d·%d·%d = %lld, got %lld", name,
+                p->batch, p->time, p->classes, static_cast<long long>(ntc), static_cast<long long>(p->data_size));
+  }
+  if (p->input_lengths != nullptr) {
+    for (int32_t n = 0; n < p->batch; ++n) {
+      int32_t v = p->input_lengths[n];
+      if (v < rules.min_input_length || v > p->time) {
+        return fail(msg, SEQLOSS_ERROR_RANGE, "inputLengths[%d] must be an integer in [%d, %d], got %d", n,
+                    rules.min_input_length, p->time, v);
+      }
+    }
+  }
+  if (ext != nullptr) *ext = Extents{ntc, nt, nc};
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_ctc_targets(const seqloss_problem* p, Message msg) {
+  if (p->target_lengths == nullptr) {
+    return fail(msg, SEQLOSS_ERROR_TYPE, "targetLengths must not be NULL (one length per sequence, %d values)",
+                p->batch);
+  }
+  if (p->targets_size < 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "targets.length must be >= 0, got %lld",
+                static_cast<long long>(p->targets_size));
+  }
+  int64_t total = 0;
+  for (int32_t n = 0; n < p->batch; ++n) {
+    int32_t v = p->target_lengths[n];
+    if (v < 0) return fail(msg, SEQLOSS_ERROR_RANGE, "targetLengths[%d] must be an integer >= 0, got %d", n, v);
+    total += v;  // <= 2^31 * 2^31: no overflow
+  }
+  if (total > p->targets_size) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "the sum of targetLengths must be at most targets.length = %lld, got %lld",
+                static_cast<long long>(p->targets_size), static_cast<long long>(total));
+  }
+  if (p->targets == nullptr && (total > 0 || p->targets_size > 0)) {
+    return fail(msg, SEQLOSS_ERROR_TYPE, "targets must not be NULL (targets.length = %lld, targetLengths sum to %lld)",
+                static_cast<long long>(p->targets_size), static_cast<long long>(total));
+  }
+  for (int64_t i = 0; i < total; ++i) {
+    int32_t v = p->targets[i];
+    if (v < 0 || v >= p->classes || v == p->blank) {
+      return fail(msg, SEQLOSS_ERROR_RANGE, "targets[%lld] must be a class in [0, %d) other than the blank %d, got %d",
+                  static_cast<long long>(i), p->classes, p->blank, v);
+    }
+  }
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_ace_counts(const seqloss_problem* p, Message msg) {
+  int64_t nc = static_cast<int64_t>(p->batch) * p->classes;
+  if (p->counts == nullptr) {
+    return fail(msg, SEQLOSS_ERROR_TYPE, "counts must not be NULL (batch·classes = %lld counts)",
+                static_cast<long long>(nc));
+  }
+  if (p->counts_size != nc) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "counts.length must be batch·classes = %lld, got %lld",
+                static_cast<long long>(nc), static_cast<long long>(p->counts_size));
+  }
+  char num[64];
+  for (int32_t n = 0; n < p->batch; ++n) {
+    const float* row = p->counts + static_cast<int64_t>(n) * p->classes;
+    double labelled = 0;
+    for (int32_t k = 0; k < p->classes; ++k) {
+      if (k == p->blank) continue;  // ignored: replaced by T_n - sum of the others
+      float v = row[k];
+      if (!std::isfinite(v) || v < 0) {
+        return fail(msg, SEQLOSS_ERROR_RANGE, "counts[%lld] must be a finite count >= 0, got %s",
+                    static_cast<long long>(static_cast<int64_t>(n) * p->classes + k),
+                    format_float(v, num, sizeof num));
+      }
+      labelled += v;
+    }
+    int32_t tn = p->input_lengths != nullptr ? p->input_lengths[n] : p->time;
+    if (labelled > tn) {
+      return fail(msg, SEQLOSS_ERROR_RANGE,
+                  "the counts of sequence %d must be at most its %d frames in total (blank excluded), got %s", n, tn,
+                  format_double(labelled, num, sizeof num));
+    }
+  }
+  return SEQLOSS_OK;
+}
+
+static const char* reduction_expected = "0 (none), 1 (sum) or 2 (mean)";
+
+seqloss_status check_ctc_options(const seqloss_ctc_options* o, Message msg) {
+  if (o == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "options must not be NULL (a seqloss_ctc_options)");
+  if (o->reduction < SEQLOSS_REDUCTION_NONE || o->reduction > SEQLOSS_REDUCTION_MEAN) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "reduction must be %s, got %d", reduction_expected, o->reduction);
+  }
+  if (o->zero_infinity != 0 && o->zero_infinity != 1) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "zeroInfinity must be 0 or 1, got %d", o->zero_infinity);
+  }
+  for (int i = 0; i < 6; ++i) {
+    if (o->reserved[i] != 0) {
+      return fail(msg, SEQLOSS_ERROR_RANGE, "options.reserved[%d] must be 0 in ABI version %d, got %d", i,
+                  SEQLOSS_ABI_VERSION, o->reserved[i]);
+    }
+  }
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_ace_options(const seqloss_ace_options* o, Message msg) {
+  if (o == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "options must not be NULL (a seqloss_ace_options)");
+  if (o->reduction < SEQLOSS_REDUCTION_NONE || o->reduction > SEQLOSS_REDUCTION_MEAN) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "reduction must be %s, got %d", reduction_expected, o->reduction);
+  }
+  if (o->variant != SEQLOSS_ACE_CE && o->variant != SEQLOSS_ACE_REGRESSION) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "variant must be 0 (ce) or 1 (regression), got %d", o->variant);
+  }
+  if (!std::isfinite(o->eps) || o->eps < 0) {
+    char num[64];
+    return fail(msg, SEQLOSS_ERROR_RANGE, "eps must be a finite number >= 0, got %s",
+                format_double(o->eps, num, sizeof num));
+  }
+  return SEQLOSS_OK;
+}
+
+static seqloss_status check_dense_output(const char* name, const void* ptr, int64_t size, int64_t need,
+                                         const char* what, Message msg) {
+  if (ptr == nullptr) return SEQLOSS_OK;  // optional
+  if (size < need) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "%s must hold %s = %lld values, got %s_size = %lld", name, what,
+                static_cast<long long>(need), name, static_cast<long long>(size));
+  }
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_ctc_outputs(const seqloss_ctc_outputs* out, const Extents& ext, Message msg) {
+  if (out == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "outputs must not be NULL (a seqloss_ctc_outputs)");
+  if (out->losses == nullptr) {
+    return fail(msg, SEQLOSS_ERROR_TYPE, "losses must not be NULL (one float per sequence)");
+  }
+  seqloss_status st = check_dense_output("grad", out->grad, out->grad_size, ext.ntc, "batch·time·classes", msg);
+  if (st != SEQLOSS_OK) return st;
+  return check_dense_output("posterior", out->posterior, out->posterior_size, ext.ntc, "batch·time·classes", msg);
+}
+
+seqloss_status check_ace_outputs(const seqloss_ace_outputs* out, const Extents& ext, Message msg) {
+  if (out == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "outputs must not be NULL (a seqloss_ace_outputs)");
+  if (out->losses == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "losses must not be NULL (one float per sequence)");
+  return check_dense_output("grad", out->grad, out->grad_size, ext.ntc, "batch·time·classes", msg);
+}
+
+seqloss_status check_ctc_call(const seqloss_problem* p, const seqloss_ctc_options* o, const seqloss_exec* exec,
+                              const seqloss_ctc_outputs* out, bool with_outputs, Extents* ext, Message msg) {
+  seqloss_status st = check_exec(exec, msg);
+  if (st != SEQLOSS_OK) return st;
+  if ((st = check_ctc_options(o, msg)) != SEQLOSS_OK) return st;
+  ShapeRules rules{kAllowLogits | kAllowLogProbs, true, 0, with_outputs, "ctcLoss"};
+  if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
+  if ((st = check_ctc_targets(p, msg)) != SEQLOSS_OK) return st;
+  if (with_outputs) return check_ctc_outputs(out, *ext, msg);
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_ace_call(const seqloss_problem* p, const seqloss_ace_options* o, const seqloss_exec* exec,
+                              const seqloss_ace_outputs* out, bool with_outputs, Extents* ext, Message msg) {
+  seqloss_status st = check_exec(exec, msg);
+  if (st != SEQLOSS_OK) return st;
+  if ((st = check_ace_options(o, msg)) != SEQLOSS_OK) return st;
+  ShapeRules rules{kAllowLogits | kAllowProbs, true, 1, with_outputs, "aceLoss"};
+  if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
+  if ((st = check_ace_counts(p, msg)) != SEQLOSS_OK) return st;
+  if (with_outputs) return check_ace_outputs(out, *ext, msg);
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* exec, bool ace,
+                                 const int32_t* labels, int64_t labels_size, const int32_t* lengths,
+                                 Extents* ext, Message msg) {
+  seqloss_status st = check_exec(exec, msg);
+  if (st != SEQLOSS_OK) return st;
+  ShapeRules rules{0, true, ace ? 1 : 0, true, ace ? "aceDecode" : "ctcGreedyDecode"};
+  if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
+  if (labels == nullptr) {
+    return fail(msg, SEQLOSS_ERROR_TYPE, "labels must not be NULL (batch·time = %lld int32 values)",
+                static_cast<long long>(ext->nt));
+  }
+  if (labels_size < ext->nt) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "labels must hold batch·time = %lld values, got labels_size = %lld",
+                static_cast<long long>(ext->nt), static_cast<long long>(labels_size));
+  }
+  if (lengths == nullptr) {
+    return fail(msg, SEQLOSS_ERROR_TYPE, "lengths must not be NULL (batch = %d int32 values)", p->batch);
+  }
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_count_call(const seqloss_problem* p, const seqloss_exec* exec, const float* expected,
+                                int64_t expected_size, const int32_t* rounded, int64_t rounded_size,
+                                Extents* ext, Message msg) {
+  seqloss_status st = check_exec(exec, msg);
+  if (st != SEQLOSS_OK) return st;
+  ShapeRules rules{kAllowLogits | kAllowLogProbs | kAllowProbs, false, 1, true, "aceCount"};
+  if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
+  if (expected == nullptr) {
+    return fail(msg, SEQLOSS_ERROR_TYPE, "expected must not be NULL (batch·classes = %lld floats)",
+                static_cast<long long>(ext->nc));
+  }
+  if (expected_size < ext->nc) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "expected must hold batch·classes = %lld values, got expected_size = %lld",
+                static_cast<long long>(ext->nc), static_cast<long long>(expected_size));
+  }
+  if (rounded != nullptr && rounded_size < ext->nc) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "rounded must hold batch·classes = %lld values, got rounded_size = %lld",
+                static_cast<long long>(ext->nc), static_cast<long long>(rounded_size));
+  }
+  return SEQLOSS_OK;
+}
+
+}  // namespace seqloss

@@ -1,0 +1,100 @@
+// parallel.h — the CPU backend's only form of parallelism: whole sequences handed to threads.
+//
+// Determinism: a sequence is computed start to finish by one thread with its own scratch (slot), and every
+// per-sequence result is written to its own place; the caller reduces them afterwards in index order. Which
+// thread takes which sequence (dynamic, via an atomic counter) therefore cannot change a single bit.
+//
+// No global state: threads are created per call and joined before it returns (a few tens of microseconds,
+// small next to any batch worth parallelising), so concurrent calls from several host threads (the Node thread
+// pool, worker threads) never share anything.
+#ifndef SEQLOSS_CPU_PARALLEL_H
+#define SEQLOSS_CPU_PARALLEL_H
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+namespace seqloss {
+namespace cpu {
+
+// Hardware threads available to this process (its CPU affinity where the OS says, else the core count).
+inline int hardware_threads() {
+#if defined(__linux__) && defined(CPU_COUNT)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+constexpr int kMaxThreads = 1024;
+
+// Threads a call uses: `requested` (0 = hardware threads), at most one per item, at least 1.
+inline int resolve_threads(int32_t requested, int64_t items) {
+  int64_t t = requested > 0 ? requested : hardware_threads();
+  if (t > kMaxThreads) t = kMaxThreads;
+  if (t > items) t = items;
+  return t < 1 ? 1 : static_cast<int>(t);
+}
+
+// Calls body(item, slot) for every item in [0, items), on `threads` threads (the calling thread is slot 0).
+// slot < threads identifies the thread's scratch. Items are handed out in runs of consecutive indices (about 8
+// runs per thread): neighbouring sequences share cache lines at their edges in the TNC layout, and two threads
+// writing them at once would bounce those lines between cores. If a thread cannot be created the others take
+// its share. The first exception (lowest slot) is rethrown after every thread has joined.
+template <class Body>
+void parallel_for(int threads, int64_t items, Body&& body) {
+  if (threads <= 1 || items <= 1) {
+    for (int64_t i = 0; i < items; ++i) body(i, 0);
+    return;
+  }
+  const int64_t run = std::max<int64_t>(1, items / (static_cast<int64_t>(threads) * 8));
+  std::atomic<int64_t> next{0};
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  std::atomic<bool> failed{false};
+  auto work = [&](int slot) {
+    try {
+      for (;;) {
+        if (failed.load(std::memory_order_relaxed)) break;
+        int64_t first = next.fetch_add(run, std::memory_order_relaxed);
+        if (first >= items) break;
+        int64_t last = std::min(first + run, items);
+        for (int64_t i = first; i < last; ++i) body(i, slot);
+      }
+    } catch (...) {
+      errors[static_cast<size_t>(slot)] = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<size_t>(threads - 1));
+  for (int slot = 1; slot < threads; ++slot) {
+    try {
+      pool.emplace_back(work, slot);
+    } catch (const std::system_error&) {
+      break;  // resources exhausted: fewer threads, same results
+    }
+  }
+  work(0);
+  for (auto& th : pool) th.join();
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+}  // namespace cpu
+}  // namespace seqloss
+
+#endif  // SEQLOSS_CPU_PARALLEL_H
