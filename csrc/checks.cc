@@ -127,6 +127,10 @@ seqloss_status check_shape(const seqloss_problem* p, const ShapeRules& rules, Ex
                 p->batch, p->time, p->classes, static_cast<long long>(ntc), static_cast<long long>(p->data_size));
   }
   if (p->input_lengths != nullptr) {
+    if (p->input_lengths_size < p->batch) {
+      return fail(msg, SEQLOSS_ERROR_RANGE, "inputLengths must hold batch = %d values, got input_lengths_size = %lld",
+                  p->batch, static_cast<long long>(p->input_lengths_size));
+    }
     for (int32_t n = 0; n < p->batch; ++n) {
       int32_t v = p->input_lengths[n];
       if (v < rules.min_input_length || v > p->time) {
@@ -135,7 +139,7 @@ seqloss_status check_shape(const seqloss_problem* p, const ShapeRules& rules, Ex
       }
     }
   }
-  if (ext != nullptr) *ext = Extents{ntc, nt, nc};
+  if (ext != nullptr) *ext = Extents{ntc, nt, nc, p->batch};
   return SEQLOSS_OK;
 }
 
@@ -143,6 +147,10 @@ seqloss_status check_ctc_targets(const seqloss_problem* p, Message msg) {
   if (p->target_lengths == nullptr) {
     return fail(msg, SEQLOSS_ERROR_TYPE, "targetLengths must not be NULL (one length per sequence, %d values)",
                 p->batch);
+  }
+  if (p->target_lengths_size < p->batch) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "targetLengths must hold batch = %d values, got target_lengths_size = %lld",
+                p->batch, static_cast<long long>(p->target_lengths_size));
   }
   if (p->targets_size < 0) {
     return fail(msg, SEQLOSS_ERROR_RANGE, "targets.length must be >= 0, got %lld",
@@ -256,6 +264,10 @@ seqloss_status check_ctc_outputs(const seqloss_ctc_outputs* out, const Extents& 
   if (out->losses == nullptr) {
     return fail(msg, SEQLOSS_ERROR_TYPE, "losses must not be NULL (one float per sequence)");
   }
+  if (out->losses_size < ext.n) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "losses must hold batch = %lld values, got losses_size = %lld",
+                static_cast<long long>(ext.n), static_cast<long long>(out->losses_size));
+  }
   seqloss_status st = check_dense_output("grad", out->grad, out->grad_size, ext.ntc, "batch·time·classes", msg);
   if (st != SEQLOSS_OK) return st;
   return check_dense_output("posterior", out->posterior, out->posterior_size, ext.ntc, "batch·time·classes", msg);
@@ -264,6 +276,10 @@ seqloss_status check_ctc_outputs(const seqloss_ctc_outputs* out, const Extents& 
 seqloss_status check_ace_outputs(const seqloss_ace_outputs* out, const Extents& ext, Message msg) {
   if (out == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "outputs must not be NULL (a seqloss_ace_outputs)");
   if (out->losses == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "losses must not be NULL (one float per sequence)");
+  if (out->losses_size < ext.n) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "losses must hold batch = %lld values, got losses_size = %lld",
+                static_cast<long long>(ext.n), static_cast<long long>(out->losses_size));
+  }
   return check_dense_output("grad", out->grad, out->grad_size, ext.ntc, "batch·time·classes", msg);
 }
 
@@ -293,7 +309,7 @@ seqloss_status check_ace_call(const seqloss_problem* p, const seqloss_ace_option
 
 seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* exec, bool ace,
                                  const int32_t* labels, int64_t labels_size, const int32_t* lengths,
-                                 Extents* ext, Message msg) {
+                                 int64_t lengths_size, Extents* ext, Message msg) {
   seqloss_status st = check_exec(exec, msg);
   if (st != SEQLOSS_OK) return st;
   ShapeRules rules{0, true, ace ? 1 : 0, true, ace ? "aceDecode" : "ctcGreedyDecode"};
@@ -308,6 +324,10 @@ seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* e
   }
   if (lengths == nullptr) {
     return fail(msg, SEQLOSS_ERROR_TYPE, "lengths must not be NULL (batch = %d int32 values)", p->batch);
+  }
+  if (lengths_size < p->batch) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "lengths must hold batch = %d values, got lengths_size = %lld", p->batch,
+                static_cast<long long>(lengths_size));
   }
   return SEQLOSS_OK;
 }

@@ -76,6 +76,7 @@ struct Extents {
   int64_t ntc;
   int64_t nt;
   int64_t nc;
+  int64_t n;  // batch
 };
 
 // Which fields a shape check looks at.
@@ -121,7 +122,7 @@ seqloss_status check_ace_call(const seqloss_problem* p, const seqloss_ace_option
 // Decoders. `ace` selects the ACE rules (input lengths in [1, T]).
 seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* exec, bool ace,
                                  const int32_t* labels, int64_t labels_size, const int32_t* lengths,
-                                 Extents* ext, Message msg);
+                                 int64_t lengths_size, Extents* ext, Message msg);
 seqloss_status check_count_call(const seqloss_problem* p, const seqloss_exec* exec, const float* expected,
                                 int64_t expected_size, const int32_t* rounded, int64_t rounded_size,
                                 Extents* ext, Message msg);

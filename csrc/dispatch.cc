@@ -206,11 +206,12 @@ SEQLOSS_API seqloss_status seqloss_ace(const seqloss_problem* problem, const seq
 
 SEQLOSS_API seqloss_status seqloss_ctc_greedy_decode(const seqloss_problem* problem, const seqloss_exec* exec,
                                                      int32_t* labels, int64_t labels_size, int32_t* lengths,
-                                                     char* message, size_t message_size) {
+                                                     int64_t lengths_size, char* message, size_t message_size) {
   Message msg{message, message_size};
   return guarded(msg, [&]() -> seqloss_status {
     Extents ext{};
-    seqloss_status st = seqloss::check_decode_call(problem, exec, false, labels, labels_size, lengths, &ext, msg);
+    seqloss_status st = seqloss::check_decode_call(problem, exec, false, labels, labels_size, lengths, lengths_size, &ext,
+                                                      msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
@@ -222,11 +223,13 @@ SEQLOSS_API seqloss_status seqloss_ctc_greedy_decode(const seqloss_problem* prob
 
 SEQLOSS_API seqloss_status seqloss_ace_decode(const seqloss_problem* problem, int32_t collapse_repeats,
                                               const seqloss_exec* exec, int32_t* labels, int64_t labels_size,
-                                              int32_t* lengths, char* message, size_t message_size) {
+                                              int32_t* lengths, int64_t lengths_size, char* message,
+                                              size_t message_size) {
   Message msg{message, message_size};
   return guarded(msg, [&]() -> seqloss_status {
     Extents ext{};
-    seqloss_status st = seqloss::check_decode_call(problem, exec, true, labels, labels_size, lengths, &ext, msg);
+    seqloss_status st = seqloss::check_decode_call(problem, exec, true, labels, labels_size, lengths, lengths_size, &ext,
+                                                      msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);

@@ -79,9 +79,11 @@ typedef struct seqloss_problem {
   const float* data;  /* the dense input, N*T*C floats in `layout` */
   int64_t data_size;  /* element count of `data`; must equal N*T*C */
   const int32_t* input_lengths; /* N values in [0, T] ([1, T] for ACE), or NULL for all T */
+  int64_t input_lengths_size;   /* element count of `input_lengths`; must be >= N when it is not NULL */
   const int32_t* targets;        /* CTC: concatenated labels, each in [0, C) and != blank */
   int64_t targets_size;          /* element count of `targets`; must be >= sum(target_lengths) */
   const int32_t* target_lengths; /* CTC: N values >= 0 */
+  int64_t target_lengths_size;   /* element count of `target_lengths`; must be >= N */
   const float* counts; /* ACE: N*C per-class counts N_k (finite, >= 0; the blank column is ignored and replaced
                           by T_n - sum of the others, which must not be negative) */
   int64_t counts_size; /* element count of `counts`; must equal N*C */
@@ -105,6 +107,7 @@ typedef struct seqloss_ctc_options {
 
 typedef struct seqloss_ctc_outputs {
   float* losses;    /* N: -log p(l|x) per sequence (+inf when impossible, 0 with zero_infinity); required */
+  int64_t losses_size; /* must be >= N */
   double* loss;     /* host scalar: the reduced loss; may be NULL */
   float* grad;      /* N*T*C in the input layout, d loss / d input; may be NULL */
   int64_t grad_size;
@@ -120,6 +123,7 @@ typedef struct seqloss_ace_options {
 
 typedef struct seqloss_ace_outputs {
   float* losses; /* N; required */
+  int64_t losses_size; /* must be >= N */
   double* loss;  /* host scalar: the reduced loss; may be NULL */
   float* grad;   /* N*T*C in the input layout; may be NULL */
   int64_t grad_size;
@@ -188,18 +192,21 @@ SEQLOSS_API seqloss_status seqloss_ace(const seqloss_problem* problem, const seq
 /* ---- decoders -------------------------------------------------------------------------------------------- */
 /* Greedy CTC decode: per frame t < T_n the argmax class (ties to the lowest index), merge repeats, drop blanks.
  * Uses: batch, time, classes, layout, blank, data, input_lengths.
- * Writes labels of sequence n to labels[n*T ...] (labels_size must be >= N*T) and its length to lengths[n]. */
+ * Writes labels of sequence n to labels[n*T ...] (labels_size must be >= N*T) and its length to lengths[n]
+ * (lengths_size must be >= N). */
 SEQLOSS_API seqloss_status seqloss_ctc_greedy_decode(const seqloss_problem* problem, const seqloss_exec* exec,
                                                      int32_t* labels, int64_t labels_size, int32_t* lengths,
-                                                     char* message, size_t message_size);
+                                                     int64_t lengths_size, char* message, size_t message_size);
 /* ACE decode: per position t < T_n (flatten order) the argmax class, drop blanks; repeats merged only when
  * collapse_repeats != 0 (before dropping blanks, as CTC does). Same output convention as the CTC decoder. */
 SEQLOSS_API seqloss_status seqloss_ace_decode(const seqloss_problem* problem, int32_t collapse_repeats,
                                               const seqloss_exec* exec, int32_t* labels, int64_t labels_size,
-                                              int32_t* lengths, char* message, size_t message_size);
+                                              int32_t* lengths, int64_t lengths_size, char* message,
+                                              size_t message_size);
 /* ACE counting: expected[n*C + k] = sum_{t<T_n} y_k^t (softmax of logits, or the probabilities as given),
  * rounded[n*C + k] = nearest integer (half away from zero). expected_size and rounded_size must be >= N*C;
- * rounded may be NULL. Uses: batch, time, classes, layout, input (LOGITS or PROBS), data, input_lengths. */
+ * rounded may be NULL. Uses: batch, time, classes, layout, input (LOGITS: softmax; LOG_PROBS: exp; PROBS: as
+ * given), data, input_lengths. */
 SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, const seqloss_exec* exec,
                                              float* expected, int64_t expected_size, int32_t* rounded,
                                              int64_t rounded_size, char* message, size_t message_size);

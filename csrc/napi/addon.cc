@@ -57,6 +57,7 @@ struct LossJob {
     if (ctc) {
       seqloss_ctc_outputs out{};
       out.losses = losses;
+      out.losses_size = problem.batch;
       out.loss = &loss;
       out.grad = grad;
       out.grad_size = grad_size;
@@ -66,6 +67,7 @@ struct LossJob {
     } else {
       seqloss_ace_outputs out{};
       out.losses = losses;
+      out.losses_size = problem.batch;
       out.loss = &loss;
       out.grad = grad;
       out.grad_size = grad_size;
@@ -332,18 +334,21 @@ Napi::Value Decode(const Napi::CallbackInfo& info, bool ace, const char* fn) {
     if (ace) collapse = BoolArg(info, 2, fn, "collapseRepeats") ? 1 : 0;
     const seqloss_exec exec = ReadExec(info, ace ? 3 : 2, fn);
 
-    auto abi = [&](int32_t* labels, int64_t labels_size, int32_t* lengths, char* message, size_t message_size) {
-      return ace ? seqloss_ace_decode(&p, collapse, &exec, labels, labels_size, lengths, message, message_size)
-                 : seqloss_ctc_greedy_decode(&p, &exec, labels, labels_size, lengths, message, message_size);
+    auto abi = [&](int32_t* labels, int64_t labels_size, int32_t* lengths, int64_t lengths_size, char* message,
+                   size_t message_size) {
+      return ace ? seqloss_ace_decode(&p, collapse, &exec, labels, labels_size, lengths, lengths_size, message,
+                                      message_size)
+                 : seqloss_ctc_greedy_decode(&p, &exec, labels, labels_size, lengths, lengths_size, message,
+                                             message_size);
     };
     if (DenseCount(p) < 0) {
-      ThrowShapeError(env, fn, p, [&](char* m, size_t ms) { return abi(nullptr, 0, nullptr, m, ms); });
+      ThrowShapeError(env, fn, p, [&](char* m, size_t ms) { return abi(nullptr, 0, nullptr, 0, m, ms); });
     }
     const int64_t nt = static_cast<int64_t>(p.batch) * p.time;
     Napi::Int32Array labels = Napi::Int32Array::New(env, static_cast<size_t>(nt));
     Napi::Int32Array lengths = Napi::Int32Array::New(env, static_cast<size_t>(p.batch));
     char message[kMessageSize] = {};
-    const seqloss_status status = abi(labels.Data(), nt, lengths.Data(), message, sizeof message);
+    const seqloss_status status = abi(labels.Data(), nt, lengths.Data(), p.batch, message, sizeof message);
     message[sizeof message - 1] = '\0';
     if (status != SEQLOSS_OK) throw StatusError(env, status, message);
     Napi::Object result = Napi::Object::New(env);

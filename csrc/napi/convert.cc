@@ -196,8 +196,8 @@ Problem ReadProblem(const Napi::CallbackInfo& args, const std::string& fn, bool 
   p.data_size = data.size;
   out.keep.push_back(data.keep);
 
-  // seqloss_problem carries inputLengths and targetLengths without an element count: the ABI reads N values
-  // from each, so their lengths are checked here. When the shape itself is invalid (a dimension < 1, an
+  // The ABI re-checks every array against its *_size; the lengths are also checked here so that the message
+  // names the JavaScript argument. When the shape itself is invalid (a dimension < 1, an
   // overflowing N*T*C, or data of another length) the call will fail anyway: the arrays are then withheld (NULL)
   // so that the ABI can report the shape, whatever order it checks things in, without reading past them.
   const bool shape_ok = DenseCount(p) >= 0;
@@ -215,6 +215,7 @@ Problem ReadProblem(const Napi::CallbackInfo& args, const std::string& fn, bool 
   }
   if (input_lengths.present) {
     p.input_lengths = input_lengths.data;
+    p.input_lengths_size = input_lengths.size;
     out.keep.push_back(input_lengths.keep);
   }
   if (targets.present) {
@@ -224,6 +225,7 @@ Problem ReadProblem(const Napi::CallbackInfo& args, const std::string& fn, bool 
   }
   if (uses_target_lengths && target_lengths.present) {
     p.target_lengths = target_lengths.data;
+    p.target_lengths_size = target_lengths.size;
     out.keep.push_back(target_lengths.keep);
   }
   if (counts.present) {

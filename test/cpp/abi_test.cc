@@ -61,9 +61,11 @@ struct Case {
     p.data = x.data();
     p.data_size = static_cast<int64_t>(x.size());
     p.input_lengths = use_il ? il.data() : nullptr;
+    p.input_lengths_size = use_il ? static_cast<int64_t>(il.size()) : 0;
     p.targets = targets.data();
     p.targets_size = static_cast<int64_t>(targets.size());
     p.target_lengths = tl.data();
+    p.target_lengths_size = static_cast<int64_t>(tl.size());
     p.counts = counts.empty() ? nullptr : counts.data();
     p.counts_size = static_cast<int64_t>(counts.size());
     return p;
@@ -117,6 +119,7 @@ CtcResult run_ctc(const Case& c, const seqloss_ctc_options& o, int threads = 0, 
   seqloss_exec e = cpu_exec(threads);
   seqloss_ctc_outputs out;
   out.losses = r.losses.data();
+  out.losses_size = static_cast<int64_t>(r.losses.size());
   out.loss = &r.loss;
   out.grad = want_grad ? r.grad.data() : nullptr;
   out.grad_size = static_cast<int64_t>(r.grad.size());
@@ -143,6 +146,7 @@ AceResult run_ace(const Case& c, const seqloss_ace_options& o, int threads = 0) 
   seqloss_exec e = cpu_exec(threads);
   seqloss_ace_outputs out;
   out.losses = r.losses.data();
+  out.losses_size = static_cast<int64_t>(r.losses.size());
   out.loss = &r.loss;
   out.grad = r.grad.data();
   out.grad_size = static_cast<int64_t>(r.grad.size());
@@ -744,16 +748,16 @@ void test_decoders() {
   seqloss_exec e = cpu_exec(2);
   std::vector<int32_t> labels(2 * T, -1), lengths(2, -1);
   char msg[256];
-  check(seqloss_ctc_greedy_decode(&p, &e, labels.data(), 2 * T, lengths.data(), msg, sizeof msg) == SEQLOSS_OK,
+  check(seqloss_ctc_greedy_decode(&p, &e, labels.data(), 2 * T, lengths.data(), static_cast<int64_t>(lengths.size()), msg, sizeof msg) == SEQLOSS_OK,
         "ctc greedy decode runs");
   std::vector<int32_t> l0(labels.begin(), labels.begin() + lengths[0]), l1(labels.begin() + T, labels.begin() + T + lengths[1]);
   check(l0 == std::vector<int32_t>({1, 1, 2}), "ctc greedy: merge repeats, drop blanks, ties low");
   check(l1 == std::vector<int32_t>({1, 1, 2}), "ctc greedy: input length");
-  check(seqloss_ace_decode(&p, 0, &e, labels.data(), 2 * T, lengths.data(), msg, sizeof msg) == SEQLOSS_OK,
+  check(seqloss_ace_decode(&p, 0, &e, labels.data(), 2 * T, lengths.data(), static_cast<int64_t>(lengths.size()), msg, sizeof msg) == SEQLOSS_OK,
         "ace decode runs");
   l0.assign(labels.begin(), labels.begin() + lengths[0]);
   check(l0 == std::vector<int32_t>({1, 1, 1, 2, 2, 2}), "ace decode: drop blanks only");
-  check(seqloss_ace_decode(&p, 1, &e, labels.data(), 2 * T, lengths.data(), msg, sizeof msg) == SEQLOSS_OK,
+  check(seqloss_ace_decode(&p, 1, &e, labels.data(), 2 * T, lengths.data(), static_cast<int64_t>(lengths.size()), msg, sizeof msg) == SEQLOSS_OK,
         "ace decode (collapse) runs");
   l0.assign(labels.begin(), labels.begin() + lengths[0]);
   check(l0 == std::vector<int32_t>({1, 1, 2}), "ace decode: collapse repeats");
@@ -763,7 +767,7 @@ void test_decoders() {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   nn.x = {nan, 5.0f, 6.0f, 1.0f, nan, 0.5f};
   seqloss_problem pn = nn.problem();
-  check(seqloss_ctc_greedy_decode(&pn, &e, labels.data(), 2, lengths.data(), msg, sizeof msg) == SEQLOSS_OK &&
+  check(seqloss_ctc_greedy_decode(&pn, &e, labels.data(), 2, lengths.data(), static_cast<int64_t>(lengths.size()), msg, sizeof msg) == SEQLOSS_OK &&
             lengths[0] == 1 && labels[0] == 0,
         "argmax: NaN first gives 0, NaN later is skipped");
   // ace_count: softmax sums and rounding.
@@ -841,7 +845,7 @@ void test_determinism() {
   rw.losses.assign(c.N, 0);
   rw.grad.assign(c.x.size(), 0);
   rw.posterior.assign(c.x.size(), 0);
-  seqloss_ctc_outputs out{rw.losses.data(), &rw.loss, rw.grad.data(), static_cast<int64_t>(rw.grad.size()),
+  seqloss_ctc_outputs out{rw.losses.data(), static_cast<int64_t>(rw.losses.size()), &rw.loss, rw.grad.data(), static_cast<int64_t>(rw.grad.size()),
                           rw.posterior.data(), static_cast<int64_t>(rw.posterior.size())};
   check(seqloss_ctc(&p, &o, &e, &out, ws.data() + 1, bytes, msg, sizeof msg) == SEQLOSS_OK, "CTC with a caller workspace");
   check(same(rw, r2), "CTC: caller workspace gives the same bits");
@@ -855,7 +859,8 @@ void test_determinism() {
   ws.assign(bytes + 3, 0);
   std::vector<float> losses(a.N), grad(a.x.size());
   double loss = 0;
-  seqloss_ace_outputs aout{losses.data(), &loss, grad.data(), static_cast<int64_t>(grad.size())};
+  seqloss_ace_outputs aout{losses.data(), static_cast<int64_t>(losses.size()), &loss, grad.data(),
+                           static_cast<int64_t>(grad.size())};
   check(seqloss_ace(&pa, &ao, &e, &aout, ws.data() + 3, bytes, msg, sizeof msg) == SEQLOSS_OK, "ACE with a caller workspace");
   AceResult ar = run_ace(a, ao, 2);
   check(loss == ar.loss && grad == ar.grad, "ACE: caller workspace gives the same bits");
@@ -893,9 +898,10 @@ void test_errors() {
 
   std::vector<float> losses(2), grad(base.x.size()), post(base.x.size());
   double loss;
-  seqloss_ctc_outputs cout_{losses.data(), &loss, grad.data(), static_cast<int64_t>(grad.size()), post.data(),
+  seqloss_ctc_outputs cout_{losses.data(), static_cast<int64_t>(losses.size()), &loss, grad.data(), static_cast<int64_t>(grad.size()), post.data(),
                             static_cast<int64_t>(post.size())};
-  seqloss_ace_outputs aout{losses.data(), &loss, grad.data(), static_cast<int64_t>(grad.size())};
+  seqloss_ace_outputs aout{losses.data(), static_cast<int64_t>(losses.size()), &loss, grad.data(),
+                           static_cast<int64_t>(grad.size())};
 
   // CTC: mutate one thing at a time.
   auto ctc_err = [&](const std::string& what, seqloss_status want, const char* needle,
@@ -989,6 +995,14 @@ void test_errors() {
     e.device = 3;
   });
   ctc_err("losses NULL", SEQLOSS_ERROR_TYPE, "losses must not be NULL", [](P&, O&, E&, Out& o) { o.losses = nullptr; });
+  ctc_err("losses too small", SEQLOSS_ERROR_RANGE, "losses must hold batch = 2", [](P&, O&, E&, Out& o) { o.losses_size = 1; });
+  ctc_err("targetLengths too short", SEQLOSS_ERROR_RANGE, "targetLengths must hold batch = 2",
+          [](P& p, O&, E&, Out&) { p.target_lengths_size = 1; });
+  ctc_err("inputLengths too short", SEQLOSS_ERROR_RANGE, "inputLengths must hold batch = 2", [](P& p, O&, E&, Out&) {
+    static const int32_t one[1] = {3};
+    p.input_lengths = one;
+    p.input_lengths_size = 1;
+  });
   ctc_err("grad too small", SEQLOSS_ERROR_RANGE, "grad must hold", [](P&, O&, E&, Out& o) { o.grad_size = 23; });
   ctc_err("posterior too small", SEQLOSS_ERROR_RANGE, "posterior must hold", [](P&, O&, E&, Out& o) { o.posterior_size = 0; });
 
@@ -1095,44 +1109,50 @@ void test_errors() {
     std::vector<int32_t> labels(8), lengths(2), rounded(6);
     std::vector<float> expected(6);
     expect_error("ctc decode labels NULL", SEQLOSS_ERROR_TYPE, "labels", [&](char* m, size_t ms) {
-      return seqloss_ctc_greedy_decode(&p, &e, nullptr, 8, lengths.data(), m, ms);
+      return seqloss_ctc_greedy_decode(&p, &e, nullptr, 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ctc decode labels small", SEQLOSS_ERROR_RANGE, "labels must hold batch·time = 8", [&](char* m, size_t ms) {
-      return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 7, lengths.data(), m, ms);
+      return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 7, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ctc decode lengths NULL", SEQLOSS_ERROR_TYPE, "lengths", [&](char* m, size_t ms) {
-      return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 8, nullptr, m, ms);
+      return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 8, nullptr, 0, m, ms);
+    });
+    expect_error("ctc decode lengths small", SEQLOSS_ERROR_RANGE, "lengths must hold batch = 2", [&](char* m, size_t ms) {
+      return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 8, lengths.data(), 1, m, ms);
+    });
+    expect_error("ace decode lengths small", SEQLOSS_ERROR_RANGE, "lengths must hold batch = 2", [&](char* m, size_t ms) {
+      return seqloss_ace_decode(&p, 0, &e, labels.data(), 8, lengths.data(), 0, m, ms);
     });
     expect_error("ctc decode problem NULL", SEQLOSS_ERROR_TYPE, "problem", [&](char* m, size_t ms) {
-      return seqloss_ctc_greedy_decode(nullptr, &e, labels.data(), 8, lengths.data(), m, ms);
+      return seqloss_ctc_greedy_decode(nullptr, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ctc decode exec NULL", SEQLOSS_ERROR_TYPE, "exec", [&](char* m, size_t ms) {
-      return seqloss_ctc_greedy_decode(&p, nullptr, labels.data(), 8, lengths.data(), m, ms);
+      return seqloss_ctc_greedy_decode(&p, nullptr, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ctc decode data size", SEQLOSS_ERROR_RANGE, "logits.length", [&](char* m, size_t ms) {
       seqloss_problem q = p;
       q.data_size = 3;
-      return seqloss_ctc_greedy_decode(&q, &e, labels.data(), 8, lengths.data(), m, ms);
+      return seqloss_ctc_greedy_decode(&q, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ctc decode CUDA", SEQLOSS_ERROR_UNSUPPORTED, "CUDA", [&](char* m, size_t ms) {
       seqloss_exec ec = e;
       ec.backend = SEQLOSS_BACKEND_CUDA;
-      return seqloss_ctc_greedy_decode(&p, &ec, labels.data(), 8, lengths.data(), m, ms);
+      return seqloss_ctc_greedy_decode(&p, &ec, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ace decode blank", SEQLOSS_ERROR_RANGE, "blank", [&](char* m, size_t ms) {
       seqloss_problem q = p;
       q.blank = 9;
-      return seqloss_ace_decode(&q, 0, &e, labels.data(), 8, lengths.data(), m, ms);
+      return seqloss_ace_decode(&q, 0, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ace decode input length 0", SEQLOSS_ERROR_RANGE, "inputLengths[1] must be an integer in [1, 4]",
                  [&](char* m, size_t ms) {
                    Case d = base;
                    d.il = {4, 0};
                    seqloss_problem q = d.problem();
-                   return seqloss_ace_decode(&q, 1, &e, labels.data(), 8, lengths.data(), m, ms);
+                   return seqloss_ace_decode(&q, 1, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
                  });
     expect_error("ace decode labels small", SEQLOSS_ERROR_RANGE, "labels", [&](char* m, size_t ms) {
-      return seqloss_ace_decode(&p, 0, &e, labels.data(), 1, lengths.data(), m, ms);
+      return seqloss_ace_decode(&p, 0, &e, labels.data(), 1, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ace count expected NULL", SEQLOSS_ERROR_TYPE, "expected", [&](char* m, size_t ms) {
       return seqloss_ace_count(&p, &e, nullptr, 6, rounded.data(), 6, m, ms);
