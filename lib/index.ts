@@ -22,6 +22,7 @@ import type {
   CtcProblem,
   CtcResult,
   DecodeProblem,
+  Outputs,
   RefLossResult,
   ResolvedBackend,
 } from './types.js';
@@ -47,13 +48,13 @@ function nativeProblem(
   };
 }
 
-const f32 = (a: Float64Array | undefined) => (a ? Float32Array.from(a) : undefined);
-
-function fromReference(r: RefLossResult): Omit<CtcResult, 'backend'> {
-  const out: Omit<CtcResult, 'backend'> = { losses: Float32Array.from(r.losses), loss: r.loss };
-  if (r.grad) out.grad = f32(r.grad);
-  if (r.posterior) out.posterior = f32(r.posterior);
-  return out;
+/** The reference's float64 arrays as float32, written into the caller's arrays when `out` gave them. */
+function fromReference(r: RefLossResult, out: Outputs): Omit<CtcResult, 'backend'> {
+  const f32 = (a: Float64Array, into?: Float32Array) => (into ? (into.set(a), into) : Float32Array.from(a));
+  const result: Omit<CtcResult, 'backend'> = { losses: Float32Array.from(r.losses), loss: r.loss };
+  if (r.grad) result.grad = f32(r.grad, out.grad);
+  if (r.posterior) result.posterior = f32(r.posterior, out.posterior);
+  return result;
 }
 
 function withBackend<T extends object>(r: T, backend: ResolvedBackend): T & { backend: ResolvedBackend } {
@@ -71,6 +72,8 @@ function ctcCall(fn: string, logits: Float32Array, options: CtcOptions) {
       zeroInfinity: problem.zeroInfinity,
       grad: problem.grad,
       posterior: problem.posterior,
+      gradOut: problem.out.grad ?? null,
+      posteriorOut: problem.out.posterior ?? null,
     },
     nativeExec(backend, exec),
   ] as const;
@@ -83,7 +86,7 @@ function ctcCall(fn: string, logits: Float32Array, options: CtcOptions) {
  */
 export function ctcLoss(logits: Float32Array, options: CtcOptions): CtcResult {
   const { data, problem, backend, args } = ctcCall('ctcLoss', logits, options);
-  if (backend === 'js') return withBackend(fromReference(ref.ctcLoss(data, problem)), backend);
+  if (backend === 'js') return withBackend(fromReference(ref.ctcLoss(data, problem), problem.out), backend);
   return withBackend(binding().ctc(...args), backend);
 }
 
@@ -92,7 +95,7 @@ export async function ctcLossAsync(logits: Float32Array, options: CtcOptions): P
   const { data, problem, backend, args } = ctcCall('ctcLossAsync', logits, options);
   if (backend === 'js') {
     await yieldToEventLoop();
-    return withBackend(fromReference(ref.ctcLoss(data, problem)), backend);
+    return withBackend(fromReference(ref.ctcLoss(data, problem), problem.out), backend);
   }
   return withBackend(await binding().ctcAsync(...args), backend);
 }
@@ -108,6 +111,7 @@ function aceCall(fn: string, input: Float32Array, options: AceOptions) {
       variant: ACE_VARIANT[problem.variant],
       eps: problem.eps,
       grad: problem.grad,
+      gradOut: problem.out.grad ?? null,
     },
     nativeExec(backend, exec),
   ] as const;
@@ -117,7 +121,7 @@ function aceCall(fn: string, input: Float32Array, options: AceOptions) {
 /** Aggregation cross-entropy (Xie et al. 2019), 1D or flattened 2D, cross-entropy (Eq. 8) or regression (Eq. 4). */
 export function aceLoss(input: Float32Array, options: AceOptions): AceResult {
   const { data, problem, backend, args } = aceCall('aceLoss', input, options);
-  if (backend === 'js') return withBackend(fromReference(ref.aceLoss(data, problem)), backend);
+  if (backend === 'js') return withBackend(fromReference(ref.aceLoss(data, problem), problem.out), backend);
   return withBackend(binding().ace(...args), backend);
 }
 
@@ -126,7 +130,7 @@ export async function aceLossAsync(input: Float32Array, options: AceOptions): Pr
   const { data, problem, backend, args } = aceCall('aceLossAsync', input, options);
   if (backend === 'js') {
     await yieldToEventLoop();
-    return withBackend(fromReference(ref.aceLoss(data, problem)), backend);
+    return withBackend(fromReference(ref.aceLoss(data, problem), problem.out), backend);
   }
   return withBackend(await binding().aceAsync(...args), backend);
 }

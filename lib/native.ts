@@ -37,6 +37,9 @@ export interface NativeCtcOptions {
   zeroInfinity: boolean;
   grad: boolean;
   posterior: boolean;
+  /** Caller-owned outputs (N·T·C each) written instead of fresh arrays; null or absent: allocate. */
+  gradOut?: Float32Array | null;
+  posteriorOut?: Float32Array | null;
 }
 
 export interface NativeAceOptions {
@@ -44,6 +47,7 @@ export interface NativeAceOptions {
   variant: number;
   eps: number;
   grad: boolean;
+  gradOut?: Float32Array | null;
 }
 
 export interface NativeLossResult {

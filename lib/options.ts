@@ -3,6 +3,7 @@
 // the function and the argument, says what was expected and what came.
 import type {
   AceProblem,
+  Outputs,
   BackendName,
   CtcProblem,
   DecodeProblem,
@@ -208,9 +209,36 @@ function targets(
   return { targets: flat, targetLengths: lengths, targetOffsets };
 }
 
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/** `out`: caller-owned Float32Arrays of N·T·C values, one per requested output, sharing no memory with the input or
+ * with each other (a gradient written over the logits it is computed from would be wrong). */
+function outputs(a: Args, value: unknown, data: Float32Array, allowed: readonly ('grad' | 'posterior')[]): Outputs {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw a.type('out', 'an object', value);
+  const out: Outputs = {};
+  for (const key of Object.keys(value)) {
+    const arr = (value as Record<string, unknown>)[key];
+    if (!(allowed as string[]).includes(key)) {
+      throw new TypeError(`${a.fn}: unknown output 'out.${key}' (known: ${allowed.join(', ')})`);
+    }
+    if (arr === undefined) continue;
+    if (!(arr instanceof Float32Array)) throw a.type(`out.${key}`, 'a Float32Array', arr);
+    if (arr.length !== data.length) throw a.range(`out.${key}.length`, `batch·time·classes = ${data.length}`, arr.length);
+    if (overlaps(arr, data)) throw a.range(`out.${key}`, 'an array that shares no memory with the input', 'an overlapping view');
+    for (const other of Object.values(out)) {
+      if (overlaps(arr, other)) throw a.range(`out.${key}`, 'an array that shares no memory with the other outputs', 'an overlapping view');
+    }
+    out[key as 'grad' | 'posterior'] = arr;
+  }
+  return out;
+}
+
 export const CTC_KEYS = [
   'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'inputLengths', 'blank', 'reduction',
-  'zeroInfinity', 'input', 'grad', 'posterior', ...EXEC_KEYS,
+  'zeroInfinity', 'input', 'grad', 'posterior', 'out', ...EXEC_KEYS,
 ] as const;
 
 export function normalizeCtc(
@@ -233,6 +261,7 @@ export function normalizeCtc(
     zeroInfinity: a.bool('zeroInfinity', o.zeroInfinity, false),
     grad: a.bool('grad', o.grad, true),
     posterior: a.bool('posterior', o.posterior, false),
+    out: outputs(a, o.out, data as Float32Array, ['grad', 'posterior']),
   };
   return { data: data as Float32Array, problem, exec: exec(a, o) };
 }
@@ -267,7 +296,7 @@ function aceShape(a: Args, data: unknown, o: Record<string, unknown>): Problem &
 }
 
 export const ACE_KEYS = [
-  ...ACE_SHAPE_KEYS, 'counts', 'targets', 'targetLengths', 'variant', 'eps', 'reduction', 'grad',
+  ...ACE_SHAPE_KEYS, 'counts', 'targets', 'targetLengths', 'variant', 'eps', 'reduction', 'grad', 'out',
 ] as const;
 
 export function normalizeAce(
@@ -323,6 +352,7 @@ export function normalizeAce(
     eps: a.nonNegative('eps', o.eps, 1e-10),
     reduction: a.oneOf<Reduction>('reduction', o.reduction, REDUCTIONS, 'mean'),
     grad: a.bool('grad', o.grad, true),
+    out: outputs(a, o.out, data as Float32Array, ['grad']),
   };
   return { data: data as Float32Array, problem, counts32: Float32Array.from(counts), exec: exec(a, o) };
 }

@@ -49,6 +49,9 @@ export interface CtcOptions extends ShapeOptions {
   grad?: boolean;
   /** Return y'_tk = p(π_t = k | l, x). Default false. */
   posterior?: boolean;
+  /** Caller-owned output arrays (N·T·C each) to write into instead of allocating: reused across training steps
+   * they save the allocation and page faults of a fresh N·T·C buffer. The result returns these same arrays. */
+  out?: { grad?: Float32Array; posterior?: Float32Array };
 }
 
 export interface CtcResult {
@@ -102,6 +105,8 @@ export type AceOptions = AceInputOptions & {
   reduction?: Reduction;
   /** Default true. */
   grad?: boolean;
+  /** A caller-owned N·T·C array for the gradient, as for CTC. */
+  out?: { grad?: Float32Array };
 };
 
 export interface AceResult {
@@ -181,6 +186,13 @@ export interface CtcProblem extends Problem {
   zeroInfinity: boolean;
   grad: boolean;
   posterior: boolean;
+  out: Outputs;
+}
+
+/** Caller-owned output arrays (validated: N·T·C floats, not overlapping the input or each other). */
+export interface Outputs {
+  grad?: Float32Array;
+  posterior?: Float32Array;
 }
 
 export interface AceProblem extends Problem {
@@ -191,6 +203,7 @@ export interface AceProblem extends Problem {
   eps: number;
   reduction: Reduction;
   grad: boolean;
+  out: Outputs;
 }
 
 export interface DecodeProblem extends Problem {

@@ -151,15 +151,40 @@ LossCall PrepareLoss(const Napi::CallbackInfo& info, bool ctc, bool async, const
 
   call.losses = Napi::Float32Array::New(env, static_cast<size_t>(job.problem.batch));
   job.losses = call.losses.Data();
+  // options.gradOut / options.posteriorOut: caller-owned arrays, reused across calls, save the allocation and
+  // the first-touch page faults of a fresh N·T·C buffer (more than the kernel itself costs at large C). They must
+  // hold exactly N·T·C floats and share no memory with the input or with each other.
+  auto output = [&](const char* key) -> Napi::Float32Array {
+    const std::string what = std::string("options.") + key;
+    HostArray<float> given = Float32ArrayOrNullProp(o, key, fn, what);
+    if (!given.present) return Napi::Float32Array::New(env, static_cast<size_t>(count));
+    if (given.size != count) {
+      throw RangeErr(env, fn, what + ".length", "batch*time*classes = " + std::to_string(count),
+                     std::to_string(given.size));
+    }
+    const float* lo = given.data;
+    auto overlaps = [&](const float* other) { return other != nullptr && lo < other + count && other < lo + count; };
+    if (overlaps(job.problem.data) || overlaps(job.grad)) {
+      throw RangeErr(env, fn, what, "an array sharing no memory with the input or the other output",
+                     "an overlapping view");
+    }
+    return given.keep.As<Napi::Float32Array>();
+  };
   if (want_grad) {
-    call.grad = Napi::Float32Array::New(env, static_cast<size_t>(count));
+    call.grad = output("gradOut");
     job.grad = call.grad.Data();
     job.grad_size = count;
   }
   if (want_posterior) {
-    call.posterior = Napi::Float32Array::New(env, static_cast<size_t>(count));
+    call.posterior = output("posteriorOut");
     job.posterior = call.posterior.Data();
     job.posterior_size = count;
+  }
+  if (async) {
+    std::vector<Napi::Value> outs;
+    if (want_grad) outs.push_back(call.grad);
+    if (want_posterior) outs.push_back(call.posterior);
+    RefuseResizable(env, fn, outs);
   }
   return call;
 }
