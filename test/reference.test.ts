@@ -3,21 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { aceCount, aceDecode, aceLoss, ctcGreedyDecode, ctcLoss } from '../lib/reference/index.js';
 import type { AceProblem, CtcProblem, DecodeProblem, Layout, Reduction } from '../lib/types.js';
+import { randInt, rng } from './helpers.js';
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
-
-/** Mulberry32, seedable. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const randInt = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 
 function randomData(r: () => number, size: number, scale = 2): Float64Array {
   const x = new Float64Array(size);
