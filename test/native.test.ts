@@ -108,6 +108,36 @@ describe('C++ ABI tests (built with the addon)', () => {
   });
 });
 
+describe('when the addon cannot be loaded', () => {
+  const entry = join(packageRoot, 'dist', 'index.js');
+  it.runIf(existsSync(entry))("'auto' falls back to 'js' with one warning, and backends() says why", () => {
+    const script = `
+      const { ctcLoss, backends } = await import(${JSON.stringify(entry)});
+      const o = { batch: 1, time: 3, classes: 4, targets: [[1]] };
+      const a = ctcLoss(new Float32Array(12), o);
+      const b = ctcLoss(new Float32Array(12), o);
+      let forced = '';
+      try { ctcLoss(new Float32Array(12), { ...o, backend: 'cpu' }); } catch (e) { forced = e.constructor.name + ': ' + e.message; }
+      console.log(JSON.stringify({ a: a.backend, b: b.backend, loss: a.loss, info: backends(), forced }));
+    `;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, SEQLOSS_DISABLE_NATIVE: '1' },
+    });
+    expect(run.status).toBe(0);
+    const out = JSON.parse(run.stdout);
+    expect(out.a).toBe('js');
+    expect(out.b).toBe('js');
+    expect(out.loss).toBeCloseTo(ctcLoss(new Float32Array(12), { batch: 1, time: 3, classes: 4, targets: [[1]], backend: 'js' }).loss, 6);
+    expect(out.info.cpu).toBe(false);
+    expect(out.info.reason).toMatch(/SEQLOSS_DISABLE_NATIVE/);
+    expect(out.forced).toMatch(/^Error: ctcLoss: backend 'cpu' is unavailable: .*SEQLOSS_DISABLE_NATIVE/);
+    const warnings = run.stderr.split('\n').filter((l) => l.includes('SEQLOSS_NO_NATIVE'));
+    expect(warnings).toHaveLength(1);
+    expect(run.stderr).toMatch(/falls back to 'js'/);
+  });
+});
+
 describe('seqloss doctor', () => {
   const cli = join(packageRoot, 'dist', 'cli.js');
   it.runIf(existsSync(cli))('prints the backends, as text and as JSON', () => {
