@@ -319,20 +319,11 @@ static bool ace_layout(const seqloss_problem& p, int threads, unsigned char* bas
   const int64_t tmax = detail::ace_tmax(p);
   Carver shared(base);
   double* ln = shared.take<double>(p.batch);
-  if (!shared.ok()) return false;
-  Carver one(nullptr);
-  detail::carve_ace_slot(one, tmax, p.classes);
-  if (!one.ok()) return false;
-  size_t per_slot = (one.used() + 63) & ~size_t{63};
-  if (!total_bytes(shared.used(), per_slot, threads, bytes)) return false;
-  if (base != nullptr) {
-    *loss_n = ln;
-    unsigned char* slot_base = base + ((shared.used() + 63) & ~size_t{63});
-    for (int i = 0; i < threads; ++i) {
-      Carver c(slot_base + per_slot * static_cast<size_t>(i));
-      slots[i] = detail::carve_ace_slot(c, tmax, p.classes);
-    }
+  if (!layout_slots(shared, base, threads, bytes, slots,
+                    [&](Carver& c) { return detail::carve_ace_slot(c, tmax, p.classes); })) {
+    return false;
   }
+  if (base != nullptr) *loss_n = ln;
   return true;
 }
 

@@ -377,20 +377,12 @@ static bool ctc_layout(const seqloss_problem& p, int threads, unsigned char* bas
   Carver shared(base);
   double* ln = shared.take<double>(p.batch);
   int64_t* off = shared.take<int64_t>(p.batch);
-  if (!shared.ok()) return false;
-  Carver one(nullptr);
-  detail::carve_slot(one, d, p.classes);
-  if (!one.ok()) return false;
-  size_t per_slot = (one.used() + 63) & ~size_t{63};
-  if (!total_bytes(shared.used(), per_slot, threads, bytes)) return false;
+  if (!layout_slots(shared, base, threads, bytes, slots, [&](Carver& c) { return detail::carve_slot(c, d, p.classes); })) {
+    return false;
+  }
   if (base != nullptr) {
     *loss_n = ln;
     *offsets = off;
-    unsigned char* slot_base = base + ((shared.used() + 63) & ~size_t{63});
-    for (int i = 0; i < threads; ++i) {
-      Carver c(slot_base + per_slot * static_cast<size_t>(i));
-      slots[i] = detail::carve_slot(c, d, p.classes);
-    }
   }
   return true;
 }

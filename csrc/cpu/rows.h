@@ -76,6 +76,28 @@ inline bool total_bytes(size_t shared, size_t per_slot, int slots, size_t* bytes
   return true;
 }
 
+// Lays out `threads` 64-byte-aligned copies of a per-thread slot after the shared part the caller has already
+// carved from `shared`. `carve(Carver&)` carves one slot and returns its pointers. With base == nullptr it only
+// measures (*bytes); otherwise it also fills slots[0 .. threads). False when a size overflows.
+template <class Slot, class Carve>
+bool layout_slots(const Carver& shared, unsigned char* base, int threads, size_t* bytes, Slot* slots,
+                  Carve&& carve) {
+  if (!shared.ok()) return false;
+  Carver one(nullptr);
+  carve(one);
+  if (!one.ok()) return false;
+  const size_t per_slot = (one.used() + 63) & ~size_t{63};
+  if (!total_bytes(shared.used(), per_slot, threads, bytes)) return false;
+  if (base != nullptr) {
+    unsigned char* slot_base = base + ((shared.used() + 63) & ~size_t{63});
+    for (int i = 0; i < threads; ++i) {
+      Carver c(slot_base + per_slot * static_cast<size_t>(i));
+      slots[i] = carve(c);
+    }
+  }
+  return true;
+}
+
 inline unsigned char* align64(void* p) {
   uintptr_t u = reinterpret_cast<uintptr_t>(p);
   return reinterpret_cast<unsigned char*>((u + 63) & ~uintptr_t{63});
