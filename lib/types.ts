@@ -52,6 +52,21 @@ export interface CtcOptions extends ShapeOptions {
   /** Caller-owned output arrays (N·T·C each) to write into instead of allocating: reused across training steps
    * they save the allocation and page faults of a fresh N·T·C buffer. The result returns these same arrays. */
   out?: { grad?: Float32Array; posterior?: Float32Array };
+  /** CTC as iterative fitting (Li & Wang): modify the fitted target y' (α) and reweight frames (γ). Needs
+   * `input: 'logits'`; the loss is unchanged, `grad` and `posterior` (the target actually fitted) move. */
+  fit?: FitOptions;
+}
+
+/** The iterative-fitting modifications of CTC's target (Li & Wang, "Reinterpreting CTC training as iterative
+ * fitting", Eq. 13–18). */
+export interface FitOptions {
+  /** α in (0, 1): the non-blank share of y' (Eq. 13–16). Default: off. */
+  alpha?: number;
+  /** Where V_k and N_k are summed for α: over the whole batch (default, as the authors' code) or per sequence. */
+  alphaScope?: 'batch' | 'sequence';
+  /** γ >= 0: frame weights ŵ_t ∝ w_t^γ with w_t = max_k (y'_tk − y_tk), mean 1 per sequence (Eq. 17–18).
+   * Default 0 (the identity). */
+  gamma?: number;
 }
 
 export interface CtcResult {
@@ -63,6 +78,72 @@ export interface CtcResult {
   grad?: Float32Array;
   /** y'_tk, same layout as the input, zero on padded frames. */
   posterior?: Float32Array;
+  backend: ResolvedBackend;
+}
+
+/** How DCTC picks the latent alignment z*_t. */
+export type DctcAlignment = 'ratio' | 'posterior' | 'viterbi';
+
+export interface DctcOptions extends ShapeOptions {
+  time: number;
+  layout?: Layout;
+  targets: Targets;
+  targetLengths?: Int32Array | ArrayLike<number>;
+  inputLengths?: Int32Array | ArrayLike<number>;
+  /** Only 'logits' (the default): DCTC needs the scores a to form softmax(s·a). */
+  input?: 'logits';
+  /** Default 'mean': the batch mean of L_n, with no division by the target length (as the DCTC code; ctcLoss
+   * divides by it). */
+  reduction?: Reduction;
+  /** An infinite CTC term becomes 0. Default true (as the DCTC code). */
+  zeroInfinity?: boolean;
+  /** λ, the weight of the framewise distillation term. Default 0.01. */
+  lambda?: number;
+  /** β, the weight of the CTC term. Default 1. */
+  ctcWeight?: number;
+  /** How z* is estimated: 'ratio' (default, the DCTC code: argmax_k y'_tk / max(P_tk, 1e-8)), 'posterior'
+   * (argmax_k y'_tk) or 'viterbi' (the most probable path that collapses to the target). */
+  alignment?: DctcAlignment;
+  /** Scale s and margin m: P = softmax(s·a); the distillation target's logit is lowered by s·m. Default
+   * { s: 1, m: 0 }. */
+  margin?: { s?: number; m?: number };
+  /** Return the gradient. Default true. */
+  grad?: boolean;
+  /** A caller-owned N·T·C array for the gradient. */
+  out?: { grad?: Float32Array };
+}
+
+export interface DctcResult {
+  /** N values L_n = β·ctcLosses[n] + λ·distillLosses[n]. */
+  losses: Float32Array;
+  loss: number;
+  /** d loss / d logits, same layout as the input. */
+  grad?: Float32Array;
+  /** N×T: z*_t for t < T_n, −1 after. */
+  alignment: Int32Array;
+  /** N values −ln p(l | softmax(s·a)) (+Infinity when impossible, 0 with zeroInfinity), unweighted. */
+  ctcLosses: Float32Array;
+  /** N values Σ_{t<T_n} −ln softmax(s·a_t − s·m·e_{z*_t})[z*_t], unweighted. */
+  distillLosses: Float32Array;
+  backend: ResolvedBackend;
+}
+
+export interface CtcAlignOptions extends ShapeOptions {
+  time: number;
+  layout?: Layout;
+  targets: Targets;
+  targetLengths?: Int32Array | ArrayLike<number>;
+  inputLengths?: Int32Array | ArrayLike<number>;
+  /** 'logits' (default): softmax is applied inside; 'logProbs': used as given. */
+  input?: 'logits' | 'logProbs';
+}
+
+export interface CtcAlignResult {
+  /** N×T: the class of the most probable path at each frame t < T_n (blanks included), −1 after; a row of −1
+   * when no path collapses to the target. */
+  paths: Int32Array;
+  /** N values: ln p of that path; −Infinity when none exists. */
+  scores: Float32Array;
   backend: ResolvedBackend;
 }
 
@@ -187,6 +268,41 @@ export interface CtcProblem extends Problem {
   grad: boolean;
   posterior: boolean;
   out: Outputs;
+  /** The iterative-fitting modifications, or null for plain CTC (also when α is off and γ = 0). */
+  fit: Fit | null;
+}
+
+/** Normalised FitOptions: alpha 0 = off. */
+export interface Fit {
+  alpha: number;
+  alphaScope: 'batch' | 'sequence';
+  gamma: number;
+}
+
+/** CTC supervision after validation. */
+export interface Supervision {
+  targets: Int32Array;
+  targetLengths: Int32Array;
+  targetOffsets: Int32Array;
+}
+
+export interface DctcProblem extends Problem, Supervision {
+  input: 'logits';
+  reduction: Reduction;
+  zeroInfinity: boolean;
+  lambda: number;
+  ctcWeight: number;
+  alignment: DctcAlignment;
+  /** s */
+  scale: number;
+  /** m */
+  margin: number;
+  grad: boolean;
+  out: Outputs;
+}
+
+export interface AlignProblem extends Problem, Supervision {
+  input: 'logits' | 'logProbs';
 }
 
 /** Caller-owned output arrays (validated: N·T·C floats, not overlapping the input or each other). */
@@ -216,4 +332,20 @@ export interface RefLossResult {
   loss: number;
   grad?: Float64Array;
   posterior?: Float64Array;
+}
+
+/** What the reference's DCTC returns. */
+export interface RefDctcResult {
+  losses: Float64Array;
+  loss: number;
+  grad?: Float64Array;
+  alignment: Int32Array;
+  ctcLosses: Float64Array;
+  distillLosses: Float64Array;
+}
+
+/** What the reference's ctcAlign returns. */
+export interface RefAlignResult {
+  paths: Int32Array;
+  scores: Float64Array;
 }

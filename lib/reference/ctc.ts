@@ -7,6 +7,7 @@
 // variables. Everything below is in log space: logAlpha[t·S + s] = ln α_t(s), with S = |l'|. Indices are 0-based
 // (the paper's t = 1 is our t = 0, its s = 1 our s = 0).
 import type { CtcProblem, RefLossResult } from '../types.js';
+import { activeFit, frameWeights, nonBlankProportion, type FitSequence } from './fit.js';
 import { frameOffset, logAddExp, logSoftmaxFrame } from './math.js';
 
 /** l' = (blank, l_1, blank, l_2, …, l_|l|, blank). */
@@ -76,10 +77,38 @@ export function backward(logY: Float64Array, lPrime: Int32Array, Tn: number, C: 
 
 /** ln p(l|x) = ln(α_T(|l'|) + α_T(|l'|−1)) (Graves 2006, Eq. 8 end); with T_n = 0 it is ln 1 = 0 for an empty
  * label and ln 0 = −∞ otherwise. */
-function logLikelihood(logAlpha: Float64Array, S: number, Tn: number): number {
+export function logLikelihood(logAlpha: Float64Array, S: number, Tn: number): number {
   if (Tn === 0) return S === 1 ? 0 : -Infinity;
   const last = (Tn - 1) * S;
   return S === 1 ? logAlpha[last] : logAddExp(logAlpha[last + S - 1], logAlpha[last + S - 2]);
+}
+
+/**
+ * y'_tk = p(π_t = k | l, x) = Σ_{s: l'_s = k} α_t(s) β_t(s) / (p(l|x) · y_k^t): the pseudo ground truth
+ * (iterative fitting Eq. 12, via Graves Eq. 14), T_n × C, for a sequence with p(l|x) > 0.
+ */
+export function framePosterior(
+  logY: Float64Array,
+  lPrime: Int32Array,
+  logAlpha: Float64Array,
+  logP: number,
+  Tn: number,
+  C: number,
+  blank: number,
+): Float64Array {
+  const S = lPrime.length;
+  const logBeta = backward(logY, lPrime, Tn, C, blank);
+  const yPrime = new Float64Array(Tn * C);
+  for (let t = 0; t < Tn; t++) {
+    for (let s = 0; s < S; s++) {
+      const a = logAlpha[t * S + s];
+      const b = logBeta[t * S + s];
+      if (a === -Infinity || b === -Infinity) continue; // no path of l passes through (t, s)
+      const k = lPrime[s];
+      yPrime[t * C + k] += Math.exp(a + b - logY[t * C + k] - logP);
+    }
+  }
+  return yPrime;
 }
 
 /**
@@ -92,14 +121,21 @@ function logLikelihood(logAlpha: Float64Array, S: number, Tn: number): number {
  * scale and the reduced loss: 'mean' → 1/(N·max(L_n, 1)) and (1/N) Σ_n loss_n / max(L_n, 1) (as PyTorch);
  * 'sum' → 1 and Σ_n loss_n; 'none' → 1 and, for the scalar, Σ_n loss_n too (the per-sequence values are in
  * `losses`; the gradient is that of the sum).
+ * With `p.fit` (logits only; see fit.ts) the fitted target moves: y' ← the α-rescaled y' (Eq. 13–16), and the
+ * gradient row t becomes scale·ŵ_t·(y_t − y'_t) (Eq. 17–18); `posterior` returns that y'. The loss is unchanged.
  */
 export function ctcLoss(data: ArrayLike<number>, p: CtcProblem): RefLossResult {
   const { batch: N, time: T, classes: C, blank } = p;
+  const fit = activeFit(p.fit);
+  if (fit && p.input !== 'logits') throw new RangeError("fit (alpha/gamma) needs input 'logits'");
   const losses = new Float64Array(N);
   const grad = p.grad ? new Float64Array(N * T * C) : undefined;
   const posterior = p.posterior ? new Float64Array(N * T * C) : undefined;
   let loss = 0;
 
+  // Pass 1: the loss of every sequence and, where outputs are wanted, y (as ln y) and y'. Impossible sequences and
+  // T_n = 0 have no y' (their outputs stay 0) and take no part in the fitting sums.
+  const fitted: (FitSequence & { n: number; logY: Float64Array })[] = [];
   for (let n = 0; n < N; n++) {
     const Tn = p.inputLengths[n];
     const L = p.targetLengths[n];
@@ -119,32 +155,31 @@ export function ctcLoss(data: ArrayLike<number>, p: CtcProblem): RefLossResult {
     const logP = logLikelihood(logAlpha, S, Tn);
     const impossible = logP === -Infinity;
     losses[n] = impossible ? (p.zeroInfinity ? 0 : Infinity) : logP === 0 ? 0 : -logP;
-
     const perLabel = p.reduction === 'mean' ? 1 / Math.max(L, 1) : 1;
     loss += losses[n] * perLabel;
 
     if ((!grad && !posterior) || impossible || Tn === 0) continue;
+    const yPrime = framePosterior(logY, lPrime, logAlpha, logP, Tn, C, blank);
+    fitted.push({ n, Tn, labels: l, logY, yPrime });
+  }
 
-    // y'_tk = p(π_t = k | l, x): the pseudo ground truth (iterative fitting Eq. 12, via Graves Eq. 14).
-    const logBeta = backward(logY, lPrime, Tn, C, blank);
-    const yPrime = new Float64Array(Tn * C);
-    for (let t = 0; t < Tn; t++) {
-      for (let s = 0; s < S; s++) {
-        const a = logAlpha[t * S + s];
-        const b = logBeta[t * S + s];
-        if (a === -Infinity || b === -Infinity) continue; // no path of l passes through (t, s)
-        const k = lPrime[s];
-        yPrime[t * C + k] += Math.exp(a + b - logY[t * C + k] - logP);
-      }
-    }
+  // Iterative fitting: α moves y' towards a non-blank share α (Eq. 13–16), γ weights the frames (Eq. 17–18).
+  if (fit && fit.alpha !== 0) {
+    if (fit.alphaScope === 'batch') nonBlankProportion(fitted, fit.alpha, C, blank);
+    else for (const seq of fitted) nonBlankProportion([seq], fit.alpha, C, blank);
+  }
 
-    const scale = p.reduction === 'mean' ? perLabel / N : 1;
+  // Pass 2: write y' and the gradient.
+  for (const { n, Tn, labels, logY, yPrime } of fitted) {
+    const weights = fit && fit.gamma !== 0 ? frameWeights(logY, yPrime, Tn, C, fit.gamma) : null;
+    const scale = p.reduction === 'mean' ? 1 / Math.max(labels.length, 1) / N : 1;
     for (let t = 0; t < Tn; t++) {
       const at = frameOffset(p, n, t);
+      const w = weights ? weights[t] : 1;
       for (let k = 0; k < C; k++) {
         const yp = yPrime[t * C + k];
         if (posterior) posterior[at + k] = yp;
-        if (grad) grad[at + k] = p.input === 'logits' ? scale * (Math.exp(logY[t * C + k]) - yp) : 0 - scale * yp;
+        if (grad) grad[at + k] = p.input === 'logits' ? scale * w * (Math.exp(logY[t * C + k]) - yp) : 0 - scale * yp;
       }
     }
   }
