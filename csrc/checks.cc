@@ -81,6 +81,7 @@ seqloss_status check_exec(const seqloss_exec* exec, Message msg) {
 
 static const char* allowed_inputs(unsigned mask) {
   switch (mask) {
+    case kAllowLogits: return "0 (logits)";
     case kAllowLogits | kAllowLogProbs: return "0 (logits) or 1 (logProbs)";
     case kAllowLogits | kAllowProbs: return "0 (logits) or 2 (probs)";
     case kAllowLogits | kAllowLogProbs | kAllowProbs: return "0 (logits), 1 (logProbs) or 2 (probs)";
@@ -224,11 +225,58 @@ seqloss_status check_ctc_options(const seqloss_ctc_options* o, Message msg) {
   if (o->zero_infinity != 0 && o->zero_infinity != 1) {
     return fail(msg, SEQLOSS_ERROR_RANGE, "zeroInfinity must be 0 or 1, got %d", o->zero_infinity);
   }
-  for (int i = 0; i < 6; ++i) {
-    if (o->reserved[i] != 0) {
-      return fail(msg, SEQLOSS_ERROR_RANGE, "options.reserved[%d] must be 0 in ABI version %d, got %d", i,
-                  SEQLOSS_ABI_VERSION, o->reserved[i]);
-    }
+  char num[64];
+  if (!(o->fit_alpha == 0 || (o->fit_alpha > 0 && o->fit_alpha < 1))) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "fit.alpha must be a number in (0, 1) (or 0 = off), got %s",
+                format_double(o->fit_alpha, num, sizeof num));
+  }
+  if (!std::isfinite(o->fit_gamma) || o->fit_gamma < 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "fit.gamma must be a finite number >= 0, got %s",
+                format_double(o->fit_gamma, num, sizeof num));
+  }
+  if (o->fit_alpha_scope != SEQLOSS_FIT_SCOPE_BATCH && o->fit_alpha_scope != SEQLOSS_FIT_SCOPE_SEQUENCE) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "fit.alphaScope must be 0 (batch) or 1 (sequence), got %d",
+                o->fit_alpha_scope);
+  }
+  if (o->reserved != 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "options.reserved must be 0 in ABI version %d, got %d", SEQLOSS_ABI_VERSION,
+                o->reserved);
+  }
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_dctc_options(const seqloss_dctc_options* o, Message msg) {
+  if (o == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "options must not be NULL (a seqloss_dctc_options)");
+  if (o->reduction < SEQLOSS_REDUCTION_NONE || o->reduction > SEQLOSS_REDUCTION_MEAN) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "reduction must be %s, got %d", reduction_expected, o->reduction);
+  }
+  if (o->zero_infinity != 0 && o->zero_infinity != 1) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "zeroInfinity must be 0 or 1, got %d", o->zero_infinity);
+  }
+  if (o->alignment < SEQLOSS_DCTC_RATIO || o->alignment > SEQLOSS_DCTC_VITERBI) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "alignment must be 0 (ratio), 1 (posterior) or 2 (viterbi), got %d",
+                o->alignment);
+  }
+  if (o->reserved != 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "options.reserved must be 0 in ABI version %d, got %d", SEQLOSS_ABI_VERSION,
+                o->reserved);
+  }
+  char num[64];
+  if (!std::isfinite(o->lambda) || o->lambda < 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "lambda must be a finite number >= 0, got %s",
+                format_double(o->lambda, num, sizeof num));
+  }
+  if (!std::isfinite(o->ctc_weight) || o->ctc_weight < 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "ctcWeight must be a finite number >= 0, got %s",
+                format_double(o->ctc_weight, num, sizeof num));
+  }
+  if (!std::isfinite(o->scale) || o->scale <= 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "margin.s must be a finite number > 0, got %s",
+                format_double(o->scale, num, sizeof num));
+  }
+  if (!std::isfinite(o->margin) || o->margin < 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "margin.m must be a finite number >= 0, got %s",
+                format_double(o->margin, num, sizeof num));
   }
   return SEQLOSS_OK;
 }
@@ -273,6 +321,34 @@ seqloss_status check_ctc_outputs(const seqloss_ctc_outputs* out, const Extents& 
   return check_dense_output("posterior", out->posterior, out->posterior_size, ext.ntc, "batch·time·classes", msg);
 }
 
+seqloss_status check_dctc_outputs(const seqloss_dctc_outputs* out, const Extents& ext, Message msg) {
+  if (out == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "outputs must not be NULL (a seqloss_dctc_outputs)");
+  if (out->losses == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "losses must not be NULL (one float per sequence)");
+  if (out->losses_size < ext.n) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "losses must hold batch = %lld values, got losses_size = %lld",
+                static_cast<long long>(ext.n), static_cast<long long>(out->losses_size));
+  }
+  seqloss_status st = check_dense_output("grad", out->grad, out->grad_size, ext.ntc, "batch·time·classes", msg);
+  if (st == SEQLOSS_OK) st = check_dense_output("alignment", out->alignment, out->alignment_size, ext.nt, "batch·time", msg);
+  if (st == SEQLOSS_OK) st = check_dense_output("ctc_losses", out->ctc_losses, out->ctc_losses_size, ext.n, "batch", msg);
+  if (st == SEQLOSS_OK) {
+    st = check_dense_output("distill_losses", out->distill_losses, out->distill_losses_size, ext.n, "batch", msg);
+  }
+  return st;
+}
+
+seqloss_status check_align_outputs(const seqloss_align_outputs* out, const Extents& ext, Message msg) {
+  if (out == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "outputs must not be NULL (a seqloss_align_outputs)");
+  if (out->paths == nullptr) {
+    return fail(msg, SEQLOSS_ERROR_TYPE, "paths must not be NULL (batch·time = %lld int32 values)",
+                static_cast<long long>(ext.nt));
+  }
+  if (out->scores == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "scores must not be NULL (one float per sequence)");
+  seqloss_status st = check_dense_output("paths", out->paths, out->paths_size, ext.nt, "batch·time", msg);
+  if (st == SEQLOSS_OK) st = check_dense_output("scores", out->scores, out->scores_size, ext.n, "batch", msg);
+  return st;
+}
+
 seqloss_status check_ace_outputs(const seqloss_ace_outputs* out, const Extents& ext, Message msg) {
   if (out == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "outputs must not be NULL (a seqloss_ace_outputs)");
   if (out->losses == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "losses must not be NULL (one float per sequence)");
@@ -290,8 +366,34 @@ seqloss_status check_ctc_call(const seqloss_problem* p, const seqloss_ctc_option
   if ((st = check_ctc_options(o, msg)) != SEQLOSS_OK) return st;
   ShapeRules rules{kAllowLogits | kAllowLogProbs, true, 0, with_outputs, "ctcLoss"};
   if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
+  if ((o->fit_alpha != 0 || o->fit_gamma != 0) && p->input != SEQLOSS_INPUT_LOGITS) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "input must be 0 (logits) when fit (alpha or gamma) is on, got %d", p->input);
+  }
   if ((st = check_ctc_targets(p, msg)) != SEQLOSS_OK) return st;
   if (with_outputs) return check_ctc_outputs(out, *ext, msg);
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_dctc_call(const seqloss_problem* p, const seqloss_dctc_options* o, const seqloss_exec* exec,
+                               const seqloss_dctc_outputs* out, bool with_outputs, Extents* ext, Message msg) {
+  seqloss_status st = check_exec(exec, msg);
+  if (st != SEQLOSS_OK) return st;
+  if ((st = check_dctc_options(o, msg)) != SEQLOSS_OK) return st;
+  ShapeRules rules{kAllowLogits, true, 0, with_outputs, "dctcLoss"};
+  if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
+  if ((st = check_ctc_targets(p, msg)) != SEQLOSS_OK) return st;
+  if (with_outputs) return check_dctc_outputs(out, *ext, msg);
+  return SEQLOSS_OK;
+}
+
+seqloss_status check_align_call(const seqloss_problem* p, const seqloss_exec* exec, const seqloss_align_outputs* out,
+                                bool with_outputs, Extents* ext, Message msg) {
+  seqloss_status st = check_exec(exec, msg);
+  if (st != SEQLOSS_OK) return st;
+  ShapeRules rules{kAllowLogits | kAllowLogProbs, true, 0, with_outputs, "ctcAlign"};
+  if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
+  if ((st = check_ctc_targets(p, msg)) != SEQLOSS_OK) return st;
+  if (with_outputs) return check_align_outputs(out, *ext, msg);
   return SEQLOSS_OK;
 }
 

@@ -108,15 +108,22 @@ seqloss_status check_ctc_targets(const seqloss_problem* p, Message msg);
 seqloss_status check_ace_counts(const seqloss_problem* p, Message msg);
 
 seqloss_status check_ctc_options(const seqloss_ctc_options* o, Message msg);
+seqloss_status check_dctc_options(const seqloss_dctc_options* o, Message msg);
 seqloss_status check_ace_options(const seqloss_ace_options* o, Message msg);
 
 seqloss_status check_ctc_outputs(const seqloss_ctc_outputs* out, const Extents& ext, Message msg);
 seqloss_status check_ace_outputs(const seqloss_ace_outputs* out, const Extents& ext, Message msg);
+seqloss_status check_dctc_outputs(const seqloss_dctc_outputs* out, const Extents& ext, Message msg);
+seqloss_status check_align_outputs(const seqloss_align_outputs* out, const Extents& ext, Message msg);
 
 // Whole-entry checks (everything the entry reads). `outputs` checks are skipped when the pointer argument is the
 // workspace-size form (with_outputs = false).
 seqloss_status check_ctc_call(const seqloss_problem* p, const seqloss_ctc_options* o, const seqloss_exec* exec,
                               const seqloss_ctc_outputs* out, bool with_outputs, Extents* ext, Message msg);
+seqloss_status check_dctc_call(const seqloss_problem* p, const seqloss_dctc_options* o, const seqloss_exec* exec,
+                               const seqloss_dctc_outputs* out, bool with_outputs, Extents* ext, Message msg);
+seqloss_status check_align_call(const seqloss_problem* p, const seqloss_exec* exec, const seqloss_align_outputs* out,
+                                bool with_outputs, Extents* ext, Message msg);
 seqloss_status check_ace_call(const seqloss_problem* p, const seqloss_ace_options* o, const seqloss_exec* exec,
                               const seqloss_ace_outputs* out, bool with_outputs, Extents* ext, Message msg);
 // Decoders. `ace` selects the ACE rules (input lengths in [1, T]).

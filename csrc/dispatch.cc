@@ -141,7 +141,7 @@ SEQLOSS_API seqloss_status seqloss_ctc_workspace_size(const seqloss_problem* pro
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    if (!seqloss::cpu::ctc_workspace_bytes(*problem, threads, bytes)) return seqloss::too_large(msg);
+    if (!seqloss::cpu::ctc_workspace_bytes(*problem, *options, threads, bytes)) return seqloss::too_large(msg);
     seqloss::clear(msg);
     return SEQLOSS_OK;
   });
@@ -158,10 +158,82 @@ SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seq
     if (st != SEQLOSS_OK) return st;
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     size_t need = 0;
-    if (!seqloss::cpu::ctc_workspace_bytes(*problem, threads, &need)) return seqloss::too_large(msg);
+    if (!seqloss::cpu::ctc_workspace_bytes(*problem, *options, threads, &need)) return seqloss::too_large(msg);
     return seqloss::with_workspace(need, workspace, workspace_bytes, "seqloss_ctc_workspace_size", msg, [&](void* ws) {
       seqloss::cpu::ctc(*problem, *options, threads, *outputs, ws);
     });
+  });
+}
+
+// ---- DCTC -----------------------------------------------------------------------------------------------------
+
+SEQLOSS_API seqloss_status seqloss_dctc_workspace_size(const seqloss_problem* problem,
+                                                       const seqloss_dctc_options* options, const seqloss_exec* exec,
+                                                       size_t* bytes, char* message, size_t message_size) {
+  Message msg{message, message_size};
+  return guarded(msg, [&]() -> seqloss_status {
+    if (bytes == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "bytes must not be NULL");
+    Extents ext{};
+    seqloss_status st = seqloss::check_dctc_call(problem, options, exec, nullptr, false, &ext, msg);
+    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
+    if (st != SEQLOSS_OK) return st;
+    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
+    if (!seqloss::cpu::dctc_workspace_bytes(*problem, *options, threads, bytes)) return seqloss::too_large(msg);
+    seqloss::clear(msg);
+    return SEQLOSS_OK;
+  });
+}
+
+SEQLOSS_API seqloss_status seqloss_dctc(const seqloss_problem* problem, const seqloss_dctc_options* options,
+                                        const seqloss_exec* exec, const seqloss_dctc_outputs* outputs, void* workspace,
+                                        size_t workspace_bytes, char* message, size_t message_size) {
+  Message msg{message, message_size};
+  return guarded(msg, [&]() -> seqloss_status {
+    Extents ext{};
+    seqloss_status st = seqloss::check_dctc_call(problem, options, exec, outputs, true, &ext, msg);
+    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
+    if (st != SEQLOSS_OK) return st;
+    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
+    size_t need = 0;
+    if (!seqloss::cpu::dctc_workspace_bytes(*problem, *options, threads, &need)) return seqloss::too_large(msg);
+    return seqloss::with_workspace(need, workspace, workspace_bytes, "seqloss_dctc_workspace_size", msg, [&](void* ws) {
+      seqloss::cpu::dctc(*problem, *options, threads, *outputs, ws);
+    });
+  });
+}
+
+// ---- Viterbi alignment ----------------------------------------------------------------------------------------
+
+SEQLOSS_API seqloss_status seqloss_ctc_align_workspace_size(const seqloss_problem* problem, const seqloss_exec* exec,
+                                                            size_t* bytes, char* message, size_t message_size) {
+  Message msg{message, message_size};
+  return guarded(msg, [&]() -> seqloss_status {
+    if (bytes == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "bytes must not be NULL");
+    Extents ext{};
+    seqloss_status st = seqloss::check_align_call(problem, exec, nullptr, false, &ext, msg);
+    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
+    if (st != SEQLOSS_OK) return st;
+    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
+    if (!seqloss::cpu::align_workspace_bytes(*problem, threads, bytes)) return seqloss::too_large(msg);
+    seqloss::clear(msg);
+    return SEQLOSS_OK;
+  });
+}
+
+SEQLOSS_API seqloss_status seqloss_ctc_align(const seqloss_problem* problem, const seqloss_exec* exec,
+                                             const seqloss_align_outputs* outputs, void* workspace,
+                                             size_t workspace_bytes, char* message, size_t message_size) {
+  Message msg{message, message_size};
+  return guarded(msg, [&]() -> seqloss_status {
+    Extents ext{};
+    seqloss_status st = seqloss::check_align_call(problem, exec, outputs, true, &ext, msg);
+    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
+    if (st != SEQLOSS_OK) return st;
+    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
+    size_t need = 0;
+    if (!seqloss::cpu::align_workspace_bytes(*problem, threads, &need)) return seqloss::too_large(msg);
+    return seqloss::with_workspace(need, workspace, workspace_bytes, "seqloss_ctc_align_workspace_size", msg,
+                                   [&](void* ws) { seqloss::cpu::ctc_align(*problem, threads, *outputs, ws); });
   });
 }
 

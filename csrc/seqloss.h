@@ -32,7 +32,7 @@ extern "C" {
 #define SEQLOSS_API __attribute__((visibility("default")))
 #endif
 
-#define SEQLOSS_ABI_VERSION 1
+#define SEQLOSS_ABI_VERSION 2
 
 typedef enum seqloss_status {
   SEQLOSS_OK = 0,
@@ -98,11 +98,25 @@ typedef struct seqloss_exec {
   void* stream;    /* cudaStream_t, or NULL for the default stream (CUDA backend) */
 } seqloss_exec;
 
+/* The scope of the alpha modification (iterative fitting, Eq. 13-14): sums over the whole batch (as the
+ * authors' code) or over each sequence on its own. */
+typedef enum seqloss_fit_scope { SEQLOSS_FIT_SCOPE_BATCH = 0, SEQLOSS_FIT_SCOPE_SEQUENCE = 1 } seqloss_fit_scope;
+
 typedef struct seqloss_ctc_options {
   int32_t reduction;     /* seqloss_reduction: scales `grad` and defines `loss` */
   int32_t zero_infinity; /* infinite losses (impossible alignments) become 0 */
-  /* Reserved for the iterative-fitting modifications (alpha/gamma); must be zero in ABI version 1. */
-  int32_t reserved[6];
+  /* CTC as iterative fitting (Li & Wang): modifications of the fitted target y'. They need input LOGITS and change
+   * only grad and posterior; the losses are those of plain CTC. Both zero = plain CTC.
+   *  alpha (Eq. 13-16): in (0, 1), the non-blank share of y'. Over the scope (fit_alpha_scope; sequences without a
+   *    feasible alignment are left out): V_k = sum of y'_tk over valid frames, N_k = occurrences of label k,
+   *    L = sum_{k != blank} N_k. y'_tk *= alpha N_k / V_k (k != blank), (1 - alpha) L / V_blank (blank), 0 where
+   *    V_k = 0; then every frame is renormalised to sum 1. A scope with L = 0 is left unchanged.
+   *  gamma (Eq. 17-18): >= 0. w_t = max(0, max_k (y'_tk - y_tk)) with y' after alpha; per sequence
+   *    w^_t = T_n w_t^gamma / sum_{t' < T_n} w_t'^gamma (1 when the sum is 0); grad row t = w^_t (y_t - y'_t). */
+  double fit_alpha;        /* 0 = off, else in (0, 1) */
+  double fit_gamma;        /* 0 = off (the identity), else finite > 0 */
+  int32_t fit_alpha_scope; /* seqloss_fit_scope */
+  int32_t reserved;        /* must be 0 */
 } seqloss_ctc_options;
 
 typedef struct seqloss_ctc_outputs {
@@ -128,6 +142,45 @@ typedef struct seqloss_ace_outputs {
   float* grad;   /* N*T*C in the input layout; may be NULL */
   int64_t grad_size;
 } seqloss_ace_outputs;
+
+typedef enum seqloss_dctc_alignment {
+  SEQLOSS_DCTC_RATIO = 0,     /* z*_t = argmax_k y'_tk / max(P_tk, 1e-8) (the DCTC code: argmin_k G_tk / max(P_tk, 1e-8)) */
+  SEQLOSS_DCTC_POSTERIOR = 1, /* z*_t = argmax_k y'_tk */
+  SEQLOSS_DCTC_VITERBI = 2    /* z*_t = the frame labels of the most probable path that collapses to l */
+} seqloss_dctc_alignment;
+
+typedef struct seqloss_dctc_options {
+  int32_t reduction;     /* seqloss_reduction; mean = batch mean of L_n (no division by L_n, as the DCTC code) */
+  int32_t zero_infinity; /* an infinite CTC term (impossible alignment) becomes 0 */
+  int32_t alignment;     /* seqloss_dctc_alignment */
+  int32_t reserved;      /* must be 0 */
+  double lambda;         /* weight of the distillation term; finite >= 0 */
+  double ctc_weight;     /* beta, weight of the CTC term; finite >= 0 (0: the CTC term is left out) */
+  double scale;          /* s: P = softmax(s a); finite > 0 */
+  double margin;         /* m: the distillation target's logit is lowered by s m; finite >= 0 */
+} seqloss_dctc_options;
+
+typedef struct seqloss_dctc_outputs {
+  float* losses;       /* N: L_n = beta ctc_n + lambda distill_n; required */
+  int64_t losses_size; /* must be >= N */
+  double* loss;        /* host scalar: the reduced loss; may be NULL */
+  float* grad;         /* N*T*C in the input layout, d loss / d logits; may be NULL */
+  int64_t grad_size;
+  int32_t* alignment;  /* N*T: z*_t for t < T_n, -1 after; may be NULL */
+  int64_t alignment_size;
+  float* ctc_losses;   /* N: ctc_n = -ln p(l | P) (+inf when impossible, 0 with zero_infinity); may be NULL */
+  int64_t ctc_losses_size;
+  float* distill_losses; /* N: distill_n = sum_{t<T_n} -ln softmax(s a_t - s m e_{z*_t})[z*_t]; may be NULL */
+  int64_t distill_losses_size;
+} seqloss_dctc_outputs;
+
+typedef struct seqloss_align_outputs {
+  int32_t* paths;      /* N*T: the class of the best path at each frame t < T_n, -1 after it; a row of -1 when no
+                          path collapses to the label; required */
+  int64_t paths_size;  /* must be >= N*T */
+  float* scores;       /* N: ln p of that path, -inf when none; required */
+  int64_t scores_size; /* must be >= N */
+} seqloss_align_outputs;
 
 /* ---- version and discovery ------------------------------------------------------------------------------- */
 
@@ -174,6 +227,33 @@ SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seq
                                        const seqloss_exec* exec, const seqloss_ctc_outputs* outputs,
                                        void* workspace, size_t workspace_bytes, char* message,
                                        size_t message_size);
+
+/* ---- DCTC ------------------------------------------------------------------------------------------------ */
+/* Distillation CTC (Zhang et al., AAAI 2024). Uses what seqloss_ctc uses; input must be LOGITS (a).
+ * Per sequence, with P = softmax(s a) and y' the CTC posterior under P: z* by options.alignment (frames where
+ * y'_t is all zero, i.e. impossible sequences, get the blank; ties go to the lowest class);
+ * L_n = beta ctc_n + lambda distill_n (see seqloss_dctc_outputs), no gradient through z*.
+ * grad_t = r s [beta (P_t - y'_t) + lambda (Q_t - e_{z*_t})] for t < T_n, with Q_t = softmax(s a_t - s m e_{z*_t}),
+ * r the reduction scale (mean: 1/N; sum, none: 1); the CTC part is zero for impossible sequences. */
+SEQLOSS_API seqloss_status seqloss_dctc_workspace_size(const seqloss_problem* problem,
+                                                       const seqloss_dctc_options* options,
+                                                       const seqloss_exec* exec, size_t* bytes, char* message,
+                                                       size_t message_size);
+SEQLOSS_API seqloss_status seqloss_dctc(const seqloss_problem* problem, const seqloss_dctc_options* options,
+                                        const seqloss_exec* exec, const seqloss_dctc_outputs* outputs,
+                                        void* workspace, size_t workspace_bytes, char* message,
+                                        size_t message_size);
+
+/* ---- Viterbi alignment ----------------------------------------------------------------------------------- */
+/* The single most probable path pi (frames t < T_n) with B(pi) = l: argmax_pi sum_t ln y^t_{pi_t} (as torchaudio's
+ * forced_align, batched). Ties: staying in a state before advancing before skipping; at the end the final blank
+ * before the last label. Uses: batch, time, classes, layout, input (LOGITS or LOG_PROBS), blank, data,
+ * input_lengths, targets, target_lengths. */
+SEQLOSS_API seqloss_status seqloss_ctc_align_workspace_size(const seqloss_problem* problem, const seqloss_exec* exec,
+                                                            size_t* bytes, char* message, size_t message_size);
+SEQLOSS_API seqloss_status seqloss_ctc_align(const seqloss_problem* problem, const seqloss_exec* exec,
+                                             const seqloss_align_outputs* outputs, void* workspace,
+                                             size_t workspace_bytes, char* message, size_t message_size);
 
 /* ---- ACE ------------------------------------------------------------------------------------------------- */
 /* Uses: batch, time, classes, layout, input (LOGITS or PROBS), blank, data, input_lengths, counts.

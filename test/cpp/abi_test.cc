@@ -981,7 +981,21 @@ void test_errors() {
   ctc_err("label negative", SEQLOSS_ERROR_RANGE, "got -4", [](P& p, O&, E&, Out&) { const_cast<int32_t*>(p.targets)[0] = -4; });
   ctc_err("reduction 3", SEQLOSS_ERROR_RANGE, "reduction must be", [](P&, O& o, E&, Out&) { o.reduction = 3; });
   ctc_err("zeroInfinity 2", SEQLOSS_ERROR_RANGE, "zeroInfinity", [](P&, O& o, E&, Out&) { o.zero_infinity = 2; });
-  ctc_err("reserved nonzero", SEQLOSS_ERROR_RANGE, "options.reserved[4] must be 0", [](P&, O& o, E&, Out&) { o.reserved[4] = 1; });
+  ctc_err("reserved nonzero", SEQLOSS_ERROR_RANGE, "options.reserved must be 0", [](P&, O& o, E&, Out&) { o.reserved = 1; });
+  ctc_err("fit alpha 1", SEQLOSS_ERROR_RANGE, "fit.alpha must be a number in (0, 1) (or 0 = off), got 1",
+          [](P&, O& o, E&, Out&) { o.fit_alpha = 1; });
+  ctc_err("fit alpha -0.5", SEQLOSS_ERROR_RANGE, "fit.alpha must be", [](P&, O& o, E&, Out&) { o.fit_alpha = -0.5; });
+  ctc_err("fit alpha NaN", SEQLOSS_ERROR_RANGE, "got NaN", [](P&, O& o, E&, Out&) { o.fit_alpha = std::nan(""); });
+  ctc_err("fit gamma -1", SEQLOSS_ERROR_RANGE, "fit.gamma must be a finite number >= 0, got -1",
+          [](P&, O& o, E&, Out&) { o.fit_gamma = -1; });
+  ctc_err("fit gamma inf", SEQLOSS_ERROR_RANGE, "got Infinity", [](P&, O& o, E&, Out&) { o.fit_gamma = kInf; });
+  ctc_err("fit scope 2", SEQLOSS_ERROR_RANGE, "fit.alphaScope must be 0 (batch) or 1 (sequence), got 2",
+          [](P&, O& o, E&, Out&) { o.fit_alpha_scope = 2; });
+  ctc_err("fit with logProbs", SEQLOSS_ERROR_RANGE, "input must be 0 (logits) when fit",
+          [](P& p, O& o, E&, Out&) {
+            p.input = SEQLOSS_INPUT_LOG_PROBS;
+            o.fit_gamma = 1;
+          });
   ctc_err("backend 7", SEQLOSS_ERROR_RANGE, "backend must be", [](P&, O&, E& e, Out&) { e.backend = 7; });
   ctc_err("memory 3", SEQLOSS_ERROR_RANGE, "memory must be", [](P&, O&, E& e, Out&) { e.memory = 3; });
   ctc_err("threads -1", SEQLOSS_ERROR_RANGE, "threads must be", [](P&, O&, E& e, Out&) { e.threads = -1; });
@@ -1210,6 +1224,433 @@ void test_discovery() {
 
 }  // namespace
 
+// ---- iterative fitting (alpha / gamma), DCTC, Viterbi alignment (ABI version 2) --------------------------------
+
+double softmax_at(const Case& c, int n, int t, int k, double s = 1.0) {
+  double m = -kInf, z = 0;
+  for (int j = 0; j < c.C; ++j) m = std::max(m, s * c.x[c.idx(n, t, j)]);
+  for (int j = 0; j < c.C; ++j) z += std::exp(s * c.x[c.idx(n, t, j)] - m);
+  return std::exp(s * c.x[c.idx(n, t, k)] - m) / z;
+}
+
+std::vector<int> labels_of(const Case& c, int n) {
+  int64_t off = 0;
+  for (int i = 0; i < n; ++i) off += c.tl[i];
+  return std::vector<int>(c.targets.begin() + off, c.targets.begin() + off + c.tl[n]);
+}
+
+// Eq. 13-16 applied by hand to the float64 reference posterior, over the whole batch or per sequence.
+std::vector<double> fitted_alpha(const Case& c, const RefCtc& r, double alpha, bool batch_scope) {
+  std::vector<double> y = r.posterior;
+  auto apply = [&](int n0, int n1) {
+    std::vector<double> V(c.C, 0.0), Nk(c.C, 0.0);
+    double L = 0;
+    for (int n = n0; n < n1; ++n) {
+      if (std::isinf(r.loss[n]) || c.tn(n) == 0) continue;
+      for (int l : labels_of(c, n)) Nk[l] += 1, L += 1;
+      for (int t = 0; t < c.tn(n); ++t)
+        for (int k = 0; k < c.C; ++k) V[k] += y[c.idx(n, t, k)];
+    }
+    if (L == 0) return;
+    std::vector<double> f(c.C, 0.0);
+    for (int k = 0; k < c.C; ++k) {
+      if (V[k] == 0) continue;
+      f[k] = k == c.blank ? (1 - alpha) * L / V[k] : alpha * Nk[k] / V[k];
+    }
+    for (int n = n0; n < n1; ++n) {
+      if (std::isinf(r.loss[n])) continue;
+      for (int t = 0; t < c.tn(n); ++t) {
+        double z = 0;
+        for (int k = 0; k < c.C; ++k) z += f[k] * y[c.idx(n, t, k)];
+        for (int k = 0; k < c.C; ++k) y[c.idx(n, t, k)] = z > 0 ? f[k] * y[c.idx(n, t, k)] / z : 0.0;
+      }
+    }
+  };
+  if (batch_scope) {
+    apply(0, c.N);
+  } else {
+    for (int n = 0; n < c.N; ++n) apply(n, n + 1);
+  }
+  return y;
+}
+
+bool bitwise_same(const CtcResult& a, const CtcResult& b) {
+  return std::memcmp(&a.loss, &b.loss, sizeof a.loss) == 0 &&
+         std::memcmp(a.losses.data(), b.losses.data(), a.losses.size() * 4) == 0 &&
+         std::memcmp(a.grad.data(), b.grad.data(), a.grad.size() * 4) == 0 &&
+         std::memcmp(a.posterior.data(), b.posterior.data(), a.posterior.size() * 4) == 0;
+}
+
+void test_fit() {
+  std::mt19937 rng(31);
+  for (int trial = 0; trial < 6; ++trial) {
+    Case c = random_ctc_case(rng, 5, 14, 6, 2.0f, trial % 2 ? SEQLOSS_LAYOUT_TNC : SEQLOSS_LAYOUT_NTC,
+                             SEQLOSS_INPUT_LOGITS, true);
+    if (trial == 0) c.tl[1] = c.tn(1) + 1, c.targets.resize(c.targets.size() + 0);  // may be impossible
+    int64_t need = 0;
+    for (int v : c.tl) need += v;
+    while (static_cast<int64_t>(c.targets.size()) < need) c.targets.push_back(c.blank == 1 ? 2 : 1);
+    RefCtc ref = ref_ctc(c);
+    CtcResult plain = run_ctc(c, ctc_opts(SEQLOSS_REDUCTION_MEAN));
+    for (int scope = 0; scope <= 1; ++scope) {
+      for (double gamma : {0.0, 0.5, 2.0}) {
+        for (double alpha : {0.0, 0.3}) {
+          if (alpha == 0 && gamma == 0) continue;
+          seqloss_ctc_options o = ctc_opts(SEQLOSS_REDUCTION_MEAN);
+          o.fit_alpha = alpha;
+          o.fit_gamma = gamma;
+          o.fit_alpha_scope = scope;
+          CtcResult r = run_ctc(c, o);
+          std::string tag = fmt("fit alpha %g gamma %g", alpha, gamma) + (scope ? " (sequence)" : " (batch)");
+          check(r.status == SEQLOSS_OK, tag + ": runs (" + r.message + ")");
+          check(std::memcmp(r.losses.data(), plain.losses.data(), 4 * r.losses.size()) == 0 && r.loss == plain.loss,
+                tag + ": losses unchanged");
+          std::vector<double> y = alpha > 0 ? fitted_alpha(c, ref, alpha, scope == 0) : ref.posterior;
+          double err = 0, gerr = 0, wsum_err = 0;
+          for (int n = 0; n < c.N; ++n) {
+            const int Tn = c.tn(n);
+            const double scale = 1.0 / (c.N * std::max(c.tl[n], 1));
+            std::vector<double> w(Tn, 0.0);
+            double wsum = 0;
+            for (int t = 0; t < Tn; ++t) {
+              double m = 0;
+              for (int k = 0; k < c.C; ++k) m = std::max(m, y[c.idx(n, t, k)] - softmax_at(c, n, t, k));
+              w[t] = gamma == 0 ? 1.0 : std::pow(m, gamma);
+              wsum += w[t];
+            }
+            double mean_w = 0;
+            for (int t = 0; t < Tn; ++t) {
+              double wt = wsum > 0 ? Tn * w[t] / wsum : 1.0;
+              for (int k = 0; k < c.C; ++k) {
+                int64_t i = c.idx(n, t, k);
+                err = std::max(err, std::fabs(r.posterior[i] - y[i]));
+                double g = std::isinf(ref.loss[n]) ? 0.0 : scale * wt * (softmax_at(c, n, t, k) - y[i]);
+                gerr = std::max(gerr, std::fabs(r.grad[i] - g));
+              }
+              mean_w += wt;
+            }
+            if (Tn > 0 && !std::isinf(ref.loss[n])) wsum_err = std::max(wsum_err, std::fabs(mean_w / Tn - 1));
+          }
+          check(err < 2e-6, tag + fmt(": posterior = fitted target (max err %g)%.0f", err, 0));
+          check(gerr < 2e-6, tag + fmt(": grad = w (y - y') (max err %g)%.0f", gerr, 0));
+          check(wsum_err < 1e-9, tag + ": frame weights average 1");
+          CtcResult r1 = run_ctc(c, o, 1), r3 = run_ctc(c, o, 3);
+          check(bitwise_same(r, r1) && bitwise_same(r, r3), tag + ": threads 0, 1, 3 bitwise equal");
+        }
+      }
+    }
+  }
+}
+
+struct DctcResult {
+  seqloss_status status = SEQLOSS_OK;
+  std::string message;
+  std::vector<float> losses, grad, ctc, distill;
+  std::vector<int32_t> alignment;
+  double loss = 0;
+};
+
+seqloss_dctc_options dctc_opts(int reduction, int alignment, double lambda, double beta, double s, double m) {
+  seqloss_dctc_options o;
+  std::memset(&o, 0, sizeof o);
+  o.reduction = reduction;
+  o.zero_infinity = 1;
+  o.alignment = alignment;
+  o.lambda = lambda;
+  o.ctc_weight = beta;
+  o.scale = s;
+  o.margin = m;
+  return o;
+}
+
+DctcResult run_dctc(const Case& c, const seqloss_dctc_options& o, int threads = 0) {
+  DctcResult r;
+  r.losses.assign(c.N, -1.0f);
+  r.ctc.assign(c.N, -1.0f);
+  r.distill.assign(c.N, -1.0f);
+  r.grad.assign(c.x.size(), -7.0f);
+  r.alignment.assign(static_cast<size_t>(c.N) * c.T, -7);
+  seqloss_problem p = c.problem();
+  seqloss_exec e = cpu_exec(threads);
+  seqloss_dctc_outputs out{r.losses.data(), c.N, &r.loss, r.grad.data(), static_cast<int64_t>(r.grad.size()),
+                           r.alignment.data(), static_cast<int64_t>(r.alignment.size()), r.ctc.data(), c.N,
+                           r.distill.data(), c.N};
+  char msg[512];
+  r.status = seqloss_dctc(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg);
+  r.message = msg;
+  return r;
+}
+
+void test_dctc() {
+  std::mt19937 rng(47);
+  for (int trial = 0; trial < 4; ++trial) {
+    Case c = random_ctc_case(rng, 4, 12, 6, 2.0f, trial % 2 ? SEQLOSS_LAYOUT_TNC : SEQLOSS_LAYOUT_NTC,
+                             SEQLOSS_INPUT_LOGITS, true);
+    // lambda = 0, beta = 1, s = 1 is CTC with the 'sum' reduction.
+    DctcResult d0 = run_dctc(c, dctc_opts(SEQLOSS_REDUCTION_SUM, SEQLOSS_DCTC_RATIO, 0.0, 1.0, 1.0, 0.0));
+    CtcResult plain = run_ctc(c, ctc_opts(SEQLOSS_REDUCTION_SUM, 1));
+    double gerr = 0, lerr = 0;
+    for (size_t i = 0; i < c.x.size(); ++i) gerr = std::max(gerr, static_cast<double>(std::fabs(d0.grad[i] - plain.grad[i])));
+    for (int n = 0; n < c.N; ++n) lerr = std::max(lerr, static_cast<double>(std::fabs(d0.losses[n] - plain.losses[n]) / (1 + plain.losses[n])));
+    check(d0.status == SEQLOSS_OK && gerr < 1e-6 && lerr < 1e-6, fmt("DCTC lambda 0 = CTC (grad %g, loss %g)", gerr, lerr));
+
+    for (int mode = 0; mode <= 2; ++mode) {
+      for (int margin = 0; margin <= 1; ++margin) {
+        const double s = margin ? 2.0 : 1.0, m = margin ? 0.3 : 0.0, lambda = 0.4, beta = 0.7;
+        Case sc = c;  // s·a, for the float64 reference posterior under P = softmax(s a)
+        for (auto& v : sc.x) v = static_cast<float>(s * v);
+        RefCtc ref = ref_ctc(sc);
+        seqloss_dctc_options o = dctc_opts(SEQLOSS_REDUCTION_MEAN, mode, lambda, beta, s, m);
+        DctcResult d = run_dctc(c, o);
+        std::string tag = fmt("DCTC mode %g margin %g", mode, margin);
+        check(d.status == SEQLOSS_OK, tag + ": runs (" + d.message + ")");
+        double err = 0, total = 0;
+        bool align_ok = true;
+        for (int n = 0; n < c.N; ++n) {
+          const int Tn = c.tn(n);
+          double distill = 0;
+          for (int t = 0; t < c.T; ++t) {
+            int z = d.alignment[static_cast<size_t>(n) * c.T + t];
+            if (t >= Tn) {
+              align_ok = align_ok && z == -1;
+              continue;
+            }
+            if (mode != SEQLOSS_DCTC_VITERBI) {  // the argmax of its definition, ties to the lowest class
+              int best = c.blank;
+              double bv = 0;
+              for (int k = 0; k < c.C; ++k) {
+                double yp = ref.posterior[c.idx(n, t, k)];
+                double v = mode == SEQLOSS_DCTC_RATIO ? yp / std::max(softmax_at(c, n, t, k, s), 1e-8) : yp;
+                if (v > bv * (1 + 1e-9) + 1e-300) bv = v, best = k;
+              }
+              align_ok = align_ok && z == best;
+            }
+            // -ln softmax(s a_t - s m e_z)[z] directly.
+            double mx = -kInf, zs = 0;
+            for (int k = 0; k < c.C; ++k) mx = std::max(mx, s * c.x[c.idx(n, t, k)] - (k == z ? s * m : 0));
+            for (int k = 0; k < c.C; ++k) zs += std::exp(s * c.x[c.idx(n, t, k)] - (k == z ? s * m : 0) - mx);
+            distill += -(s * c.x[c.idx(n, t, z)] - s * m - mx - std::log(zs));
+          }
+          double ctc = std::isinf(ref.loss[n]) ? 0.0 : ref.loss[n];
+          err = std::max(err, std::fabs(d.distill[n] - distill) / (1 + distill));
+          err = std::max(err, std::fabs(d.ctc[n] - ctc) / (1 + ctc));
+          err = std::max(err, std::fabs(d.losses[n] - (beta * ctc + lambda * distill)) / (1 + ctc + distill));
+          total += beta * ctc + lambda * distill;
+        }
+        check(align_ok, tag + ": z* by its definition, -1 on padded frames");
+        check(err < 2e-6 && std::fabs(d.loss - total / c.N) < 1e-5 * (1 + total),
+              tag + fmt(": losses (max rel err %g), loss = batch mean%.0f", err, 0));
+        DctcResult d1 = run_dctc(c, o, 1), d3 = run_dctc(c, o, 3);
+        bool same = d1.grad == d.grad && d3.grad == d.grad && d1.losses == d.losses && d1.alignment == d.alignment &&
+                    std::memcmp(&d1.loss, &d.loss, 8) == 0;
+        check(same, tag + ": threads 0, 1, 3 bitwise equal");
+      }
+    }
+  }
+}
+
+struct AlignResult {
+  seqloss_status status = SEQLOSS_OK;
+  std::string message;
+  std::vector<int32_t> paths;
+  std::vector<float> scores;
+};
+
+AlignResult run_align(const Case& c, int threads = 0) {
+  AlignResult r;
+  r.paths.assign(static_cast<size_t>(c.N) * c.T, -7);
+  r.scores.assign(c.N, 7.0f);
+  seqloss_problem p = c.problem();
+  seqloss_exec e = cpu_exec(threads);
+  seqloss_align_outputs out{r.paths.data(), static_cast<int64_t>(r.paths.size()), r.scores.data(), c.N};
+  char msg[512];
+  r.status = seqloss_ctc_align(&p, &e, &out, nullptr, 0, msg, sizeof msg);
+  r.message = msg;
+  return r;
+}
+
+std::vector<int> collapse(const std::vector<int>& path, int blank) {
+  std::vector<int> out;
+  int prev = -1;
+  for (int k : path) {
+    if (k != prev && k != blank) out.push_back(k);
+    prev = k;
+  }
+  return out;
+}
+
+void test_align() {
+  std::mt19937 rng(53);
+  int cases = 0, agree = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    Case c = random_ctc_case(rng, 3, 5, 3, 2.0f, trial % 2 ? SEQLOSS_LAYOUT_TNC : SEQLOSS_LAYOUT_NTC,
+                             trial % 3 == 0 ? SEQLOSS_INPUT_LOG_PROBS : SEQLOSS_INPUT_LOGITS, true);
+    AlignResult a = run_align(c);
+    RefCtc ref = ref_ctc(c);
+    if (a.status != SEQLOSS_OK) {
+      check(false, "ctc_align runs: " + a.message);
+      continue;
+    }
+    for (int n = 0; n < c.N; ++n) {
+      const int Tn = c.tn(n);
+      std::vector<int> l = labels_of(c, n);
+      // Brute force over all C^Tn paths.
+      double best = -kInf;
+      std::vector<int> best_path;
+      std::vector<int> path(Tn, 0);
+      int64_t total = 1;
+      for (int t = 0; t < Tn; ++t) total *= c.C;
+      for (int64_t code = 0; code < total; ++code) {
+        int64_t v = code;
+        for (int t = 0; t < Tn; ++t) path[t] = static_cast<int>(v % c.C), v /= c.C;
+        if (collapse(path, c.blank) != l) continue;
+        double sc = 0;
+        for (int t = 0; t < Tn; ++t) {
+          double x = c.x[c.idx(n, t, path[t])];
+          sc += c.input == SEQLOSS_INPUT_LOGITS ? std::log(softmax_at(c, n, t, path[t])) : x;
+        }
+        if (sc > best) best = sc, best_path = path;
+      }
+      ++cases;
+      std::vector<int> got(a.paths.begin() + static_cast<int64_t>(n) * c.T, a.paths.begin() + static_cast<int64_t>(n) * c.T + Tn);
+      bool pad_ok = true;
+      for (int t = Tn; t < c.T; ++t) pad_ok = pad_ok && a.paths[static_cast<size_t>(n) * c.T + t] == -1;
+      bool ok;
+      if (best == -kInf) {
+        ok = std::isinf(a.scores[n]) && a.scores[n] < 0 && std::all_of(got.begin(), got.end(), [](int k) { return k == -1; });
+      } else {
+        ok = got == best_path && std::fabs(a.scores[n] - best) < 1e-5 * (1 + std::fabs(best)) &&
+             collapse(got, c.blank) == l && a.scores[n] <= -ref.loss[n] + 1e-5;
+      }
+      if (ok && pad_ok) ++agree;
+    }
+  }
+  check(agree == cases, fmt("ctc_align = brute force on %g of %g sequences", agree, cases));
+}
+
+void test_new_errors() {
+  std::mt19937 rng(61);
+  Case base = random_ctc_case(rng, 2, 4, 3, 1.0f, SEQLOSS_LAYOUT_NTC, SEQLOSS_INPUT_LOGITS, false);
+  base.blank = 0;
+  base.targets = {1, 2, 2};
+  base.tl = {2, 1};
+  std::vector<float> losses(2), grad(base.x.size()), ctc(2), distill(2), scores(2);
+  std::vector<int32_t> alignment(8), paths(8);
+  double loss = 0;
+  using P = seqloss_problem;
+  using D = seqloss_dctc_options;
+  using DO = seqloss_dctc_outputs;
+  using AO = seqloss_align_outputs;
+  auto dctc_err = [&](const std::string& what, seqloss_status want, const char* needle,
+                      const std::function<void(P&, D&, DO&)>& mutate) {
+    expect_error("dctc " + what, want, needle, [&](char* m, size_t ms) {
+      Case c = base;
+      P p = c.problem();
+      D o = dctc_opts(SEQLOSS_REDUCTION_MEAN, SEQLOSS_DCTC_RATIO, 0.01, 1.0, 1.0, 0.0);
+      seqloss_exec e = cpu_exec();
+      DO out{losses.data(), 2, &loss, grad.data(), static_cast<int64_t>(grad.size()), alignment.data(), 8,
+             ctc.data(), 2, distill.data(), 2};
+      mutate(p, o, out);
+      return seqloss_dctc(&p, &o, &e, &out, nullptr, 0, m, ms);
+    });
+    if (what.find("out") != std::string::npos) return;
+    expect_error("dctc_workspace_size " + what, want, needle, [&](char* m, size_t ms) {
+      Case c = base;
+      P p = c.problem();
+      D o = dctc_opts(SEQLOSS_REDUCTION_MEAN, SEQLOSS_DCTC_RATIO, 0.01, 1.0, 1.0, 0.0);
+      seqloss_exec e = cpu_exec();
+      DO out{};
+      mutate(p, o, out);
+      size_t bytes = 0;
+      return seqloss_dctc_workspace_size(&p, &o, &e, &bytes, m, ms);
+    });
+  };
+  dctc_err("lambda -1", SEQLOSS_ERROR_RANGE, "lambda must be a finite number >= 0, got -1", [](P&, D& o, DO&) { o.lambda = -1; });
+  dctc_err("lambda NaN", SEQLOSS_ERROR_RANGE, "lambda must be a finite number >= 0, got NaN",
+           [](P&, D& o, DO&) { o.lambda = std::nan(""); });
+  dctc_err("ctcWeight inf", SEQLOSS_ERROR_RANGE, "ctcWeight must be a finite number >= 0, got Infinity",
+           [](P&, D& o, DO&) { o.ctc_weight = kInf; });
+  dctc_err("scale 0", SEQLOSS_ERROR_RANGE, "margin.s must be a finite number > 0, got 0", [](P&, D& o, DO&) { o.scale = 0; });
+  dctc_err("margin -0.5", SEQLOSS_ERROR_RANGE, "margin.m must be a finite number >= 0, got -0.5",
+           [](P&, D& o, DO&) { o.margin = -0.5; });
+  dctc_err("alignment 3", SEQLOSS_ERROR_RANGE, "alignment must be 0 (ratio), 1 (posterior) or 2 (viterbi), got 3",
+           [](P&, D& o, DO&) { o.alignment = 3; });
+  dctc_err("reduction 5", SEQLOSS_ERROR_RANGE, "reduction must be", [](P&, D& o, DO&) { o.reduction = 5; });
+  dctc_err("reserved", SEQLOSS_ERROR_RANGE, "options.reserved must be 0", [](P&, D& o, DO&) { o.reserved = 9; });
+  dctc_err("logProbs", SEQLOSS_ERROR_RANGE, "input must be 0 (logits) for dctcLoss, got 1",
+           [](P& p, D&, DO&) { p.input = SEQLOSS_INPUT_LOG_PROBS; });
+  dctc_err("label is the blank", SEQLOSS_ERROR_RANGE, "targets[0] must be a class in [0, 3) other than the blank 0",
+           [](P& p, D&, DO&) { const_cast<int32_t*>(p.targets)[0] = 0; });
+  dctc_err("out losses NULL", SEQLOSS_ERROR_TYPE, "losses must not be NULL", [](P&, D&, DO& o) { o.losses = nullptr; });
+  dctc_err("out alignment short", SEQLOSS_ERROR_RANGE, "alignment must hold batch·time = 8 values, got alignment_size = 7",
+           [](P&, D&, DO& o) { o.alignment_size = 7; });
+  dctc_err("out ctc_losses short", SEQLOSS_ERROR_RANGE, "ctc_losses must hold batch = 2 values",
+           [](P&, D&, DO& o) { o.ctc_losses_size = 1; });
+  dctc_err("out distill_losses short", SEQLOSS_ERROR_RANGE, "distill_losses must hold batch = 2 values",
+           [](P&, D&, DO& o) { o.distill_losses_size = 0; });
+  dctc_err("out grad short", SEQLOSS_ERROR_RANGE, "grad must hold batch·time·classes = 24 values",
+           [](P&, D&, DO& o) { o.grad_size = 3; });
+  expect_error("dctc options NULL", SEQLOSS_ERROR_TYPE, "options must not be NULL", [&](char* m, size_t ms) {
+    P p = base.problem();
+    seqloss_exec e = cpu_exec();
+    DO out{losses.data(), 2, &loss, nullptr, 0, nullptr, 0, nullptr, 0, nullptr, 0};
+    return seqloss_dctc(&p, nullptr, &e, &out, nullptr, 0, m, ms);
+  });
+  {  // optional outputs may all be NULL
+    P p = base.problem();
+    D o = dctc_opts(SEQLOSS_REDUCTION_SUM, SEQLOSS_DCTC_VITERBI, 0.01, 1.0, 1.0, 0.0);
+    seqloss_exec e = cpu_exec();
+    DO out{losses.data(), 2, nullptr, nullptr, 0, nullptr, 0, nullptr, 0, nullptr, 0};
+    char msg[256];
+    check(seqloss_dctc(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg) == SEQLOSS_OK, "dctc with losses only");
+  }
+
+  auto align_err = [&](const std::string& what, seqloss_status want, const char* needle,
+                       const std::function<void(P&, AO&)>& mutate) {
+    expect_error("ctc_align " + what, want, needle, [&](char* m, size_t ms) {
+      Case c = base;
+      P p = c.problem();
+      seqloss_exec e = cpu_exec();
+      AO out{paths.data(), 8, scores.data(), 2};
+      mutate(p, out);
+      return seqloss_ctc_align(&p, &e, &out, nullptr, 0, m, ms);
+    });
+    if (what.find("out") != std::string::npos) return;
+    expect_error("ctc_align_workspace_size " + what, want, needle, [&](char* m, size_t ms) {
+      Case c = base;
+      P p = c.problem();
+      seqloss_exec e = cpu_exec();
+      AO out{};
+      mutate(p, out);
+      size_t bytes = 0;
+      return seqloss_ctc_align_workspace_size(&p, &e, &bytes, m, ms);
+    });
+  };
+  align_err("probs", SEQLOSS_ERROR_RANGE, "input must be 0 (logits) or 1 (logProbs) for ctcAlign, got 2",
+            [](P& p, AO&) { p.input = SEQLOSS_INPUT_PROBS; });
+  align_err("label too large", SEQLOSS_ERROR_RANGE, "targets[2] must be a class in [0, 3)",
+            [](P& p, AO&) { const_cast<int32_t*>(p.targets)[2] = 3; });
+  align_err("inputLengths over T", SEQLOSS_ERROR_RANGE, "inputLengths[0] must be an integer in [0, 4], got 9",
+            [](P& p, AO&) {
+              static int32_t il[2] = {9, 1};
+              p.input_lengths = il;
+              p.input_lengths_size = 2;
+            });
+  align_err("data size", SEQLOSS_ERROR_RANGE, "logits.length must be", [](P& p, AO&) { p.data_size = 1; });
+  align_err("out paths NULL", SEQLOSS_ERROR_TYPE, "paths must not be NULL", [](P&, AO& o) { o.paths = nullptr; });
+  align_err("out scores NULL", SEQLOSS_ERROR_TYPE, "scores must not be NULL", [](P&, AO& o) { o.scores = nullptr; });
+  align_err("out paths short", SEQLOSS_ERROR_RANGE, "paths must hold batch·time = 8 values, got paths_size = 5",
+            [](P&, AO& o) { o.paths_size = 5; });
+  align_err("out scores short", SEQLOSS_ERROR_RANGE, "scores must hold batch = 2 values", [](P&, AO& o) { o.scores_size = 1; });
+  expect_error("ctc_align on cuda", SEQLOSS_ERROR_UNSUPPORTED, nullptr, [&](char* m, size_t ms) {
+    P p = base.problem();
+    seqloss_exec e = cpu_exec();
+    e.backend = SEQLOSS_BACKEND_CUDA;
+    AO out{paths.data(), 8, scores.data(), 2};
+    return seqloss_ctc_align(&p, &e, &out, nullptr, 0, m, ms);
+  });
+}
+
 int main() {
   std::mt19937 rng(2024);
   test_discovery();
@@ -1225,6 +1666,10 @@ int main() {
   test_decoders();
   test_determinism();
   test_errors();
+  test_fit();
+  test_dctc();
+  test_align();
+  test_new_errors();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
