@@ -1,13 +1,23 @@
 // seqloss — the public API. Validation lives in options.ts, backend choice in backend.ts, the algorithms in
 // lib/reference (pure TypeScript, float64) and in the native addon (C ABI: csrc/seqloss.h).
 import { backends, binding, nativeExec, resolveBackend } from './backend.js';
-import { ACE_VARIANT, INPUT, LAYOUT, REDUCTION, type NativeProblem } from './native.js';
+import {
+  ACE_VARIANT,
+  DCTC_ALIGNMENT,
+  FIT_SCOPE,
+  INPUT,
+  LAYOUT,
+  REDUCTION,
+  type NativeProblem,
+} from './native.js';
 import {
   ACE_SHAPE_KEYS,
   normalizeAce,
   normalizeAceDecode,
+  normalizeAlign,
   normalizeCtc,
   normalizeCtcDecode,
+  normalizeDctc,
 } from './options.js';
 import * as ref from './reference/index.js';
 import type {
@@ -15,14 +25,18 @@ import type {
   AceDecodeOptions,
   AceInputOptions,
   AceOptions,
-  AceProblem,
   AceResult,
+  CtcAlignOptions,
+  CtcAlignResult,
   CtcDecodeOptions,
   CtcOptions,
-  CtcProblem,
   CtcResult,
-  DecodeProblem,
+  DctcOptions,
+  DctcResult,
   Outputs,
+  Problem,
+  RefAlignResult,
+  RefDctcResult,
   RefLossResult,
   ResolvedBackend,
 } from './types.js';
@@ -31,7 +45,7 @@ export type * from './types.js';
 export { backends };
 
 function nativeProblem(
-  p: DecodeProblem | CtcProblem | AceProblem,
+  p: Problem & { input: keyof typeof INPUT },
   extra: Partial<Pick<NativeProblem, 'targets' | 'targetLengths' | 'counts'>> = {},
 ): NativeProblem {
   return {
@@ -74,6 +88,9 @@ function ctcCall(fn: string, logits: Float32Array, options: CtcOptions) {
       posterior: problem.posterior,
       gradOut: problem.out.grad ?? null,
       posteriorOut: problem.out.posterior ?? null,
+      fitAlpha: problem.fit?.alpha ?? 0,
+      fitGamma: problem.fit?.gamma ?? 0,
+      fitScope: FIT_SCOPE[problem.fit?.alphaScope ?? 'batch'],
     },
     nativeExec(backend, exec),
   ] as const;
@@ -83,6 +100,10 @@ function ctcCall(fn: string, logits: Float32Array, options: CtcOptions) {
 /**
  * CTC loss (Graves et al. 2006) by the forward-backward algorithm in log space, with its gradient and, on
  * request, the frame posterior y'_tk = p(π_t = k | l, x) (the "pseudo ground truth": grad = softmax − y').
+ *
+ * `fit` reads CTC as iterative fitting (Li & Wang): α in (0, 1) rescales the target y' so that labels take the
+ * share α of its mass (Eq. 13–16), γ > 0 weights frame t by its fitting error max_k (y'_tk − y_tk)^γ (Eq. 17–18).
+ * Both need logits; the losses stay those of plain CTC, `grad` and `posterior` (the modified y') change.
  */
 export function ctcLoss(logits: Float32Array, options: CtcOptions): CtcResult {
   const { data, problem, backend, args } = ctcCall('ctcLoss', logits, options);
@@ -98,6 +119,100 @@ export async function ctcLossAsync(logits: Float32Array, options: CtcOptions): P
     return withBackend(fromReference(ref.ctcLoss(data, problem), problem.out), backend);
   }
   return withBackend(await binding().ctcAsync(...args), backend);
+}
+
+function dctcCall(fn: string, logits: Float32Array, options: DctcOptions) {
+  const { data, problem, exec } = normalizeDctc(fn, logits, options);
+  const backend = resolveBackend(fn, exec);
+  const args = [
+    data,
+    nativeProblem(problem, { targets: problem.targets, targetLengths: problem.targetLengths }),
+    {
+      reduction: REDUCTION[problem.reduction],
+      zeroInfinity: problem.zeroInfinity,
+      alignment: DCTC_ALIGNMENT[problem.alignment],
+      lambda: problem.lambda,
+      ctcWeight: problem.ctcWeight,
+      scale: problem.scale,
+      margin: problem.margin,
+      grad: problem.grad,
+      gradOut: problem.out.grad ?? null,
+    },
+    nativeExec(backend, exec),
+  ] as const;
+  return { data, problem, backend, args };
+}
+
+function fromReferenceDctc(r: RefDctcResult, out: Outputs): Omit<DctcResult, 'backend'> {
+  const result: Omit<DctcResult, 'backend'> = {
+    losses: Float32Array.from(r.losses),
+    loss: r.loss,
+    alignment: r.alignment,
+    ctcLosses: Float32Array.from(r.ctcLosses),
+    distillLosses: Float32Array.from(r.distillLosses),
+  };
+  if (r.grad) result.grad = out.grad ? (out.grad.set(r.grad), out.grad) : Float32Array.from(r.grad);
+  return result;
+}
+
+/**
+ * Distillation CTC (Zhang et al., AAAI 2024): CTC under P = softmax(s·a) plus a framewise cross-entropy towards
+ * the latent alignment z* that CTC itself implies, L_n = β·ctc_n + λ·Σ_t −ln softmax(s·a_t − s·m·e_{z*_t})[z*_t].
+ * z* comes from the CTC posterior y' ('ratio': argmax y'/P, as the DCTC code; 'posterior': argmax y';
+ * 'viterbi': the best path); no gradient flows through it. Returns the weighted losses, their parts, z* and
+ * d loss / d logits. Only logits (the softmax scale s needs them); zeroInfinity defaults to true.
+ */
+export function dctcLoss(logits: Float32Array, options: DctcOptions): DctcResult {
+  const { data, problem, backend, args } = dctcCall('dctcLoss', logits, options);
+  if (backend === 'js') return withBackend(fromReferenceDctc(ref.dctcLoss(data, problem), problem.out), backend);
+  return withBackend(binding().dctc(...args), backend);
+}
+
+/** dctcLoss off the main thread (native backends run on the libuv pool). Do not modify the inputs until it settles. */
+export async function dctcLossAsync(logits: Float32Array, options: DctcOptions): Promise<DctcResult> {
+  const { data, problem, backend, args } = dctcCall('dctcLossAsync', logits, options);
+  if (backend === 'js') {
+    await yieldToEventLoop();
+    return withBackend(fromReferenceDctc(ref.dctcLoss(data, problem), problem.out), backend);
+  }
+  return withBackend(await binding().dctcAsync(...args), backend);
+}
+
+function alignCall(fn: string, input: Float32Array, options: CtcAlignOptions) {
+  const { data, problem, exec } = normalizeAlign(fn, input, options);
+  const backend = resolveBackend(fn, exec);
+  const args = [
+    data,
+    nativeProblem(problem, { targets: problem.targets, targetLengths: problem.targetLengths }),
+    nativeExec(backend, exec),
+  ] as const;
+  return { data, problem, backend, args };
+}
+
+function fromReferenceAlign(r: RefAlignResult): Omit<CtcAlignResult, 'backend'> {
+  return { paths: r.paths, scores: Float32Array.from(r.scores) };
+}
+
+/**
+ * CTC forced alignment (as torchaudio's forced_align, batched): per sequence the single most probable frame path
+ * π over t < T_n that collapses to the target, maximising Σ_t ln y^t_{π_t}. `paths` holds its classes (blanks
+ * included), −1 on padded frames and on a whole row when no path exists; `scores` its log-probability
+ * (−Infinity when none). Ties: stay before advance before skip; at the end the final blank first.
+ */
+export function ctcAlign(input: Float32Array, options: CtcAlignOptions): CtcAlignResult {
+  const { data, problem, backend, args } = alignCall('ctcAlign', input, options);
+  if (backend === 'js') return withBackend(fromReferenceAlign(ref.ctcAlign(data, problem)), backend);
+  return withBackend(binding().ctcAlign(...args), backend);
+}
+
+/** ctcAlign off the main thread (native backends run on the libuv pool). Do not modify the inputs until it settles. */
+export async function ctcAlignAsync(input: Float32Array, options: CtcAlignOptions): Promise<CtcAlignResult> {
+  const { data, problem, backend, args } = alignCall('ctcAlignAsync', input, options);
+  if (backend === 'js') {
+    await yieldToEventLoop();
+    return withBackend(fromReferenceAlign(ref.ctcAlign(data, problem)), backend);
+  }
+  return withBackend(await binding().ctcAlignAsync(...args), backend);
 }
 
 function aceCall(fn: string, input: Float32Array, options: AceOptions) {

@@ -10,6 +10,8 @@ export const INPUT = { logits: 0, logProbs: 1, probs: 2 } as const;
 export const REDUCTION = { none: 0, sum: 1, mean: 2 } as const;
 export const BACKEND = { cpu: 0, cuda: 1 } as const;
 export const ACE_VARIANT = { ce: 0, regression: 1 } as const;
+export const FIT_SCOPE = { batch: 0, sequence: 1 } as const;
+export const DCTC_ALIGNMENT = { ratio: 0, posterior: 1, viterbi: 2 } as const;
 
 /** seqloss_problem, with typed arrays in place of pointer/size pairs. */
 export interface NativeProblem {
@@ -40,6 +42,25 @@ export interface NativeCtcOptions {
   /** Caller-owned outputs (N·T·C each) written instead of fresh arrays; null or absent: allocate. */
   gradOut?: Float32Array | null;
   posteriorOut?: Float32Array | null;
+  /** seqloss_ctc_options.fit_alpha / fit_gamma / fit_alpha_scope; absent: 0 (plain CTC). */
+  fitAlpha?: number;
+  fitGamma?: number;
+  fitScope?: number;
+}
+
+/** seqloss_dctc_options, plus which outputs to return. */
+export interface NativeDctcOptions {
+  reduction: number;
+  zeroInfinity: boolean;
+  alignment: number;
+  lambda: number;
+  ctcWeight: number;
+  /** s */
+  scale: number;
+  /** m */
+  margin: number;
+  grad: boolean;
+  gradOut?: Float32Array | null;
 }
 
 export interface NativeAceOptions {
@@ -55,6 +76,22 @@ export interface NativeLossResult {
   loss: number;
   grad?: Float32Array;
   posterior?: Float32Array;
+}
+
+export interface NativeDctcResult {
+  losses: Float32Array;
+  loss: number;
+  grad?: Float32Array;
+  /** N×T */
+  alignment: Int32Array;
+  ctcLosses: Float32Array;
+  distillLosses: Float32Array;
+}
+
+export interface NativeAlignResult {
+  /** N×T */
+  paths: Int32Array;
+  scores: Float32Array;
 }
 
 export interface NativeDecodeResult {
@@ -102,6 +139,19 @@ export interface NativeBinding {
     options: NativeAceOptions,
     exec: NativeExec,
   ): Promise<NativeLossResult>;
+  /** seqloss_dctc; problem.input must be INPUT.logits. */
+  dctc(data: Float32Array, problem: NativeProblem, options: NativeDctcOptions, exec: NativeExec): NativeDctcResult;
+  /** dctc on the libuv thread pool; inputs must not change until it settles. */
+  dctcAsync(
+    data: Float32Array,
+    problem: NativeProblem,
+    options: NativeDctcOptions,
+    exec: NativeExec,
+  ): Promise<NativeDctcResult>;
+  /** seqloss_ctc_align: (data, problem, exec), no options. */
+  ctcAlign(data: Float32Array, problem: NativeProblem, exec: NativeExec): NativeAlignResult;
+  /** ctcAlign on the libuv thread pool; inputs must not change until it settles. */
+  ctcAlignAsync(data: Float32Array, problem: NativeProblem, exec: NativeExec): Promise<NativeAlignResult>;
   ctcGreedyDecode(data: Float32Array, problem: NativeProblem, exec: NativeExec): NativeDecodeResult;
   aceDecode(data: Float32Array, problem: NativeProblem, collapseRepeats: boolean, exec: NativeExec): NativeDecodeResult;
   aceCount(data: Float32Array, problem: NativeProblem, exec: NativeExec): { expected: Float32Array; rounded: Int32Array };

@@ -3,10 +3,14 @@
 // the function and the argument, says what was expected and what came.
 import type {
   AceProblem,
+  AlignProblem,
   Outputs,
   BackendName,
   CtcProblem,
+  DctcAlignment,
+  DctcProblem,
   DecodeProblem,
+  Fit,
   Layout,
   Problem,
   Reduction,
@@ -73,14 +77,28 @@ export class Args {
     return value;
   }
 
+  /** A finite number > 0. */
+  positive(what: string, value: unknown, fallback: number): number {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number') throw this.type(what, 'a number', value);
+    if (!Number.isFinite(value) || value <= 0) throw this.range(what, 'a finite number > 0', value);
+    return value;
+  }
+
   /** The options object itself, with unknown keys refused (they are usually typos). */
   options(value: unknown, known: readonly string[]): Record<string, unknown> {
+    return this.object('options', value, known);
+  }
+
+  /** An options object (`what` names it: 'options', 'fit', 'margin'), with unknown keys refused. */
+  object(what: string, value: unknown, known: readonly string[]): Record<string, unknown> {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw this.type('options', 'an object', value);
+      throw this.type(what, 'an object', value);
     }
+    const prefix = what === 'options' ? '' : `${what}.`;
     for (const key of Object.keys(value)) {
       if (!known.includes(key)) {
-        throw new TypeError(`${this.fn}: unknown option '${key}' (known: ${known.join(', ')})`);
+        throw new TypeError(`${this.fn}: unknown option '${prefix}${key}' (known: ${known.join(', ')})`);
       }
     }
     return value as Record<string, unknown>;
@@ -238,8 +256,27 @@ function outputs(a: Args, value: unknown, data: Float32Array, allowed: readonly 
 
 export const CTC_KEYS = [
   'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'inputLengths', 'blank', 'reduction',
-  'zeroInfinity', 'input', 'grad', 'posterior', 'out', ...EXEC_KEYS,
+  'zeroInfinity', 'input', 'grad', 'posterior', 'out', 'fit', ...EXEC_KEYS,
 ] as const;
+
+const FIT_KEYS = ['alpha', 'alphaScope', 'gamma'] as const;
+
+/** `fit` (iterative fitting, Li & Wang Eq. 13–18): null when absent, or when α is off and γ = 0 (plain CTC). */
+function fit(a: Args, value: unknown, input: 'logits' | 'logProbs'): Fit | null {
+  if (value === undefined) return null;
+  const f = a.object('fit', value, FIT_KEYS);
+  let alpha = 0;
+  if (f.alpha !== undefined) {
+    if (typeof f.alpha !== 'number') throw a.type('fit.alpha', 'a number', f.alpha);
+    if (!(f.alpha > 0 && f.alpha < 1)) throw a.range('fit.alpha', 'a number in (0, 1)', f.alpha);
+    alpha = f.alpha;
+  }
+  const alphaScope = a.oneOf('fit.alphaScope', f.alphaScope, ['batch', 'sequence'] as const, 'batch');
+  const gamma = a.nonNegative('fit.gamma', f.gamma, 0);
+  // The modifications act on softmax(x): log-probabilities give no y to fit.
+  if (input !== 'logits') throw a.range('input', "'logits' when fit is given", input);
+  return alpha === 0 && gamma === 0 ? null : { alpha, alphaScope, gamma };
+}
 
 export function normalizeCtc(
   fn: string,
@@ -262,7 +299,65 @@ export function normalizeCtc(
     grad: a.bool('grad', o.grad, true),
     posterior: a.bool('posterior', o.posterior, false),
     out: outputs(a, o.out, data as Float32Array, ['grad', 'posterior']),
+    fit: fit(a, o.fit, input),
   };
+  return { data: data as Float32Array, problem, exec: exec(a, o) };
+}
+
+export const DCTC_KEYS = [
+  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'inputLengths', 'blank', 'reduction',
+  'zeroInfinity', 'input', 'grad', 'out', 'lambda', 'ctcWeight', 'alignment', 'margin', ...EXEC_KEYS,
+] as const;
+
+const MARGIN_KEYS = ['s', 'm'] as const;
+const DCTC_ALIGNMENTS = ['ratio', 'posterior', 'viterbi'] as const;
+
+export function normalizeDctc(
+  fn: string,
+  data: unknown,
+  options: unknown,
+): { data: Float32Array; problem: DctcProblem; exec: Exec } {
+  const a = new Args(fn);
+  const o = a.options(options, DCTC_KEYS);
+  const time = a.int('time', o.time, 1);
+  const layout = a.oneOf('layout', o.layout, LAYOUTS, 'NTC');
+  const input = a.oneOf('input', o.input, ['logits'] as const, 'logits');
+  const base = shape(a, data, 'logits', o, time, layout, 0);
+  const t = targets(a, o, base.batch, base.classes, base.blank);
+  const margin = o.margin === undefined ? {} : a.object('margin', o.margin, MARGIN_KEYS);
+  const problem: DctcProblem = {
+    ...base,
+    ...t,
+    input,
+    reduction: a.oneOf<Reduction>('reduction', o.reduction, REDUCTIONS, 'mean'),
+    zeroInfinity: a.bool('zeroInfinity', o.zeroInfinity, true),
+    lambda: a.nonNegative('lambda', o.lambda, 0.01),
+    ctcWeight: a.nonNegative('ctcWeight', o.ctcWeight, 1),
+    alignment: a.oneOf<DctcAlignment>('alignment', o.alignment, DCTC_ALIGNMENTS, 'ratio'),
+    scale: a.positive('margin.s', margin.s, 1),
+    margin: a.nonNegative('margin.m', margin.m, 0),
+    grad: a.bool('grad', o.grad, true),
+    out: outputs(a, o.out, data as Float32Array, ['grad']),
+  };
+  return { data: data as Float32Array, problem, exec: exec(a, o) };
+}
+
+export const ALIGN_KEYS = [
+  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'inputLengths', 'blank', 'input', ...EXEC_KEYS,
+] as const;
+
+export function normalizeAlign(
+  fn: string,
+  data: unknown,
+  options: unknown,
+): { data: Float32Array; problem: AlignProblem; exec: Exec } {
+  const a = new Args(fn);
+  const o = a.options(options, ALIGN_KEYS);
+  const time = a.int('time', o.time, 1);
+  const layout = a.oneOf('layout', o.layout, LAYOUTS, 'NTC');
+  const input = a.oneOf('input', o.input, ['logits', 'logProbs'] as const, 'logits');
+  const base = shape(a, data, input, o, time, layout, 0);
+  const problem: AlignProblem = { ...base, ...targets(a, o, base.batch, base.classes, base.blank), input };
   return { data: data as Float32Array, problem, exec: exec(a, o) };
 }
 

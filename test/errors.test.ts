@@ -7,10 +7,15 @@ import {
   aceLoss,
   aceLossAsync,
   backends,
+  ctcAlign,
+  ctcAlignAsync,
   ctcGreedyDecode,
   ctcLoss,
   ctcLossAsync,
+  dctcLoss,
+  dctcLossAsync,
 } from '../lib/index.js';
+import { loadNative, type NativeBinding } from '../lib/native.js';
 
 const ctcBase = () => ({
   batch: 2,
@@ -152,5 +157,214 @@ describe('decoder argument errors', () => {
     expect(() => aceCount(x(), { ...o, collapseRepeats: true } as never)).toThrow(/aceCount: unknown option 'collapseRepeats'/);
     expect(() => aceCount(x(), { ...o, counts: [] } as never)).toThrow(/unknown option 'counts'/);
     expect(() => aceCount(x(), { ...o, input: 'probs', time: 2 })).toThrow(/aceCount: probs.length/);
+  });
+});
+
+const fitCases: Case[] = [
+  ['fit not an object', { fit: 0.5 }, TypeError, /ctcLoss: fit must be an object, got 0.5/],
+  ['fit an array', { fit: [0.5] }, TypeError, /ctcLoss: fit must be an object, got Array\(1\)/],
+  ['fit null', { fit: null }, TypeError, /ctcLoss: fit must be an object, got null/],
+  ['fit unknown key', { fit: { beta: 1 } }, TypeError, /ctcLoss: unknown option 'fit.beta' \(known: alpha, alphaScope, gamma\)/],
+  ['fit.alpha a string', { fit: { alpha: '0.5' } }, TypeError, /ctcLoss: fit.alpha must be a number, got "0.5"/],
+  ['fit.alpha 0', { fit: { alpha: 0 } }, RangeError, /ctcLoss: fit.alpha must be a number in \(0, 1\), got 0/],
+  ['fit.alpha 1', { fit: { alpha: 1 } }, RangeError, /fit.alpha must be a number in \(0, 1\), got 1/],
+  ['fit.alpha negative', { fit: { alpha: -0.2 } }, RangeError, /fit.alpha must be a number in \(0, 1\), got -0.2/],
+  ['fit.alpha NaN', { fit: { alpha: NaN } }, RangeError, /fit.alpha must be a number in \(0, 1\), got NaN/],
+  ['fit.alphaScope unknown', { fit: { alpha: 0.5, alphaScope: 'global' } }, RangeError, /fit.alphaScope must be 'batch' \| 'sequence', got "global"/],
+  ['fit.alphaScope not a string', { fit: { alpha: 0.5, alphaScope: 1 } }, TypeError, /fit.alphaScope must be 'batch' \| 'sequence', got 1/],
+  ['fit.gamma negative', { fit: { gamma: -1 } }, RangeError, /ctcLoss: fit.gamma must be a finite number >= 0, got -1/],
+  ['fit.gamma Infinity', { fit: { gamma: Infinity } }, RangeError, /fit.gamma must be a finite number >= 0, got Infinity/],
+  ['fit.gamma NaN', { fit: { gamma: NaN } }, RangeError, /fit.gamma must be a finite number >= 0, got NaN/],
+  ['fit.gamma a string', { fit: { gamma: '1' } }, TypeError, /fit.gamma must be a number, got "1"/],
+  ['fit with logProbs', { input: 'logProbs', fit: { gamma: 1 } }, RangeError, /ctcLoss: input must be 'logits' when fit is given, got "logProbs"/],
+  ['fit {} with logProbs', { input: 'logProbs', fit: {} }, RangeError, /input must be 'logits' when fit is given/],
+];
+
+describe('ctcLoss fit argument errors', () => {
+  it.each(fitCases)('%s', async (_, patch, cls, message) => {
+    const call = () => ctcLoss(x(), ctcOptions(patch) as never);
+    expect(call).toThrow(cls);
+    expect(call).toThrow(message);
+    const p = ctcLossAsync(x(), ctcOptions(patch) as never);
+    await expect(p).rejects.toThrow(cls);
+    await expect(p).rejects.toThrow(new RegExp(message.source.replace('ctcLoss:', 'ctcLossAsync:')));
+  });
+});
+
+const dctcCases: Case[] = [
+  ['options not an object', { __replace: 'x' }, TypeError, /dctcLoss: options must be an object, got "x"/],
+  ['unknown option posterior', { posterior: true }, TypeError, /dctcLoss: unknown option 'posterior'/],
+  ['unknown option fit', { fit: {} }, TypeError, /dctcLoss: unknown option 'fit'/],
+  ['input logProbs', { input: 'logProbs' }, RangeError, /dctcLoss: input must be 'logits', got "logProbs"/],
+  ['input not a string', { input: 0 }, TypeError, /dctcLoss: input must be 'logits', got 0/],
+  ['lambda negative', { lambda: -0.01 }, RangeError, /dctcLoss: lambda must be a finite number >= 0, got -0.01/],
+  ['lambda Infinity', { lambda: Infinity }, RangeError, /lambda must be a finite number >= 0, got Infinity/],
+  ['lambda NaN', { lambda: NaN }, RangeError, /lambda must be a finite number >= 0, got NaN/],
+  ['lambda a string', { lambda: '0.1' }, TypeError, /dctcLoss: lambda must be a number, got "0.1"/],
+  ['ctcWeight negative', { ctcWeight: -1 }, RangeError, /dctcLoss: ctcWeight must be a finite number >= 0, got -1/],
+  ['ctcWeight null', { ctcWeight: null }, TypeError, /ctcWeight must be a number, got null/],
+  ['alignment unknown', { alignment: 'best' }, RangeError, /dctcLoss: alignment must be 'ratio' \| 'posterior' \| 'viterbi', got "best"/],
+  ['alignment a number', { alignment: 2 }, TypeError, /alignment must be 'ratio' \| 'posterior' \| 'viterbi', got 2/],
+  ['margin not an object', { margin: 0.5 }, TypeError, /dctcLoss: margin must be an object, got 0.5/],
+  ['margin an array', { margin: [1, 0] }, TypeError, /dctcLoss: margin must be an object, got Array\(2\)/],
+  ['margin unknown key', { margin: { scale: 2 } }, TypeError, /dctcLoss: unknown option 'margin.scale' \(known: s, m\)/],
+  ['margin.s zero', { margin: { s: 0 } }, RangeError, /dctcLoss: margin.s must be a finite number > 0, got 0/],
+  ['margin.s negative', { margin: { s: -1 } }, RangeError, /margin.s must be a finite number > 0, got -1/],
+  ['margin.s Infinity', { margin: { s: Infinity } }, RangeError, /margin.s must be a finite number > 0, got Infinity/],
+  ['margin.s a string', { margin: { s: '2' } }, TypeError, /margin.s must be a number, got "2"/],
+  ['margin.m negative', { margin: { m: -0.1 } }, RangeError, /dctcLoss: margin.m must be a finite number >= 0, got -0.1/],
+  ['margin.m NaN', { margin: { s: 1, m: NaN } }, RangeError, /margin.m must be a finite number >= 0, got NaN/],
+  ['margin.m a boolean', { margin: { m: true } }, TypeError, /margin.m must be a number, got boolean true/],
+  ['zeroInfinity not boolean', { zeroInfinity: 'yes' }, TypeError, /dctcLoss: zeroInfinity must be a boolean, got "yes"/],
+  ['grad not boolean', { grad: 1 }, TypeError, /dctcLoss: grad must be a boolean, got 1/],
+  ['reduction unknown', { reduction: 'avg' }, RangeError, /dctcLoss: reduction must be 'none' \| 'sum' \| 'mean', got "avg"/],
+  ['out.posterior', { out: { posterior: new Float32Array(24) } }, TypeError, /dctcLoss: unknown output 'out.posterior' \(known: grad\)/],
+  ['out.grad wrong length', { out: { grad: new Float32Array(23) } }, RangeError, /dctcLoss: out.grad.length must be batch·time·classes = 24, got 23/],
+  ['out.grad wrong type', { out: { grad: new Float64Array(24) } }, TypeError, /dctcLoss: out.grad must be a Float32Array, got Float64Array\(24\)/],
+  ['batch zero', { batch: 0 }, RangeError, /dctcLoss: batch must be an integer >= 1, got 0/],
+  ['logits wrong length', { time: 5 }, RangeError, /dctcLoss: logits.length must be batch·time·classes = 2·5·3 = 30, got 24/],
+  ['targets missing', { targets: undefined }, TypeError, /dctcLoss: targets must be an Int32Array \(with targetLengths\) or an array of label arrays, got undefined/],
+  ['label is the blank', { targets: new Int32Array([1, 0, 1]) }, RangeError, /dctcLoss: targets\[1\] must be a class in \[0, 3\) other than the blank 0, got 0/],
+  ['inputLengths over T', { inputLengths: [4, 5] }, RangeError, /dctcLoss: inputLengths\[1\] must be an integer in \[0, 4\], got 5/],
+  ['layout unknown', { layout: 'NCT' }, RangeError, /dctcLoss: layout must be 'NTC' \| 'TNC', got "NCT"/],
+  ['backend unknown', { backend: 'gpu' }, RangeError, /dctcLoss: backend must be 'auto' \| 'cpu' \| 'js' \| 'cuda', got "gpu"/],
+  ['threads negative', { threads: -1 }, RangeError, /dctcLoss: threads must be an integer in \[0, 4096\], got -1/],
+];
+
+describe('dctcLoss / dctcLossAsync argument errors', () => {
+  it.each(dctcCases)('%s', async (_, patch, cls, message) => {
+    const call = () => dctcLoss(x(), ctcOptions(patch) as never);
+    expect(call).toThrow(cls);
+    expect(call).toThrow(message);
+    const p = dctcLossAsync(x(), ctcOptions(patch) as never);
+    await expect(p).rejects.toThrow(cls);
+    await expect(p).rejects.toThrow(new RegExp(message.source.replace('dctcLoss:', 'dctcLossAsync:')));
+  });
+
+  it('logits of the wrong type', () => {
+    expect(() => dctcLoss(new Float64Array(24) as never, ctcBase())).toThrow(/dctcLoss: logits must be a Float32Array, got Float64Array\(24\)/);
+  });
+});
+
+const alignCases: Case[] = [
+  ['options not an object', { __replace: null }, TypeError, /ctcAlign: options must be an object, got null/],
+  ['unknown option reduction', { reduction: 'sum' }, TypeError, /ctcAlign: unknown option 'reduction'/],
+  ['unknown option grad', { grad: false }, TypeError, /ctcAlign: unknown option 'grad'/],
+  ['input probs', { input: 'probs' }, RangeError, /ctcAlign: input must be 'logits' \| 'logProbs', got "probs"/],
+  ['logProbs wrong length', { input: 'logProbs', time: 5 }, RangeError, /ctcAlign: logProbs.length must be batch·time·classes = 2·5·3 = 30, got 24/],
+  ['time missing', { time: undefined }, TypeError, /ctcAlign: time must be an integer, got undefined/],
+  ['classes negative', { classes: -3 }, RangeError, /ctcAlign: classes must be an integer >= 1, got -3/],
+  ['blank out of range', { blank: 3 }, RangeError, /ctcAlign: blank must be an integer in \[0, 2\], got 3/],
+  ['layout not a string', { layout: 1 }, TypeError, /ctcAlign: layout must be 'NTC' \| 'TNC', got 1/],
+  ['targets missing', { targets: undefined }, TypeError, /ctcAlign: targets must be an Int32Array \(with targetLengths\) or an array of label arrays, got undefined/],
+  ['targetLengths wrong count', { targetLengths: new Int32Array([3]) }, RangeError, /ctcAlign: targetLengths.length must be 2 \(one per sequence\), got 1/],
+  ['label out of range', { targets: new Int32Array([1, 2, 3]), targetLengths: [2, 1] }, RangeError, /ctcAlign: targets\[2\] must be a class in \[0, 3\) other than the blank 0, got 3/],
+  ['inputLengths over T', { inputLengths: [4, 5] }, RangeError, /ctcAlign: inputLengths\[1\] must be an integer in \[0, 4\], got 5/],
+  ['backend unknown', { backend: 'gpu' }, RangeError, /ctcAlign: backend must be 'auto' \| 'cpu' \| 'js' \| 'cuda', got "gpu"/],
+  ['device fractional', { device: 0.5 }, RangeError, /ctcAlign: device must be an integer in \[0, 1024\], got 0.5/],
+];
+
+describe('ctcAlign / ctcAlignAsync argument errors', () => {
+  it.each(alignCases)('%s', async (_, patch, cls, message) => {
+    const call = () => ctcAlign(x(), ctcOptions(patch) as never);
+    expect(call).toThrow(cls);
+    expect(call).toThrow(message);
+    const p = ctcAlignAsync(x(), ctcOptions(patch) as never);
+    await expect(p).rejects.toThrow(cls);
+    await expect(p).rejects.toThrow(new RegExp(message.source.replace('ctcAlign:', 'ctcAlignAsync:')));
+  });
+
+  it('input of the wrong type', () => {
+    expect(() => ctcAlign(new Int32Array(24) as never, ctcBase())).toThrow(/ctcAlign: logits must be a Float32Array, got Int32Array\(24\)/);
+  });
+});
+
+// The addon's own checks (lib/native.ts's NativeBinding): the N-API layer converts and type-checks, the C ABI
+// checks the values; statuses map to error classes with `code`.
+const nativeLoad = loadNative();
+describe.runIf(nativeLoad.ok)('addon argument errors (fit, dctc, ctcAlign)', () => {
+  const b = () => (nativeLoad as { binding: NativeBinding }).binding;
+  const problem = (input = 0) => ({
+    batch: 2, time: 4, classes: 3, layout: 0, input, blank: 0, inputLengths: null,
+    targets: new Int32Array([1, 2, 1]), targetLengths: new Int32Array([2, 1]), counts: null,
+  });
+  const exec = { backend: 0, device: 0, threads: 1 };
+  const ctcOpts = { reduction: 2, zeroInfinity: false, grad: true, posterior: false };
+  const dctcOpts = { reduction: 2, zeroInfinity: true, alignment: 0, lambda: 0.01, ctcWeight: 1, scale: 1, margin: 0, grad: true };
+  const code = (e: unknown) => (e as { code?: string }).code;
+  const thrown = (f: () => unknown): unknown => {
+    try {
+      f();
+    } catch (e) {
+      return e;
+    }
+    throw new Error('did not throw');
+  };
+
+  it('ctc: fit fields are optional numbers; their values are checked by the ABI', () => {
+    expect(b().ctc(x(), problem(), ctcOpts, exec).losses.length).toBe(2);
+    let e = thrown(() => b().ctc(x(), problem(), { ...ctcOpts, fitAlpha: '0.5' as never }, exec));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(String(e)).toMatch(/ctc: options.fitAlpha must be a number, got "0.5"/);
+    e = thrown(() => b().ctc(x(), problem(), { ...ctcOpts, fitScope: 0.5 }, exec));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(String(e)).toMatch(/ctc: options.fitScope must be an integer in int32 range, got 0.5/);
+    for (const bad of [{ fitAlpha: 1 }, { fitAlpha: -0.5 }, { fitGamma: -1 }, { fitGamma: Infinity }, { fitScope: 2 }]) {
+      e = thrown(() => b().ctc(x(), problem(), { ...ctcOpts, ...bad }, exec));
+      expect(e, JSON.stringify(bad)).toBeInstanceOf(RangeError);
+      expect(code(e)).toBe('SEQLOSS_ERROR_RANGE');
+    }
+    e = thrown(() => b().ctc(x(), problem(1), { ...ctcOpts, fitGamma: 1 }, exec));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(String(e)).toMatch(/logits/);
+  });
+
+  it('dctc: every option is required and typed; values are checked by the ABI', async () => {
+    for (const key of Object.keys(dctcOpts)) {
+      const { [key]: _, ...rest } = dctcOpts as Record<string, unknown>;
+      const e = thrown(() => b().dctc(x(), problem(), rest as never, exec));
+      expect(e, key).toBeInstanceOf(TypeError);
+      expect(String(e)).toMatch(new RegExp(`dctc: options.${key} must be an? (number|integer|boolean), got undefined`));
+    }
+    for (const bad of [{ scale: 0 }, { scale: NaN }, { margin: -1 }, { lambda: -1 }, { ctcWeight: Infinity }, { alignment: 3 }, { reduction: 7 }]) {
+      const e = thrown(() => b().dctc(x(), problem(), { ...dctcOpts, ...bad }, exec));
+      expect(e, JSON.stringify(bad)).toBeInstanceOf(RangeError);
+      expect(code(e)).toBe('SEQLOSS_ERROR_RANGE');
+    }
+    const e = thrown(() => b().dctc(x(), problem(1), dctcOpts, exec));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(String(e)).toMatch(/logits/);
+    expect(String(thrown(() => b().dctc(x(), problem(), { ...dctcOpts, gradOut: new Float32Array(5) }, exec)))).toMatch(
+      /dctc: options.gradOut.length must be batch\*time\*classes = 24, got 5/,
+    );
+    const data = x();
+    expect(String(thrown(() => b().dctc(data, problem(), { ...dctcOpts, gradOut: data }, exec)))).toMatch(/options.gradOut must be an array sharing no memory/);
+    await expect(b().dctcAsync(x(), problem(), { ...dctcOpts, scale: -1 }, exec)).rejects.toThrow(RangeError);
+    await expect(b().dctcAsync(x(), problem(), { ...dctcOpts, lambda: 'x' as never }, exec)).rejects.toThrow(/dctcAsync: options.lambda must be a number, got "x"/);
+    const r = await b().dctcAsync(x(), problem(), dctcOpts, exec);
+    expect(Object.keys(r).sort()).toEqual(['alignment', 'ctcLosses', 'distillLosses', 'grad', 'loss', 'losses']);
+  });
+
+  it('ctcAlign: (data, problem, exec)', async () => {
+    let e = thrown(() => b().ctcAlign(x(), problem(), undefined as never));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(String(e)).toMatch(/ctcAlign: exec must be an object, got undefined/);
+    e = thrown(() => b().ctcAlign(x(), { ...problem(), targetLengths: new Int32Array([1]) }, exec));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(String(e)).toMatch(/ctcAlign: problem.targetLengths.length must be batch = 2, got 1/);
+    e = thrown(() => b().ctcAlign(x(), { ...problem(), input: 2 }, exec));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(code(e)).toBe('SEQLOSS_ERROR_RANGE');
+    await expect(b().ctcAlignAsync(new Float64Array(24) as never, problem(), exec)).rejects.toThrow(/ctcAlignAsync: data must be a Float32Array, got Float64Array\(24\)/);
+    const r = await b().ctcAlignAsync(x(), problem(), exec);
+    expect(Object.keys(r).sort()).toEqual(['paths', 'scores']);
+    expect(r.paths.length).toBe(8);
+  });
+
+  it('async calls refuse resizable buffers', async () => {
+    const buffer = new ArrayBuffer(24 * 4, { maxByteLength: 48 * 4 });
+    const data = new Float32Array(buffer, 0, 24);
+    await expect(b().dctcAsync(data, problem(), dctcOpts, exec)).rejects.toThrow(/dctcAsync: every array of an async call must be backed by a fixed-length ArrayBuffer/);
+    await expect(b().ctcAlignAsync(data, problem(), exec)).rejects.toThrow(TypeError);
   });
 });

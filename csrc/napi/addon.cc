@@ -23,20 +23,49 @@ constexpr std::align_val_t kWorkspaceAlign{64};
 constexpr napi_property_attributes kMethodAttributes =
     static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
 
-// ---- the ABI call of a loss, as plain C data (runs on the main thread or on the thread pool) ----------------------
+// ---- one ABI call (a loss or an alignment), as plain C data (runs on the main thread or on the thread pool) -------
 
-struct LossJob {
-  bool ctc = true;
+enum class Op { kCtc, kAce, kDctc, kAlign };
+
+const char* AbiName(Op op) {
+  switch (op) {
+    case Op::kCtc: return "seqloss_ctc";
+    case Op::kAce: return "seqloss_ace";
+    case Op::kDctc: return "seqloss_dctc";
+    case Op::kAlign: return "seqloss_ctc_align";
+  }
+  return "seqloss";
+}
+
+// The async resource name (shown by async_hooks and diagnostics).
+const char* ResourceName(Op op) {
+  switch (op) {
+    case Op::kCtc: return "seqloss.ctcAsync";
+    case Op::kAce: return "seqloss.aceAsync";
+    case Op::kDctc: return "seqloss.dctcAsync";
+    case Op::kAlign: return "seqloss.ctcAlignAsync";
+  }
+  return "seqloss.async";
+}
+
+struct Job {
+  Op op = Op::kCtc;
   seqloss_problem problem{};
   seqloss_exec exec{};
   seqloss_ctc_options ctc_options{};
   seqloss_ace_options ace_options{};
+  seqloss_dctc_options dctc_options{};
   size_t workspace_bytes = 0;
-  float* losses = nullptr;
+  // Outputs; each points into a JavaScript-owned array (or is NULL when not requested / not used by `op`).
+  float* losses = nullptr;  // N (losses; scores for kAlign)
   float* grad = nullptr;
   int64_t grad_size = 0;
   float* posterior = nullptr;
   int64_t posterior_size = 0;
+  int32_t* frames = nullptr;  // N*T: DCTC's alignment z*, or ctcAlign's paths
+  int64_t frames_size = 0;
+  float* ctc_losses = nullptr;      // N (DCTC)
+  float* distill_losses = nullptr;  // N (DCTC)
   double loss = 0.0;
   seqloss_status status = SEQLOSS_OK;
   char message[kMessageSize] = {};
@@ -49,42 +78,72 @@ struct LossJob {
       workspace = ::operator new(workspace_bytes, kWorkspaceAlign, std::nothrow);
       if (workspace == nullptr) {
         status = SEQLOSS_ERROR_ALLOC;
-        std::snprintf(message, sizeof message, "%s: could not allocate a workspace of %zu bytes",
-                      ctc ? "seqloss_ctc" : "seqloss_ace", workspace_bytes);
+        std::snprintf(message, sizeof message, "%s: could not allocate a workspace of %zu bytes", AbiName(op),
+                      workspace_bytes);
         return;
       }
     }
-    if (ctc) {
-      seqloss_ctc_outputs out{};
-      out.losses = losses;
-      out.losses_size = problem.batch;
-      out.loss = &loss;
-      out.grad = grad;
-      out.grad_size = grad_size;
-      out.posterior = posterior;
-      out.posterior_size = posterior_size;
-      status = seqloss_ctc(&problem, &ctc_options, &exec, &out, workspace, workspace_bytes, message, sizeof message);
-    } else {
-      seqloss_ace_outputs out{};
-      out.losses = losses;
-      out.losses_size = problem.batch;
-      out.loss = &loss;
-      out.grad = grad;
-      out.grad_size = grad_size;
-      status = seqloss_ace(&problem, &ace_options, &exec, &out, workspace, workspace_bytes, message, sizeof message);
+    switch (op) {
+      case Op::kCtc: {
+        seqloss_ctc_outputs out{};
+        out.losses = losses;
+        out.losses_size = problem.batch;
+        out.loss = &loss;
+        out.grad = grad;
+        out.grad_size = grad_size;
+        out.posterior = posterior;
+        out.posterior_size = posterior_size;
+        status = seqloss_ctc(&problem, &ctc_options, &exec, &out, workspace, workspace_bytes, message, sizeof message);
+        break;
+      }
+      case Op::kAce: {
+        seqloss_ace_outputs out{};
+        out.losses = losses;
+        out.losses_size = problem.batch;
+        out.loss = &loss;
+        out.grad = grad;
+        out.grad_size = grad_size;
+        status = seqloss_ace(&problem, &ace_options, &exec, &out, workspace, workspace_bytes, message, sizeof message);
+        break;
+      }
+      case Op::kDctc: {
+        seqloss_dctc_outputs out{};
+        out.losses = losses;
+        out.losses_size = problem.batch;
+        out.loss = &loss;
+        out.grad = grad;
+        out.grad_size = grad_size;
+        out.alignment = frames;
+        out.alignment_size = frames_size;
+        out.ctc_losses = ctc_losses;
+        out.ctc_losses_size = problem.batch;
+        out.distill_losses = distill_losses;
+        out.distill_losses_size = problem.batch;
+        status =
+            seqloss_dctc(&problem, &dctc_options, &exec, &out, workspace, workspace_bytes, message, sizeof message);
+        break;
+      }
+      case Op::kAlign: {
+        seqloss_align_outputs out{};
+        out.paths = frames;
+        out.paths_size = frames_size;
+        out.scores = losses;
+        out.scores_size = problem.batch;
+        status = seqloss_ctc_align(&problem, &exec, &out, workspace, workspace_bytes, message, sizeof message);
+        break;
+      }
     }
     if (workspace != nullptr) ::operator delete(workspace, kWorkspaceAlign);
     message[sizeof message - 1] = '\0';
   }
 };
 
-// A loss call converted and ready: the job plus the JavaScript values its pointers point into.
-struct LossCall {
-  LossJob job;
+// A call converted and ready: the job plus the JavaScript values its pointers point into. `outputs` are the
+// properties of the result object, in order; a loss's scalar `loss` is added after `losses`.
+struct OpCall {
+  Job job;
   std::vector<Napi::Value> inputs;
-  Napi::Float32Array losses;
-  Napi::Float32Array grad;       // empty when not requested
-  Napi::Float32Array posterior;  // empty when not requested
+  std::vector<std::pair<const char*, Napi::Value>> outputs;
 };
 
 // An async call reads its inputs while JavaScript runs. A view on a resizable ArrayBuffer could be shrunk under
@@ -102,62 +161,108 @@ void RefuseResizable(Napi::Env env, const std::string& fn, const std::vector<Nap
   }
 }
 
-// Reads (data, problem, options, exec), asks the ABI for the workspace size (which validates the problem and
-// options), and allocates the outputs. Throws Napi::Error on any argument error.
-LossCall PrepareLoss(const Napi::CallbackInfo& info, bool ctc, bool async, const std::string& fn) {
-  Napi::Env env = info.Env();
-  LossCall call;
-  LossJob& job = call.job;
-  job.ctc = ctc;
+// Asks the ABI for the workspace size of the job (which validates the problem and the options).
+void QueryWorkspace(Napi::Env env, Job& job) {
+  char message[kMessageSize] = {};
+  size_t bytes = 0;
+  seqloss_status status = SEQLOSS_OK;
+  switch (job.op) {
+    case Op::kCtc:
+      status = seqloss_ctc_workspace_size(&job.problem, &job.ctc_options, &job.exec, &bytes, message, sizeof message);
+      break;
+    case Op::kAce:
+      status = seqloss_ace_workspace_size(&job.problem, &job.ace_options, &job.exec, &bytes, message, sizeof message);
+      break;
+    case Op::kDctc:
+      status =
+          seqloss_dctc_workspace_size(&job.problem, &job.dctc_options, &job.exec, &bytes, message, sizeof message);
+      break;
+    case Op::kAlign:
+      status = seqloss_ctc_align_workspace_size(&job.problem, &job.exec, &bytes, message, sizeof message);
+      break;
+  }
+  message[sizeof message - 1] = '\0';
+  if (status != SEQLOSS_OK) throw StatusError(env, status, message);
+  job.workspace_bytes = bytes;
+}
 
-  Problem problem = ReadProblem(info, fn, ctc);
+// The ABI has accepted the shape; this only makes sure the output sizes allocated from it cannot be wrong.
+int64_t CheckedDenseCount(Napi::Env env, const std::string& fn, const seqloss_problem& p) {
+  const int64_t count = DenseCount(p);
+  if (count < 0) {
+    throw RangeErr(env, fn, "data.length", "batch*time*classes",
+                   std::to_string(p.data_size) + " (batch " + std::to_string(p.batch) + ", time " +
+                       std::to_string(p.time) + ", classes " + std::to_string(p.classes) + ")");
+  }
+  return count;
+}
+
+// Reads (data, problem[, options], exec), validates through the ABI's workspace query, and allocates the outputs.
+// Throws Napi::Error on any argument error.
+OpCall Prepare(const Napi::CallbackInfo& info, Op op, bool async, const std::string& fn) {
+  Napi::Env env = info.Env();
+  OpCall call;
+  Job& job = call.job;
+  job.op = op;
+
+  Problem problem = ReadProblem(info, fn, op != Op::kAce);
   job.problem = problem.problem;
   call.inputs = std::move(problem.keep);
   if (async) RefuseResizable(env, fn, call.inputs);
 
-  Napi::Object o = ObjectArg(info, 2, fn, "options");
   bool want_grad = false;
   bool want_posterior = false;
-  if (ctc) {
-    job.ctc_options.reduction = Int32Prop(o, "reduction", fn, "options.reduction");
-    job.ctc_options.zero_infinity = BoolProp(o, "zeroInfinity", fn, "options.zeroInfinity") ? 1 : 0;
-    want_grad = BoolProp(o, "grad", fn, "options.grad");
-    want_posterior = BoolProp(o, "posterior", fn, "options.posterior");
-  } else {
-    job.ace_options.reduction = Int32Prop(o, "reduction", fn, "options.reduction");
-    job.ace_options.variant = Int32Prop(o, "variant", fn, "options.variant");
-    job.ace_options.eps = NumberProp(o, "eps", fn, "options.eps");
-    want_grad = BoolProp(o, "grad", fn, "options.grad");
+  Napi::Object o;
+  if (op != Op::kAlign) o = ObjectArg(info, 2, fn, "options");
+  switch (op) {
+    case Op::kCtc:
+      job.ctc_options.reduction = Int32Prop(o, "reduction", fn, "options.reduction");
+      job.ctc_options.zero_infinity = BoolProp(o, "zeroInfinity", fn, "options.zeroInfinity") ? 1 : 0;
+      // Absent in callers that predate iterative fitting: plain CTC.
+      job.ctc_options.fit_alpha = OptionalNumberProp(o, "fitAlpha", 0.0, fn, "options.fitAlpha");
+      job.ctc_options.fit_gamma = OptionalNumberProp(o, "fitGamma", 0.0, fn, "options.fitGamma");
+      job.ctc_options.fit_alpha_scope = OptionalInt32Prop(o, "fitScope", 0, fn, "options.fitScope");
+      want_grad = BoolProp(o, "grad", fn, "options.grad");
+      want_posterior = BoolProp(o, "posterior", fn, "options.posterior");
+      break;
+    case Op::kAce:
+      job.ace_options.reduction = Int32Prop(o, "reduction", fn, "options.reduction");
+      job.ace_options.variant = Int32Prop(o, "variant", fn, "options.variant");
+      job.ace_options.eps = NumberProp(o, "eps", fn, "options.eps");
+      want_grad = BoolProp(o, "grad", fn, "options.grad");
+      break;
+    case Op::kDctc:
+      job.dctc_options.reduction = Int32Prop(o, "reduction", fn, "options.reduction");
+      job.dctc_options.zero_infinity = BoolProp(o, "zeroInfinity", fn, "options.zeroInfinity") ? 1 : 0;
+      job.dctc_options.alignment = Int32Prop(o, "alignment", fn, "options.alignment");
+      job.dctc_options.lambda = NumberProp(o, "lambda", fn, "options.lambda");
+      job.dctc_options.ctc_weight = NumberProp(o, "ctcWeight", fn, "options.ctcWeight");
+      job.dctc_options.scale = NumberProp(o, "scale", fn, "options.scale");
+      job.dctc_options.margin = NumberProp(o, "margin", fn, "options.margin");
+      want_grad = BoolProp(o, "grad", fn, "options.grad");
+      break;
+    case Op::kAlign:
+      break;
   }
-  job.exec = ReadExec(info, 3, fn);
+  job.exec = ReadExec(info, op == Op::kAlign ? 2 : 3, fn);
+  QueryWorkspace(env, job);
 
-  char message[kMessageSize] = {};
-  size_t bytes = 0;
-  const seqloss_status status =
-      ctc ? seqloss_ctc_workspace_size(&job.problem, &job.ctc_options, &job.exec, &bytes, message, sizeof message)
-          : seqloss_ace_workspace_size(&job.problem, &job.ace_options, &job.exec, &bytes, message, sizeof message);
-  message[sizeof message - 1] = '\0';
-  if (status != SEQLOSS_OK) throw StatusError(env, status, message);
-  job.workspace_bytes = bytes;
+  const int64_t count = CheckedDenseCount(env, fn, job.problem);
+  const size_t batch = static_cast<size_t>(job.problem.batch);
+  const int64_t frames = static_cast<int64_t>(job.problem.batch) * job.problem.time;  // <= count: no overflow
 
-  // The ABI has accepted the shape; this only makes sure the output sizes below cannot be wrong.
-  const int64_t count = DenseCount(job.problem);
-  if (count < 0) {
-    throw RangeErr(env, fn, "data.length", "batch*time*classes",
-                   std::to_string(job.problem.data_size) + " (batch " + std::to_string(job.problem.batch) +
-                       ", time " + std::to_string(job.problem.time) + ", classes " +
-                       std::to_string(job.problem.classes) + ")");
-  }
-
-  call.losses = Napi::Float32Array::New(env, static_cast<size_t>(job.problem.batch));
-  job.losses = call.losses.Data();
+  auto f32 = [&](const char* name, size_t n) -> float* {
+    Napi::Float32Array a = Napi::Float32Array::New(env, n);
+    call.outputs.emplace_back(name, a);
+    return a.Data();
+  };
   // options.gradOut / options.posteriorOut: caller-owned arrays, reused across calls, save the allocation and
   // the first-touch page faults of a fresh N·T·C buffer (more than the kernel itself costs at large C). They must
   // hold exactly N·T·C floats and share no memory with the input or with each other.
-  auto output = [&](const char* key) -> Napi::Float32Array {
+  auto dense = [&](const char* name, const char* key) -> float* {
     const std::string what = std::string("options.") + key;
     HostArray<float> given = Float32ArrayOrNullProp(o, key, fn, what);
-    if (!given.present) return Napi::Float32Array::New(env, static_cast<size_t>(count));
+    if (!given.present) return f32(name, static_cast<size_t>(count));
     if (given.size != count) {
       throw RangeErr(env, fn, what + ".length", "batch*time*classes = " + std::to_string(count),
                      std::to_string(given.size));
@@ -168,34 +273,53 @@ LossCall PrepareLoss(const Napi::CallbackInfo& info, bool ctc, bool async, const
       throw RangeErr(env, fn, what, "an array sharing no memory with the input or the other output",
                      "an overlapping view");
     }
-    return given.keep.As<Napi::Float32Array>();
+    call.outputs.emplace_back(name, given.keep);
+    return given.keep.As<Napi::Float32Array>().Data();
   };
-  if (want_grad) {
-    call.grad = output("gradOut");
-    job.grad = call.grad.Data();
-    job.grad_size = count;
-  }
-  if (want_posterior) {
-    call.posterior = output("posteriorOut");
-    job.posterior = call.posterior.Data();
-    job.posterior_size = count;
+  auto i32 = [&](const char* name, size_t n) -> int32_t* {
+    Napi::Int32Array a = Napi::Int32Array::New(env, n);
+    call.outputs.emplace_back(name, a);
+    return a.Data();
+  };
+
+  if (op == Op::kAlign) {
+    job.frames = i32("paths", static_cast<size_t>(frames));
+    job.frames_size = frames;
+    job.losses = f32("scores", batch);
+  } else {
+    job.losses = f32("losses", batch);
+    if (want_grad) {
+      job.grad = dense("grad", "gradOut");
+      job.grad_size = count;
+    }
+    if (want_posterior) {
+      job.posterior = dense("posterior", "posteriorOut");
+      job.posterior_size = count;
+    }
+    if (op == Op::kDctc) {
+      job.frames = i32("alignment", static_cast<size_t>(frames));
+      job.frames_size = frames;
+      job.ctc_losses = f32("ctcLosses", batch);
+      job.distill_losses = f32("distillLosses", batch);
+    }
   }
   if (async) {
     std::vector<Napi::Value> outs;
-    if (want_grad) outs.push_back(call.grad);
-    if (want_posterior) outs.push_back(call.posterior);
+    for (const auto& kv : call.outputs) outs.push_back(kv.second);
     RefuseResizable(env, fn, outs);
   }
   return call;
 }
 
-Napi::Object LossResult(Napi::Env env, const Napi::Float32Array& losses, double loss, const Napi::Float32Array& grad,
-                        const Napi::Float32Array& posterior) {
+template <typename Outputs, typename Get>
+Napi::Object Result(Napi::Env env, const Job& job, const Outputs& outputs, Get&& get) {
   Napi::Object result = Napi::Object::New(env);
-  result.Set("losses", losses);
-  result.Set("loss", Napi::Number::New(env, loss));
-  if (!grad.IsEmpty()) result.Set("grad", grad);
-  if (!posterior.IsEmpty()) result.Set("posterior", posterior);
+  for (const auto& kv : outputs) {
+    result.Set(kv.first, get(kv.second));
+    if (job.op != Op::kAlign && std::strcmp(kv.first, "losses") == 0) {
+      result.Set("loss", Napi::Number::New(env, job.loss));
+    }
+  }
   return result;
 }
 
@@ -225,18 +349,15 @@ Napi::Value Guarded(Napi::Env env, F&& body) {
 
 // ---- async: the ABI call on the libuv thread pool ----------------------------------------------------------------
 
-class LossWorker final : public Napi::AsyncWorker {
+class OpWorker final : public Napi::AsyncWorker {
  public:
-  LossWorker(Napi::Env env, const Napi::Promise::Deferred& deferred, LossCall& call)
-      : Napi::AsyncWorker(env, call.job.ctc ? "seqloss.ctcAsync" : "seqloss.aceAsync"),
-        deferred_(deferred),
-        job_(call.job) {
+  OpWorker(Napi::Env env, const Napi::Promise::Deferred& deferred, OpCall& call)
+      : Napi::AsyncWorker(env, ResourceName(call.job.op)), deferred_(deferred), job_(call.job) {
     // Everything the job's pointers point into stays alive (and unmoved) until the promise settles.
     inputs_.reserve(call.inputs.size());
     for (const Napi::Value& v : call.inputs) inputs_.push_back(Napi::Persistent(v));
-    losses_ = Napi::Persistent(call.losses);
-    if (!call.grad.IsEmpty()) grad_ = Napi::Persistent(call.grad);
-    if (!call.posterior.IsEmpty()) posterior_ = Napi::Persistent(call.posterior);
+    outputs_.reserve(call.outputs.size());
+    for (const auto& kv : call.outputs) outputs_.emplace_back(kv.first, Napi::Persistent(kv.second));
   }
 
  protected:
@@ -246,9 +367,7 @@ class LossWorker final : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Settle(env, [&]() -> std::pair<bool, Napi::Value> {
       if (job_.status != SEQLOSS_OK) return {false, StatusError(env, job_.status, job_.message).Value()};
-      Napi::Float32Array grad = grad_.IsEmpty() ? Napi::Float32Array() : grad_.Value();
-      Napi::Float32Array posterior = posterior_.IsEmpty() ? Napi::Float32Array() : posterior_.Value();
-      return {true, LossResult(env, losses_.Value(), job_.loss, grad, posterior)};
+      return {true, Result(env, job_, outputs_, [](const Napi::Reference<Napi::Value>& r) { return r.Value(); })};
     });
   }
 
@@ -295,32 +414,30 @@ class LossWorker final : public Napi::AsyncWorker {
   }
 
   Napi::Promise::Deferred deferred_;
-  LossJob job_;
+  Job job_;
   std::vector<Napi::Reference<Napi::Value>> inputs_;
-  Napi::Reference<Napi::Float32Array> losses_;
-  Napi::Reference<Napi::Float32Array> grad_;
-  Napi::Reference<Napi::Float32Array> posterior_;
+  std::vector<std::pair<const char*, Napi::Reference<Napi::Value>>> outputs_;
   bool settled_ = false;
 };
 
-Napi::Value LossSync(const Napi::CallbackInfo& info, bool ctc, const char* fn) {
+Napi::Value RunSync(const Napi::CallbackInfo& info, Op op, const char* fn) {
   Napi::Env env = info.Env();
   return Guarded(env, [&]() -> Napi::Value {
-    LossCall call = PrepareLoss(info, ctc, false, fn);
+    OpCall call = Prepare(info, op, false, fn);
     call.job.Run();
     if (call.job.status != SEQLOSS_OK) throw StatusError(env, call.job.status, call.job.message);
-    return LossResult(env, call.losses, call.job.loss, call.grad, call.posterior);
+    return Result(env, call.job, call.outputs, [](const Napi::Value& v) { return v; });
   });
 }
 
 // Argument errors reject the returned promise (they are not thrown); only a failure to create the promise itself
 // throws.
-Napi::Value LossAsync(const Napi::CallbackInfo& info, bool ctc, const char* fn) {
+Napi::Value RunAsync(const Napi::CallbackInfo& info, Op op, const char* fn) {
   Napi::Env env = info.Env();
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   try {
-    LossCall call = PrepareLoss(info, ctc, true, fn);
-    auto worker = std::make_unique<LossWorker>(env, deferred, call);
+    OpCall call = Prepare(info, op, true, fn);
+    auto worker = std::make_unique<OpWorker>(env, deferred, call);
     worker->Queue();
     worker.release();  // deletes itself after OnOK / OnError
   } catch (const Napi::Error& e) {
@@ -470,6 +587,10 @@ class SeqlossAddon final : public Napi::Addon<SeqlossAddon> {
                              InstanceMethod("ctcAsync", &SeqlossAddon::CtcAsync, kMethodAttributes),
                              InstanceMethod("ace", &SeqlossAddon::Ace, kMethodAttributes),
                              InstanceMethod("aceAsync", &SeqlossAddon::AceAsync, kMethodAttributes),
+                             InstanceMethod("dctc", &SeqlossAddon::Dctc, kMethodAttributes),
+                             InstanceMethod("dctcAsync", &SeqlossAddon::DctcAsync, kMethodAttributes),
+                             InstanceMethod("ctcAlign", &SeqlossAddon::CtcAlign, kMethodAttributes),
+                             InstanceMethod("ctcAlignAsync", &SeqlossAddon::CtcAlignAsync, kMethodAttributes),
                              InstanceMethod("ctcGreedyDecode", &SeqlossAddon::CtcGreedyDecode, kMethodAttributes),
                              InstanceMethod("aceDecode", &SeqlossAddon::AceDecode, kMethodAttributes),
                              InstanceMethod("aceCount", &SeqlossAddon::AceCountMethod, kMethodAttributes),
@@ -478,10 +599,14 @@ class SeqlossAddon final : public Napi::Addon<SeqlossAddon> {
   }
 
  private:
-  Napi::Value Ctc(const Napi::CallbackInfo& info) { return LossSync(info, true, "ctc"); }
-  Napi::Value CtcAsync(const Napi::CallbackInfo& info) { return LossAsync(info, true, "ctcAsync"); }
-  Napi::Value Ace(const Napi::CallbackInfo& info) { return LossSync(info, false, "ace"); }
-  Napi::Value AceAsync(const Napi::CallbackInfo& info) { return LossAsync(info, false, "aceAsync"); }
+  Napi::Value Ctc(const Napi::CallbackInfo& info) { return RunSync(info, Op::kCtc, "ctc"); }
+  Napi::Value CtcAsync(const Napi::CallbackInfo& info) { return RunAsync(info, Op::kCtc, "ctcAsync"); }
+  Napi::Value Ace(const Napi::CallbackInfo& info) { return RunSync(info, Op::kAce, "ace"); }
+  Napi::Value AceAsync(const Napi::CallbackInfo& info) { return RunAsync(info, Op::kAce, "aceAsync"); }
+  Napi::Value Dctc(const Napi::CallbackInfo& info) { return RunSync(info, Op::kDctc, "dctc"); }
+  Napi::Value DctcAsync(const Napi::CallbackInfo& info) { return RunAsync(info, Op::kDctc, "dctcAsync"); }
+  Napi::Value CtcAlign(const Napi::CallbackInfo& info) { return RunSync(info, Op::kAlign, "ctcAlign"); }
+  Napi::Value CtcAlignAsync(const Napi::CallbackInfo& info) { return RunAsync(info, Op::kAlign, "ctcAlignAsync"); }
   Napi::Value CtcGreedyDecode(const Napi::CallbackInfo& info) { return Decode(info, false, "ctcGreedyDecode"); }
   Napi::Value AceDecode(const Napi::CallbackInfo& info) { return Decode(info, true, "aceDecode"); }
   Napi::Value AceCountMethod(const Napi::CallbackInfo& info) { return AceCount(info); }

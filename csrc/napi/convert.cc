@@ -157,6 +157,18 @@ double NumberProp(const Napi::Object& obj, const char* key, const std::string& f
   return value.As<Napi::Number>().DoubleValue();
 }
 
+double OptionalNumberProp(const Napi::Object& obj, const char* key, double fallback, const std::string& fn,
+                          const std::string& what) {
+  if (obj.Get(key).IsUndefined()) return fallback;
+  return NumberProp(obj, key, fn, what);
+}
+
+int32_t OptionalInt32Prop(const Napi::Object& obj, const char* key, int32_t fallback, const std::string& fn,
+                          const std::string& what) {
+  if (obj.Get(key).IsUndefined()) return fallback;
+  return Int32Prop(obj, key, fn, what);
+}
+
 HostArray<float> Float32Arg(const Napi::CallbackInfo& args, size_t index, const std::string& fn,
                             const std::string& what) {
   Napi::Value value = args[index];

@@ -45,6 +45,11 @@ bool BoolProp(const Napi::Object& obj, const char* key, const std::string& fn, c
 bool BoolArg(const Napi::CallbackInfo& args, size_t index, const std::string& fn, const std::string& what);
 // A property that must be a number (TypeError otherwise; its value is for the ABI to check).
 double NumberProp(const Napi::Object& obj, const char* key, const std::string& fn, const std::string& what);
+// As NumberProp / Int32Prop, but an absent (undefined) property gives `fallback`.
+double OptionalNumberProp(const Napi::Object& obj, const char* key, double fallback, const std::string& fn,
+                          const std::string& what);
+int32_t OptionalInt32Prop(const Napi::Object& obj, const char* key, int32_t fallback, const std::string& fn,
+                          const std::string& what);
 
 // A host array handed to the ABI as (pointer, element count). `keep` is the typed array itself, held by async
 // calls until they settle. A present but empty array gets a non-NULL pointer so that the ABI does not mistake it
