@@ -307,6 +307,19 @@ SEQLOSS_INLINE void softmax_row(const float* __restrict x, int64_t C, float m, f
   vstore(out + C - W, vm::exp_neg_f32((vload<F>(x + C - W) - m) - r) * scale);
 }
 
+// The same for the logits scaled by s > 0 (softmax(s x), max_k s x[k] = s m): e^((x[k] - m) s - r) * scale.
+template <int W>
+SEQLOSS_INLINE void softmax_row_scaled(const float* __restrict x, int64_t C, float m, float s, float r, float scale,
+                                       float* __restrict out) {
+  typedef typename Pack<W>::F F;
+  if (C < W) {
+    store_part<W>(out, vm::exp_neg_f32((load_part<W>(x, C, m) - m) * s - r) * scale, C);
+    return;
+  }
+  for (int64_t k = 0; k + W <= C; k += W) vstore(out + k, vm::exp_neg_f32((vload<F>(x + k) - m) * s - r) * scale);
+  vstore(out + C - W, vm::exp_neg_f32((vload<F>(x + C - W) - m) * s - r) * scale);
+}
+
 // Sums of f(block) over a row, in double: f gets whole vectors (the short or overlapping last one masked to 0
 // by `mask`, a pad-or-keep function).
 template <int W, class Load>
@@ -349,6 +362,15 @@ SEQLOSS_INLINE double expsum_row(const float* x, int64_t C, float m) {
   typedef typename Pack<W>::F F;
   return sum_blocks<W>(C, [&](int64_t k, int64_t n) SEQLOSS_LAMBDA_INLINE {
     return vm::exp_neg_f32((n == W ? vload<F>(x + k) : load_part<W>(x + k, n, -vm::kInfF)) - m);
+  });
+}
+
+// sum_k e^((x[k] - m) s) in double (m = max_k x[k], s > 0): the softmax denominator of s x.
+template <int W>
+SEQLOSS_INLINE double expsum_row_scaled(const float* x, int64_t C, float m, float s) {
+  typedef typename Pack<W>::F F;
+  return sum_blocks<W>(C, [&](int64_t k, int64_t n) SEQLOSS_LAMBDA_INLINE {
+    return vm::exp_neg_f32(((n == W ? vload<F>(x + k) : load_part<W>(x + k, n, -vm::kInfF)) - m) * s);
   });
 }
 
@@ -452,6 +474,41 @@ SEQLOSS_INLINE double dot8(const double* a, const double* b, int64_t KP) {
   return reduce(acc, D{});
 }
 
+// The largest lane of a double vector, by halving.
+template <class D>
+SEQLOSS_INLINE double hmax_d(D a) {
+  constexpr size_t n = sizeof(D) / sizeof(double);
+  if constexpr (n == 2) {
+    return a[1] > a[0] ? a[1] : a[0];
+  } else {
+    auto l = half<0>(a);
+    auto h = half<n / 2>(a);
+    return hmax_d(h > l ? h : l);
+  }
+}
+// max(0, max_j a_j) (NaN entries lose)
+template <int W>
+SEQLOSS_INLINE double max8(const double* a, int64_t KP) {
+  typedef typename Pack<W>::D D;
+  D acc = {};
+  for (int64_t j = 0; j < KP; j += W / 2) {
+    D v = vload<D>(a + j);
+    acc = v > acc ? v : acc;
+  }
+  return hmax_d(acc);
+}
+// max(0, max_j (a_j - b_j)) (NaN entries lose)
+template <int W>
+SEQLOSS_INLINE double max_diff8(const double* a, const double* b, int64_t KP) {
+  typedef typename Pack<W>::D D;
+  D acc = {};
+  for (int64_t j = 0; j < KP; j += W / 2) {
+    D v = vload<D>(a + j) - vload<D>(b + j);
+    acc = v > acc ? v : acc;
+  }
+  return hmax_d(acc);
+}
+
 // out[j] = e[kc[j]] * inv for j < K, 0 up to KP (kc padded with a valid index).
 template <int W>
 SEQLOSS_INLINE void gather_scaled(const float* __restrict e, const int32_t* __restrict kc, int64_t K, int64_t KP,
@@ -482,6 +539,16 @@ SEQLOSS_INLINE void exp_row(const float* x, int64_t C, float shift, float* out) 
 template <int W>
 SEQLOSS_INLINE void softmax_row(const float* x, int64_t C, float m, float r, float scale, float* out) {
   for (int64_t k = 0; k < C; ++k) out[k] = vm::exp_neg_f32((x[k] - m) - r) * scale;
+}
+template <int W>
+SEQLOSS_INLINE void softmax_row_scaled(const float* x, int64_t C, float m, float s, float r, float scale, float* out) {
+  for (int64_t k = 0; k < C; ++k) out[k] = vm::exp_neg_f32((x[k] - m) * s - r) * scale;
+}
+template <int W>
+SEQLOSS_INLINE double expsum_row_scaled(const float* x, int64_t C, float m, float s) {
+  double sum = 0;
+  for (int64_t k = 0; k < C; ++k) sum += vm::exp_neg_f32((x[k] - m) * s);
+  return sum;
 }
 template <int W>
 SEQLOSS_INLINE double sum_row(const float* v, int64_t C) {
@@ -523,6 +590,18 @@ SEQLOSS_INLINE double dot8(const double* a, const double* b, int64_t KP) {
   double s = 0;
   for (int64_t j = 0; j < KP; ++j) s += a[j] * b[j];
   return s;
+}
+template <int W>
+SEQLOSS_INLINE double max8(const double* a, int64_t KP) {
+  double m = 0.0;
+  for (int64_t j = 0; j < KP; ++j) m = a[j] > m ? a[j] : m;
+  return m;
+}
+template <int W>
+SEQLOSS_INLINE double max_diff8(const double* a, const double* b, int64_t KP) {
+  double m = 0.0;
+  for (int64_t j = 0; j < KP; ++j) m = a[j] - b[j] > m ? a[j] - b[j] : m;
+  return m;
 }
 template <int W>
 SEQLOSS_INLINE void gather_scaled(const float* e, const int32_t* kc, int64_t K, int64_t KP, double inv, double* out) {
