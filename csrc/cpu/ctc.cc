@@ -14,8 +14,10 @@
 //  C. Per sequence in parallel: alpha (Eq. 15-16) on every frame, gamma weights (Eq. 17-18), then the rows: the
 //     softmax row times scale w^_t, the compact classes in double scale w^_t (y - y'), and the posterior y' (after
 //     alpha). Without gamma, alpha is applied in the row loop (one pass over the kept rows less).
-// (Scope 'sequence' and gamma alone need nothing across sequences, but C as a second parallel pass measured
-// faster than C right after A in the same task, and it keeps one code path.)
+// Only alpha over the batch needs B between A and C. Otherwise a sequence's C runs right after its A in the same
+// task, re-reading logits that are still in cache (as plain CTC's backward does). With B, C takes the sequences
+// in reverse order, starting on the logits A read last. (Writing the dense rows in A and patching the label's
+// classes in C measured slower: the patch is a scattered read-modify-write of rows long out of cache.)
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -435,8 +437,16 @@ void ctc(const seqloss_problem& p, const seqloss_ctc_options& o, int threads, co
       values += tn * cap;
       compact += cap;
     }
-    parallel_for(threads, p.batch, [&](int64_t n, int slot) { detail::fit_collect(width, job, n, slots[slot].c); });
-    if (o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH) {
+    // Without alpha over the batch, each sequence's phase C runs right after its phase A in the same task, on
+    // logits still in cache. With it, phase C takes the sequences in reverse order, so that it starts on the
+    // logits phase A read last (still in the last-level cache).
+    if (!(o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH)) {
+      parallel_for(threads, p.batch, [&](int64_t n, int slot) {
+        detail::fit_collect(width, job, n, slots[slot].c);
+        detail::fit_write(width, job, n, slots[slot]);
+      });
+    } else {
+      parallel_for(threads, p.batch, [&](int64_t n, int slot) { detail::fit_collect(width, job, n, slots[slot].c); });
       // Eq. 13-14 over the batch, in sequence order; then the factors (Eq. 15).
       std::fill(fs.V, fs.V + p.classes, 0.0);
       std::fill(fs.Nk, fs.Nk + p.classes, 0.0);
@@ -455,8 +465,9 @@ void ctc(const seqloss_problem& p, const seqloss_ctc_options& o, int threads, co
         fs.f[k] = fit::alpha_factor(o.fit_alpha, k == p.blank, fs.Nk[k], Lb, fs.V[k]);
       }
       job.fit_L = Lb;
+      parallel_for(threads, p.batch,
+                   [&](int64_t i, int slot) { detail::fit_write(width, job, p.batch - 1 - i, slots[slot]); });
     }
-    parallel_for(threads, p.batch, [&](int64_t n, int slot) { detail::fit_write(width, job, n, slots[slot]); });
   }
   if (out.loss != nullptr) {
     double total = 0.0;
