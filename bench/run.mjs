@@ -258,6 +258,45 @@ function timeQuiet(fn, timing, label, budget) {
   return best;
 }
 
+/** The time of `fn` relative to `base`, measured interleaved: warm-up, then pairs of calls (the order alternating from
+ * pair to pair) until both minRuns pairs and minTime seconds per function are reached (at most maxRuns pairs). The
+ * ratio is the median of the per-pair ratios, so a machine that slows down or speeds up during the run moves both
+ * calls of a pair alike. Also the medians of each, and the share of CPU time other processes used meanwhile. */
+function pairedRatio(base, fn, { warmup, minRuns, maxRuns, minTime }) {
+  const m0 = machineCpu();
+  const own0 = process.cpuUsage();
+  for (let i = 0; i < warmup; i++) {
+    base();
+    fn();
+  }
+  const tb = [];
+  const tf = [];
+  const ratios = [];
+  const start = performance.now();
+  const time = (f) => {
+    const t0 = performance.now();
+    f();
+    return performance.now() - t0;
+  };
+  while (ratios.length < minRuns || (performance.now() - start < 2 * minTime * 1e3 && ratios.length < maxRuns)) {
+    let b;
+    let f;
+    if (ratios.length % 2 === 0) {
+      b = time(base);
+      f = time(fn);
+    } else {
+      f = time(fn);
+      b = time(base);
+    }
+    tb.push(b);
+    tf.push(f);
+    ratios.push(f / b);
+  }
+  const own = process.cpuUsage(own0);
+  const others = othersShare(m0, machineCpu(), (own.user + own.system) / 1e6);
+  return { ratio: median(ratios), baseMedian: median(tb), median: median(tf), pairs: ratios.length, others };
+}
+
 // ---- comparisons ------------------------------------------------------------------------------------------------
 
 const relDiff = (a, b) => (a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b)));
@@ -574,6 +613,17 @@ async function main() {
         // Drop the big outputs before the next case.
         for (const k of ['cpu', 'js']) if (c[k]) c[k].result = { loss: c[k].result.loss, losses: c[k].result.losses };
       }
+      // The rows against plain CTC: interleaved with it, call by call (a 10 % goal is within what a shared machine
+      // drifts between two timings taken one after the other).
+      const ctcCase = opts.cases.find((cs) => cs.key === 'ctc');
+      if (haveCpu && ctcCase) {
+        const base = call.ctc(ctcCase, 'cpu', reused);
+        for (const c of cases) {
+          if (c.shape !== shape || !c.cs.vsCtc) continue;
+          c.paired = pairedRatio(base, call[c.cs.kind](c.cs, 'cpu', reused), timingFor(shape, 'cpu', opts));
+          progress(`${c.cs.key} ${shape.name} vs ctc, interleaved: ${c.paired.ratio.toFixed(3)}× over ${c.paired.pairs} pairs`);
+        }
+      }
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -646,20 +696,20 @@ async function main() {
     if (!c.cs.vsCtc) continue;
     const base = cases.find((b) => b.cs.key === 'ctc' && b.shape === c.shape);
     const over = (k) => (c[k] && base?.[k] ? c[k].median / base[k].median : null);
-    const r = over('cpu');
+    const r = c.paired ? c.paired.ratio : null;
     let verdict;
     if (r == null) verdict = 'n/a (no addon)';
     else if (c.cs.goal == null) verdict = c.cs.why;
     else verdict = r <= c.cs.goal ? 'goal met' : `goal missed (${fmtX(r)} > ${fmtX(c.cs.goal)})`;
-    if (r != null && c.cs.goal != null && [c.cpu, base.cpu].some((m) => m.others != null && m.others > BUSY)) verdict += ' (busy: unsure)';
+    if (r != null && c.cs.goal != null && c.paired.others != null && c.paired.others > BUSY) verdict += ' (busy: unsure)';
     c.cpuOverCtc = r;
     c.ctcGoal = c.cs.goal;
     c.ctcVerdict = verdict;
     ratioRows.push([
       c.cs.label,
       `${c.shape.N}×${c.shape.T}×${c.shape.C}`,
-      c.cpu ? fmtMs(c.cpu.median) : 'n/a',
-      base?.cpu ? fmtMs(base.cpu.median) : 'n/a',
+      c.paired ? fmtMs(c.paired.median) : 'n/a',
+      c.paired ? fmtMs(c.paired.baseMedian) : 'n/a',
       fmtX(r),
       c.cs.goal == null ? '—' : `≤ ${fmtX(c.cs.goal)} CTC`,
       verdict,
@@ -710,8 +760,10 @@ async function main() {
   if (ratioRows.length) {
     out.push(
       '',
-      "Against plain CTC (same shape, same run): cpu ×CTC = the row's cpu time / the CTC row's (reused out.grad both); " +
-        'js and torch likewise against their own CTC time, for context. DCTC reduces by the batch mean only.',
+      'Against plain CTC (same shape, same run): the row and plain CTC timed again, interleaved call by call (backend ' +
+        "'cpu', reused out.grad both); cpu ms and CTC cpu ms are their medians there, cpu ×CTC the median of the " +
+        'per-pair ratios. js and torch ×CTC: the first table\'s medians against their own CTC time, for context. DCTC ' +
+        'reduces by the batch mean only.',
       '',
       table(ratioHead, ratioRows),
     );
@@ -771,7 +823,7 @@ async function main() {
         torchOverCpu: c.torchOverCpu,
         jsOverCpu: c.jsOverCpu,
         goal: c.goal,
-        ...(c.cs.vsCtc ? { cpuOverCtc: c.cpuOverCtc, ctcGoal: c.ctcGoal, ctcVerdict: c.ctcVerdict } : {}),
+        ...(c.cs.vsCtc ? { cpuOverCtc: c.cpuOverCtc, paired: c.paired ?? null, ctcGoal: c.ctcGoal, ctcVerdict: c.ctcVerdict } : {}),
         agreement: c.agreement,
         warnings: c.notes,
         notes: c.infos,

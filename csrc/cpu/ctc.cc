@@ -446,27 +446,29 @@ void ctc(const seqloss_problem& p, const seqloss_ctc_options& o, int threads, co
         detail::fit_write(width, job, n, slots[slot]);
       });
     } else {
-      parallel_for(threads, p.batch, [&](int64_t n, int slot) { detail::fit_collect(width, job, n, slots[slot].c); });
-      // Eq. 13-14 over the batch, in sequence order; then the factors (Eq. 15).
-      std::fill(fs.V, fs.V + p.classes, 0.0);
-      std::fill(fs.Nk, fs.Nk + p.classes, 0.0);
-      double Lb = 0.0;
-      for (int32_t n = 0; n < p.batch; ++n) {
-        const int64_t U = fs.U[n];
-        if (U == 0) continue;
-        const int32_t* u = fs.ucls + fs.coff[n];
-        for (int64_t j = 0; j < U; ++j) {
-          fs.V[u[j]] += fs.Vn[fs.coff[n] + j];
-          fs.Nk[u[j]] += fs.Nn[fs.coff[n] + j];
+      // B: Eq. 13-14 over the batch, in sequence order; then the factors (Eq. 15).
+      auto batch_factors = [&] {
+        std::fill(fs.V, fs.V + p.classes, 0.0);
+        std::fill(fs.Nk, fs.Nk + p.classes, 0.0);
+        double Lb = 0.0;
+        for (int32_t n = 0; n < p.batch; ++n) {
+          const int64_t U = fs.U[n];
+          if (U == 0) continue;
+          const int32_t* u = fs.ucls + fs.coff[n];
+          for (int64_t j = 0; j < U; ++j) {
+            fs.V[u[j]] += fs.Vn[fs.coff[n] + j];
+            fs.Nk[u[j]] += fs.Nn[fs.coff[n] + j];
+          }
+          Lb += p.target_lengths[n];
         }
-        Lb += p.target_lengths[n];
-      }
-      for (int64_t k = 0; k < p.classes; ++k) {
-        fs.f[k] = fit::alpha_factor(o.fit_alpha, k == p.blank, fs.Nk[k], Lb, fs.V[k]);
-      }
-      job.fit_L = Lb;
-      parallel_for(threads, p.batch,
-                   [&](int64_t i, int slot) { detail::fit_write(width, job, p.batch - 1 - i, slots[slot]); });
+        for (int64_t k = 0; k < p.classes; ++k) {
+          fs.f[k] = fit::alpha_factor(o.fit_alpha, k == p.blank, fs.Nk[k], Lb, fs.V[k]);
+        }
+        job.fit_L = Lb;
+      };
+      parallel_two_pass(
+          threads, p.batch, [&](int64_t n, int slot) { detail::fit_collect(width, job, n, slots[slot].c); },
+          batch_factors, [&](int64_t i, int slot) { detail::fit_write(width, job, p.batch - 1 - i, slots[slot]); });
     }
   }
   if (out.loss != nullptr) {

@@ -49,6 +49,52 @@ inline int resolve_threads(int32_t requested, int64_t items) {
   return t < 1 ? 1 : static_cast<int>(t);
 }
 
+namespace detail {
+
+// Hands out the items [0, items) in runs of consecutive indices to body(item, slot) until none are left or a thread
+// failed; records this thread's exception.
+template <class Body>
+void drain(std::atomic<int64_t>& next, int64_t items, int64_t run, int slot, Body& body,
+           std::vector<std::exception_ptr>& errors, std::atomic<bool>& failed) {
+  try {
+    for (;;) {
+      if (failed.load(std::memory_order_relaxed)) break;
+      int64_t first = next.fetch_add(run, std::memory_order_relaxed);
+      if (first >= items) break;
+      int64_t last = std::min(first + run, items);
+      for (int64_t i = first; i < last; ++i) body(i, slot);
+    }
+  } catch (...) {
+    errors[static_cast<size_t>(slot)] = std::current_exception();
+    failed.store(true, std::memory_order_relaxed);
+  }
+}
+
+// Starts work(slot) on threads 1 .. threads - 1 and runs work(0) on the calling thread, then joins them and
+// rethrows the first exception (lowest slot). work gets the number of threads actually running (if a thread cannot
+// be created the others take its share).
+template <class Work>
+void run_threads(int threads, std::vector<std::exception_ptr>& errors, Work&& work) {
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<size_t>(threads - 1));
+  std::atomic<int> running{threads};
+  for (int slot = 1; slot < threads; ++slot) {
+    try {
+      pool.emplace_back([&work, &running, slot] { work(slot, running.load()); });
+    } catch (const std::system_error&) {
+      running.store(slot);  // resources exhausted: fewer threads, same results
+      break;
+    }
+  }
+  work(0, running.load());
+  for (auto& th : pool) th.join();
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+}  // namespace detail
+
 // Calls body(item, slot) for every item in [0, items), on `threads` threads (the calling thread is slot 0).
 // slot < threads identifies the thread's scratch. Items are handed out in runs of consecutive indices (about 8
 // runs per thread): neighbouring sequences share cache lines at their edges in the TNC layout, and two threads
@@ -64,34 +110,48 @@ void parallel_for(int threads, int64_t items, Body&& body) {
   std::atomic<int64_t> next{0};
   std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
   std::atomic<bool> failed{false};
-  auto work = [&](int slot) {
-    try {
-      for (;;) {
-        if (failed.load(std::memory_order_relaxed)) break;
-        int64_t first = next.fetch_add(run, std::memory_order_relaxed);
-        if (first >= items) break;
-        int64_t last = std::min(first + run, items);
-        for (int64_t i = first; i < last; ++i) body(i, slot);
+  detail::run_threads(threads, errors, [&](int slot, int) { detail::drain(next, items, run, slot, body, errors, failed); });
+}
+
+// Two parallel passes over [0, items) with a serial step between them, on one set of threads (started once: at
+// small sizes starting threads twice costs more than the step): first(item, slot) for every item, then between()
+// on the calling thread once every first() has returned, then second(item, slot) for every item. Same hand-out,
+// slots and exceptions as parallel_for; between() and second() are skipped once a first() has thrown.
+template <class First, class Between, class Second>
+void parallel_two_pass(int threads, int64_t items, First&& first, Between&& between, Second&& second) {
+  if (threads <= 1 || items <= 1) {
+    for (int64_t i = 0; i < items; ++i) first(i, 0);
+    between();
+    for (int64_t i = 0; i < items; ++i) second(i, 0);
+    return;
+  }
+  const int64_t run = std::max<int64_t>(1, items / (static_cast<int64_t>(threads) * 8));
+  std::atomic<int64_t> next1{0}, next2{0};
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  std::atomic<bool> failed{false};
+  // The step between the passes is short and the threads finish their first pass close together: they wait by
+  // yielding rather than sleeping on a condition variable, whose wake-up costs more than a small batch's pass.
+  std::atomic<int> arrived{0};  // helper threads done with the first pass
+  std::atomic<bool> released{false};
+  detail::run_threads(threads, errors, [&](int slot, int running) {
+    detail::drain(next1, items, run, slot, first, errors, failed);
+    if (slot == 0) {
+      while (arrived.load(std::memory_order_acquire) != running - 1) std::this_thread::yield();
+      if (!failed.load()) {
+        try {
+          between();
+        } catch (...) {
+          errors[0] = std::current_exception();
+          failed.store(true);
+        }
       }
-    } catch (...) {
-      errors[static_cast<size_t>(slot)] = std::current_exception();
-      failed.store(true, std::memory_order_relaxed);
+      released.store(true, std::memory_order_release);
+    } else {
+      arrived.fetch_add(1, std::memory_order_acq_rel);
+      while (!released.load(std::memory_order_acquire)) std::this_thread::yield();
     }
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(threads - 1));
-  for (int slot = 1; slot < threads; ++slot) {
-    try {
-      pool.emplace_back(work, slot);
-    } catch (const std::system_error&) {
-      break;  // resources exhausted: fewer threads, same results
-    }
-  }
-  work(0);
-  for (auto& th : pool) th.join();
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+    detail::drain(next2, items, run, slot, second, errors, failed);
+  });
 }
 
 }  // namespace cpu
