@@ -128,6 +128,18 @@ describe.runIf(native)('fit: the equations, checked on the native outputs', () =
     }
   });
 
+  it('γ alone with posterior and no grad returns plain CTC\'s posterior (γ moves only the gradient)', () => {
+    for (let seed = 50; seed < 60; seed++) {
+      const c = ctcCase(seed, { allowImpossible: seed % 3 === 0 });
+      const o = { ...optionsOf(c), posterior: true, grad: false, backend: 'cpu' as const };
+      const plain = ctcLoss(c.logits, o);
+      const r = ctcLoss(c.logits, { ...o, fit: { gamma: 1 + (seed % 2) } });
+      expect(r.grad).toBeUndefined();
+      expect(bits(r.posterior!).equals(bits(plain.posterior!))).toBe(true);
+      expect(bits(r.losses).equals(bits(plain.losses))).toBe(true);
+    }
+  });
+
   it('posterior is the fitted target: with γ = 0 the gradient is softmax − posterior', () => {
     for (let seed = 30; seed < 45; seed++) {
       const c = ctcCase(seed);

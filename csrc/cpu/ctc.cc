@@ -114,52 +114,58 @@ SEQLOSS_INLINE void compact_grad(const double* __restrict cm, const int64_t* __r
 
 // ---- plain CTC ------------------------------------------------------------------------------------------------
 
-// Writes the gradient and posterior rows of each frame during the backward.
-template <int W>
+// The backward keeps y'_t of every frame (compact classes, rows of UP in w.Ypr); the rows are written afterwards
+// in one forward sweep over the frames. (Writing each row inside the backward, interleaved with the beta
+// recursion and in reverse frame order, measured slower at every size.)
 struct PlainSink {
-  const seqloss_problem& p;
   const seqloss_ctc_outputs& out;
   const CtcSlot& w;
   const CtcSeq& q;
-  SeqRows<float> grad, post;
-  bool logits;
-  double scale;
-  float scale_f;
-  static constexpr bool kPosteriorRows = false;
+  static constexpr bool kPosteriorRows = true;
 
   SEQLOSS_INLINE void emission(int64_t) {}
   SEQLOSS_INLINE bool backward(double) { return out.grad != nullptr || out.posterior != nullptr; }
-  SEQLOSS_INLINE void frame(int64_t t, const double* em, const int64_t* ek) {
-    const int64_t C = p.classes, U = q.U, UP = q.UP;
-    if (out.grad != nullptr) {
-      float* g = grad.row(t);
-      if (q.strided && t >= 2) {
-        prefetch_row(g - 2 * grad.stride, C);
-        if (logits) prefetch_row(q.x.row(t - 2), C);
-      }
-      if (logits) {
-        softmax_row<W>(q.x.row(t), C, w.M[t], static_cast<float>(w.R[t]), scale_f, g);
-        // The label's classes in double: softmax - y' without cancellation error.
-        for (int64_t j = 0; j < U; ++j) {
-          w.cm[j] = em[w.rep[j]];
-          w.ck[j] = ek[w.rep[j]];
-        }
-        fill<double>(w.cm, U, UP, 0.0);
-        fill<int64_t>(w.ck, U, UP, kZero);
-        compact_grad(w.cm, w.ck, w.Yp, scale, w.val, UP);
-        for (int64_t j = 0; j < U; ++j) g[w.u[j]] = static_cast<float>(w.val[j]);
-      } else {
-        std::memset(g, 0, sizeof(float) * C);
-        for (int64_t j = 0; j < U; ++j) g[w.u[j]] = static_cast<float>(-scale * w.Yp[j]);
-      }
+  SEQLOSS_INLINE double* posterior_row(int64_t t) { return w.Ypr + t * q.UP; }
+  SEQLOSS_INLINE void frame(int64_t, const double*, const int64_t*) {}
+};
+
+// Frame t's rows: softmax(x_t) - y'_t (logits) or -y'_t (log-probs), times the reduction scale, with the label's
+// classes recomputed in double (no cancellation error), and the posterior row y'_t.
+template <int W>
+SEQLOSS_INLINE void plain_rows(const seqloss_problem& p, const seqloss_ctc_outputs& out, const CtcSlot& w,
+                               const CtcSeq& q, SeqRows<float> grad, SeqRows<float> post, double scale, int64_t t) {
+  const int64_t C = p.classes, U = q.U, UP = q.UP;
+  const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
+  const double* yp = w.Ypr + t * UP;
+  if (out.grad != nullptr) {
+    float* g = grad.row(t);
+    if (q.strided && t + 2 < q.Tn) {
+      prefetch_row(g + 2 * grad.stride, C);
+      if (logits) prefetch_row(q.x.row(t + 2), C);
     }
-    if (out.posterior != nullptr) {
-      float* r = post.row(t);
-      std::memset(r, 0, sizeof(float) * C);
-      for (int64_t j = 0; j < U; ++j) r[w.u[j]] = static_cast<float>(w.Yp[j]);
+    if (logits) {
+      softmax_row<W>(q.x.row(t), C, w.M[t], static_cast<float>(w.R[t]), static_cast<float>(scale), g);
+      const double* em = w.Em + t * q.SP;
+      const int64_t* ek = w.Ek + t * q.SP;
+      for (int64_t j = 0; j < U; ++j) {
+        w.cm[j] = em[w.rep[j]];
+        w.ck[j] = ek[w.rep[j]];
+      }
+      fill<double>(w.cm, U, UP, 0.0);
+      fill<int64_t>(w.ck, U, UP, kZero);
+      compact_grad(w.cm, w.ck, yp, scale, w.val, UP);
+      for (int64_t j = 0; j < U; ++j) g[w.u[j]] = static_cast<float>(w.val[j]);
+    } else {
+      std::memset(g, 0, sizeof(float) * C);
+      for (int64_t j = 0; j < U; ++j) g[w.u[j]] = static_cast<float>(-scale * yp[j]);
     }
   }
-};
+  if (out.posterior != nullptr) {
+    float* r = post.row(t);
+    std::memset(r, 0, sizeof(float) * C);
+    for (int64_t j = 0; j < U; ++j) r[w.u[j]] = static_cast<float>(yp[j]);
+  }
+}
 
 template <int W>
 SEQLOSS_INLINE void ctc_sequence_impl(const CtcJob& job, int64_t n, const CtcSlot& w) {
@@ -167,14 +173,18 @@ SEQLOSS_INLINE void ctc_sequence_impl(const CtcJob& job, int64_t n, const CtcSlo
   const seqloss_ctc_outputs& out = *job.out;
   CtcSeq q = make_seq(p, job.offsets, n);
   const double scale = reduction_scale(p, job.o->reduction, q.L);
-  PlainSink<W> sink{p,     out,   w, q, seq_rows(out.grad, p, n), seq_rows(out.posterior, p, n),
-                    p.input == SEQLOSS_INPUT_LOGITS, scale, static_cast<float>(scale)};
+  PlainSink sink{out, w, q};
   double loss = 0.0;
   if (!ctc_core<W, false>(p, q, 1.0f, 1.0, w, sink, &loss)) {
     set_impossible(job, n);
     return;
   }
   set_loss(job, n, loss);
+  if (sink.backward(loss)) {
+    const SeqRows<float> grad = seq_rows(out.grad, p, n);
+    const SeqRows<float> post = seq_rows(out.posterior, p, n);
+    for (int64_t t = 0; t < q.Tn; ++t) plain_rows<W>(p, out, w, q, grad, post, scale, t);
+  }
   zero_rows(p, out, n, q.Tn, p.time);
 }
 
@@ -387,7 +397,7 @@ static bool ctc_layout(const seqloss_problem& p, const seqloss_ctc_options& o, i
   }
   if (!layout_slots(shared, base, threads, bytes, slots, [&](Carver& c) {
         FitSlot s{};
-        s.c = detail::carve_slot(c, d, p.classes);
+        s.c = detail::carve_slot(c, d, p.classes, true);  // the plain path also runs for fit options without grad
         if (fit) {
           s.g = c.take<double>(d.sp);
           s.diff = c.take<double>(d.sp);

@@ -79,6 +79,7 @@ struct CtcSlot {
   double* G;      // sp: gamma of one frame
   int64_t* skip;  // sp + 8: 1 where the s-2 -> s transition is allowed
   double* Yp;     // sp: y' per compact class
+  double* Ypr;    // tmax x sp: y' per compact class of every frame (plain CTC's rows; null unless asked for)
   double* ec;     // sp: ln y^t of each compact class (one frame)
   double* cm;     // sp: y^t of each compact class as an xfloat (one frame)
   int64_t* ck;
@@ -92,7 +93,7 @@ struct CtcSlot {
   int32_t* cmap;  // C: class -> compact index, -1 when unused (restored after each sequence)
 };
 
-inline CtcSlot carve_slot(Carver& c, const CtcDims& d, int64_t C) {
+inline CtcSlot carve_slot(Carver& c, const CtcDims& d, int64_t C, bool rows = false) {
   CtcSlot s;
   s.Em = c.take<double>(d.tmax * d.sp);
   s.Ek = c.take<int64_t>(d.tmax * d.sp);
@@ -105,6 +106,7 @@ inline CtcSlot carve_slot(Carver& c, const CtcDims& d, int64_t C) {
   s.G = c.take<double>(d.sp);
   s.skip = c.take<int64_t>(d.sp + kBlock);
   s.Yp = c.take<double>(d.sp);
+  s.Ypr = rows ? c.take<double>(d.tmax * d.sp) : nullptr;
   s.ec = c.take<double>(d.sp);
   s.cm = c.take<double>(d.sp);
   s.ck = c.take<int64_t>(d.sp);
