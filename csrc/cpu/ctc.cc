@@ -1,8 +1,8 @@
 // ctc.cc — CTC loss, gradient and frame posterior on the CPU (Graves et al. 2006, forward-backward; the
 // per-sequence kernel is in ctc_kernel.h), and its "iterative fitting" variant (Li & Wang, fit.h).
 //
-// Plain CTC: the kernel's backward hands each frame's posterior y'_t to a sink that writes the frame's gradient
-// row right away: softmax(x_t) - y'_t (logits) or -y'_t (log-probs), times the reduction scale, with the label's
+// Plain CTC: the kernel's backward keeps each frame's posterior y'_t (compact classes); then one forward sweep
+// writes the rows: softmax(x_t) - y'_t (logits) or -y'_t (log-probs), times the reduction scale, with the label's
 // classes recomputed in double (no cancellation error), and the posterior row y'_t.
 // Impossible alignments give +inf (or 0 with zero_infinity) and zero rows.
 //

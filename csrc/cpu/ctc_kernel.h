@@ -12,8 +12,8 @@
 //  3. beta'_t(s) = p(frames t+1.. | state s at t) (emission at t excluded), from t = T_n - 1 down to 0; at each
 //     frame the state posterior gamma_t(s) = alpha_t(s) beta'_t(s) / p = p(pi_t = s | l, x) is summed per class in
 //     state order (repeated labels: several states, one class, a fixed order, no atomics) into y'_tk, and handed
-//     to the sink, which writes the frame's rows right away (plain CTC: softmax(x_t) - y'_t or -y'_t, times the
-//     reduction scale) or keeps y'_t. Going backwards re-reads the most recently cached frames first.
+//     to the sink, which keeps y'_t (plain CTC and the fit write the rows in a forward sweep afterwards) or uses it
+//     right away (DCTC: z*, the distillation term and the gradient row).
 // Only the band of states that are reachable from the start and can still reach the end is computed (blocks of
 // 8 states); everything else is zero. The xfloat recursions are exact to double rounding at any dynamic range,
 // like a log-space recursion, but cost a handful of integer and floating-point operations per state instead of
