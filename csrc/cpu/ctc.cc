@@ -15,9 +15,11 @@
 //     softmax row times scale w^_t, the compact classes in double scale w^_t (y - y'), and the posterior y' (after
 //     alpha). Without gamma, alpha is applied in the row loop (one pass over the kept rows less).
 // Only alpha over the batch needs B between A and C. Otherwise a sequence's C runs right after its A in the same
-// task, re-reading logits that are still in cache (as plain CTC's backward does). With B, C takes the sequences
-// in reverse order, starting on the logits A read last. (Writing the dense rows in A and patching the label's
-// classes in C measured slower: the patch is a scattered read-modify-write of rows long out of cache.)
+// task, re-reading logits that are still in cache. With B, the logits are long out of cache when C comes: without
+// gamma the rows outside the label's classes are those of plain CTC, so A writes them right after its kernel
+// ("dense") and C only patches the label's classes (scattered lines, prefetched two frames ahead); with gamma,
+// which rescales whole rows, C writes the rows and takes the sequences in reverse order, starting on the logits A
+// read last. A and C run on one set of threads (parallel_two_pass) with B between them on the calling thread.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -79,6 +81,7 @@ struct CtcJob {
   const seqloss_ctc_outputs* out;
   const FitShared* fs;     // fit only
   double fit_L;            // fit, scope 'batch': L over the batch
+  bool dense;              // fit, scope 'batch' without gamma: phase A writes the rows, C patches the label's classes
 };
 
 SEQLOSS_INLINE double reduction_scale(const seqloss_problem& p, int32_t reduction, int64_t L) {
@@ -244,6 +247,14 @@ SEQLOSS_INLINE void fit_collect_impl(const CtcJob& job, int64_t n, const CtcSlot
     return;
   }
   set_loss(job, n, loss);
+  if (job.dense && job.out->grad != nullptr) {
+    // The rows outside the label's classes, scale softmax(x_t), while the logits are in cache; C patches the rest.
+    const SeqRows<float> grad = seq_rows(job.out->grad, p, n);
+    const float scale = static_cast<float>(reduction_scale(p, job.o->reduction, q.L));
+    for (int64_t t = 0; t < q.Tn; ++t) {
+      softmax_row<W>(q.x.row(t), p.classes, w.M[t], static_cast<float>(w.R[t]), scale, grad.row(t));
+    }
+  }
   zero_rows(p, *job.out, n, q.Tn, p.time);
 }
 
@@ -333,11 +344,17 @@ SEQLOSS_INLINE void fit_write_impl(const CtcJob& job, int64_t n, const FitSlot& 
     if (out.grad != nullptr) {
       const double c = cw[t];
       float* g = grad.row(t);
-      if (strided && t + 2 < Tn) {
-        prefetch_row(g + 2 * grad.stride, C);
-        prefetch_row(x.row(t + 2), C);
+      if (!job.dense) {
+        if (strided && t + 2 < Tn) {
+          prefetch_row(g + 2 * grad.stride, C);
+          prefetch_row(x.row(t + 2), C);
+        }
+        softmax_row<W>(x.row(t), C, M[t], static_cast<float>(R[t]), static_cast<float>(c), g);
+      } else if (t + 2 < Tn) {
+        // Only the label's classes are written: scattered lines of rows long out of cache, asked for ahead.
+        const float* ahead = grad.row(t + 2);
+        for (int64_t j = 0; j < U; ++j) prefetch_for_write(ahead + u[j]);
       }
-      softmax_row<W>(x.row(t), C, M[t], static_cast<float>(R[t]), static_cast<float>(c), g);
       const double* b = yc + t * UP;
       for (int64_t j = 0; j < UP; ++j) w.diff[j] = c * (b[j] - a[j]);
       for (int64_t j = 0; j < U; ++j) g[u[j]] = static_cast<float>(w.diff[j]);
@@ -428,7 +445,10 @@ void ctc(const seqloss_problem& p, const seqloss_ctc_options& o, int threads, co
   ctc_layout(p, o, threads, align64(workspace), &bytes, &loss_n, &offsets, &fs, slots.data());
   for (auto& s : slots) std::fill(s.c.cmap, s.c.cmap + p.classes, -1);
   detail::label_offsets(p, offsets);
-  detail::CtcJob job{&p, &o, offsets, loss_n, &out, &fs, 0.0};
+  // alpha over the batch without gamma leaves the rows outside the label's classes as in plain CTC: phase A writes
+  // them, phase C patches the label's classes (gamma rescales whole rows, which then wait for C).
+  const bool dense = o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH && o.fit_gamma == 0.0;
+  detail::CtcJob job{&p, &o, offsets, loss_n, &out, &fs, 0.0, dense};
   const int width = dispatch_width();
   // The fit changes only grad and posterior (gamma only grad): without them it is plain CTC.
   const bool fit = (o.fit_alpha != 0.0 && (out.grad != nullptr || out.posterior != nullptr)) ||

@@ -116,6 +116,15 @@ SEQLOSS_INLINE void prefetch_row(const float* p, int64_t C) {
 #endif
 }
 
+// Asks for the cache line holding *p, to be written (a hint).
+SEQLOSS_INLINE void prefetch_for_write(const float* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 1);
+#else
+  (void)p;
+#endif
+}
+
 // ---- row kernels --------------------------------------------------------------------------------------------
 //
 // Written with GCC/Clang vector extensions, as templates on the width W (floats per vector: 16 for AVX-512, 8 for
