@@ -140,22 +140,10 @@ function parseArgs(argv) {
 
 // ---- inputs -----------------------------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Standard-normal float32 logits (Box–Muller), random labels in [1, C) (blank 0), lengths in [lMin, lMax]. */
 function makeInputs(shape, seed) {
   const { N, T, C, lMin, lMax } = shape;
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const logits = new Float32Array(N * T * C);
   for (let i = 0; i < logits.length; i += 2) {
     const r = Math.sqrt(-2 * Math.log(1 - rand()));
@@ -322,6 +310,7 @@ const pick = (arr, idx) => Array.from(idx, (i) => arr[i]);
 
 /** The package (dist/index.js), loaded in main. */
 let seqloss;
+let mulberry32; // the package's seeded generator (lib/random.ts), loaded with it
 
 const NEAR_TIE = 1e-3; // relative gap of y'/P below which PyTorch's float32 z* may pick the other class
 
@@ -417,6 +406,7 @@ async function main() {
     process.exit(1);
   }
   seqloss = await import(pathToFileURL(dist).href);
+  ({ mulberry32 } = await import(pathToFileURL(path.join(here, '..', 'dist', 'random.js')).href));
   const info = seqloss.backends();
   const haveCpu = info.cpu === true;
   if (!haveCpu) progress(`native backend unavailable (${info.reason}); its column says n/a`);

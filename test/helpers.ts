@@ -1,17 +1,9 @@
 // One generator of random cases for every backend, and the comparison rule used by the parity suites.
 import { expect } from 'vitest';
+import { mulberry32 } from '../lib/random.js';
 
-/** Mulberry32: small, seedable, good enough for test data. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The suites' seeded generator (Mulberry32, lib/random.ts). */
+export const rng = mulberry32;
 
 export const randInt = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 
