@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// The `seqloss` command. `seqloss doctor` tells what this installation can run and why not where it cannot.
+// The `seqloss` command. `seqloss simulate` draws how each loss shapes a model's outputs (simulate-cli.ts);
+// `seqloss doctor` tells what this installation can run and why not where it cannot.
 import { availableParallelism, cpus } from 'node:os';
 import { backends } from './backend.js';
 
 const USAGE = `usage: seqloss <command>
 
 commands:
+  simulate [opts]   train a free table of logits with each loss and draw it (writes simulate.html);
+                    seqloss simulate --help lists the options
   doctor [--json]   print the backends, the CUDA runtime and driver, devices and the build's architectures
   help              this text
 `;
@@ -38,9 +41,13 @@ function doctor(json: boolean): number {
   return 0;
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'simulate': {
+      const { simulateCommand } = await import('./simulate-cli.js');
+      return simulateCommand(rest);
+    }
     case 'doctor':
       return doctor(rest.includes('--json'));
     case undefined:
@@ -59,4 +66,18 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+// A closed pipe (seqloss simulate --json | head) ends the output, not the process with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`seqloss: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
