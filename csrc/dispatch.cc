@@ -12,6 +12,7 @@
 #include "seqloss.h"
 
 #if defined(SEQLOSS_WITH_CUDA)
+#include "../cuda/backend.h"
 #include "../cuda/device.h"
 #endif
 
@@ -23,7 +24,6 @@ namespace seqloss {
 namespace {
 
 constexpr const char* kNoCudaBuild = "this build has no CUDA backend (nvcc was not found at build time)";
-constexpr const char* kNoCudaKernels = "the CUDA kernels are not in this version (backend 1 = cuda); use the CPU backend";
 
 template <class F>
 seqloss_status guarded(Message msg, F&& body) noexcept {
@@ -38,15 +38,31 @@ seqloss_status guarded(Message msg, F&& body) noexcept {
   }
 }
 
-// After the checks: the CUDA backend has no kernels in this version; the CPU backend reads host memory only.
+// After the checks: the CUDA backend needs a build with CUDA; the CPU backend reads host memory only.
 seqloss_status backend_gate(const seqloss_exec* exec, Message msg) {
-  if (exec->backend == SEQLOSS_BACKEND_CUDA) return fail(msg, SEQLOSS_ERROR_UNSUPPORTED, "%s", kNoCudaKernels);
+  if (exec->backend == SEQLOSS_BACKEND_CUDA) {
+#if defined(SEQLOSS_WITH_CUDA)
+    return SEQLOSS_OK;
+#else
+    return fail(msg, SEQLOSS_ERROR_UNSUPPORTED, "%s", kNoCudaBuild);
+#endif
+  }
   if (exec->memory == SEQLOSS_MEMORY_DEVICE) {
     return fail(msg, SEQLOSS_ERROR_UNSUPPORTED,
                 "memory 1 (device) needs the CUDA backend; the CPU backend reads and writes host memory only");
   }
   return SEQLOSS_OK;
 }
+
+// Runs `cuda_call()` when exec asks for the CUDA backend (after backend_gate, so only in CUDA builds).
+#if defined(SEQLOSS_WITH_CUDA)
+#define SEQLOSS_ON_CUDA(exec, expr) \
+  if ((exec)->backend == SEQLOSS_BACKEND_CUDA) return (expr)
+#else
+#define SEQLOSS_ON_CUDA(exec, expr) \
+  do {                              \
+  } while (0)
+#endif
 
 // Runs `body(workspace)` with the caller's workspace (checked against `need`) or one of our own.
 template <class F>
@@ -140,6 +156,7 @@ SEQLOSS_API seqloss_status seqloss_ctc_workspace_size(const seqloss_problem* pro
     seqloss_status st = seqloss::check_ctc_call(problem, options, exec, nullptr, false, &ext, msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ctc_workspace_bytes(*problem, *options, *exec, nullptr, bytes, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     if (!seqloss::cpu::ctc_workspace_bytes(*problem, *options, threads, bytes)) return seqloss::too_large(msg);
     seqloss::clear(msg);
@@ -156,6 +173,7 @@ SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seq
     seqloss_status st = seqloss::check_ctc_call(problem, options, exec, outputs, true, &ext, msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ctc(*problem, *options, *exec, *outputs, workspace, workspace_bytes, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     size_t need = 0;
     if (!seqloss::cpu::ctc_workspace_bytes(*problem, *options, threads, &need)) return seqloss::too_large(msg);
@@ -177,6 +195,7 @@ SEQLOSS_API seqloss_status seqloss_dctc_workspace_size(const seqloss_problem* pr
     seqloss_status st = seqloss::check_dctc_call(problem, options, exec, nullptr, false, &ext, msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::dctc_workspace_bytes(*problem, *options, *exec, nullptr, bytes, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     if (!seqloss::cpu::dctc_workspace_bytes(*problem, *options, threads, bytes)) return seqloss::too_large(msg);
     seqloss::clear(msg);
@@ -193,6 +212,7 @@ SEQLOSS_API seqloss_status seqloss_dctc(const seqloss_problem* problem, const se
     seqloss_status st = seqloss::check_dctc_call(problem, options, exec, outputs, true, &ext, msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::dctc(*problem, *options, *exec, *outputs, workspace, workspace_bytes, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     size_t need = 0;
     if (!seqloss::cpu::dctc_workspace_bytes(*problem, *options, threads, &need)) return seqloss::too_large(msg);
@@ -213,6 +233,7 @@ SEQLOSS_API seqloss_status seqloss_ctc_align_workspace_size(const seqloss_proble
     seqloss_status st = seqloss::check_align_call(problem, exec, nullptr, false, &ext, msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::align_workspace_bytes(*problem, *exec, bytes, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     if (!seqloss::cpu::align_workspace_bytes(*problem, threads, bytes)) return seqloss::too_large(msg);
     seqloss::clear(msg);
@@ -229,6 +250,7 @@ SEQLOSS_API seqloss_status seqloss_ctc_align(const seqloss_problem* problem, con
     seqloss_status st = seqloss::check_align_call(problem, exec, outputs, true, &ext, msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ctc_align(*problem, *exec, *outputs, workspace, workspace_bytes, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     size_t need = 0;
     if (!seqloss::cpu::align_workspace_bytes(*problem, threads, &need)) return seqloss::too_large(msg);
@@ -249,6 +271,7 @@ SEQLOSS_API seqloss_status seqloss_ace_workspace_size(const seqloss_problem* pro
     seqloss_status st = seqloss::check_ace_call(problem, options, exec, nullptr, false, &ext, msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ace_workspace_bytes(*problem, *options, *exec, nullptr, bytes, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     if (!seqloss::cpu::ace_workspace_bytes(*problem, threads, bytes)) return seqloss::too_large(msg);
     seqloss::clear(msg);
@@ -265,6 +288,7 @@ SEQLOSS_API seqloss_status seqloss_ace(const seqloss_problem* problem, const seq
     seqloss_status st = seqloss::check_ace_call(problem, options, exec, outputs, true, &ext, msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ace(*problem, *options, *exec, *outputs, workspace, workspace_bytes, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     size_t need = 0;
     if (!seqloss::cpu::ace_workspace_bytes(*problem, threads, &need)) return seqloss::too_large(msg);
@@ -286,6 +310,7 @@ SEQLOSS_API seqloss_status seqloss_ctc_greedy_decode(const seqloss_problem* prob
                                                       msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::greedy_decode(*problem, *exec, false, true, labels, lengths, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     seqloss::cpu::ctc_greedy_decode(*problem, threads, labels, lengths);
     seqloss::clear(msg);
@@ -304,6 +329,8 @@ SEQLOSS_API seqloss_status seqloss_ace_decode(const seqloss_problem* problem, in
                                                       msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec,
+                    seqloss::cuda::greedy_decode(*problem, *exec, true, collapse_repeats != 0, labels, lengths, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     seqloss::cpu::ace_decode(*problem, collapse_repeats != 0, threads, labels, lengths);
     seqloss::clear(msg);
@@ -321,6 +348,7 @@ SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, con
         seqloss::check_count_call(problem, exec, expected, expected_size, rounded, rounded_size, &ext, msg);
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
+    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ace_count(*problem, *exec, expected, rounded, msg));
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     seqloss::cpu::ace_count(*problem, threads, expected, rounded);
     seqloss::clear(msg);

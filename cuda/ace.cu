@@ -1,0 +1,556 @@
+// ace.cu — ACE (Xie et al., CVPR 2019), the greedy decoders and ACE counting on the GPU.
+//
+// ACE, per call:
+//  1. stats: one block per valid row (n, t < T_n): m_t and 1 / Σ_k e^(x_tk − m_t) (logits only).
+//  2. partial: y_k = Σ_t (y_k^t + eps) in chunks of kChunk frames, one thread per (n, chunk, class), frames in order;
+//     total: the chunks summed in order (a fixed two-level sum, so the result does not depend on the hardware).
+//  3. loss: one block per sequence: N_blank = T_n − Σ_{k≠blank} N_k (from the host), CE (Eq. 8)
+//     L = −Σ_{N_k>0} (N_k/T_n) ln(y_k/T_n) with g_k = −N_k/(T_n y_k), or regression (Eq. 4) L = ½ Σ (N_k − y_k)²
+//     with g_k = y_k − N_k; L_n by a fixed-tree block sum.
+//  4. rows: one block per row: probabilities scale·g_k; logits through the softmax (Eq. 9) as
+//     scale·y_k ((g_k − g_r) − Σ_j y_j (g_j − g_r)) with r the row's first most likely class (the same number since
+//     Σ_j y_j = 1, without losing 1 − y_r on nearly certain frames).
+// Decoders: the argmax of every valid row (ties to the lowest class; x[0] NaN decodes to 0, other NaNs never win),
+// then one thread per sequence merges and drops blanks. Counting: y summed per class as in 2, without eps.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "backend.h"
+#include "runtime.cuh"
+
+namespace seqloss {
+namespace cuda {
+namespace {
+
+constexpr int kChunk = 64;      // frames per partial sum (more when a sequence would need over 65535 chunks)
+constexpr int kRowThreads = 256;
+constexpr unsigned kMaxGrid = 1u << 20;
+
+struct Dense {
+  int32_t N, T, C, layout, input, blank;
+  int64_t rows;
+  const int32_t* Tn;    // N
+  const int64_t* roff;  // N + 1
+};
+
+__device__ inline int32_t seq_of_row(const int64_t* roff, int32_t N, int64_t r) {
+  int32_t lo = 0, hi = N;
+  while (hi - lo > 1) {
+    const int32_t mid = (lo + hi) / 2;
+    if (roff[mid] <= r) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+unsigned capped_grid(int64_t items) {
+  const unsigned g = grid_for(items, 1);
+  return g < kMaxGrid ? g : kMaxGrid;
+}
+
+// m_t and 1 / Σ_k e^(x_tk − m_t) (the softmax is e^(x − m) times it, as ace.cc and decode.cc compute it).
+__global__ void softmax_stats_kernel(const float* __restrict__ x, Dense d, float* __restrict__ M,
+                                     double* __restrict__ inv) {
+  __shared__ double shd[33];
+  __shared__ float shf[33];
+  for (int64_t r = blockIdx.x; r < d.rows; r += gridDim.x) {
+    const int32_t n = seq_of_row(d.roff, d.N, r);
+    const int64_t t = r - d.roff[n];
+    const float* row = x + row_offset(d.layout, n, t, d.N, d.T, d.C);
+    float v = -HUGE_VALF;
+    for (int k = threadIdx.x; k < d.C; k += blockDim.x) v = fmaxf(v, row[k]);
+    const float mx = block_max(v, shf);
+    double acc = 0.0;
+    for (int k = threadIdx.x; k < d.C; k += blockDim.x) acc += static_cast<double>(expf(row[k] - mx));
+    const double sum = block_sum(acc, shd);
+    if (threadIdx.x == 0) {
+      M[r] = mx;
+      inv[r] = 1.0 / sum;
+    }
+  }
+}
+
+// y^t_k of row t of sequence n for each input kind (log-probs: e^x, as decode.cc's counting).
+__device__ inline double prob_at(const float* row, int k, int32_t input, float mx, double inv) {
+  if (input == SEQLOSS_INPUT_LOGITS) return static_cast<double>(expf(row[k] - mx)) * inv;
+  if (input == SEQLOSS_INPUT_LOG_PROBS) return static_cast<double>(expf(row[k]));
+  return static_cast<double>(row[k]);
+}
+
+// Chunk sums: part[(n·G + g)·C + k] = Σ_{t in chunk g, t < T_n} (y^t_k + eps), chunks of `chunk` frames.
+// Grid (class blocks, chunks, sequences), the last two looping when there are more than the grid holds.
+__global__ void partial_kernel(const float* __restrict__ x, Dense d, const float* __restrict__ M,
+                               const double* __restrict__ inv, double eps, int32_t G, int32_t chunk,
+                               double* __restrict__ part) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= d.C) return;
+  for (int32_t n = blockIdx.z; n < d.N; n += gridDim.z) {
+    const int32_t Tn = d.Tn[n];
+    for (int32_t g = blockIdx.y; g < G; g += gridDim.y) {
+      const int64_t t0 = static_cast<int64_t>(g) * chunk;
+      const int64_t t1 = t0 + chunk < Tn ? t0 + chunk : Tn;
+      double acc = 0.0;
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* row = x + row_offset(d.layout, n, t, d.N, d.T, d.C);
+        const int64_t r = d.roff[n] + t;
+        const float mx = M != nullptr ? M[r] : 0.0f;
+        const double iv = inv != nullptr ? inv[r] : 1.0;
+        acc += prob_at(row, k, d.input, mx, iv) + eps;
+      }
+      part[(static_cast<int64_t>(n) * G + g) * d.C + k] = acc;
+    }
+  }
+}
+
+// y[n·C + k] = Σ_g part (chunks in order); with `expected`/`rounded` also the counting outputs.
+__global__ void total_kernel(Dense d, int32_t G, const double* __restrict__ part, double* __restrict__ y,
+                             float* __restrict__ expected, int32_t* __restrict__ rounded) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= static_cast<int64_t>(d.N) * d.C) return;
+  const int64_t n = i / d.C, k = i - n * d.C;
+  double acc = 0.0;
+  for (int32_t g = 0; g < G; ++g) acc += part[(n * G + g) * d.C + k];
+  if (y != nullptr) y[i] = acc;
+  if (expected != nullptr) expected[i] = static_cast<float>(acc);
+  if (rounded != nullptr) {
+    int32_t r = 0;
+    if (acc != acc) {
+      r = 0;
+    } else if (acc >= 2147483647.0) {
+      r = INT32_MAX;
+    } else if (acc <= -2147483648.0) {
+      r = INT32_MIN;
+    } else {
+      r = static_cast<int32_t>(llround(acc));
+    }
+    rounded[i] = r;
+  }
+}
+
+// Per sequence: L_n and g_k (see the file comment). counts: N x C floats (the blank column ignored), nblank: N.
+__global__ void ace_loss_kernel(Dense d, int32_t variant, const float* __restrict__ counts,
+                                const double* __restrict__ nblank, const double* __restrict__ y,
+                                double* __restrict__ G, double* __restrict__ loss) {
+  __shared__ double sh[33];
+  const int32_t n = blockIdx.x;
+  const double tn = static_cast<double>(d.Tn[n]);
+  double part = 0.0;
+  for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
+    const int64_t i = static_cast<int64_t>(n) * d.C + k;
+    const double nk = k == d.blank ? nblank[n] : static_cast<double>(counts[i]);
+    const double yk = y[i];
+    double g;
+    if (variant == SEQLOSS_ACE_REGRESSION) {
+      const double diff = nk - yk;
+      part += 0.5 * diff * diff;
+      g = yk - nk;
+    } else if (nk > 0) {
+      part += -(nk / tn) * log(yk / tn);
+      g = -nk / (tn * yk);
+    } else {
+      g = 0.0;
+    }
+    G[i] = g;
+  }
+  const double l = block_sum(part, sh);
+  if (threadIdx.x == 0) loss[n] = l;
+}
+
+// The gradient rows (all N x T; zero for t >= T_n).
+__global__ void ace_rows_kernel(const float* __restrict__ x, Dense d, const float* __restrict__ M,
+                                const double* __restrict__ inv, const double* __restrict__ G, double scale,
+                                float* __restrict__ grad) {
+  __shared__ double sh[33];
+  __shared__ int32_t shi[32];
+  const int64_t total = static_cast<int64_t>(d.N) * d.T;
+  for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
+    const int32_t n = static_cast<int32_t>(b / d.T);
+    const int64_t t = b - static_cast<int64_t>(n) * d.T;
+    const int64_t off = row_offset(d.layout, n, t, d.N, d.T, d.C);
+    float* gr = grad + off;
+    if (t >= d.Tn[n]) {
+      for (int k = threadIdx.x; k < d.C; k += blockDim.x) gr[k] = 0.0f;
+      continue;
+    }
+    const double* g = G + static_cast<int64_t>(n) * d.C;
+    if (d.input != SEQLOSS_INPUT_LOGITS) {
+      for (int k = threadIdx.x; k < d.C; k += blockDim.x) gr[k] = static_cast<float>(scale * g[k]);
+      continue;
+    }
+    const float* row = x + off;
+    const int64_t r = d.roff[n] + t;
+    const float mx = M[r];
+    const double iv = inv[r];
+    // The first class with x == m (a block minimum over the indices).
+    int32_t first = INT32_MAX;
+    for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
+      if (row[k] == mx && k < first) first = k;
+    }
+    for (int o = 16; o > 0; o >>= 1) first = min(first, __shfl_down_sync(0xffffffffu, first, o));
+    if ((threadIdx.x & 31) == 0) shi[threadIdx.x >> 5] = first;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int32_t f = INT32_MAX;
+      for (int w = 0; w < static_cast<int>(blockDim.x >> 5); ++w) f = min(f, shi[w]);
+      shi[0] = f == INT32_MAX ? 0 : f;
+    }
+    __syncthreads();
+    const double gr0 = g[shi[0]];
+    __syncthreads();
+    double part = 0.0;
+    for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
+      part += static_cast<double>(expf(row[k] - mx)) * iv * (g[k] - gr0);
+    }
+    const double dd = block_sum(part, sh);
+    for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
+      const double yk = static_cast<double>(expf(row[k] - mx)) * iv;
+      gr[k] = static_cast<float>(scale * yk * ((g[k] - gr0) - dd));
+    }
+  }
+}
+
+// ---- decoders -------------------------------------------------------------------------------------------------
+
+// The argmax of every valid row: the sequential rule best = x[0]; if (x[k] > x[best]) best = k.
+__global__ void argmax_kernel(const float* __restrict__ x, Dense d, int32_t* __restrict__ am) {
+  __shared__ float shv[32];
+  __shared__ int32_t shk[32];
+  for (int64_t r = blockIdx.x; r < d.rows; r += gridDim.x) {
+    const int32_t n = seq_of_row(d.roff, d.N, r);
+    const int64_t t = r - d.roff[n];
+    const float* row = x + row_offset(d.layout, n, t, d.N, d.T, d.C);
+    // Candidates: non-NaN values; (v, k) beats (v', k') when v > v', or v == v' and k < k'.
+    float bv = -HUGE_VALF;
+    int32_t bk = INT32_MAX;
+    for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
+      const float v = row[k];
+      if (v == v && (bk == INT32_MAX || v > bv)) {
+        bv = v;
+        bk = k;
+      }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ov = __shfl_down_sync(0xffffffffu, bv, o);
+      const int32_t ok = __shfl_down_sync(0xffffffffu, bk, o);
+      if (ok != INT32_MAX && (bk == INT32_MAX || ov > bv || (ov == bv && ok < bk))) {
+        bv = ov;
+        bk = ok;
+      }
+    }
+    if ((threadIdx.x & 31) == 0) {
+      shv[threadIdx.x >> 5] = bv;
+      shk[threadIdx.x >> 5] = bk;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      float v = shv[0];
+      int32_t k = shk[0];
+      for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w) {
+        if (shk[w] != INT32_MAX && (k == INT32_MAX || shv[w] > v || (shv[w] == v && shk[w] < k))) {
+          v = shv[w];
+          k = shk[w];
+        }
+      }
+      // x[0] NaN: nothing is larger than it. No candidate at all (every value NaN): 0.
+      const float x0 = row[0];
+      am[r] = (x0 != x0 || k == INT32_MAX) ? 0 : k;
+    }
+    __syncthreads();
+  }
+}
+
+// One thread per sequence: merge repeats (when `merge`), drop blanks; zeros after the decoded labels.
+__global__ void collapse_kernel(Dense d, const int32_t* __restrict__ am, int32_t merge, int32_t* __restrict__ labels,
+                                int32_t* __restrict__ lengths) {
+  const int32_t n = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (n >= d.N) return;
+  int32_t* out = labels + static_cast<int64_t>(n) * d.T;
+  int32_t len = 0, prev = -1;
+  for (int64_t r = d.roff[n]; r < d.roff[n + 1]; ++r) {
+    const int32_t k = am[r];
+    const bool repeat = merge != 0 && k == prev;
+    prev = k;
+    if (repeat || k == d.blank) continue;
+    out[len++] = k;
+  }
+  for (int32_t j = len; j < d.T; ++j) out[j] = 0;
+  lengths[n] = len;
+}
+
+// ---- host side ------------------------------------------------------------------------------------------------
+
+struct DenseHost {
+  std::vector<int32_t> Tn;
+  std::vector<int64_t> roff;
+  int64_t rows = 0;
+  int32_t tmax = 0;
+};
+
+DenseHost plan_dense(const seqloss_problem& p) {
+  DenseHost h;
+  h.Tn.resize(static_cast<size_t>(p.batch));
+  h.roff.resize(static_cast<size_t>(p.batch) + 1);
+  for (int32_t n = 0; n < p.batch; ++n) {
+    const int32_t tn = p.input_lengths != nullptr ? p.input_lengths[n] : p.time;
+    h.Tn[static_cast<size_t>(n)] = tn;
+    h.roff[static_cast<size_t>(n)] = h.rows;
+    h.rows += tn;
+    h.tmax = tn > h.tmax ? tn : h.tmax;
+  }
+  h.roff[static_cast<size_t>(p.batch)] = h.rows;
+  return h;
+}
+
+struct DenseBuffers {
+  bool copy_data = false, host_grad = false, stats = false, ace = false, counts = false, decode = false;
+  int32_t G = 1;      // chunks per sequence
+  int32_t chunk = kChunk;
+  unsigned char* meta = nullptr;
+  float* data = nullptr;
+  float* grad = nullptr;
+  float* M = nullptr;
+  double* inv = nullptr;
+  double* part = nullptr;
+  double* y = nullptr;
+  double* G_ = nullptr;
+  double* loss = nullptr;
+  float* cnt = nullptr;
+  double* nblank = nullptr;
+  float* expected = nullptr;
+  int32_t* rounded = nullptr;
+  int32_t* am = nullptr;
+  int32_t* labels = nullptr;
+  int32_t* lengths = nullptr;
+
+  size_t carve(unsigned char* base, const seqloss_problem& p, const DenseHost& h, size_t meta_bytes) {
+    Carver c(base);
+    const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
+    const int64_t nc = static_cast<int64_t>(p.batch) * p.classes;
+    meta = c.take<unsigned char>(static_cast<int64_t>(meta_bytes));
+    data = copy_data ? c.take<float>(ntc) : nullptr;
+    grad = host_grad ? c.take<float>(ntc) : nullptr;
+    M = stats ? c.take<float>(h.rows) : nullptr;
+    inv = stats ? c.take<double>(h.rows) : nullptr;
+    part = ace || counts ? c.take<double>(nc * G) : nullptr;
+    y = ace ? c.take<double>(nc) : nullptr;
+    G_ = ace ? c.take<double>(nc) : nullptr;
+    loss = ace ? c.take<double>(p.batch) : nullptr;
+    cnt = ace ? c.take<float>(nc) : nullptr;
+    nblank = ace ? c.take<double>(p.batch) : nullptr;
+    expected = counts ? c.take<float>(nc) : nullptr;
+    rounded = counts ? c.take<int32_t>(nc) : nullptr;
+    am = decode ? c.take<int32_t>(h.rows) : nullptr;
+    labels = decode ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
+    lengths = decode ? c.take<int32_t>(p.batch) : nullptr;
+    return c.used();
+  }
+};
+
+struct DenseMeta {
+  HostPack pack;
+  size_t Tn, roff;
+};
+
+DenseMeta pack_dense(const DenseHost& h) {
+  DenseMeta k;
+  k.Tn = k.pack.add(h.Tn);
+  k.roff = k.pack.add(h.roff);
+  return k;
+}
+
+Dense device_dense(const seqloss_problem& p, const DenseHost& h, const DenseMeta& k, const unsigned char* d) {
+  Dense m;
+  m.N = p.batch;
+  m.T = p.time;
+  m.C = p.classes;
+  m.layout = p.layout;
+  m.input = p.input;
+  m.blank = p.blank;
+  m.rows = h.rows;
+  m.Tn = reinterpret_cast<const int32_t*>(d + k.Tn);
+  m.roff = reinterpret_cast<const int64_t*>(d + k.roff);
+  return m;
+}
+
+// Workspace, metadata and logits for a dense operation; false (with the call's status set) on failure.
+bool start(Call& call, const seqloss_problem& p, const DenseHost& h, const DenseMeta& k, DenseBuffers& b,
+           void* workspace, size_t workspace_bytes, const char* size_fn, Dense* m, const float** x) {
+  const size_t need = b.carve(nullptr, p, h, k.pack.size());
+  unsigned char* ws = call.workspace(need, workspace, workspace_bytes, size_fn);
+  if (ws == nullptr) return false;
+  b.carve(ws, p, h, k.pack.size());
+  if (!call.to_device(b.meta, k.pack.data(), k.pack.size(), "cudaMemcpyAsync (metadata)")) return false;
+  *m = device_dense(p, h, k, b.meta);
+  *x = p.data;
+  if (b.copy_data) {
+    const size_t bytes = sizeof(float) * static_cast<size_t>(p.batch) * p.time * p.classes;
+    if (!call.to_device(b.data, p.data, bytes, "cudaMemcpyAsync (input)")) return false;
+    *x = b.data;
+  }
+  if (b.stats && h.rows > 0) {
+    softmax_stats_kernel<<<capped_grid(h.rows), block_threads(p.classes, kRowThreads), 0, call.stream()>>>(*x, *m, b.M,
+                                                                                                          b.inv);
+    if (!call.launched("softmax_stats_kernel")) return false;
+  }
+  return true;
+}
+
+// The chunked class sums (ACE's y_k with eps, counting's without).
+bool class_sums(Call& call, const seqloss_problem& p, const Dense& m, const DenseBuffers& b, const float* x, double eps,
+                double* y, float* expected, int32_t* rounded) {
+  const int threads = block_threads(p.classes, 128);
+  const dim3 grid(grid_for(p.classes, threads), static_cast<unsigned>(b.G < 65535 ? b.G : 65535),
+                  static_cast<unsigned>(p.batch < 65535 ? p.batch : 65535));
+  partial_kernel<<<grid, threads, 0, call.stream()>>>(x, m, b.M, b.inv, eps, b.G, b.chunk, b.part);
+  if (!call.launched("partial_kernel")) return false;
+  const int64_t nc = static_cast<int64_t>(p.batch) * p.classes;
+  total_kernel<<<grid_for(nc, 256), 256, 0, call.stream()>>>(m, b.G, b.part, y, expected, rounded);
+  return call.launched("total_kernel");
+}
+
+// Chunks of kChunk frames, or longer ones so that there are at most 65535 (the grid's y limit).
+void set_chunks(const DenseHost& h, DenseBuffers* b) {
+  const int64_t t = h.tmax > 0 ? h.tmax : 1;
+  int64_t chunk = kChunk;
+  if ((t + chunk - 1) / chunk > 65535) chunk = (t + 65534) / 65535;
+  b->chunk = static_cast<int32_t>(chunk);
+  b->G = static_cast<int32_t>((t + chunk - 1) / chunk);
+}
+
+void plan_ace_buffers(const seqloss_problem& p, const seqloss_exec& e, const seqloss_ace_outputs* out,
+                      const DenseHost& h, DenseBuffers* b) {
+  const bool host = e.memory == SEQLOSS_MEMORY_HOST;
+  b->copy_data = host;
+  b->host_grad = host && (out == nullptr || out->grad != nullptr);
+  b->stats = p.input == SEQLOSS_INPUT_LOGITS;
+  b->ace = true;
+  set_chunks(h, b);
+}
+
+}  // namespace
+
+// ---- ACE ------------------------------------------------------------------------------------------------------
+
+seqloss_status ace_workspace_bytes(const seqloss_problem& p, const seqloss_ace_options& o, const seqloss_exec& e,
+                                   const seqloss_ace_outputs* out, size_t* bytes, Message msg) {
+  (void)o;
+  const seqloss_status dev = check_device(e, msg);
+  if (dev != SEQLOSS_OK) return dev;
+  const DenseHost h = plan_dense(p);
+  const DenseMeta k = pack_dense(h);
+  DenseBuffers b;
+  plan_ace_buffers(p, e, out, h, &b);
+  *bytes = b.carve(nullptr, p, h, k.pack.size());
+  return SEQLOSS_OK;
+}
+
+seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const seqloss_exec& e,
+                   const seqloss_ace_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
+  const DenseHost h = plan_dense(p);
+  const DenseMeta k = pack_dense(h);
+  DenseBuffers b;
+  plan_ace_buffers(p, e, &out, h, &b);
+  // N_blank = T_n − Σ_{k≠blank} N_k, in double (the counts are host memory).
+  const int32_t N = p.batch;
+  const int64_t nc = static_cast<int64_t>(N) * p.classes;
+  std::vector<double> nblank(static_cast<size_t>(N));
+  for (int32_t n = 0; n < N; ++n) {
+    double labelled = 0.0;
+    for (int32_t c = 0; c < p.classes; ++c) {
+      if (c != p.blank) labelled += static_cast<double>(p.counts[static_cast<int64_t>(n) * p.classes + c]);
+    }
+    nblank[static_cast<size_t>(n)] = static_cast<double>(h.Tn[static_cast<size_t>(n)]) - labelled;
+  }
+  Call call(e, msg);
+  if (e.memory == SEQLOSS_MEMORY_DEVICE) {
+    call.device_array(p.data, data_name(p.input));
+    call.device_array(out.grad, "grad");
+  }
+  Dense m;
+  const float* x = nullptr;
+  if (!start(call, p, h, k, b, workspace, workspace_bytes, "seqloss_ace_workspace_size", &m, &x)) return call.finish();
+  call.to_device(b.cnt, p.counts, sizeof(float) * static_cast<size_t>(nc), "cudaMemcpyAsync (counts)");
+  call.to_device(b.nblank, nblank.data(), sizeof(double) * N, "cudaMemcpyAsync (blank counts)");
+  if (!call.ok()) return call.finish();
+  if (!class_sums(call, p, m, b, x, o.eps, b.y, nullptr, nullptr)) return call.finish();
+  ace_loss_kernel<<<N, block_threads(p.classes, kRowThreads), 0, call.stream()>>>(m, o.variant, b.cnt, b.nblank, b.y,
+                                                                                   b.G_, b.loss);
+  if (!call.launched("ace_loss_kernel")) return call.finish();
+  float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad : out.grad);
+  const double scale = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
+  if (grad != nullptr) {
+    ace_rows_kernel<<<capped_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), 0,
+                      call.stream()>>>(x, m, b.M, b.inv, b.G_, scale, grad);
+    if (!call.launched("ace_rows_kernel")) return call.finish();
+    if (b.host_grad) {
+      call.to_host(out.grad, b.grad, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,
+                   "cudaMemcpyAsync (grad)");
+    }
+  }
+  std::vector<double> loss(static_cast<size_t>(N));
+  call.to_host(loss.data(), b.loss, sizeof(double) * N, "cudaMemcpyAsync (losses)");
+  const seqloss_status st = call.finish();
+  if (st != SEQLOSS_OK) return st;
+  double total = 0.0;
+  for (int32_t n = 0; n < N; ++n) {
+    out.losses[n] = static_cast<float>(loss[static_cast<size_t>(n)]);
+    total += loss[static_cast<size_t>(n)];
+  }
+  if (o.reduction == SEQLOSS_REDUCTION_MEAN) total /= N;
+  if (out.loss != nullptr) *out.loss = total;
+  return SEQLOSS_OK;
+}
+
+// ---- decoders and counting ------------------------------------------------------------------------------------
+
+seqloss_status greedy_decode(const seqloss_problem& p, const seqloss_exec& e, bool ace, bool merge, int32_t* labels,
+                             int32_t* lengths, Message msg) {
+  (void)ace;
+  const DenseHost h = plan_dense(p);
+  const DenseMeta k = pack_dense(h);
+  DenseBuffers b;
+  b.copy_data = e.memory == SEQLOSS_MEMORY_HOST;
+  b.decode = true;
+  Call call(e, msg);
+  if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, data_name(p.input));
+  Dense m;
+  const float* x = nullptr;
+  if (!start(call, p, h, k, b, nullptr, 0, "", &m, &x)) return call.finish();
+  if (h.rows > 0) {
+    argmax_kernel<<<capped_grid(h.rows), block_threads(p.classes, kRowThreads), 0, call.stream()>>>(x, m, b.am);
+    if (!call.launched("argmax_kernel")) return call.finish();
+  }
+  collapse_kernel<<<grid_for(p.batch, 128), 128, 0, call.stream()>>>(m, b.am, merge ? 1 : 0, b.labels, b.lengths);
+  if (!call.launched("collapse_kernel")) return call.finish();
+  call.to_host(labels, b.labels, sizeof(int32_t) * static_cast<size_t>(p.batch) * p.time, "cudaMemcpyAsync (labels)");
+  call.to_host(lengths, b.lengths, sizeof(int32_t) * static_cast<size_t>(p.batch), "cudaMemcpyAsync (lengths)");
+  return call.finish();
+}
+
+seqloss_status ace_count(const seqloss_problem& p, const seqloss_exec& e, float* expected, int32_t* rounded,
+                         Message msg) {
+  const DenseHost h = plan_dense(p);
+  const DenseMeta k = pack_dense(h);
+  DenseBuffers b;
+  b.copy_data = e.memory == SEQLOSS_MEMORY_HOST;
+  b.stats = p.input == SEQLOSS_INPUT_LOGITS;
+  b.counts = true;
+  set_chunks(h, &b);
+  Call call(e, msg);
+  if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, data_name(p.input));
+  Dense m;
+  const float* x = nullptr;
+  if (!start(call, p, h, k, b, nullptr, 0, "", &m, &x)) return call.finish();
+  if (!class_sums(call, p, m, b, x, 0.0, nullptr, b.expected, b.rounded)) return call.finish();
+  const size_t nc = static_cast<size_t>(p.batch) * p.classes;
+  call.to_host(expected, b.expected, sizeof(float) * nc, "cudaMemcpyAsync (expected)");
+  if (rounded != nullptr) call.to_host(rounded, b.rounded, sizeof(int32_t) * nc, "cudaMemcpyAsync (rounded)");
+  return call.finish();
+}
+
+}  // namespace cuda
+}  // namespace seqloss

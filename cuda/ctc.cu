@@ -1,0 +1,986 @@
+// ctc.cu — CTC (Graves et al. 2006) with its gradient and posterior, the iterative-fitting modifications α and γ
+// (Li & Wang, Eq. 13–18), DCTC (Zhang et al., AAAI 2024) and the Viterbi alignment, on the GPU.
+//
+// The logits are the big array; everything else works on per-sequence compact arrays (labels.h):
+//  1. row_stats: one block per valid row (n, t < T_n): the row max m_t and r_t = ln Σ_k e^(s (x_tk − m_t)) (a
+//     fixed-tree block sum in double), and the gather of ln y^t for the sequence's compact classes:
+//     lp_tj = s (x_{t,u_j} − m_t) − r_t in double (log-probs input: x as given). The only full read of the logits
+//     before the gradient.
+//  2. alpha: one block per sequence, threads over the 2L + 1 states, frames in order: α_t(s) = lp_t(l'_s) +
+//     ln(e^α_{t−1}(s) + e^α_{t−1}(s−1) + [e^α_{t−1}(s−2)]) in double log space; ln p(l|x) = α_{T−1}(S−1) ⊕ α_{T−1}(S−2).
+//     Rows live in global memory (no cap on the label length), the previous row is L2-resident.
+//  3. beta: one block per sequence, frames in reverse: β'_t(s) (emission at t excluded), γ_t(s) =
+//     e^(α_t(s) + β'_t(s) − ln p), summed per compact class: the blank over the even states by a fixed-tree block
+//     sum, each label class over its states in state order (no atomics). y'_t goes to a compact buffer.
+//  4. (fit) α: V_k per compact class, batch sums per class in sequence order, factors (Eq. 15), each frame
+//     rescaled and renormalised (Eq. 16); γ: w_t = max(0, max_k (y'_tk − y_tk)) (Eq. 18), per-sequence weights
+//     ŵ_t = T_n w_t^γ / Σ w^γ (Eq. 17).
+//  5. rows: one block per row (n, t): the dense part of the gradient, scale·ŵ_t·softmax(x_t), then the label's
+//     classes in double, scale·ŵ_t·(y_tj − y'_tj); the posterior row. The only write of N·T·C values.
+// DCTC replaces 5 by a row kernel that also picks z*_t and the distillation term; ctcAlign runs 1 and the
+// max-product recursion (viterbi_kernel) with a backtrack in one thread per sequence.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "backend.h"
+#include "labels.h"
+#include "runtime.cuh"
+
+namespace seqloss {
+namespace cuda {
+namespace {
+
+// The device view of a LabelPlan (pointers into the uploaded metadata).
+struct Meta {
+  int32_t N, T, C, layout, input, blank;
+  int64_t rows, utotal;
+  const int32_t* Tn;
+  const int32_t* L;
+  const int32_t* S;
+  const int32_t* U;
+  const int64_t* roff;
+  const int64_t* yoff;
+  const int64_t* aoff;
+  const int64_t* soff;
+  const int64_t* uoff;
+  const int32_t* ucls;
+  const int32_t* ncount;
+  const int32_t* cseq;
+  const int32_t* cidx;
+  const uint8_t* skip;
+  const int32_t* cs_start;
+  const int32_t* cs_state;
+  const int32_t* bclass;
+  const int32_t* bstart;
+  const int32_t* bitem;
+  int32_t nbclass;
+};
+
+// The sequence of valid row r: the last n with roff[n] <= r (roff[N] = rows > r).
+__device__ inline int32_t seq_of_row(const int64_t* roff, int32_t N, int64_t r) {
+  int32_t lo = 0, hi = N;
+  while (hi - lo > 1) {
+    const int32_t mid = (lo + hi) / 2;
+    if (roff[mid] <= r) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+constexpr int kRowThreads = 256;
+constexpr int kSeqThreads = 512;
+constexpr unsigned kMaxGrid = 1u << 20;
+
+// ---- 1. row statistics and the compact gather -----------------------------------------------------------------
+
+__global__ void row_stats_kernel(const float* __restrict__ x, Meta m, float s, float* __restrict__ M,
+                                 double* __restrict__ R, double* __restrict__ lp) {
+  __shared__ double shd[33];
+  __shared__ float shf[33];
+  const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
+  for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
+    const int32_t n = seq_of_row(m.roff, m.N, r);
+    const int64_t t = r - m.roff[n];
+    const float* row = x + row_offset(m.layout, n, t, m.N, m.T, m.C);
+    float mx = 0.0f;
+    double lr = 0.0;
+    if (logits) {
+      float v = -HUGE_VALF;
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) v = fmaxf(v, row[k]);
+      mx = block_max(v, shf);
+      double acc = 0.0;
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) acc += static_cast<double>(expf((row[k] - mx) * s));
+      lr = log(block_sum(acc, shd));
+      if (threadIdx.x == 0) {
+        M[r] = mx;
+        R[r] = lr;
+      }
+    }
+    const int32_t U = m.U[n];
+    if (lp != nullptr && U > 0) {
+      const int32_t* u = m.ucls + m.uoff[n];
+      double* out = lp + m.yoff[n] + t * U;
+      for (int j = threadIdx.x; j < U; j += blockDim.x) {
+        const float xv = row[u[j]];
+        out[j] = logits ? (static_cast<double>(xv) - static_cast<double>(mx)) * s - lr : static_cast<double>(xv);
+      }
+    }
+  }
+}
+
+// ---- 2. forward -----------------------------------------------------------------------------------------------
+
+__global__ void alpha_kernel(Meta m, const double* __restrict__ lp, double* __restrict__ A, double* __restrict__ logp) {
+  const int32_t n = blockIdx.x;
+  const int32_t S = m.S[n], Tn = m.Tn[n];
+  if (S == 0 || Tn == 0) {
+    // Statically infeasible, or T_n = 0 (then L = 0 and the empty alignment has p = 1).
+    if (threadIdx.x == 0) logp[n] = S == 0 ? neg_inf() : 0.0;
+    return;
+  }
+  const int32_t U = m.U[n];
+  const double* e = lp + m.yoff[n];
+  double* An = A + m.aoff[n];
+  const int32_t* cidx = m.cidx + m.soff[n];
+  const uint8_t* skip = m.skip + m.soff[n];
+  for (int s = threadIdx.x; s < S; s += blockDim.x) An[s] = s < 2 ? e[cidx[s]] : neg_inf();
+  __syncthreads();
+  for (int32_t t = 1; t < Tn; ++t) {
+    const double* P = An + static_cast<int64_t>(t - 1) * S;
+    double* Rw = An + static_cast<int64_t>(t) * S;
+    const double* et = e + static_cast<int64_t>(t) * U;
+    for (int s = threadIdx.x; s < S; s += blockDim.x) {
+      const double a = P[s];
+      const double b = s >= 1 ? P[s - 1] : neg_inf();
+      const double c = skip[s] != 0 ? P[s - 2] : neg_inf();
+      Rw[s] = et[cidx[s]] + log_sum3(a, b, c);
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    const double* last = An + static_cast<int64_t>(Tn - 1) * S;
+    logp[n] = S == 1 ? last[0] : log_add(last[S - 1], last[S - 2]);
+  }
+}
+
+// ---- 3. backward and the frame posterior ----------------------------------------------------------------------
+
+// work: 3 rows of S doubles per sequence (at 3·soff): two β' rows (times the emission) and one of γ.
+__global__ void beta_kernel(Meta m, const double* __restrict__ lp, const double* __restrict__ A,
+                            const double* __restrict__ logp, double* __restrict__ yp, double* __restrict__ work) {
+  __shared__ double sh[33];
+  const int32_t n = blockIdx.x;
+  const int32_t S = m.S[n], Tn = m.Tn[n];
+  if (S == 0 || Tn == 0) return;
+  const int32_t U = m.U[n];
+  double* y = yp + m.yoff[n];
+  const double lpn = logp[n];
+  if (lpn == neg_inf()) {
+    for (int64_t i = threadIdx.x; i < static_cast<int64_t>(Tn) * U; i += blockDim.x) y[i] = 0.0;
+    return;
+  }
+  const double* e = lp + m.yoff[n];
+  const double* An = A + m.aoff[n];
+  const int32_t* cidx = m.cidx + m.soff[n];
+  const uint8_t* skip = m.skip + m.soff[n];
+  const int64_t g0 = m.uoff[n];
+  double* nxt = work + 3 * m.soff[n];  // β'_{t+1}(s) + lp_{t+1}(s)
+  double* cur = nxt + S;
+  double* G = cur + S;
+  for (int32_t t = Tn - 1; t >= 0; --t) {
+    const double* at = An + static_cast<int64_t>(t) * S;
+    const double* et = e + static_cast<int64_t>(t) * U;
+    for (int s = threadIdx.x; s < S; s += blockDim.x) {
+      double bt;
+      if (t == Tn - 1) {
+        bt = (s == S - 1 || s == S - 2) ? 0.0 : neg_inf();
+      } else {
+        const double a = nxt[s];
+        const double b = s + 1 < S ? nxt[s + 1] : neg_inf();
+        const double c = (s + 2 < S && skip[s + 2] != 0) ? nxt[s + 2] : neg_inf();
+        bt = log_sum3(a, b, c);
+      }
+      G[s] = exp(at[s] + bt - lpn);
+      cur[s] = bt + et[cidx[s]];
+    }
+    __syncthreads();
+    // y'_t: the blank over the even states (fixed tree), each label class over its states in state order.
+    double part = 0.0;
+    for (int i = threadIdx.x; 2 * i < S; i += blockDim.x) part += G[2 * i];
+    const double blank = block_sum(part, sh);
+    double* yt = y + static_cast<int64_t>(t) * U;
+    if (threadIdx.x == 0) yt[0] = blank;
+    for (int j = 1 + threadIdx.x; j < U; j += blockDim.x) {
+      double v = 0.0;
+      for (int32_t i = m.cs_start[g0 + j]; i < m.cs_start[g0 + j + 1]; ++i) v += G[m.cs_state[i]];
+      yt[j] = v;
+    }
+    __syncthreads();
+    double* tmp = nxt;
+    nxt = cur;
+    cur = tmp;
+  }
+}
+
+// ---- 4. the iterative-fitting modifications (Li & Wang) -------------------------------------------------------
+
+__device__ inline bool solvable(const Meta& m, const double* logp, int32_t n) {
+  return m.S[n] > 0 && m.Tn[n] > 0 && logp[n] != neg_inf();
+}
+
+// Eq. 15: α N_k / V_k (labels), (1 − α) L / V_blank (blank), 0 where V_k = 0.
+__device__ inline double alpha_factor(double alpha, bool is_blank, double Nk, double L, double Vk) {
+  if (Vk == 0.0) return 0.0;
+  return is_blank ? (1.0 - alpha) * L / Vk : alpha * Nk / Vk;
+}
+
+// Eq. 13 per sequence and compact class: V = Σ_{t<T_n} y'_tj (frames in order).
+__global__ void fit_vsum_kernel(Meta m, const double* __restrict__ yp, double* __restrict__ V) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (g >= m.utotal) return;
+  const int32_t n = m.cseq[g];
+  const int64_t j = g - m.uoff[n];
+  const int32_t U = m.U[n], Tn = m.Tn[n];
+  const double* y = yp + m.yoff[n] + j;
+  double v = 0.0;
+  for (int32_t t = 0; t < Tn; ++t) v += y[static_cast<int64_t>(t) * U];
+  V[g] = v;
+}
+
+// L over the batch (Eq. 14's total), in sequence order; solvable sequences only.
+__global__ void fit_batch_l_kernel(Meta m, const double* __restrict__ logp, double* __restrict__ Lb) {
+  double l = 0.0;
+  for (int32_t n = 0; n < m.N; ++n) l += solvable(m, logp, n) ? m.L[n] : 0;
+  *Lb = l;
+}
+
+// The factor of every compact class (Eq. 15). Batch scope: one thread per class that occurs, summing V_k and N_k
+// over its (sequence, compact class) items in sequence order. Sequence scope: one thread per compact class.
+__global__ void fit_factor_kernel(Meta m, double alpha, int32_t scope, const double* __restrict__ logp,
+                                  const double* __restrict__ V, const double* __restrict__ Lb,
+                                  double* __restrict__ fac) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (scope == SEQLOSS_FIT_SCOPE_BATCH) {
+    if (i >= m.nbclass) return;
+    const int32_t c = m.bclass[i];
+    double Vb = 0.0, Nb = 0.0;
+    for (int32_t k = m.bstart[i]; k < m.bstart[i + 1]; ++k) {
+      const int32_t g = m.bitem[k];
+      if (!solvable(m, logp, m.cseq[g])) continue;
+      Vb += V[g];
+      Nb += m.ncount[g];
+    }
+    const double f = alpha_factor(alpha, c == m.blank, Nb, *Lb, Vb);
+    for (int32_t k = m.bstart[i]; k < m.bstart[i + 1]; ++k) fac[m.bitem[k]] = f;
+  } else {
+    if (i >= m.utotal) return;
+    const int32_t n = m.cseq[i];
+    fac[i] = alpha_factor(alpha, i == m.uoff[n], m.ncount[i], m.L[n], V[i]);
+  }
+}
+
+// One warp per valid row: α (Eq. 16: y'_j ← f_j y'_j / Σ f y', 0 when the sum is 0) in place, and γ's
+// w_t = max(0, max_j (y'_tj − y_tj)) (Eq. 18; the classes outside the compact set only contribute −y ≤ 0).
+__global__ void fit_rows_kernel(Meta m, int32_t alpha_on, int32_t scope, const double* __restrict__ Lb,
+                                const double* __restrict__ logp, const double* __restrict__ lp,
+                                const double* __restrict__ fac, double* __restrict__ yp, double* __restrict__ W) {
+  const int lane = threadIdx.x;
+  for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
+    const int32_t n = seq_of_row(m.roff, m.N, r);
+    if (!solvable(m, logp, n)) {
+      if (W != nullptr && lane == 0) W[r] = 0.0;
+      continue;
+    }
+    const int64_t t = r - m.roff[n];
+    const int32_t U = m.U[n];
+    double* y = yp + m.yoff[n] + t * U;
+    const double* e = lp + m.yoff[n] + t * U;
+    const double* f = fac + m.uoff[n];
+    const bool on = alpha_on != 0 && (scope == SEQLOSS_FIT_SCOPE_BATCH ? *Lb > 0.0 : m.L[n] > 0);
+    if (on) {
+      double sum = 0.0;
+      for (int j = lane; j < U; j += 32) sum += f[j] * y[j];
+      for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      const double inv = sum == 0.0 ? 0.0 : 1.0 / sum;
+      for (int j = lane; j < U; j += 32) y[j] = y[j] * f[j] * inv;
+    }
+    if (W != nullptr) {
+      double w = 0.0;
+      for (int j = lane; j < U; j += 32) w = fmax(w, y[j] - exp(e[j]));
+      for (int o = 16; o > 0; o >>= 1) w = fmax(w, __shfl_xor_sync(0xffffffffu, w, o));
+      if (lane == 0) W[r] = w;
+    }
+  }
+}
+
+// Eq. 17 per sequence: ŵ_t = T_n w_t^γ / Σ_{t'} w_t'^γ, 1 on every frame when the sum is 0.
+__global__ void fit_gamma_kernel(Meta m, const double* __restrict__ logp, double gamma, double* __restrict__ W) {
+  __shared__ double sh[33];
+  const int32_t n = blockIdx.x;
+  if (!solvable(m, logp, n)) return;
+  const int32_t Tn = m.Tn[n];
+  double* w = W + m.roff[n];
+  double part = 0.0;
+  for (int t = threadIdx.x; t < Tn; t += blockDim.x) {
+    const double wg = gamma == 1.0 ? w[t] : pow(w[t], gamma);
+    w[t] = wg;
+    part += wg;
+  }
+  const double sum = block_sum(part, sh);
+  for (int t = threadIdx.x; t < Tn; t += blockDim.x) w[t] = sum == 0.0 ? 1.0 : static_cast<double>(Tn) * w[t] / sum;
+}
+
+// ---- 5. the gradient and posterior rows -----------------------------------------------------------------------
+
+// One block per row (n, t) of the N x T grid. grad = c·(softmax(x_t) − y'_t) with c = scale·ŵ_t, the label's
+// classes in double; −c·y'_t for log-probs; posterior y'_t. Zero rows for t ≥ T_n and unsolvable sequences.
+__global__ void ctc_rows_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M,
+                                const double* __restrict__ R, const double* __restrict__ lp,
+                                const double* __restrict__ yp, const double* __restrict__ logp,
+                                const double* __restrict__ W, int32_t mean, float* __restrict__ grad,
+                                float* __restrict__ post) {
+  const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
+  const int64_t total = static_cast<int64_t>(m.N) * m.T;
+  for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
+    const int32_t n = static_cast<int32_t>(b / m.T);
+    const int64_t t = b - static_cast<int64_t>(n) * m.T;
+    const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
+    float* g = grad != nullptr ? grad + off : nullptr;
+    float* q = post != nullptr ? post + off : nullptr;
+    if (t >= m.Tn[n] || !solvable(m, logp, n)) {
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) {
+        if (g != nullptr) g[k] = 0.0f;
+        if (q != nullptr) q[k] = 0.0f;
+      }
+      continue;
+    }
+    const int64_t r = m.roff[n] + t;
+    const int32_t U = m.U[n];
+    const int32_t* u = m.ucls + m.uoff[n];
+    const double* y = yp + m.yoff[n] + t * U;
+    const double* e = lp + m.yoff[n] + t * U;
+    const double scale = mean != 0 ? 1.0 / (static_cast<double>(m.N) * (m.L[n] > 1 ? m.L[n] : 1)) : 1.0;
+    const double c = scale * (W != nullptr ? W[r] : 1.0);
+    if (g != nullptr) {
+      const float* row = x + off;
+      if (logits) {
+        const float mx = M[r], lr = static_cast<float>(R[r]), cf = static_cast<float>(c);
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) - lr) * cf;
+      } else {
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = 0.0f;
+      }
+      __syncthreads();
+      for (int j = threadIdx.x; j < U; j += blockDim.x) {
+        g[u[j]] = static_cast<float>(logits ? c * (exp(e[j]) - y[j]) : -c * y[j]);
+      }
+    }
+    if (q != nullptr) {
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) q[k] = 0.0f;
+      __syncthreads();
+      for (int j = threadIdx.x; j < U; j += blockDim.x) q[u[j]] = static_cast<float>(y[j]);
+    }
+    __syncthreads();
+  }
+}
+
+// ---- Viterbi --------------------------------------------------------------------------------------------------
+
+// δ_t(s) = lp_t(l'_s) + max(δ_{t−1}(s), δ_{t−1}(s−1), δ_{t−1}(s−2) where allowed), ties to the earlier (stay,
+// advance, skip); then thread 0 backtracks from the final blank (or the last label when strictly better),
+// recomputing each choice from the stored rows with the same comparisons (no back-pointers), as viterbi.cc.
+// path: N x T classes (−1 after T_n and for a row without a path); score: ln p of the path or −inf.
+__global__ void viterbi_kernel(Meta m, const double* __restrict__ lp, double* __restrict__ D,
+                               int32_t* __restrict__ path, double* __restrict__ score) {
+  const int32_t n = blockIdx.x;
+  const int32_t S = m.S[n], Tn = m.Tn[n];
+  int32_t* prow = path + static_cast<int64_t>(n) * m.T;
+  if (S == 0 || Tn == 0) {
+    for (int t = threadIdx.x; t < m.T; t += blockDim.x) prow[t] = -1;
+    if (threadIdx.x == 0) score[n] = S == 0 ? neg_inf() : 0.0;
+    return;
+  }
+  const int32_t U = m.U[n];
+  const double* e = lp + m.yoff[n];
+  double* Dn = D + m.aoff[n];
+  const int32_t* cidx = m.cidx + m.soff[n];
+  const uint8_t* skip = m.skip + m.soff[n];
+  const int32_t* u = m.ucls + m.uoff[n];
+  for (int s = threadIdx.x; s < S; s += blockDim.x) Dn[s] = s < 2 ? e[cidx[s]] : neg_inf();
+  __syncthreads();
+  for (int32_t t = 1; t < Tn; ++t) {
+    const double* P = Dn + static_cast<int64_t>(t - 1) * S;
+    double* Rw = Dn + static_cast<int64_t>(t) * S;
+    const double* et = e + static_cast<int64_t>(t) * U;
+    for (int s = threadIdx.x; s < S; s += blockDim.x) {
+      double best = P[s];
+      if (s >= 1 && P[s - 1] > best) best = P[s - 1];
+      if (skip[s] != 0 && P[s - 2] > best) best = P[s - 2];
+      Rw[s] = et[cidx[s]] + best;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x != 0) return;
+  const double* last = Dn + static_cast<int64_t>(Tn - 1) * S;
+  int32_t s = S - 1;
+  double best = last[S - 1];
+  if (S > 1 && last[S - 2] > best) {
+    s = S - 2;
+    best = last[S - 2];
+  }
+  if (best == neg_inf()) {
+    for (int t = 0; t < m.T; ++t) prow[t] = -1;
+    score[n] = neg_inf();
+    return;
+  }
+  for (int32_t t = Tn - 1; t > 0; --t) {
+    prow[t] = u[cidx[s]];
+    const double* P = Dn + static_cast<int64_t>(t - 1) * S;
+    int32_t from = s;
+    double mm = P[s];
+    if (s >= 1 && P[s - 1] > mm) {
+      from = s - 1;
+      mm = P[s - 1];
+    }
+    if (skip[s] != 0 && P[s - 2] > mm) from = s - 2;
+    const int32_t lo = S - 2 * (Tn - (t - 1)) > 0 ? S - 2 * (Tn - (t - 1)) : 0;
+    const int32_t hi = S - 1 < 2 * (t - 1) + 1 ? S - 1 : 2 * (t - 1) + 1;
+    s = from < lo ? lo : (from > hi ? hi : from);
+  }
+  prow[0] = u[cidx[s]];
+  for (int t = Tn; t < m.T; ++t) prow[t] = -1;
+  score[n] = best;
+}
+
+// ---- DCTC -----------------------------------------------------------------------------------------------------
+
+struct DctcParams {
+  int32_t alignment;
+  double beta, lambda;
+  double s, rs;    // logit scale, reduction scale times s
+  double sm, esm;  // s·m and e^(−s·m)
+};
+
+// The distillation target at z in closed form (dctc.cc): D = 1 − P_z + P_z e^(−s m), CE = −ln Q_z.
+struct Distill {
+  double om, inv_D, ce;
+};
+__device__ inline Distill distill_at(double lnPz, double Pz, double sm, double esm) {
+  const double om = Pz > 0.5 ? -expm1(lnPz) : 1.0 - Pz;
+  if (sm == 0.0) return Distill{om, 1.0, -lnPz};
+  const double D = om + Pz * esm;
+  return Distill{om, 1.0 / D, -(lnPz - sm - log(D))};
+}
+
+// One block per row (n, t): z*_t (ratio: argmax y'/max(P, 1e-8); posterior: argmax y'; viterbi: the path's class;
+// ties to the lowest class; all-zero y' or an unsolvable sequence: the blank), CE_t, the alignment, and the
+// gradient row r s [β (P − y') + λ (Q − e_z)] (β counts only for solvable sequences).
+__global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M,
+                                 const double* __restrict__ R, const double* __restrict__ lp,
+                                 const double* __restrict__ yp, const double* __restrict__ logp,
+                                 const int32_t* __restrict__ path, DctcParams prm, float* __restrict__ grad,
+                                 int32_t* __restrict__ align, double* __restrict__ CE) {
+  __shared__ int32_t sh_jz, sh_z;
+  const int64_t total = static_cast<int64_t>(m.N) * m.T;
+  const float sf = static_cast<float>(prm.s);
+  for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
+    const int32_t n = static_cast<int32_t>(b / m.T);
+    const int64_t t = b - static_cast<int64_t>(n) * m.T;
+    const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
+    float* g = grad != nullptr ? grad + off : nullptr;
+    if (t >= m.Tn[n]) {
+      if (g != nullptr) {
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = 0.0f;
+      }
+      if (threadIdx.x == 0) align[b] = -1;
+      continue;
+    }
+    const int64_t r = m.roff[n] + t;
+    const bool ok = solvable(m, logp, n);
+    const int32_t U = ok ? m.U[n] : 0;
+    const int32_t* u = m.ucls + m.uoff[n];
+    const double* y = ok && yp != nullptr ? yp + m.yoff[n] + t * U : nullptr;
+    const double* e = ok ? lp + m.yoff[n] + t * U : nullptr;
+    if (threadIdx.x == 0) {
+      int32_t jz = -1;
+      if (ok && prm.alignment == SEQLOSS_DCTC_VITERBI) {
+        const int32_t zc = path[b];
+        for (int32_t j = U - 1; j >= 0; --j) jz = u[j] == zc ? j : jz;
+      } else if (ok) {
+        double best = 0.0;
+        for (int32_t j = 0; j < U; ++j) {
+          double key = y[j];
+          if (prm.alignment == SEQLOSS_DCTC_RATIO) {
+            const double P = exp(e[j]);
+            key = key / (P > 1e-8 ? P : 1e-8);
+          }
+          if (key > best || (key == best && key > 0.0 && jz >= 0 && u[j] < u[jz])) {
+            best = key;
+            jz = j;
+          }
+        }
+        if (jz < 0) jz = 0;  // y'_t = 0: the blank (compact class 0)
+      }
+      sh_jz = jz;
+      sh_z = jz >= 0 ? u[jz] : m.blank;
+    }
+    __syncthreads();
+    const int32_t jz = sh_jz, z = sh_z;
+    const float* row = x + off;
+    const float mx = M[r];
+    const double lr = R[r];
+    const double lnPz = (static_cast<double>(row[z]) - static_cast<double>(mx)) * prm.s - lr;
+    const Distill d = distill_at(lnPz, exp(lnPz), prm.sm, prm.esm);
+    if (threadIdx.x == 0) {
+      CE[r] = d.ce;
+      align[b] = z;
+    }
+    if (g != nullptr) {
+      const double beta = ok ? prm.beta : 0.0;
+      const float dense = static_cast<float>(prm.rs * (beta + prm.lambda * d.inv_D));
+      const float lrf = static_cast<float>(lr);
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) * sf - lrf) * dense;
+      __syncthreads();
+      if (ok && y != nullptr) {
+        for (int j = threadIdx.x; j < U; j += blockDim.x) {
+          const double P = exp(e[j]);
+          const double v = j == jz ? prm.beta * (P - y[j]) - prm.lambda * d.om * d.inv_D
+                                   : prm.beta * (P - y[j]) + prm.lambda * P * d.inv_D;
+          g[u[j]] = static_cast<float>(prm.rs * v);
+        }
+      } else if (threadIdx.x == 0) {
+        g[z] = static_cast<float>(prm.rs * (-prm.lambda * d.om * d.inv_D));
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// Per sequence: distill_n = Σ_t CE_t (frames in order), ctc_n, and L_n = β ctc_n + λ distill_n (the CTC term left
+// out when β = 0). out: 3 x N doubles (L_n, ctc_n, distill_n).
+__global__ void dctc_losses_kernel(Meta m, const double* __restrict__ logp, const double* __restrict__ CE,
+                                   double beta, double lambda, int32_t zero_infinity, double* __restrict__ out) {
+  const int32_t n = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (n >= m.N) return;
+  double distill = 0.0;
+  for (int64_t r = m.roff[n]; r < m.roff[n + 1]; ++r) distill += CE[r];
+  const bool ok = m.S[n] > 0 && logp[n] != neg_inf();
+  const double ctc = ok ? 0.0 - logp[n] : (zero_infinity != 0 ? 0.0 : HUGE_VAL);
+  out[n] = (beta == 0.0 ? 0.0 : beta * ctc) + lambda * distill;
+  out[m.N + n] = ctc;
+  out[2 * m.N + n] = distill;
+}
+
+// ---- host side ------------------------------------------------------------------------------------------------
+
+// The metadata of a plan, packed for one copy; `meta` then points into the device copy.
+struct Packed {
+  HostPack pack;
+  size_t Tn, L, S, U, roff, yoff, aoff, soff, uoff, ucls, ncount, cseq, cidx, skip, cs_start, cs_state, bclass,
+      bstart, bitem;
+};
+
+inline Packed pack_plan(const LabelPlan& q) {
+  Packed k;
+  k.Tn = k.pack.add(q.Tn);
+  k.L = k.pack.add(q.L);
+  k.S = k.pack.add(q.S);
+  k.U = k.pack.add(q.U);
+  k.roff = k.pack.add(q.roff);
+  k.yoff = k.pack.add(q.yoff);
+  k.aoff = k.pack.add(q.aoff);
+  k.soff = k.pack.add(q.soff);
+  k.uoff = k.pack.add(q.uoff);
+  k.ucls = k.pack.add(q.ucls);
+  k.ncount = k.pack.add(q.ncount);
+  k.cseq = k.pack.add(q.cseq);
+  k.cidx = k.pack.add(q.cidx);
+  k.skip = k.pack.add(q.skip);
+  k.cs_start = k.pack.add(q.cs_start);
+  k.cs_state = k.pack.add(q.cs_state);
+  k.bclass = k.pack.add(q.bclass);
+  k.bstart = k.pack.add(q.bstart);
+  k.bitem = k.pack.add(q.bitem);
+  return k;
+}
+
+inline Meta device_meta(const seqloss_problem& p, const LabelPlan& q, const Packed& k, const unsigned char* d) {
+  Meta m;
+  m.N = p.batch;
+  m.T = p.time;
+  m.C = p.classes;
+  m.layout = p.layout;
+  m.input = p.input;
+  m.blank = p.blank;
+  m.rows = q.rows;
+  m.utotal = q.utotal;
+  m.Tn = reinterpret_cast<const int32_t*>(d + k.Tn);
+  m.L = reinterpret_cast<const int32_t*>(d + k.L);
+  m.S = reinterpret_cast<const int32_t*>(d + k.S);
+  m.U = reinterpret_cast<const int32_t*>(d + k.U);
+  m.roff = reinterpret_cast<const int64_t*>(d + k.roff);
+  m.yoff = reinterpret_cast<const int64_t*>(d + k.yoff);
+  m.aoff = reinterpret_cast<const int64_t*>(d + k.aoff);
+  m.soff = reinterpret_cast<const int64_t*>(d + k.soff);
+  m.uoff = reinterpret_cast<const int64_t*>(d + k.uoff);
+  m.ucls = reinterpret_cast<const int32_t*>(d + k.ucls);
+  m.ncount = reinterpret_cast<const int32_t*>(d + k.ncount);
+  m.cseq = reinterpret_cast<const int32_t*>(d + k.cseq);
+  m.cidx = reinterpret_cast<const int32_t*>(d + k.cidx);
+  m.skip = reinterpret_cast<const uint8_t*>(d + k.skip);
+  m.cs_start = reinterpret_cast<const int32_t*>(d + k.cs_start);
+  m.cs_state = reinterpret_cast<const int32_t*>(d + k.cs_state);
+  m.bclass = reinterpret_cast<const int32_t*>(d + k.bclass);
+  m.bstart = reinterpret_cast<const int32_t*>(d + k.bstart);
+  m.bitem = reinterpret_cast<const int32_t*>(d + k.bitem);
+  m.nbclass = static_cast<int32_t>(q.bclass.size());
+  return m;
+}
+
+// Every device buffer of a label operation; carve() is run once to size (base nullptr) and once to place them.
+struct LabelBuffers {
+  // What the call needs.
+  bool copy_data = false;  // host memory: the logits are copied in
+  bool grad = false, post = false, host_grad = false, host_post = false;
+  bool alpha = false, beta = false, fit_alpha = false, fit_gamma = false, viterbi = false, dctc = false;
+  // The buffers.
+  unsigned char* meta = nullptr;
+  float* data = nullptr;
+  float* grad_d = nullptr;
+  float* post_d = nullptr;
+  float* M = nullptr;
+  double* R = nullptr;
+  double* lp = nullptr;
+  double* yp = nullptr;
+  double* A = nullptr;
+  double* work = nullptr;
+  double* logp = nullptr;
+  double* V = nullptr;
+  double* fac = nullptr;
+  double* Lb = nullptr;
+  double* W = nullptr;
+  double* D = nullptr;
+  int32_t* path = nullptr;
+  double* score = nullptr;
+  int32_t* align = nullptr;
+  double* CE = nullptr;
+  double* dout = nullptr;
+
+  size_t carve(unsigned char* base, const seqloss_problem& p, const LabelPlan& q, size_t meta_bytes) {
+    Carver c(base);
+    const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
+    meta = c.take<unsigned char>(static_cast<int64_t>(meta_bytes));
+    data = copy_data ? c.take<float>(ntc) : nullptr;
+    grad_d = host_grad ? c.take<float>(ntc) : nullptr;
+    post_d = host_post ? c.take<float>(ntc) : nullptr;
+    M = c.take<float>(q.rows);
+    R = c.take<double>(q.rows);
+    lp = c.take<double>(q.ytotal);
+    yp = beta ? c.take<double>(q.ytotal) : nullptr;
+    A = alpha ? c.take<double>(q.atotal) : nullptr;
+    work = beta ? c.take<double>(3 * q.stotal) : nullptr;
+    logp = c.take<double>(p.batch);
+    V = fit_alpha ? c.take<double>(q.utotal) : nullptr;
+    fac = fit_alpha ? c.take<double>(q.utotal) : nullptr;
+    Lb = fit_alpha ? c.take<double>(1) : nullptr;
+    W = fit_gamma ? c.take<double>(q.rows) : nullptr;
+    D = viterbi ? c.take<double>(q.atotal) : nullptr;
+    path = viterbi ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
+    score = viterbi ? c.take<double>(p.batch) : nullptr;
+    align = dctc ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
+    CE = dctc ? c.take<double>(q.rows) : nullptr;
+    dout = dctc ? c.take<double>(3 * static_cast<int64_t>(p.batch)) : nullptr;
+    return c.used();
+  }
+};
+
+// The label plan's global compact indices are int32 on the device.
+seqloss_status plan_fits(const LabelPlan& q, Message msg) {
+  if (q.utotal > INT32_MAX || static_cast<int64_t>(q.cs_state.size()) > INT32_MAX) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "the labels of this batch are too many for the CUDA backend (%lld compact classes)",
+                static_cast<long long>(q.utotal));
+  }
+  return SEQLOSS_OK;
+}
+
+unsigned row_grid(int64_t items) {
+  const unsigned g = grid_for(items, 1);
+  return g < kMaxGrid ? g : kMaxGrid;
+}
+
+// Common launches: the metadata upload, the logits (host memory), and the row statistics with the gather.
+bool upload_and_stats(Call& call, const seqloss_problem& p, const LabelPlan& q, const Packed& k, LabelBuffers& b,
+                      Meta* meta, const float** x, float s) {
+  if (!call.to_device(b.meta, k.pack.data(), k.pack.size(), "cudaMemcpyAsync (metadata)")) return false;
+  *meta = device_meta(p, q, k, b.meta);
+  const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
+  *x = p.data;
+  if (b.copy_data) {
+    if (!call.to_device(b.data, p.data, sizeof(float) * ntc, "cudaMemcpyAsync (logits)")) return false;
+    *x = b.data;
+  }
+  if (q.rows > 0) {
+    row_stats_kernel<<<row_grid(q.rows), block_threads(p.classes, kRowThreads), 0, call.stream()>>>(*x, *meta, s, b.M,
+                                                                                                  b.R, b.lp);
+    if (!call.launched("row_stats_kernel")) return false;
+  }
+  return true;
+}
+
+void plan_ctc_buffers(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
+                      const seqloss_ctc_outputs* out, LabelBuffers* b) {
+  (void)p;
+  const bool host = e.memory == SEQLOSS_MEMORY_HOST;
+  b->grad = out == nullptr || out->grad != nullptr;
+  b->post = out == nullptr || out->posterior != nullptr;
+  b->copy_data = host;
+  b->host_grad = host && b->grad;
+  b->host_post = host && b->post;
+  b->alpha = true;
+  b->fit_alpha = o.fit_alpha != 0.0 && (b->grad || b->post);
+  b->fit_gamma = o.fit_gamma != 0.0 && b->grad;
+  b->beta = b->grad || b->post;
+}
+
+}  // namespace
+
+// ---- CTC ------------------------------------------------------------------------------------------------------
+
+seqloss_status ctc_workspace_bytes(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
+                                   const seqloss_ctc_outputs* out, size_t* bytes, Message msg) {
+  const seqloss_status dev = check_device(e, msg);
+  if (dev != SEQLOSS_OK) return dev;
+  const LabelPlan q = plan_labels(p, o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH);
+  seqloss_status st = plan_fits(q, msg);
+  if (st != SEQLOSS_OK) return st;
+  const Packed k = pack_plan(q);
+  LabelBuffers b;
+  plan_ctc_buffers(p, o, e, out, &b);
+  *bytes = b.carve(nullptr, p, q, k.pack.size());
+  return SEQLOSS_OK;
+}
+
+seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
+                   const seqloss_ctc_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
+  const bool batch_scope = o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH;
+  const LabelPlan q = plan_labels(p, batch_scope);
+  seqloss_status st = plan_fits(q, msg);
+  if (st != SEQLOSS_OK) return st;
+  const Packed k = pack_plan(q);
+  LabelBuffers b;
+  plan_ctc_buffers(p, o, e, &out, &b);
+  Call call(e, msg);
+  if (e.memory == SEQLOSS_MEMORY_DEVICE) {
+    call.device_array(p.data, data_name(p.input));
+    call.device_array(out.grad, "grad");
+    call.device_array(out.posterior, "posterior");
+  }
+  const size_t need = b.carve(nullptr, p, q, k.pack.size());
+  unsigned char* ws = call.workspace(need, workspace, workspace_bytes, "seqloss_ctc_workspace_size");
+  if (ws == nullptr) return call.status();
+  b.carve(ws, p, q, k.pack.size());
+  Meta m;
+  const float* x = nullptr;
+  if (!upload_and_stats(call, p, q, k, b, &m, &x, 1.0f)) return call.finish();
+  const int32_t N = p.batch;
+  const int seq_threads = block_threads(q.smax, kSeqThreads);
+  alpha_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp);
+  if (!call.launched("alpha_kernel")) return call.finish();
+  if (b.beta) {
+    beta_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp, b.yp, b.work);
+    if (!call.launched("beta_kernel")) return call.finish();
+  }
+  if (b.fit_alpha && q.utotal > 0) {
+    fit_vsum_kernel<<<grid_for(q.utotal, 128), 128, 0, call.stream()>>>(m, b.yp, b.V);
+    if (!call.launched("fit_vsum_kernel")) return call.finish();
+    if (batch_scope) {
+      fit_batch_l_kernel<<<1, 1, 0, call.stream()>>>(m, b.logp, b.Lb);
+      if (!call.launched("fit_batch_l_kernel")) return call.finish();
+    }
+    const int64_t items = batch_scope ? static_cast<int64_t>(q.bclass.size()) : q.utotal;
+    if (items > 0) {
+      fit_factor_kernel<<<grid_for(items, 128), 128, 0, call.stream()>>>(m, o.fit_alpha, o.fit_alpha_scope, b.logp,
+                                                                           b.V, b.Lb, b.fac);
+      if (!call.launched("fit_factor_kernel")) return call.finish();
+    }
+  }
+  if ((b.fit_alpha || b.fit_gamma) && q.rows > 0) {
+    fit_rows_kernel<<<row_grid(q.rows), 32, 0, call.stream()>>>(m, b.fit_alpha ? 1 : 0, o.fit_alpha_scope, b.Lb, b.logp,
+                                                                 b.lp, b.fac, b.yp, b.W);
+    if (!call.launched("fit_rows_kernel")) return call.finish();
+    if (b.fit_gamma) {
+      fit_gamma_kernel<<<N, block_threads(p.time, kSeqThreads), 0, call.stream()>>>(m, b.logp, o.fit_gamma, b.W);
+      if (!call.launched("fit_gamma_kernel")) return call.finish();
+    }
+  }
+  float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad_d : out.grad);
+  float* post = out.posterior == nullptr ? nullptr : (b.host_post ? b.post_d : out.posterior);
+  if (grad != nullptr || post != nullptr) {
+    ctc_rows_kernel<<<row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), 0,
+                      call.stream()>>>(x, m, b.M, b.R, b.lp, b.yp, b.logp, b.W,
+                                       o.reduction == SEQLOSS_REDUCTION_MEAN ? 1 : 0, grad, post);
+    if (!call.launched("ctc_rows_kernel")) return call.finish();
+  }
+  const size_t ntc_bytes = sizeof(float) * static_cast<size_t>(N) * p.time * p.classes;
+  if (b.host_grad && out.grad != nullptr) call.to_host(out.grad, b.grad_d, ntc_bytes, "cudaMemcpyAsync (grad)");
+  if (b.host_post && out.posterior != nullptr) {
+    call.to_host(out.posterior, b.post_d, ntc_bytes, "cudaMemcpyAsync (posterior)");
+  }
+  std::vector<double> logp(static_cast<size_t>(N));
+  call.to_host(logp.data(), b.logp, sizeof(double) * N, "cudaMemcpyAsync (log p)");
+  st = call.finish();
+  if (st != SEQLOSS_OK) return st;
+  // The losses and their reduction, in sequence order (as the CPU backend).
+  double total = 0.0;
+  for (int32_t n = 0; n < N; ++n) {
+    const bool ok = q.feasible(n) && logp[static_cast<size_t>(n)] != -HUGE_VAL;
+    double l = ok ? 0.0 - logp[static_cast<size_t>(n)] : (o.zero_infinity != 0 ? 0.0 : HUGE_VAL);
+    out.losses[n] = static_cast<float>(l);
+    if (o.reduction == SEQLOSS_REDUCTION_MEAN) l /= (p.target_lengths[n] > 1 ? p.target_lengths[n] : 1);
+    total += l;
+  }
+  if (o.reduction == SEQLOSS_REDUCTION_MEAN) total /= N;
+  if (out.loss != nullptr) *out.loss = total;
+  return SEQLOSS_OK;
+}
+
+// ---- DCTC -----------------------------------------------------------------------------------------------------
+
+namespace {
+
+void plan_dctc_buffers(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
+                       const seqloss_dctc_outputs* out, LabelBuffers* b) {
+  (void)p;
+  const bool host = e.memory == SEQLOSS_MEMORY_HOST;
+  b->grad = out == nullptr || out->grad != nullptr;
+  b->copy_data = host;
+  b->host_grad = host && b->grad;
+  b->alpha = true;
+  b->viterbi = o.alignment == SEQLOSS_DCTC_VITERBI;
+  b->beta = b->grad || !b->viterbi;
+  b->dctc = true;
+}
+
+}  // namespace
+
+seqloss_status dctc_workspace_bytes(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
+                                    const seqloss_dctc_outputs* out, size_t* bytes, Message msg) {
+  const seqloss_status dev = check_device(e, msg);
+  if (dev != SEQLOSS_OK) return dev;
+  const LabelPlan q = plan_labels(p, false);
+  seqloss_status st = plan_fits(q, msg);
+  if (st != SEQLOSS_OK) return st;
+  const Packed k = pack_plan(q);
+  LabelBuffers b;
+  plan_dctc_buffers(p, o, e, out, &b);
+  *bytes = b.carve(nullptr, p, q, k.pack.size());
+  return SEQLOSS_OK;
+}
+
+seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
+                    const seqloss_dctc_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
+  const LabelPlan q = plan_labels(p, false);
+  seqloss_status st = plan_fits(q, msg);
+  if (st != SEQLOSS_OK) return st;
+  const Packed k = pack_plan(q);
+  LabelBuffers b;
+  plan_dctc_buffers(p, o, e, &out, &b);
+  Call call(e, msg);
+  if (e.memory == SEQLOSS_MEMORY_DEVICE) {
+    call.device_array(p.data, data_name(p.input));
+    call.device_array(out.grad, "grad");
+  }
+  const size_t need = b.carve(nullptr, p, q, k.pack.size());
+  unsigned char* ws = call.workspace(need, workspace, workspace_bytes, "seqloss_dctc_workspace_size");
+  if (ws == nullptr) return call.status();
+  b.carve(ws, p, q, k.pack.size());
+  Meta m;
+  const float* x = nullptr;
+  if (!upload_and_stats(call, p, q, k, b, &m, &x, static_cast<float>(o.scale))) return call.finish();
+  const int32_t N = p.batch;
+  const int seq_threads = block_threads(q.smax, kSeqThreads);
+  alpha_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp);
+  if (!call.launched("alpha_kernel")) return call.finish();
+  if (b.beta) {
+    beta_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp, b.yp, b.work);
+    if (!call.launched("beta_kernel")) return call.finish();
+  }
+  if (b.viterbi) {
+    viterbi_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.D, b.path, b.score);
+    if (!call.launched("viterbi_kernel")) return call.finish();
+  }
+  const double r = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
+  const DctcParams prm{o.alignment, o.ctc_weight, o.lambda, o.scale, r * o.scale, o.scale * o.margin,
+                       std::exp(-o.scale * o.margin)};
+  float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad_d : out.grad);
+  dctc_rows_kernel<<<row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), 0,
+                     call.stream()>>>(x, m, b.M, b.R, b.lp, b.beta ? b.yp : nullptr, b.logp, b.path, prm, grad,
+                                      b.align, b.CE);
+  if (!call.launched("dctc_rows_kernel")) return call.finish();
+  dctc_losses_kernel<<<grid_for(N, 128), 128, 0, call.stream()>>>(m, b.logp, b.CE, o.ctc_weight, o.lambda,
+                                                                    o.zero_infinity, b.dout);
+  if (!call.launched("dctc_losses_kernel")) return call.finish();
+  if (b.host_grad && out.grad != nullptr) {
+    call.to_host(out.grad, b.grad_d, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,
+                 "cudaMemcpyAsync (grad)");
+  }
+  std::vector<double> d(3 * static_cast<size_t>(N));
+  call.to_host(d.data(), b.dout, sizeof(double) * d.size(), "cudaMemcpyAsync (losses)");
+  if (out.alignment != nullptr) {
+    call.to_host(out.alignment, b.align, sizeof(int32_t) * static_cast<size_t>(N) * p.time,
+                 "cudaMemcpyAsync (alignment)");
+  }
+  st = call.finish();
+  if (st != SEQLOSS_OK) return st;
+  double total = 0.0;
+  for (int32_t n = 0; n < N; ++n) {
+    const double ln = d[static_cast<size_t>(n)];
+    out.losses[n] = static_cast<float>(ln);
+    if (out.ctc_losses != nullptr) out.ctc_losses[n] = static_cast<float>(d[static_cast<size_t>(N + n)]);
+    if (out.distill_losses != nullptr) out.distill_losses[n] = static_cast<float>(d[static_cast<size_t>(2 * N + n)]);
+    total += ln;
+  }
+  if (o.reduction == SEQLOSS_REDUCTION_MEAN) total /= N;
+  if (out.loss != nullptr) *out.loss = total;
+  return SEQLOSS_OK;
+}
+
+// ---- Viterbi alignment ----------------------------------------------------------------------------------------
+
+namespace {
+
+void plan_align_buffers(const seqloss_exec& e, LabelBuffers* b) {
+  b->copy_data = e.memory == SEQLOSS_MEMORY_HOST;
+  b->viterbi = true;
+}
+
+}  // namespace
+
+seqloss_status align_workspace_bytes(const seqloss_problem& p, const seqloss_exec& e, size_t* bytes, Message msg) {
+  const seqloss_status dev = check_device(e, msg);
+  if (dev != SEQLOSS_OK) return dev;
+  const LabelPlan q = plan_labels(p, false);
+  seqloss_status st = plan_fits(q, msg);
+  if (st != SEQLOSS_OK) return st;
+  const Packed k = pack_plan(q);
+  LabelBuffers b;
+  plan_align_buffers(e, &b);
+  *bytes = b.carve(nullptr, p, q, k.pack.size());
+  return SEQLOSS_OK;
+}
+
+seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const seqloss_align_outputs& out,
+                         void* workspace, size_t workspace_bytes, Message msg) {
+  const LabelPlan q = plan_labels(p, false);
+  seqloss_status st = plan_fits(q, msg);
+  if (st != SEQLOSS_OK) return st;
+  const Packed k = pack_plan(q);
+  LabelBuffers b;
+  plan_align_buffers(e, &b);
+  Call call(e, msg);
+  if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, data_name(p.input));
+  const size_t need = b.carve(nullptr, p, q, k.pack.size());
+  unsigned char* ws = call.workspace(need, workspace, workspace_bytes, "seqloss_ctc_align_workspace_size");
+  if (ws == nullptr) return call.status();
+  b.carve(ws, p, q, k.pack.size());
+  Meta m;
+  const float* x = nullptr;
+  if (!upload_and_stats(call, p, q, k, b, &m, &x, 1.0f)) return call.finish();
+  const int32_t N = p.batch;
+  viterbi_kernel<<<N, block_threads(q.smax, kSeqThreads), 0, call.stream()>>>(m, b.lp, b.D, b.path, b.score);
+  if (!call.launched("viterbi_kernel")) return call.finish();
+  call.to_host(out.paths, b.path, sizeof(int32_t) * static_cast<size_t>(N) * p.time, "cudaMemcpyAsync (paths)");
+  std::vector<double> score(static_cast<size_t>(N));
+  call.to_host(score.data(), b.score, sizeof(double) * N, "cudaMemcpyAsync (scores)");
+  st = call.finish();
+  if (st != SEQLOSS_OK) return st;
+  for (int32_t n = 0; n < N; ++n) out.scores[n] = static_cast<float>(score[static_cast<size_t>(n)]);
+  return SEQLOSS_OK;
+}
+
+}  // namespace cuda
+}  // namespace seqloss

@@ -1,0 +1,134 @@
+// labels.h — the host side of the label-driven CUDA operations (CTC, DCTC, ctcAlign): from the host-memory
+// lengths and targets, the per-sequence layout of the extended labels and the offsets of every per-sequence
+// buffer, built once per call and copied to the device in one piece. Plain C++ (no device code).
+//
+// For sequence n with T_n frames and L labels: S = 2L + 1 states of l' = (blank, l_1, blank, ..., l_L, blank),
+// U distinct ("compact") classes, blank first, in order of first appearance; state s emits compact class
+// cidx[s]. A sequence whose label cannot fit (L + repeats > T_n) is statically infeasible: S = U = 0, no buffer,
+// no work (its loss is +inf, its rows zero). Every sequence with T_n > 0 has T_n rows of row statistics.
+#ifndef SEQLOSS_CUDA_LABELS_H
+#define SEQLOSS_CUDA_LABELS_H
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "seqloss.h"
+
+namespace seqloss {
+namespace cuda {
+
+struct LabelPlan {
+  int32_t N = 0;
+  std::vector<int32_t> Tn, L, S, U;
+  std::vector<int64_t> roff;  // N + 1: first row of sequence n among the sum of T_n valid rows
+  std::vector<int64_t> yoff;  // N: first value of its T_n x U compact rows (lp, y')
+  std::vector<int64_t> aoff;  // N: first value of its T_n x S state rows (alpha, delta)
+  std::vector<int64_t> soff;  // N: first state (cidx, skip, scratch rows)
+  std::vector<int64_t> uoff;  // N: first compact class (ucls, ncount, ...)
+  std::vector<int32_t> ucls;   // sum U: compact class -> class
+  std::vector<int32_t> ncount; // sum U: occurrences in the label (0 for the blank)
+  std::vector<int32_t> cseq;   // sum U: the sequence of each compact class
+  std::vector<int32_t> cidx;   // sum S: state -> compact index
+  std::vector<uint8_t> skip;   // sum S: 1 where s - 2 -> s is allowed
+  std::vector<int32_t> cs_start;  // sum U + 1: the label states of each compact class (the blank's: none)
+  std::vector<int32_t> cs_state;  // sum L
+  int64_t rows = 0, ytotal = 0, atotal = 0, stotal = 0, utotal = 0;
+  int32_t smax = 0, umax = 0;
+
+  // Batch sums per class (CTC with alpha over the batch): the classes that occur, and for each the global compact
+  // indices (and their sequences) in sequence order.
+  std::vector<int32_t> bclass, bstart, bitem;
+
+  bool feasible(int32_t n) const { return S[static_cast<size_t>(n)] > 0; }
+};
+
+inline LabelPlan plan_labels(const seqloss_problem& p, bool batch_classes) {
+  LabelPlan q;
+  const int32_t N = p.batch;
+  q.N = N;
+  q.Tn.resize(N);
+  q.L.resize(N);
+  q.S.resize(N);
+  q.U.resize(N);
+  q.roff.resize(static_cast<size_t>(N) + 1);
+  q.yoff.resize(N);
+  q.aoff.resize(N);
+  q.soff.resize(N);
+  q.uoff.resize(N);
+  std::vector<int32_t> cmap(static_cast<size_t>(p.classes), -1);
+  int64_t lab_at = 0;
+  for (int32_t n = 0; n < N; ++n) {
+    const int32_t Tn = p.input_lengths != nullptr ? p.input_lengths[n] : p.time;
+    const int32_t L = p.target_lengths[n];
+    const int32_t* lab = p.targets + lab_at;
+    lab_at += L;
+    q.Tn[n] = Tn;
+    q.L[n] = L;
+    q.roff[n] = q.rows;
+    q.rows += Tn;
+    q.yoff[n] = q.ytotal;
+    q.aoff[n] = q.atotal;
+    q.soff[n] = q.stotal;
+    q.uoff[n] = q.utotal;
+    int64_t repeats = 0;
+    if (L <= Tn) {
+      for (int32_t i = 1; i < L; ++i) repeats += lab[i] == lab[i - 1] ? 1 : 0;
+    }
+    if (L > Tn || L + repeats > Tn) {
+      q.S[n] = q.U[n] = 0;
+      continue;
+    }
+    const int32_t S = 2 * L + 1;
+    const int64_t first = q.utotal;
+    int32_t U = 0;
+    for (int32_t s = 0; s < S; ++s) {
+      const int32_t c = (s & 1) != 0 ? lab[(s - 1) / 2] : p.blank;
+      if (cmap[static_cast<size_t>(c)] < 0) {
+        cmap[static_cast<size_t>(c)] = U++;
+        q.ucls.push_back(c);
+        q.ncount.push_back(0);
+        q.cseq.push_back(n);
+      }
+      const int32_t j = cmap[static_cast<size_t>(c)];
+      q.cidx.push_back(j);
+      q.skip.push_back((s & 1) != 0 && s >= 3 && lab[(s - 1) / 2] != lab[(s - 3) / 2] ? 1 : 0);
+      if ((s & 1) != 0) q.ncount[static_cast<size_t>(first + j)] += 1;
+    }
+    for (int32_t j = 0; j < U; ++j) cmap[static_cast<size_t>(q.ucls[static_cast<size_t>(first + j)])] = -1;
+    // The label states of each compact class, in state order (CSR over the global compact index).
+    std::vector<std::vector<int32_t>> states(static_cast<size_t>(U));
+    for (int32_t s = 1; s < S; s += 2) states[static_cast<size_t>(q.cidx[static_cast<size_t>(q.stotal + s)])].push_back(s);
+    for (int32_t j = 0; j < U; ++j) {
+      q.cs_start.push_back(static_cast<int32_t>(q.cs_state.size()));
+      for (int32_t s : states[static_cast<size_t>(j)]) q.cs_state.push_back(s);
+    }
+    q.S[n] = S;
+    q.U[n] = U;
+    q.ytotal += static_cast<int64_t>(Tn) * U;
+    q.atotal += static_cast<int64_t>(Tn) * S;
+    q.stotal += S;
+    q.utotal += U;
+    q.smax = std::max(q.smax, S);
+    q.umax = std::max(q.umax, U);
+  }
+  q.roff[static_cast<size_t>(N)] = q.rows;
+  q.cs_start.push_back(static_cast<int32_t>(q.cs_state.size()));
+  if (batch_classes) {
+    std::map<int32_t, std::vector<int32_t>> by_class;  // class -> global compact indices, in sequence order
+    for (int64_t g = 0; g < q.utotal; ++g) by_class[q.ucls[static_cast<size_t>(g)]].push_back(static_cast<int32_t>(g));
+    for (const auto& kv : by_class) {
+      q.bclass.push_back(kv.first);
+      q.bstart.push_back(static_cast<int32_t>(q.bitem.size()));
+      for (int32_t g : kv.second) q.bitem.push_back(g);
+    }
+    q.bstart.push_back(static_cast<int32_t>(q.bitem.size()));
+  }
+  return q;
+}
+
+}  // namespace cuda
+}  // namespace seqloss
+
+#endif  // SEQLOSS_CUDA_LABELS_H

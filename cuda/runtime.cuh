@@ -1,0 +1,307 @@
+// runtime.cuh — what every CUDA entry shares: the call context (device, stream, workspace, errors), a workspace
+// carver, host-device copies, and the device-side helpers (log-space arithmetic, deterministic block reductions).
+//
+// Determinism: no floating-point atomics anywhere. A reduction is either sequential in one thread or a fixed tree
+// over a block whose size depends only on the problem, so the same call gives bitwise the same results.
+#ifndef SEQLOSS_CUDA_RUNTIME_CUH
+#define SEQLOSS_CUDA_RUNTIME_CUH
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "checks.h"
+#include "seqloss.h"
+
+namespace seqloss {
+namespace cuda {
+
+// ---- device helpers -------------------------------------------------------------------------------------------
+
+__host__ __device__ inline double neg_inf() { return -HUGE_VAL; }
+
+// ln(e^a + e^b + e^c) in double; -inf when all three are -inf.
+__device__ inline double log_sum3(double a, double b, double c) {
+  const double m = fmax(a, fmax(b, c));
+  if (m == neg_inf()) return neg_inf();
+  return m + log(exp(a - m) + exp(b - m) + exp(c - m));
+}
+
+__device__ inline double log_add(double a, double b) {
+  const double m = fmax(a, b);
+  if (m == neg_inf()) return neg_inf();
+  return m + log1p(exp(-fabs(a - b)));
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024) in a fixed tree: lanes by shuffles, then the
+// warps' partial sums by warp 0. Every thread gets the result. `sh` holds at least 33 doubles of shared memory.
+__device__ inline double block_sum(double v, double* sh) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  if (lane == 0) sh[wid] = v;
+  __syncthreads();
+  if (wid == 0) {
+    double w = lane < nw ? sh[lane] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) w += __shfl_down_sync(0xffffffffu, w, o);
+    if (lane == 0) sh[32] = w;
+  }
+  __syncthreads();
+  const double r = sh[32];
+  __syncthreads();
+  return r;
+}
+
+// The largest value over the block (NaN loses), broadcast; same tree as block_sum.
+__device__ inline float block_max(float v, float* sh) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_down_sync(0xffffffffu, v, o));
+  const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  if (lane == 0) sh[wid] = v;
+  __syncthreads();
+  if (wid == 0) {
+    float w = lane < nw ? sh[lane] : -HUGE_VALF;
+    for (int o = 16; o > 0; o >>= 1) w = fmaxf(w, __shfl_down_sync(0xffffffffu, w, o));
+    if (lane == 0) sh[32] = w;
+  }
+  __syncthreads();
+  const float r = sh[32];
+  __syncthreads();
+  return r;
+}
+
+// Row t of sequence n of an N x T x C array in `layout`.
+__host__ __device__ inline int64_t row_offset(int32_t layout, int64_t n, int64_t t, int64_t N, int64_t T, int64_t C) {
+  return layout == SEQLOSS_LAYOUT_TNC ? (t * N + n) * C : (n * T + t) * C;
+}
+
+// Threads for a block that loops over `work` items: a multiple of 32 in [32, cap].
+inline int block_threads(int64_t work, int cap) {
+  int64_t t = (work + 31) / 32 * 32;
+  if (t < 32) t = 32;
+  if (t > cap) t = cap;
+  return static_cast<int>(t);
+}
+
+// ---- workspace ------------------------------------------------------------------------------------------------
+
+// Hands out 256-byte aligned arrays from one block of device memory, or (base == nullptr) only counts the bytes.
+class Carver {
+ public:
+  explicit Carver(unsigned char* base) : base_(base) {}
+  template <class T>
+  T* take(int64_t count) {
+    if (count < 0) count = 0;
+    used_ = (used_ + 255) / 256 * 256;
+    T* p = base_ != nullptr ? reinterpret_cast<T*>(base_ + used_) : nullptr;
+    used_ += static_cast<size_t>(count) * sizeof(T);
+    return count > 0 ? p : nullptr;
+  }
+  size_t used() const { return (used_ + 255) / 256 * 256; }
+
+ private:
+  unsigned char* base_;
+  size_t used_ = 0;
+};
+
+// Host arrays packed into one buffer for a single copy to the device (the metadata of a call).
+class HostPack {
+ public:
+  template <class T>
+  size_t add(const std::vector<T>& v) {
+    size_t at = (bytes_.size() + 15) / 16 * 16;
+    bytes_.resize(at + v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(bytes_.data() + at, v.data(), v.size() * sizeof(T));
+    return at;
+  }
+  const unsigned char* data() const { return bytes_.data(); }
+  size_t size() const { return bytes_.size(); }
+
+ private:
+  std::vector<unsigned char> bytes_;
+};
+
+// ---- the call context -----------------------------------------------------------------------------------------
+
+// exec.device is a usable device (the *_workspace_size entries check this much, as the calls do).
+inline seqloss_status check_device(const seqloss_exec& e, Message msg) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return fail(msg, SEQLOSS_ERROR_DEVICE, "no usable CUDA device (cudaGetDeviceCount: %s)", cudaGetErrorString(err));
+  }
+  if (e.device >= count) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "device must be a CUDA device index in [0, %d), got %d", count, e.device);
+  }
+  return SEQLOSS_OK;
+}
+
+// One entry's use of the runtime: selects exec.device (restoring the caller's device afterwards), uses
+// exec.stream or a non-blocking stream of its own, holds the workspace, and records the first error as a status
+// with a message naming the runtime call.
+class Call {
+ public:
+  Call(const seqloss_exec& e, Message msg) : msg_(msg) {
+    status_ = check_device(e, msg);
+    if (!ok()) return;
+    if (cudaGetDevice(&prev_) != cudaSuccess) prev_ = -1;
+    if (!check(cudaSetDevice(e.device), "cudaSetDevice")) return;
+    device_ = e.device;
+    if (e.stream != nullptr) {
+      stream_ = static_cast<cudaStream_t>(e.stream);
+    } else if (check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags")) {
+      own_stream_ = true;
+    }
+  }
+
+  ~Call() {
+    release();
+    if (own_stream_) cudaStreamDestroy(stream_);
+    if (prev_ >= 0 && prev_ != device_) cudaSetDevice(prev_);
+  }
+
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+
+  bool ok() const { return status_ == SEQLOSS_OK; }
+  seqloss_status status() const { return status_; }
+  cudaStream_t stream() const { return stream_; }
+
+  // Records a runtime failure of `what` (the first one wins). Returns whether err was cudaSuccess.
+  bool check(cudaError_t err, const char* what) {
+    if (err == cudaSuccess) return true;
+    if (ok()) {
+      const seqloss_status st = err == cudaErrorMemoryAllocation ? SEQLOSS_ERROR_ALLOC : SEQLOSS_ERROR_DEVICE;
+      fail_with(st, "CUDA %s failed: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
+    }
+    cudaGetLastError();
+    return false;
+  }
+
+  // After a kernel launch: a launch error (bad configuration) is reported with the kernel's name.
+  bool launched(const char* kernel) { return check(cudaGetLastError(), kernel); }
+
+  // The workspace: the caller's (when given, at least `bytes`) or one allocation from the device's memory pool,
+  // released to the pool (stream-ordered) when the call ends.
+  unsigned char* workspace(size_t bytes, void* given, size_t given_bytes, const char* size_fn) {
+    if (!ok()) return nullptr;
+    if (given != nullptr && given_bytes != 0) {
+      if (given_bytes < bytes) {
+        fail_with(SEQLOSS_ERROR_RANGE, "workspace must be at least %zu bytes (%s), got workspace_bytes = %zu", bytes,
+                  size_fn, given_bytes);
+        return nullptr;
+      }
+      return static_cast<unsigned char*>(given);
+    }
+    if (bytes == 0) bytes = 256;
+    int pools = 0;
+    cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device_);
+    if (pools != 0) {
+      cudaMemPool_t pool;
+      if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess) {
+        uint64_t keep = UINT64_MAX;  // keep freed memory in the pool: the next call reuses it without cudaMalloc
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+      }
+      if (!check(cudaMallocAsync(&own_, bytes, stream_), "cudaMallocAsync (workspace)")) return nullptr;
+      pooled_ = true;
+    } else if (!check(cudaMalloc(&own_, bytes), "cudaMalloc (workspace)")) {
+      return nullptr;
+    }
+    return static_cast<unsigned char*>(own_);
+  }
+
+  // With memory = device: `ptr` (when not NULL) must be device (or managed) memory of this call's device, else a
+  // RANGE error naming `what` — so that host pointers passed as device memory fail cleanly instead of faulting.
+  bool device_array(const void* ptr, const char* what) {
+    if (!ok() || ptr == nullptr) return ok();
+    cudaPointerAttributes a;
+    const cudaError_t err = cudaPointerGetAttributes(&a, ptr);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      a.type = cudaMemoryTypeUnregistered;
+    }
+    const bool managed = a.type == cudaMemoryTypeManaged;
+    if (!(managed || (a.type == cudaMemoryTypeDevice && a.device == device_))) {
+      fail_with(SEQLOSS_ERROR_RANGE, "%s must be device memory on CUDA device %d (memory 1 = device), got %s", what,
+                device_, a.type == cudaMemoryTypeDevice ? "memory of another device" : "a host pointer");
+      return false;
+    }
+    return true;
+  }
+
+  bool to_device(void* dst, const void* src, size_t bytes, const char* what) {
+    if (!ok() || bytes == 0) return ok();
+    return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), what);
+  }
+  bool to_host(void* dst, const void* src, size_t bytes, const char* what) {
+    if (!ok() || bytes == 0) return ok();
+    return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), what);
+  }
+  bool zero(void* dst, size_t bytes, const char* what) {
+    if (!ok() || bytes == 0) return ok();
+    return check(cudaMemsetAsync(dst, 0, bytes, stream_), what);
+  }
+
+  // Waits for the stream (the host outputs are then complete), frees the workspace, and returns the status.
+  seqloss_status finish() {
+    if (ok()) check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    release();
+    if (ok()) clear(msg_);
+    return status_;
+  }
+
+  seqloss_status fail_with(seqloss_status st, const char* fmt, ...)
+#if defined(__GNUC__)
+      __attribute__((format(printf, 3, 4)))
+#endif
+  {
+    if (ok()) {
+      status_ = st;
+      if (msg_.buf != nullptr && msg_.size > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        std::vsnprintf(msg_.buf, msg_.size, fmt, ap);
+        va_end(ap);
+      }
+    }
+    return status_;
+  }
+
+ private:
+  void release() {
+    if (own_ == nullptr) return;
+    if (pooled_) {
+      cudaFreeAsync(own_, stream_);
+    } else {
+      cudaStreamSynchronize(stream_);
+      cudaFree(own_);
+    }
+    own_ = nullptr;
+  }
+
+  Message msg_;
+  seqloss_status status_ = SEQLOSS_OK;
+  int prev_ = -1;
+  int device_ = -1;
+  cudaStream_t stream_ = nullptr;
+  bool own_stream_ = false;
+  void* own_ = nullptr;
+  bool pooled_ = false;
+};
+
+// Blocks of a grid over `items` items of `per_block` each, at most 2^31 - 1 (the x dimension's limit).
+inline unsigned grid_for(int64_t items, int64_t per_block) {
+  int64_t g = (items + per_block - 1) / per_block;
+  if (g < 1) g = 1;
+  if (g > 2147483647) g = 2147483647;
+  return static_cast<unsigned>(g);
+}
+
+}  // namespace cuda
+}  // namespace seqloss
+
+#endif  // SEQLOSS_CUDA_RUNTIME_CUH
