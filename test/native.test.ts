@@ -106,6 +106,18 @@ describe('C++ ABI tests (built with the addon)', () => {
     expect(out.stdout + out.stderr).toMatch(/\b\d+ passed, 0 failed/);
     expect(out.status).toBe(0);
   });
+  // CUDA against the CPU backend through the C ABI; it says "skipped" (and why) without a CUDA build or device.
+  const parity = join(dir, 'cuda_parity_test');
+  it.runIf(existsSync(parity))('cuda_parity_test passes or says why it is skipped', () => {
+    const out = spawnSync(parity, { encoding: 'utf8', timeout: 600_000 });
+    const text = out.stdout + out.stderr;
+    if (backends().cuda.available) {
+      expect(text).toMatch(/cuda_parity_test: \d+ passed, 0 failed/);
+    } else {
+      expect(text).toMatch(/cuda_parity_test: skipped \(.+\)/);
+    }
+    expect(out.status, text.slice(-3000)).toBe(0);
+  });
 });
 
 describe('when the addon cannot be loaded', () => {

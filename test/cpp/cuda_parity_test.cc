@@ -1,0 +1,563 @@
+// cuda_parity_test.cc — the CUDA backend against the CPU backend through the C ABI, on hundreds of random problems
+// and the extremes (log-prob −500 on forced frames, logits ±1e4, T = 10 000, C = 20 000, L = 1 000), for every
+// operation and option: CTC (reductions, zero_infinity, posterior, α in both scopes, γ), DCTC (every alignment,
+// margin, β, λ), ctcAlign, ACE (CE and regression, logits and probabilities, 1D and flattened 2D), the decoders and
+// counting. Also: run-to-run determinism (bitwise), device-memory calls equal to host-memory calls, a caller
+// workspace, and bad device pointers refused. Needs no Node: built by CMake, run by ctest (and by npm test).
+//
+// Without the CUDA backend or without a device it prints why and exits 0 ("skipped"); a GPU run prints the number
+// of checks, so a log shows that it ran.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "seqloss.h"
+
+#if defined(SEQLOSS_WITH_CUDA)
+#include <cuda_runtime.h>
+#endif
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+
+void check(bool ok, const std::string& what) {
+  if (ok) {
+    ++g_passed;
+  } else {
+    ++g_failed;
+    if (g_failed <= 60) std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+constexpr double kTol = 1e-5;  // relative, the bound
+
+// |a - b| <= tol·max(|a|, |b|) (inf only equal to itself).
+bool rel_close(double a, double b, double tol = kTol, double floor = 0.0) {
+  if (std::isinf(a) || std::isinf(b)) return a == b;
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  return std::fabs(a - b) <= floor + tol * std::max(std::fabs(a), std::fabs(b));
+}
+
+// max |a - b| / max |a| over arrays (the rule of the JS parity suites).
+double array_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0.0, d = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    m = std::max(m, static_cast<double>(std::fabs(a[i])));
+    d = std::max(d, static_cast<double>(std::fabs(a[i] - b[i])));
+  }
+  return m == 0.0 ? d : d / m;
+}
+
+std::string str(const char* f, double a = 0, double b = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, f, a, b);
+  return buf;
+}
+
+struct Case {
+  int32_t N = 1, T = 1, C = 2, layout = SEQLOSS_LAYOUT_NTC, input = SEQLOSS_INPUT_LOGITS, blank = 0;
+  std::vector<float> x;
+  std::vector<int32_t> il, targets, tl;
+  std::vector<float> counts;
+  std::string name;
+
+  seqloss_problem problem(const float* data = nullptr) const {
+    seqloss_problem p;
+    std::memset(&p, 0, sizeof p);
+    p.batch = N;
+    p.time = T;
+    p.classes = C;
+    p.layout = layout;
+    p.input = input;
+    p.blank = blank;
+    p.data = data != nullptr ? data : x.data();
+    p.data_size = static_cast<int64_t>(x.size());
+    p.input_lengths = il.data();
+    p.input_lengths_size = static_cast<int64_t>(il.size());
+    p.targets = targets.data();
+    p.targets_size = static_cast<int64_t>(targets.size());
+    p.target_lengths = tl.data();
+    p.target_lengths_size = static_cast<int64_t>(tl.size());
+    p.counts = counts.empty() ? nullptr : counts.data();
+    p.counts_size = static_cast<int64_t>(counts.size());
+    return p;
+  }
+  int64_t idx(int n, int t, int k) const {
+    return layout == SEQLOSS_LAYOUT_NTC ? (static_cast<int64_t>(n) * T + t) * C + k
+                                        : (static_cast<int64_t>(t) * N + n) * C + k;
+  }
+};
+
+seqloss_exec exec_of(int32_t backend, int32_t memory = SEQLOSS_MEMORY_HOST) {
+  seqloss_exec e;
+  std::memset(&e, 0, sizeof e);
+  e.backend = backend;
+  e.memory = memory;
+  return e;
+}
+
+// Random labels (repeats included), lengths in [0, T], logits N(0, scale); `impossible` allows labels that do not fit.
+Case random_case(std::mt19937& rng, int maxN, int maxT, int maxC, int maxL, bool impossible) {
+  std::uniform_int_distribution<int> dn(1, maxN), dt(1, maxT), dc(2, maxC);
+  Case c;
+  c.N = dn(rng);
+  c.T = dt(rng);
+  c.C = dc(rng);
+  c.layout = rng() % 2 == 0 ? SEQLOSS_LAYOUT_NTC : SEQLOSS_LAYOUT_TNC;
+  c.blank = static_cast<int32_t>(rng() % static_cast<unsigned>(c.C));
+  std::normal_distribution<float> nd(0.0f, 1.0f + static_cast<float>(rng() % 4));
+  c.x.resize(static_cast<size_t>(c.N) * c.T * c.C);
+  for (auto& v : c.x) v = nd(rng);
+  for (int n = 0; n < c.N; ++n) {
+    const int tn = rng() % 5 == 0 ? static_cast<int>(rng() % static_cast<unsigned>(c.T + 1)) : c.T;
+    c.il.push_back(tn);
+    int lmax = std::min(maxL, impossible ? tn + 2 : tn / 2);
+    int L = lmax > 0 ? static_cast<int>(rng() % static_cast<unsigned>(lmax + 1)) : 0;
+    c.tl.push_back(L);
+    int prev = -1;
+    for (int i = 0; i < L; ++i) {
+      int k;
+      do {
+        k = (rng() % 3 == 0 && prev >= 0) ? prev : static_cast<int>(rng() % static_cast<unsigned>(c.C));
+      } while (k == c.blank);
+      c.targets.push_back(k);
+      prev = k;
+    }
+  }
+  if (c.targets.empty()) c.targets.push_back(c.blank == 0 ? 1 : 0);  // a non-empty array (no label reads it)
+  return c;
+}
+
+// log-softmax of every row (for the log-probs input).
+void to_log_probs(Case& c) {
+  for (int n = 0; n < c.N; ++n) {
+    for (int t = 0; t < c.T; ++t) {
+      double m = -1e300, s = 0.0;
+      for (int k = 0; k < c.C; ++k) m = std::max(m, static_cast<double>(c.x[c.idx(n, t, k)]));
+      for (int k = 0; k < c.C; ++k) s += std::exp(c.x[c.idx(n, t, k)] - m);
+      for (int k = 0; k < c.C; ++k) c.x[c.idx(n, t, k)] = static_cast<float>(c.x[c.idx(n, t, k)] - m - std::log(s));
+    }
+  }
+  c.input = SEQLOSS_INPUT_LOG_PROBS;
+}
+
+// ACE counts from the labels (the blank column is ignored by the ABI).
+void ace_counts(Case& c) {
+  c.counts.assign(static_cast<size_t>(c.N) * c.C, 0.0f);
+  size_t at = 0;
+  for (int n = 0; n < c.N; ++n) {
+    if (c.il[n] == 0) c.il[n] = 1;  // ACE needs T_n >= 1
+    int L = std::min(c.tl[n], c.il[n]);
+    for (int i = 0; i < c.tl[n]; ++i, ++at) {
+      if (i < L) c.counts[static_cast<size_t>(n) * c.C + c.targets[at]] += 1.0f;
+    }
+  }
+}
+
+// ---- the operations, run on one backend -----------------------------------------------------------------------
+
+struct CtcOut {
+  seqloss_status st;
+  std::vector<float> losses, grad, post;
+  double loss = 0;
+};
+
+CtcOut run_ctc(const Case& c, const seqloss_ctc_options& o, const seqloss_exec& e, bool grad, bool post) {
+  CtcOut r;
+  const size_t ntc = c.x.size();
+  r.losses.assign(static_cast<size_t>(c.N), -7.0f);
+  if (grad) r.grad.assign(ntc, 9.0f);
+  if (post) r.post.assign(ntc, 9.0f);
+  seqloss_ctc_outputs out{r.losses.data(), c.N, &r.loss, grad ? r.grad.data() : nullptr,
+                          static_cast<int64_t>(grad ? ntc : 0), post ? r.post.data() : nullptr,
+                          static_cast<int64_t>(post ? ntc : 0)};
+  seqloss_problem p = c.problem();
+  char msg[512] = {0};
+  r.st = seqloss_ctc(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg);
+  if (r.st != SEQLOSS_OK) std::printf("  [%s] %s: %s\n", c.name.c_str(), seqloss_status_name(r.st), msg);
+  return r;
+}
+
+struct DctcOut {
+  seqloss_status st;
+  std::vector<float> losses, grad, ctc, distill;
+  std::vector<int32_t> align;
+  double loss = 0;
+};
+
+DctcOut run_dctc(const Case& c, const seqloss_dctc_options& o, const seqloss_exec& e, bool grad) {
+  DctcOut r;
+  const size_t ntc = c.x.size(), nt = static_cast<size_t>(c.N) * c.T;
+  r.losses.assign(static_cast<size_t>(c.N), -7.0f);
+  r.ctc.assign(static_cast<size_t>(c.N), -7.0f);
+  r.distill.assign(static_cast<size_t>(c.N), -7.0f);
+  r.align.assign(nt, -9);
+  if (grad) r.grad.assign(ntc, 9.0f);
+  seqloss_dctc_outputs out{r.losses.data(), c.N, &r.loss, grad ? r.grad.data() : nullptr,
+                           static_cast<int64_t>(grad ? ntc : 0), r.align.data(), static_cast<int64_t>(nt),
+                           r.ctc.data(), c.N, r.distill.data(), c.N};
+  seqloss_problem p = c.problem();
+  char msg[512] = {0};
+  r.st = seqloss_dctc(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg);
+  if (r.st != SEQLOSS_OK) std::printf("  [%s] %s: %s\n", c.name.c_str(), seqloss_status_name(r.st), msg);
+  return r;
+}
+
+struct AlignOut {
+  seqloss_status st;
+  std::vector<int32_t> paths;
+  std::vector<float> scores;
+};
+
+AlignOut run_align(const Case& c, const seqloss_exec& e) {
+  AlignOut r;
+  r.paths.assign(static_cast<size_t>(c.N) * c.T, -9);
+  r.scores.assign(static_cast<size_t>(c.N), -7.0f);
+  seqloss_align_outputs out{r.paths.data(), static_cast<int64_t>(r.paths.size()), r.scores.data(), c.N};
+  seqloss_problem p = c.problem();
+  char msg[512] = {0};
+  r.st = seqloss_ctc_align(&p, &e, &out, nullptr, 0, msg, sizeof msg);
+  if (r.st != SEQLOSS_OK) std::printf("  [%s] %s: %s\n", c.name.c_str(), seqloss_status_name(r.st), msg);
+  return r;
+}
+
+struct AceOut {
+  seqloss_status st;
+  std::vector<float> losses, grad;
+  double loss = 0;
+};
+
+AceOut run_ace(const Case& c, const seqloss_ace_options& o, const seqloss_exec& e) {
+  AceOut r;
+  r.losses.assign(static_cast<size_t>(c.N), -7.0f);
+  r.grad.assign(c.x.size(), 9.0f);
+  seqloss_ace_outputs out{r.losses.data(), c.N, &r.loss, r.grad.data(), static_cast<int64_t>(r.grad.size())};
+  seqloss_problem p = c.problem();
+  char msg[512] = {0};
+  r.st = seqloss_ace(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg);
+  if (r.st != SEQLOSS_OK) std::printf("  [%s] %s: %s\n", c.name.c_str(), seqloss_status_name(r.st), msg);
+  return r;
+}
+
+// ---- comparisons ----------------------------------------------------------------------------------------------
+
+void compare_ctc(const Case& c, const std::string& what, const seqloss_ctc_options& o, bool grad, bool post) {
+  const CtcOut a = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CPU), grad, post);
+  const CtcOut b = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), grad, post);
+  const std::string at = c.name + " " + what;
+  check(a.st == SEQLOSS_OK && b.st == SEQLOSS_OK, "ctc runs: " + at);
+  if (a.st != SEQLOSS_OK || b.st != SEQLOSS_OK) return;
+  bool ok = rel_close(a.loss, b.loss);
+  for (int n = 0; n < c.N; ++n) ok = ok && rel_close(a.losses[n], b.losses[n], kTol, 1e-6);
+  check(ok, "ctc losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
+  if (grad) check(array_diff(a.grad, b.grad) <= kTol, "ctc grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
+  if (post) check(array_diff(a.post, b.post) <= kTol, "ctc posterior: " + at + str(" (max rel %g)", array_diff(a.post, b.post)));
+  // Run to run: bitwise.
+  const CtcOut b2 = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), grad, post);
+  check(b2.losses == b.losses && b2.grad == b.grad && b2.post == b.post && b2.loss == b.loss, "ctc deterministic: " + at);
+}
+
+seqloss_ctc_options ctc_options(int32_t reduction, int32_t zero_inf, double alpha, int32_t scope, double gamma) {
+  seqloss_ctc_options o;
+  std::memset(&o, 0, sizeof o);
+  o.reduction = reduction;
+  o.zero_infinity = zero_inf;
+  o.fit_alpha = alpha;
+  o.fit_alpha_scope = scope;
+  o.fit_gamma = gamma;
+  return o;
+}
+
+seqloss_dctc_options dctc_options(int32_t alignment, int32_t reduction, double lambda, double beta, double s, double m) {
+  seqloss_dctc_options o;
+  std::memset(&o, 0, sizeof o);
+  o.alignment = alignment;
+  o.reduction = reduction;
+  o.zero_infinity = 1;
+  o.lambda = lambda;
+  o.ctc_weight = beta;
+  o.scale = s;
+  o.margin = m;
+  return o;
+}
+
+// The log-probability of a path under the CPU's ln y (for paths that differ only at exact ties).
+double path_score(const Case& c, int n, const std::vector<int32_t>& paths) {
+  double s = 0.0;
+  for (int t = 0; t < c.il[n]; ++t) {
+    double m = -1e300, z = 0.0;
+    for (int k = 0; k < c.C; ++k) m = std::max(m, static_cast<double>(c.x[c.idx(n, t, k)]));
+    for (int k = 0; k < c.C; ++k) z += std::exp(c.x[c.idx(n, t, k)] - m);
+    const int k = paths[static_cast<size_t>(n) * c.T + t];
+    s += c.input == SEQLOSS_INPUT_LOGITS ? c.x[c.idx(n, t, k)] - m - std::log(z) : c.x[c.idx(n, t, k)];
+  }
+  return s;
+}
+
+void compare_dctc(const Case& c, const std::string& what, const seqloss_dctc_options& o, bool grad) {
+  const DctcOut a = run_dctc(c, o, exec_of(SEQLOSS_BACKEND_CPU), grad);
+  const DctcOut b = run_dctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), grad);
+  const std::string at = c.name + " " + what;
+  check(a.st == SEQLOSS_OK && b.st == SEQLOSS_OK, "dctc runs: " + at);
+  if (a.st != SEQLOSS_OK || b.st != SEQLOSS_OK) return;
+  bool ok = rel_close(a.loss, b.loss);
+  for (int n = 0; n < c.N; ++n) {
+    ok = ok && rel_close(a.losses[n], b.losses[n], kTol, 1e-6) && rel_close(a.ctc[n], b.ctc[n], kTol, 1e-6) &&
+         rel_close(a.distill[n], b.distill[n], kTol, 1e-6);
+  }
+  check(ok, "dctc losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
+  check(a.align == b.align, "dctc z*: " + at);
+  if (grad) check(array_diff(a.grad, b.grad) <= kTol, "dctc grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
+  const DctcOut b2 = run_dctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), grad);
+  check(b2.losses == b.losses && b2.grad == b.grad && b2.align == b.align, "dctc deterministic: " + at);
+}
+
+void compare_align(const Case& c, const std::string& what) {
+  const AlignOut a = run_align(c, exec_of(SEQLOSS_BACKEND_CPU));
+  const AlignOut b = run_align(c, exec_of(SEQLOSS_BACKEND_CUDA));
+  const std::string at = c.name + " " + what;
+  check(a.st == SEQLOSS_OK && b.st == SEQLOSS_OK, "align runs: " + at);
+  if (a.st != SEQLOSS_OK || b.st != SEQLOSS_OK) return;
+  for (int n = 0; n < c.N; ++n) {
+    check(rel_close(a.scores[n], b.scores[n], kTol, 1e-6), "align score: " + at + str(" (%g vs %g)", a.scores[n], b.scores[n]));
+    const bool same = std::equal(a.paths.begin() + static_cast<int64_t>(n) * c.T, a.paths.begin() + static_cast<int64_t>(n + 1) * c.T,
+                                 b.paths.begin() + static_cast<int64_t>(n) * c.T);
+    // Equal paths, or (at an exact tie broken by the last bit of a row's log-sum-exp) equally good ones.
+    check(same || rel_close(path_score(c, n, a.paths), path_score(c, n, b.paths), 1e-12, 1e-12), "align path: " + at);
+  }
+}
+
+void compare_ace(const Case& c, const std::string& what, const seqloss_ace_options& o) {
+  const AceOut a = run_ace(c, o, exec_of(SEQLOSS_BACKEND_CPU));
+  const AceOut b = run_ace(c, o, exec_of(SEQLOSS_BACKEND_CUDA));
+  const std::string at = c.name + " " + what;
+  check(a.st == SEQLOSS_OK && b.st == SEQLOSS_OK, "ace runs: " + at);
+  if (a.st != SEQLOSS_OK || b.st != SEQLOSS_OK) return;
+  bool ok = rel_close(a.loss, b.loss);
+  for (int n = 0; n < c.N; ++n) ok = ok && rel_close(a.losses[n], b.losses[n], kTol, 1e-6);
+  check(ok, "ace losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
+  check(array_diff(a.grad, b.grad) <= kTol, "ace grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
+  const AceOut b2 = run_ace(c, o, exec_of(SEQLOSS_BACKEND_CUDA));
+  check(b2.losses == b.losses && b2.grad == b.grad, "ace deterministic: " + at);
+}
+
+void compare_decoders(const Case& c0, const std::string& what) {
+  const std::string at = c0.name + " " + what;
+  const size_t nt = static_cast<size_t>(c0.N) * c0.T, nc = static_cast<size_t>(c0.N) * c0.C;
+  Case ace = c0;  // the ACE decoder and counting need T_n >= 1
+  for (auto& l : ace.il) l = std::max(l, 1);
+  for (int kind = 0; kind < 3; ++kind) {
+    const Case& c = kind == 0 ? c0 : ace;
+    seqloss_problem p = c.problem();
+    std::vector<int32_t> la(nt), lb(nt), na(static_cast<size_t>(c.N)), nb(static_cast<size_t>(c.N));
+    seqloss_exec cpu = exec_of(SEQLOSS_BACKEND_CPU), gpu = exec_of(SEQLOSS_BACKEND_CUDA);
+    seqloss_status sa, sb;
+    if (kind == 0) {
+      sa = seqloss_ctc_greedy_decode(&p, &cpu, la.data(), static_cast<int64_t>(nt), na.data(), c.N, nullptr, 0);
+      sb = seqloss_ctc_greedy_decode(&p, &gpu, lb.data(), static_cast<int64_t>(nt), nb.data(), c.N, nullptr, 0);
+    } else {
+      sa = seqloss_ace_decode(&p, kind - 1, &cpu, la.data(), static_cast<int64_t>(nt), na.data(), c.N, nullptr, 0);
+      sb = seqloss_ace_decode(&p, kind - 1, &gpu, lb.data(), static_cast<int64_t>(nt), nb.data(), c.N, nullptr, 0);
+    }
+    check(sa == SEQLOSS_OK && sb == SEQLOSS_OK && la == lb && na == nb, "decode " + std::to_string(kind) + ": " + at);
+  }
+  std::vector<float> ea(nc), eb(nc);
+  std::vector<int32_t> ra(nc), rb(nc);
+  seqloss_problem p = ace.problem();
+  seqloss_exec cpu = exec_of(SEQLOSS_BACKEND_CPU), gpu = exec_of(SEQLOSS_BACKEND_CUDA);
+  const seqloss_status sa = seqloss_ace_count(&p, &cpu, ea.data(), static_cast<int64_t>(nc), ra.data(), static_cast<int64_t>(nc), nullptr, 0);
+  const seqloss_status sb = seqloss_ace_count(&p, &gpu, eb.data(), static_cast<int64_t>(nc), rb.data(), static_cast<int64_t>(nc), nullptr, 0);
+  check(sa == SEQLOSS_OK && sb == SEQLOSS_OK, "count runs: " + at);
+  bool ok = true;
+  for (size_t i = 0; i < nc; ++i) {
+    ok = ok && rel_close(ea[i], eb[i], kTol, 1e-6);
+    // Rounded counts agree unless the sum sits on a .5 boundary within the tolerance.
+    const double frac = std::fabs(std::fmod(static_cast<double>(ea[i]), 1.0));
+    if (std::fabs(frac - 0.5) > 1e-4) ok = ok && ra[i] == rb[i];
+  }
+  check(ok, "count: " + at);
+}
+
+// ---- the suites -----------------------------------------------------------------------------------------------
+
+void test_random(std::mt19937& rng) {
+  for (int i = 0; i < 120; ++i) {
+    Case c = random_case(rng, 6, 40, 30, 12, i % 5 == 0);
+    c.name = "random " + std::to_string(i);
+    if (i % 4 == 3) to_log_probs(c);
+    const int32_t red = static_cast<int32_t>(i % 3);
+    compare_ctc(c, "plain", ctc_options(red, i % 2, 0, 0, 0), true, true);
+    compare_align(c, "align");
+    compare_decoders(c, "decoders");
+    if (c.input == SEQLOSS_INPUT_LOGITS) {
+      const double gammas[] = {0.5, 1.0, 2.0};
+      compare_ctc(c, "alpha batch", ctc_options(red, 0, 0.4, SEQLOSS_FIT_SCOPE_BATCH, 0), true, true);
+      compare_ctc(c, "alpha sequence", ctc_options(red, 0, 0.6, SEQLOSS_FIT_SCOPE_SEQUENCE, 0), true, true);
+      compare_ctc(c, "gamma", ctc_options(red, 0, 0, 0, gammas[i % 3]), true, false);
+      compare_ctc(c, "alpha+gamma", ctc_options(red, 0, 0.5, static_cast<int32_t>(i % 2), gammas[(i + 1) % 3]), true, true);
+      compare_ctc(c, "alpha, posterior only", ctc_options(red, 0, 0.5, 0, 0), false, true);
+      const int32_t modes[] = {SEQLOSS_DCTC_RATIO, SEQLOSS_DCTC_POSTERIOR, SEQLOSS_DCTC_VITERBI};
+      for (int32_t mode : modes) {
+        compare_dctc(c, "dctc mode " + std::to_string(mode), dctc_options(mode, red, 0.05, 1.0, 1.0, 0.0), true);
+        compare_dctc(c, "dctc margin mode " + std::to_string(mode), dctc_options(mode, red, 0.3, 0.7, 2.0, 0.5), i % 2 == 0);
+      }
+      compare_dctc(c, "dctc beta 0", dctc_options(SEQLOSS_DCTC_RATIO, red, 0.5, 0.0, 1.0, 0.2), true);
+    }
+    // ACE on the same logits (and as probabilities).
+    Case a = c;
+    if (a.input == SEQLOSS_INPUT_LOG_PROBS) {
+      for (auto& v : a.x) v = std::exp(v);
+      a.input = SEQLOSS_INPUT_PROBS;
+    }
+    ace_counts(a);
+    seqloss_ace_options ao{red, static_cast<int32_t>(i % 2), i % 3 == 0 ? 0.0 : 1e-10};
+    compare_ace(a, "ace", ao);
+  }
+}
+
+void test_extremes(std::mt19937& rng) {
+  // Log-prob −500 on forced frames and logits ±1e4.
+  for (int i = 0; i < 8; ++i) {
+    Case c = random_case(rng, 4, 30, 12, 8, false);
+    c.name = "extreme " + std::to_string(i);
+    for (auto& v : c.x) v = (rng() % 2 == 0 ? 1e4f : -1e4f) * (i % 2 == 0 ? 1.0f : 0.0f) + v;
+    if (i % 2 == 1) {
+      to_log_probs(c);
+      for (int n = 0; n < c.N; ++n) {
+        for (int t = 0; t < c.il[n]; t += 3) {
+          for (int k = 0; k < c.C; ++k) c.x[c.idx(n, t, k)] = k == c.blank ? 0.0f : -500.0f;
+        }
+      }
+    }
+    compare_ctc(c, "plain", ctc_options(SEQLOSS_REDUCTION_SUM, 0, 0, 0, 0), true, true);
+    compare_align(c, "align");
+    if (c.input == SEQLOSS_INPUT_LOGITS) {
+      compare_ctc(c, "alpha+gamma", ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0.5, 0, 1.0), true, true);
+      compare_dctc(c, "dctc", dctc_options(SEQLOSS_DCTC_RATIO, SEQLOSS_REDUCTION_MEAN, 0.1, 1.0, 1.0, 0.0), true);
+      Case a = c;
+      ace_counts(a);
+      seqloss_ace_options ao{SEQLOSS_REDUCTION_MEAN, SEQLOSS_ACE_CE, 1e-10};
+      compare_ace(a, "ace", ao);
+    }
+  }
+  // Long: T = 10 000 frames, L = 1 000 labels.
+  {
+    std::mt19937 r2(11);
+    Case c;
+    c.name = "T=10000 L=1000";
+    c.N = 2;
+    c.T = 10000;
+    c.C = 40;
+    c.blank = 0;
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    c.x.resize(static_cast<size_t>(c.N) * c.T * c.C);
+    for (auto& v : c.x) v = nd(r2);
+    c.il = {10000, 9000};
+    c.tl = {1000, 800};
+    for (int i = 0; i < 1800; ++i) c.targets.push_back(1 + static_cast<int>(r2() % 39));
+    compare_ctc(c, "plain", ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), true, true);
+    compare_ctc(c, "alpha+gamma", ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0.5, 0, 1.0), true, false);
+    compare_dctc(c, "dctc viterbi", dctc_options(SEQLOSS_DCTC_VITERBI, SEQLOSS_REDUCTION_MEAN, 0.01, 1.0, 1.0, 0.0), true);
+    compare_align(c, "align");
+  }
+  // Wide: C = 20 000 classes.
+  {
+    std::mt19937 r3(13);
+    Case c = random_case(r3, 3, 30, 2, 10, false);
+    c.name = "C=20000";
+    c.C = 20000;
+    std::normal_distribution<float> nd(0.0f, 3.0f);
+    c.x.resize(static_cast<size_t>(c.N) * c.T * c.C);
+    for (auto& v : c.x) v = nd(r3);
+    c.targets.clear();
+    for (int n = 0; n < c.N; ++n) {
+      c.tl[n] = std::min(10, c.il[n] / 2);
+      for (int i = 0; i < c.tl[n]; ++i) c.targets.push_back(1 + static_cast<int>(r3() % 19999));
+    }
+    c.blank = 0;
+    if (c.targets.empty()) c.targets.push_back(1);
+    compare_ctc(c, "plain", ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), true, true);
+    compare_ctc(c, "alpha batch", ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0.5, 0, 0), true, false);
+    compare_dctc(c, "dctc", dctc_options(SEQLOSS_DCTC_RATIO, SEQLOSS_REDUCTION_MEAN, 0.01, 1.0, 1.0, 0.0), true);
+    compare_align(c, "align");
+    compare_decoders(c, "decoders");
+    Case a = c;
+    ace_counts(a);
+    seqloss_ace_options ao{SEQLOSS_REDUCTION_MEAN, SEQLOSS_ACE_CE, 1e-10};
+    compare_ace(a, "ace", ao);
+  }
+}
+
+#if defined(SEQLOSS_WITH_CUDA)
+// Device-memory calls give bitwise the host-memory results; a caller workspace is used; host pointers passed as
+// device memory are refused.
+void test_device_memory(std::mt19937& rng) {
+  Case c = random_case(rng, 4, 30, 20, 8, false);
+  c.name = "device memory";
+  const seqloss_ctc_options o = ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0.5, 0, 1.0);
+  const CtcOut host = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), true, true);
+  const size_t bytes = sizeof(float) * c.x.size();
+  float *dx = nullptr, *dg = nullptr, *dp = nullptr;
+  check(cudaMalloc(&dx, bytes) == cudaSuccess && cudaMalloc(&dg, bytes) == cudaSuccess &&
+            cudaMalloc(&dp, bytes) == cudaSuccess,
+        "cudaMalloc");
+  cudaMemcpy(dx, c.x.data(), bytes, cudaMemcpyHostToDevice);
+  seqloss_problem p = c.problem(dx);
+  std::vector<float> losses(static_cast<size_t>(c.N));
+  double loss = 0;
+  seqloss_ctc_outputs out{losses.data(), c.N, &loss, dg, static_cast<int64_t>(c.x.size()), dp, static_cast<int64_t>(c.x.size())};
+  seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA, SEQLOSS_MEMORY_DEVICE);
+  size_t ws_bytes = 0;
+  check(seqloss_ctc_workspace_size(&p, &o, &e, &ws_bytes, nullptr, 0) == SEQLOSS_OK && ws_bytes > 0, "workspace size");
+  void* ws = nullptr;
+  cudaMalloc(&ws, ws_bytes);
+  char msg[512] = {0};
+  const seqloss_status st = seqloss_ctc(&p, &o, &e, &out, ws, ws_bytes, msg, sizeof msg);
+  check(st == SEQLOSS_OK, std::string("ctc on device memory with a caller workspace: ") + msg);
+  std::vector<float> g(c.x.size()), q(c.x.size());
+  cudaMemcpy(g.data(), dg, bytes, cudaMemcpyDeviceToHost);
+  cudaMemcpy(q.data(), dp, bytes, cudaMemcpyDeviceToHost);
+  check(losses == host.losses && loss == host.loss && g == host.grad && q == host.post, "device memory = host memory, bitwise");
+  // A workspace one byte short is refused.
+  check(seqloss_ctc(&p, &o, &e, &out, ws, ws_bytes - 1, msg, sizeof msg) == SEQLOSS_ERROR_RANGE, "short workspace refused");
+  // Host arrays as device memory.
+  seqloss_problem hp = c.problem();
+  check(seqloss_ctc(&hp, &o, &e, &out, nullptr, 0, msg, sizeof msg) == SEQLOSS_ERROR_RANGE && std::strstr(msg, "device memory"),
+        "host logits as device memory refused");
+  cudaFree(ws);
+  cudaFree(dx);
+  cudaFree(dg);
+  cudaFree(dp);
+}
+#endif
+
+}  // namespace
+
+int main() {
+  seqloss_cuda_info info;
+  seqloss_cuda_query(&info);
+  if (info.compiled == 0 || info.device_count == 0) {
+    std::printf("cuda_parity_test: skipped (%s)\n", info.compiled == 0 ? "this build has no CUDA backend" : info.reason);
+    return 0;
+  }
+  seqloss_cuda_device dev;
+  seqloss_cuda_device_query(0, &dev, nullptr, 0);
+  std::printf("cuda_parity_test on %s (compute %d.%d), runtime %d, driver %d\n", dev.name, dev.major, dev.minor,
+              info.runtime_version, info.driver_version);
+  std::mt19937 rng(4242);
+  test_random(rng);
+  test_extremes(rng);
+#if defined(SEQLOSS_WITH_CUDA)
+  test_device_memory(rng);
+#endif
+  std::printf("cuda_parity_test: %d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
