@@ -7,14 +7,38 @@ const VERSION = '0.1.0';
 
 let warned = false;
 
-/** The backend that will serve a call. 'auto': the native CPU backend when the addon loaded, else 'js' (with one
- * warning per thread). CUDA kernels arrive in a later version, so 'auto' does not pick 'cuda' yet. */
-export function resolveBackend(fn: string, exec: Exec): ResolvedBackend {
+/** 'auto' considers CUDA from this many input elements (N·T·C) on: below it, copying the logits to the device and
+ * back, and the launch latency, cost more than the CPU backend's whole call. */
+export const AUTO_CUDA_MIN_ELEMENTS = 1 << 20;
+
+/** Whether 'auto' may pick CUDA at all: only with SEQLOSS_AUTO_CUDA=1 in this version, whose CUDA kernels are built
+ * and callable with backend 'cuda' but have not yet been verified on a GPU by the test suite. */
+function autoCuda(): boolean {
+  return process.env.SEQLOSS_AUTO_CUDA === '1';
+}
+
+let cudaDevices: number | undefined; // the addon's device count, asked once per environment (it does not change)
+
+function cudaDeviceCount(): number {
+  if (cudaDevices === undefined) {
+    const native = loadNative();
+    cudaDevices = native.ok ? native.binding.info().cuda.devices.length : 0;
+  }
+  return cudaDevices;
+}
+
+/** The backend that will serve a call of `elements` input values. 'auto': CUDA when it is enabled for 'auto'
+ * (SEQLOSS_AUTO_CUDA=1), a device is present and the input has at least AUTO_CUDA_MIN_ELEMENTS values; else the
+ * native CPU backend when the addon loaded; else 'js' (with one warning per thread). */
+export function resolveBackend(fn: string, exec: Exec, elements = 0): ResolvedBackend {
   const requested = exec.backend;
   if (requested === 'js') return 'js';
   const native = loadNative();
   if (requested === 'auto') {
-    if (native.ok) return 'cpu';
+    if (native.ok) {
+      if (autoCuda() && elements >= AUTO_CUDA_MIN_ELEMENTS && cudaDeviceCount() > exec.device) return 'cuda';
+      return 'cpu';
+    }
     if (!warned) {
       warned = true;
       process.emitWarning(`seqloss: ${native.reason}; backend 'auto' falls back to 'js' (pure TypeScript, slower)`, {
@@ -68,18 +92,14 @@ export function backends(): BackendsInfo {
     totalMemory: d.totalMemory,
     multiprocessors: d.multiprocessors,
   }));
-  // The CUDA kernels are not in this version: a device alone does not make the backend available.
-  const kernels = false;
-  const reason = !c.compiled || devices.length === 0
-    ? c.reason || 'no CUDA device'
-    : 'this version has CUDA device discovery but not the CUDA kernels yet';
+  const available = c.compiled && devices.length > 0;
   return {
     js: true,
     cpu: true,
     cuda: {
-      available: kernels && devices.length > 0,
+      available,
       devices,
-      ...(kernels && devices.length > 0 ? {} : { reason }),
+      ...(available ? {} : { reason: c.reason || 'no CUDA device' }),
       compiled: c.compiled,
       runtimeVersion: versionString(c.runtimeVersion),
       driverVersion: versionString(c.driverVersion),

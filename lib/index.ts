@@ -77,7 +77,7 @@ function withBackend<T extends object>(r: T, backend: ResolvedBackend): T & { ba
 
 function ctcCall(fn: string, logits: Float32Array, options: CtcOptions) {
   const { data, problem, exec } = normalizeCtc(fn, logits, options);
-  const backend = resolveBackend(fn, exec);
+  const backend = resolveBackend(fn, exec, data.length);
   const args = [
     data,
     nativeProblem(problem, { targets: problem.targets, targetLengths: problem.targetLengths }),
@@ -123,7 +123,7 @@ export async function ctcLossAsync(logits: Float32Array, options: CtcOptions): P
 
 function dctcCall(fn: string, logits: Float32Array, options: DctcOptions) {
   const { data, problem, exec } = normalizeDctc(fn, logits, options);
-  const backend = resolveBackend(fn, exec);
+  const backend = resolveBackend(fn, exec, data.length);
   const args = [
     data,
     nativeProblem(problem, { targets: problem.targets, targetLengths: problem.targetLengths }),
@@ -180,7 +180,7 @@ export async function dctcLossAsync(logits: Float32Array, options: DctcOptions):
 
 function alignCall(fn: string, input: Float32Array, options: CtcAlignOptions) {
   const { data, problem, exec } = normalizeAlign(fn, input, options);
-  const backend = resolveBackend(fn, exec);
+  const backend = resolveBackend(fn, exec, data.length);
   const args = [
     data,
     nativeProblem(problem, { targets: problem.targets, targetLengths: problem.targetLengths }),
@@ -217,7 +217,7 @@ export async function ctcAlignAsync(input: Float32Array, options: CtcAlignOption
 
 function aceCall(fn: string, input: Float32Array, options: AceOptions) {
   const { data, problem, counts32, exec } = normalizeAce(fn, input, options);
-  const backend = resolveBackend(fn, exec);
+  const backend = resolveBackend(fn, exec, data.length);
   const args = [
     data,
     nativeProblem(problem, { counts: counts32 }),
@@ -257,7 +257,7 @@ function splitLabels(labels: Int32Array, lengths: Int32Array, time: number): Int
 /** Greedy (best-path) CTC decoding: per-frame argmax (ties to the lowest class), merge repeats, drop blanks. */
 export function ctcGreedyDecode(logits: Float32Array, options: CtcDecodeOptions): Int32Array[] {
   const { data, problem, exec } = normalizeCtcDecode('ctcGreedyDecode', logits, options);
-  const backend = resolveBackend('ctcGreedyDecode', exec);
+  const backend = resolveBackend('ctcGreedyDecode', exec, data.length);
   if (backend === 'js') return ref.ctcGreedyDecode(data, problem);
   const r = binding().ctcGreedyDecode(data, nativeProblem(problem), nativeExec(backend, exec));
   return splitLabels(r.labels, r.lengths, problem.time);
@@ -266,7 +266,7 @@ export function ctcGreedyDecode(logits: Float32Array, options: CtcDecodeOptions)
 /** ACE decoding: per-position argmax in flatten order, drop blanks; repeats kept unless collapseRepeats. */
 export function aceDecode(input: Float32Array, options: AceDecodeOptions): Int32Array[] {
   const { data, problem, collapseRepeats, exec } = normalizeAceDecode('aceDecode', input, options);
-  const backend = resolveBackend('aceDecode', exec);
+  const backend = resolveBackend('aceDecode', exec, data.length);
   if (backend === 'js') return ref.aceDecode(data, problem, collapseRepeats);
   const r = binding().aceDecode(data, nativeProblem(problem), collapseRepeats, nativeExec(backend, exec));
   return splitLabels(r.labels, r.lengths, problem.time);
@@ -275,7 +275,7 @@ export function aceDecode(input: Float32Array, options: AceDecodeOptions): Int32
 /** ACE counting: expected[n·C + k] = Σ_t y_k^t (ACE's aggregation y_k), and those counts rounded. */
 export function aceCount(input: Float32Array, options: AceInputOptions): AceCountResult {
   const { data, problem, exec } = normalizeAceDecode('aceCount', input, options, ACE_SHAPE_KEYS);
-  const backend = resolveBackend('aceCount', exec);
+  const backend = resolveBackend('aceCount', exec, data.length);
   if (backend === 'js') {
     const r = ref.aceCount(data, problem);
     return { expected: Float32Array.from(r.expected), rounded: r.rounded };
