@@ -10,10 +10,17 @@
  *  - Dense inputs are float32 with layout NTC (index (n*T + t)*C + k) or TNC (index (t*N + n)*C + k);
  *    gradients and posteriors are written in the same layout as the input. 2D ACE maps (NHWC) are passed as
  *    1D NTC with T = H*W: the row-major flatten t = h*W + w is exactly that memory order.
- *  - Lengths, targets and counts always live in host memory. Dense inputs and outputs live in host memory
- *    unless seqloss_exec.memory says SEQLOSS_MEMORY_DEVICE (CUDA backend only).
- *  - Workspace: each operation has a *_workspace_size twin. Pass a buffer of at least that many bytes
- *    (host memory for the CPU backend), or NULL/0 to let the call allocate and free its own.
+ *  - Lengths, targets and counts always live in host memory. The dense N*T*C arrays (`data`, `grad`,
+ *    `posterior`) live in host memory unless seqloss_exec.memory says SEQLOSS_MEMORY_DEVICE (CUDA backend only):
+ *    then they are device pointers on exec.device (checked: a host pointer is a RANGE error, not a fault). Every
+ *    other output (losses, loss, alignment, paths, scores, decoder labels and lengths, counts) is host memory in
+ *    both modes.
+ *  - Workspace: each operation has a *_workspace_size twin. Pass a buffer of at least that many bytes (host
+ *    memory for the CPU backend, device memory on exec.device for the CUDA backend), or NULL/0 to let the call
+ *    allocate its own (CUDA: from the device's stream-ordered memory pool, which keeps freed memory for the next
+ *    call). With host memory the CUDA workspace also holds the device copies of the dense arrays.
+ *  - CUDA calls run on exec.stream (NULL: a stream of their own), with no host synchronisation between their
+ *    kernels, and synchronise that stream once before returning (the host outputs are then written).
  *  - Results are deterministic: the same inputs give bitwise the same outputs for any thread count.
  */
 #ifndef SEQLOSS_H
@@ -92,7 +99,7 @@ typedef struct seqloss_problem {
 /* Where and how to run. */
 typedef struct seqloss_exec {
   int32_t backend; /* seqloss_backend */
-  int32_t device;  /* CUDA device index (ignored by the CPU backend) */
+  int32_t device;  /* CUDA device index (ignored by the CPU backend); past the last device: a RANGE error */
   int32_t memory;  /* seqloss_memory of `data` and of the dense outputs */
   int32_t threads; /* CPU threads; 0 = one per hardware thread */
   void* stream;    /* cudaStream_t, or NULL for the default stream (CUDA backend) */
