@@ -2,7 +2,7 @@
 // The `seqloss` command. `seqloss simulate` draws how each loss shapes a model's outputs (simulate-cli.ts);
 // `seqloss doctor` tells what this installation can run and why not where it cannot.
 import { availableParallelism, cpus } from 'node:os';
-import { backends } from './backend.js';
+import { AUTO_CUDA_MIN_ELEMENTS, backends } from './backend.js';
 
 const USAGE = `usage: seqloss <command>
 
@@ -35,7 +35,12 @@ function doctor(json: boolean): number {
       (d) => `    [${d.index}] ${d.name}, compute ${d.computeCapability}, ` +
         `${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`,
     ),
-    `'auto' picks:     ${b.cpu ? 'cpu' : 'js'}`,
+    `'auto' picks:     ${b.cpu ? 'cpu' : 'js'}` +
+      (b.cuda.available
+        ? process.env.SEQLOSS_AUTO_CUDA === '1'
+          ? ` (cuda from ${AUTO_CUDA_MIN_ELEMENTS} input values)`
+          : ' (cuda too with SEQLOSS_AUTO_CUDA=1, from ' + `${AUTO_CUDA_MIN_ELEMENTS} input values)`
+        : ''),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
