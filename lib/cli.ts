@@ -39,7 +39,7 @@ function doctor(json: boolean): number {
       (b.cuda.available
         ? process.env.SEQLOSS_AUTO_CUDA === '1'
           ? ` (cuda from ${AUTO_CUDA_MIN_ELEMENTS} input values)`
-          : ' (cuda too with SEQLOSS_AUTO_CUDA=1, from ' + `${AUTO_CUDA_MIN_ELEMENTS} input values)`
+          : ` (cuda too with SEQLOSS_AUTO_CUDA=1, from ${AUTO_CUDA_MIN_ELEMENTS} input values)`
         : ''),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
