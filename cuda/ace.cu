@@ -34,19 +34,6 @@ struct Dense {
   const int64_t* roff;  // N + 1
 };
 
-__device__ inline int32_t seq_of_row(const int64_t* roff, int32_t N, int64_t r) {
-  int32_t lo = 0, hi = N;
-  while (hi - lo > 1) {
-    const int32_t mid = (lo + hi) / 2;
-    if (roff[mid] <= r) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
 unsigned capped_grid(int64_t items) {
   const unsigned g = grid_for(items, 1);
   return g < kMaxGrid ? g : kMaxGrid;

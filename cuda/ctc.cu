@@ -58,20 +58,6 @@ struct Meta {
   int32_t nbclass;
 };
 
-// The sequence of valid row r: the last n with roff[n] <= r (roff[N] = rows > r).
-__device__ inline int32_t seq_of_row(const int64_t* roff, int32_t N, int64_t r) {
-  int32_t lo = 0, hi = N;
-  while (hi - lo > 1) {
-    const int32_t mid = (lo + hi) / 2;
-    if (roff[mid] <= r) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
 constexpr int kRowThreads = 256;
 constexpr int kSeqThreads = 512;
 constexpr unsigned kMaxGrid = 1u << 20;
@@ -711,6 +697,34 @@ bool upload_and_stats(Call& call, const seqloss_problem& p, const LabelPlan& q, 
   return true;
 }
 
+// Sizes the workspace of a label operation whose buffers `plan(&b)` selects.
+template <class Plan>
+seqloss_status label_workspace(const seqloss_problem& p, const seqloss_exec& e, bool batch_classes, Plan&& plan,
+                               size_t* bytes, Message msg) {
+  const seqloss_status dev = check_device(e, msg);
+  if (dev != SEQLOSS_OK) return dev;
+  const LabelPlan q = plan_labels(p, batch_classes);
+  const seqloss_status st = plan_fits(q, msg);
+  if (st != SEQLOSS_OK) return st;
+  const Packed k = pack_plan(q);
+  LabelBuffers b;
+  plan(&b);
+  *bytes = b.carve(nullptr, p, q, k.pack.size());
+  return SEQLOSS_OK;
+}
+
+// The start every label operation shares: its workspace placed, the metadata and logits uploaded, the row
+// statistics and the compact gather launched. False when the call failed (its status says why).
+bool label_start(Call& call, const seqloss_problem& p, const LabelPlan& q, const Packed& k, LabelBuffers& b,
+                 void* workspace, size_t workspace_bytes, const char* size_fn, float s, Meta* m, const float** x) {
+  if (!call.ok()) return false;
+  const size_t need = b.carve(nullptr, p, q, k.pack.size());
+  unsigned char* ws = call.workspace(need, workspace, workspace_bytes, size_fn);
+  if (ws == nullptr) return false;
+  b.carve(ws, p, q, k.pack.size());
+  return upload_and_stats(call, p, q, k, b, m, x, s);
+}
+
 void plan_ctc_buffers(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
                       const seqloss_ctc_outputs* out, LabelBuffers* b) {
   (void)p;
@@ -732,16 +746,8 @@ void plan_ctc_buffers(const seqloss_problem& p, const seqloss_ctc_options& o, co
 
 seqloss_status ctc_workspace_bytes(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
                                    const seqloss_ctc_outputs* out, size_t* bytes, Message msg) {
-  const seqloss_status dev = check_device(e, msg);
-  if (dev != SEQLOSS_OK) return dev;
-  const LabelPlan q = plan_labels(p, o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH);
-  seqloss_status st = plan_fits(q, msg);
-  if (st != SEQLOSS_OK) return st;
-  const Packed k = pack_plan(q);
-  LabelBuffers b;
-  plan_ctc_buffers(p, o, e, out, &b);
-  *bytes = b.carve(nullptr, p, q, k.pack.size());
-  return SEQLOSS_OK;
+  return label_workspace(p, e, o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH,
+                         [&](LabelBuffers* b) { plan_ctc_buffers(p, o, e, out, b); }, bytes, msg);
 }
 
 seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
@@ -759,13 +765,11 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
     call.device_array(out.grad, "grad");
     call.device_array(out.posterior, "posterior");
   }
-  const size_t need = b.carve(nullptr, p, q, k.pack.size());
-  unsigned char* ws = call.workspace(need, workspace, workspace_bytes, "seqloss_ctc_workspace_size");
-  if (ws == nullptr) return call.status();
-  b.carve(ws, p, q, k.pack.size());
   Meta m;
   const float* x = nullptr;
-  if (!upload_and_stats(call, p, q, k, b, &m, &x, 1.0f)) return call.finish();
+  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_ctc_workspace_size", 1.0f, &m, &x)) {
+    return call.finish();
+  }
   const int32_t N = p.batch;
   const int seq_threads = block_threads(q.smax, kSeqThreads);
   alpha_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp);
@@ -849,16 +853,7 @@ void plan_dctc_buffers(const seqloss_problem& p, const seqloss_dctc_options& o, 
 
 seqloss_status dctc_workspace_bytes(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
                                     const seqloss_dctc_outputs* out, size_t* bytes, Message msg) {
-  const seqloss_status dev = check_device(e, msg);
-  if (dev != SEQLOSS_OK) return dev;
-  const LabelPlan q = plan_labels(p, false);
-  seqloss_status st = plan_fits(q, msg);
-  if (st != SEQLOSS_OK) return st;
-  const Packed k = pack_plan(q);
-  LabelBuffers b;
-  plan_dctc_buffers(p, o, e, out, &b);
-  *bytes = b.carve(nullptr, p, q, k.pack.size());
-  return SEQLOSS_OK;
+  return label_workspace(p, e, false, [&](LabelBuffers* b) { plan_dctc_buffers(p, o, e, out, b); }, bytes, msg);
 }
 
 seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
@@ -874,13 +869,12 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
     call.device_array(p.data, data_name(p.input));
     call.device_array(out.grad, "grad");
   }
-  const size_t need = b.carve(nullptr, p, q, k.pack.size());
-  unsigned char* ws = call.workspace(need, workspace, workspace_bytes, "seqloss_dctc_workspace_size");
-  if (ws == nullptr) return call.status();
-  b.carve(ws, p, q, k.pack.size());
   Meta m;
   const float* x = nullptr;
-  if (!upload_and_stats(call, p, q, k, b, &m, &x, static_cast<float>(o.scale))) return call.finish();
+  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_dctc_workspace_size",
+                   static_cast<float>(o.scale), &m, &x)) {
+    return call.finish();
+  }
   const int32_t N = p.batch;
   const int seq_threads = block_threads(q.smax, kSeqThreads);
   alpha_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp);
@@ -941,16 +935,7 @@ void plan_align_buffers(const seqloss_exec& e, LabelBuffers* b) {
 }  // namespace
 
 seqloss_status align_workspace_bytes(const seqloss_problem& p, const seqloss_exec& e, size_t* bytes, Message msg) {
-  const seqloss_status dev = check_device(e, msg);
-  if (dev != SEQLOSS_OK) return dev;
-  const LabelPlan q = plan_labels(p, false);
-  seqloss_status st = plan_fits(q, msg);
-  if (st != SEQLOSS_OK) return st;
-  const Packed k = pack_plan(q);
-  LabelBuffers b;
-  plan_align_buffers(e, &b);
-  *bytes = b.carve(nullptr, p, q, k.pack.size());
-  return SEQLOSS_OK;
+  return label_workspace(p, e, false, [&](LabelBuffers* b) { plan_align_buffers(e, b); }, bytes, msg);
 }
 
 seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const seqloss_align_outputs& out,
@@ -963,13 +948,11 @@ seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const 
   plan_align_buffers(e, &b);
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, data_name(p.input));
-  const size_t need = b.carve(nullptr, p, q, k.pack.size());
-  unsigned char* ws = call.workspace(need, workspace, workspace_bytes, "seqloss_ctc_align_workspace_size");
-  if (ws == nullptr) return call.status();
-  b.carve(ws, p, q, k.pack.size());
   Meta m;
   const float* x = nullptr;
-  if (!upload_and_stats(call, p, q, k, b, &m, &x, 1.0f)) return call.finish();
+  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_ctc_align_workspace_size", 1.0f, &m, &x)) {
+    return call.finish();
+  }
   const int32_t N = p.batch;
   viterbi_kernel<<<N, block_threads(q.smax, kSeqThreads), 0, call.stream()>>>(m, b.lp, b.D, b.path, b.score);
   if (!call.launched("viterbi_kernel")) return call.finish();

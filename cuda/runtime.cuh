@@ -73,6 +73,21 @@ __device__ inline float block_max(float v, float* sh) {
   return r;
 }
 
+// The sequence of valid row r, rows numbered over the sequences' valid frames (roff: N + 1 prefix sums of T_n):
+// the last n with roff[n] <= r, which skips sequences without frames.
+__device__ inline int32_t seq_of_row(const int64_t* roff, int32_t N, int64_t r) {
+  int32_t lo = 0, hi = N;
+  while (hi - lo > 1) {
+    const int32_t mid = (lo + hi) / 2;
+    if (roff[mid] <= r) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
 // Row t of sequence n of an N x T x C array in `layout`.
 __host__ __device__ inline int64_t row_offset(int32_t layout, int64_t n, int64_t t, int64_t N, int64_t T, int64_t C) {
   return layout == SEQLOSS_LAYOUT_TNC ? (t * N + n) * C : (n * T + t) * C;

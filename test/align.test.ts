@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { backends, ctcAlign, ctcAlignAsync, type CtcAlignOptions } from '../lib/index.js';
 import { normalizeAlign } from '../lib/options.js';
 import * as ref from '../lib/reference/index.js';
-import { ctcCase, type CtcCase, expectLossesClose, normalFloats, rng } from './helpers.js';
+import { logSoftmaxRows, ctcCase, type CtcCase, expectLossesClose, normalFloats, rng } from './helpers.js';
 
 const TOL = 1e-5;
 const native = backends().cpu;
@@ -17,18 +17,6 @@ function optionsOf(c: CtcCase): CtcAlignOptions {
 
 function row(layout: 'NTC' | 'TNC', N: number, T: number, C: number, n: number, t: number): number {
   return layout === 'NTC' ? (n * T + t) * C : (t * N + n) * C;
-}
-
-function logSoftmaxRows(x: Float32Array, C: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i += C) {
-    let m = -Infinity;
-    for (let k = 0; k < C; k++) m = Math.max(m, x[i + k]);
-    let s = 0;
-    for (let k = 0; k < C; k++) s += Math.exp(x[i + k] - m);
-    for (let k = 0; k < C; k++) out[i + k] = x[i + k] - m - Math.log(s);
-  }
-  return out;
 }
 
 /** B(π): merge repeats, drop blanks. */

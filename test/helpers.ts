@@ -7,6 +7,20 @@ export const rng = mulberry32;
 
 export const randInt = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 
+/** log-softmax of every row of C values, in float64 (the log-probs input of a logits case). */
+export function logSoftmaxRows(x: Float32Array, C: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i += C) {
+    let m = -Infinity;
+    for (let k = 0; k < C; k++) m = Math.max(m, x[i + k]);
+    let s = 0;
+    for (let k = 0; k < C; k++) s += Math.exp(x[i + k] - m);
+    const lse = m + Math.log(s);
+    for (let k = 0; k < C; k++) out[i + k] = x[i + k] - lse;
+  }
+  return out;
+}
+
 export function normalFloats(r: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {

@@ -3,23 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { aceCount, aceDecode, aceLoss, backends, ctcGreedyDecode, ctcLoss, type CtcOptions } from '../lib/index.js';
 import { normalizeAce, normalizeAceDecode, normalizeCtc, normalizeCtcDecode, ACE_SHAPE_KEYS } from '../lib/options.js';
 import * as ref from '../lib/reference/index.js';
-import { ctcCase, type CtcCase, expectClose, expectLossesClose, normalFloats, randInt, rng, sequenceBlocks } from './helpers.js';
+import { logSoftmaxRows, ctcCase, type CtcCase, expectClose, expectLossesClose, normalFloats, randInt, rng, sequenceBlocks } from './helpers.js';
 
 const TOL = 1e-5;
 const native = backends().cpu;
-
-function logSoftmaxRows(x: Float32Array, C: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i += C) {
-    let m = -Infinity;
-    for (let k = 0; k < C; k++) m = Math.max(m, x[i + k]);
-    let s = 0;
-    for (let k = 0; k < C; k++) s += Math.exp(x[i + k] - m);
-    const lse = m + Math.log(s);
-    for (let k = 0; k < C; k++) out[i + k] = x[i + k] - lse;
-  }
-  return out;
-}
 
 function ctcOptionsOf(c: CtcCase): CtcOptions {
   const { logits: _, ...options } = c;

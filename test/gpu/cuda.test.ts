@@ -19,7 +19,7 @@ import {
   type CtcOptions,
 } from '../../lib/index.js';
 import { packageRoot } from '../../lib/native.js';
-import { ctcCase, type CtcCase, expectClose, expectLossesClose, normalFloats, rng, sequenceBlocks } from '../helpers.js';
+import { logSoftmaxRows, ctcCase, type CtcCase, expectClose, expectLossesClose, normalFloats, rng, sequenceBlocks } from '../helpers.js';
 
 const info = backends();
 const gpu = info.cuda.available;
@@ -30,18 +30,6 @@ const optionsOf = (c: CtcCase): CtcOptions => {
   return o;
 };
 const blocksOf = (c: CtcCase) => sequenceBlocks(c.batch, c.time, c.classes, c.layout);
-
-function logSoftmaxRows(x: Float32Array, C: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i += C) {
-    let m = -Infinity;
-    for (let k = 0; k < C; k++) m = Math.max(m, x[i + k]);
-    let s = 0;
-    for (let k = 0; k < C; k++) s += Math.exp(x[i + k] - m);
-    for (let k = 0; k < C; k++) out[i + k] = x[i + k] - m - Math.log(s);
-  }
-  return out;
-}
 
 describe.skipIf(!gpu)(`backend 'cuda' (${gpu ? info.cuda.devices.map((d) => d.name).join(', ') : info.cuda.reason})`, () => {
   it('backends() lists the devices with name, compute capability and memory', () => {
