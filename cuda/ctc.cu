@@ -101,6 +101,44 @@ __global__ void row_stats_kernel(const float* __restrict__ x, Meta m, float s, f
 
 // ---- 2. forward -----------------------------------------------------------------------------------------------
 
+// The forward recursion of sequence n over frames t < T_n, one thread per state (strided), rows in global memory:
+// row_0(s) = lp_0(l'_s) for s < 2 (−inf else), row_t(s) = lp_t(l'_s) + combine(row_{t−1}(s), row_{t−1}(s−1),
+// row_{t−1}(s−2) where l'_s is a label unlike l'_{s−2}, −inf otherwise). With log_sum3 it is CTC's α in log space;
+// with the maximum it is the Viterbi recursion.
+template <class Combine>
+__device__ inline void forward_rows(const Meta& m, int32_t n, const double* __restrict__ lp, double* __restrict__ rows,
+                                    Combine combine) {
+  const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n];
+  const double* e = lp + m.yoff[n];
+  const int32_t* cidx = m.cidx + m.soff[n];
+  const uint8_t* skip = m.skip + m.soff[n];
+  for (int s = threadIdx.x; s < S; s += blockDim.x) rows[s] = s < 2 ? e[cidx[s]] : neg_inf();
+  __syncthreads();
+  for (int32_t t = 1; t < Tn; ++t) {
+    const double* P = rows + static_cast<int64_t>(t - 1) * S;
+    double* Rw = rows + static_cast<int64_t>(t) * S;
+    const double* et = e + static_cast<int64_t>(t) * U;
+    for (int s = threadIdx.x; s < S; s += blockDim.x) {
+      Rw[s] = et[cidx[s]] + combine(P[s], s >= 1 ? P[s - 1] : neg_inf(), skip[s] != 0 ? P[s - 2] : neg_inf());
+    }
+    __syncthreads();
+  }
+}
+
+struct LogSum3 {
+  __device__ double operator()(double a, double b, double c) const { return log_sum3(a, b, c); }
+};
+
+// The best of stay (a), advance (b), skip (c), ties to the earlier (viterbi.cc's comparisons).
+struct Best3 {
+  __device__ double operator()(double a, double b, double c) const {
+    double best = a;
+    if (b > best) best = b;
+    if (c > best) best = c;
+    return best;
+  }
+};
+
 __global__ void alpha_kernel(Meta m, const double* __restrict__ lp, double* __restrict__ A, double* __restrict__ logp) {
   const int32_t n = blockIdx.x;
   const int32_t S = m.S[n], Tn = m.Tn[n];
@@ -109,25 +147,8 @@ __global__ void alpha_kernel(Meta m, const double* __restrict__ lp, double* __re
     if (threadIdx.x == 0) logp[n] = S == 0 ? neg_inf() : 0.0;
     return;
   }
-  const int32_t U = m.U[n];
-  const double* e = lp + m.yoff[n];
   double* An = A + m.aoff[n];
-  const int32_t* cidx = m.cidx + m.soff[n];
-  const uint8_t* skip = m.skip + m.soff[n];
-  for (int s = threadIdx.x; s < S; s += blockDim.x) An[s] = s < 2 ? e[cidx[s]] : neg_inf();
-  __syncthreads();
-  for (int32_t t = 1; t < Tn; ++t) {
-    const double* P = An + static_cast<int64_t>(t - 1) * S;
-    double* Rw = An + static_cast<int64_t>(t) * S;
-    const double* et = e + static_cast<int64_t>(t) * U;
-    for (int s = threadIdx.x; s < S; s += blockDim.x) {
-      const double a = P[s];
-      const double b = s >= 1 ? P[s - 1] : neg_inf();
-      const double c = skip[s] != 0 ? P[s - 2] : neg_inf();
-      Rw[s] = et[cidx[s]] + log_sum3(a, b, c);
-    }
-    __syncthreads();
-  }
+  forward_rows(m, n, lp, An, LogSum3{});
   if (threadIdx.x == 0) {
     const double* last = An + static_cast<int64_t>(Tn - 1) * S;
     logp[n] = S == 1 ? last[0] : log_add(last[S - 1], last[S - 2]);
@@ -370,26 +391,11 @@ __global__ void viterbi_kernel(Meta m, const double* __restrict__ lp, double* __
     if (threadIdx.x == 0) score[n] = S == 0 ? neg_inf() : 0.0;
     return;
   }
-  const int32_t U = m.U[n];
-  const double* e = lp + m.yoff[n];
   double* Dn = D + m.aoff[n];
   const int32_t* cidx = m.cidx + m.soff[n];
   const uint8_t* skip = m.skip + m.soff[n];
   const int32_t* u = m.ucls + m.uoff[n];
-  for (int s = threadIdx.x; s < S; s += blockDim.x) Dn[s] = s < 2 ? e[cidx[s]] : neg_inf();
-  __syncthreads();
-  for (int32_t t = 1; t < Tn; ++t) {
-    const double* P = Dn + static_cast<int64_t>(t - 1) * S;
-    double* Rw = Dn + static_cast<int64_t>(t) * S;
-    const double* et = e + static_cast<int64_t>(t) * U;
-    for (int s = threadIdx.x; s < S; s += blockDim.x) {
-      double best = P[s];
-      if (s >= 1 && P[s - 1] > best) best = P[s - 1];
-      if (skip[s] != 0 && P[s - 2] > best) best = P[s - 2];
-      Rw[s] = et[cidx[s]] + best;
-    }
-    __syncthreads();
-  }
+  forward_rows(m, n, lp, Dn, Best3{});
   if (threadIdx.x != 0) return;
   const double* last = Dn + static_cast<int64_t>(Tn - 1) * S;
   int32_t s = S - 1;
