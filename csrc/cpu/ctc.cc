@@ -445,10 +445,10 @@ void ctc(const seqloss_problem& p, const seqloss_ctc_options& o, int threads, co
   ctc_layout(p, o, threads, align64(workspace), &bytes, &loss_n, &offsets, &fs, slots.data());
   for (auto& s : slots) std::fill(s.c.cmap, s.c.cmap + p.classes, -1);
   detail::label_offsets(p, offsets);
-  // alpha over the batch without gamma leaves the rows outside the label's classes as in plain CTC: phase A writes
-  // them, phase C patches the label's classes (gamma rescales whole rows, which then wait for C).
-  const bool dense = o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH && o.fit_gamma == 0.0;
-  detail::CtcJob job{&p, &o, offsets, loss_n, &out, &fs, 0.0, dense};
+  // Phases A, B, C (see the top of this file): B only for alpha over the batch; then, without gamma, A writes the
+  // dense rows and C patches the label's classes.
+  const bool batch_alpha = o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH;
+  detail::CtcJob job{&p, &o, offsets, loss_n, &out, &fs, 0.0, batch_alpha && o.fit_gamma == 0.0};
   const int width = dispatch_width();
   // The fit changes only grad and posterior (gamma only grad): without them it is plain CTC.
   const bool fit = (o.fit_alpha != 0.0 && (out.grad != nullptr || out.posterior != nullptr)) ||
@@ -467,10 +467,7 @@ void ctc(const seqloss_problem& p, const seqloss_ctc_options& o, int threads, co
       values += tn * cap;
       compact += cap;
     }
-    // Without alpha over the batch, each sequence's phase C runs right after its phase A in the same task, on
-    // logits still in cache. With it, phase C takes the sequences in reverse order, so that it starts on the
-    // logits phase A read last (still in the last-level cache).
-    if (!(o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH)) {
+    if (!batch_alpha) {
       parallel_for(threads, p.batch, [&](int64_t n, int slot) {
         detail::fit_collect(width, job, n, slots[slot].c);
         detail::fit_write(width, job, n, slots[slot]);
@@ -496,6 +493,7 @@ void ctc(const seqloss_problem& p, const seqloss_ctc_options& o, int threads, co
         }
         job.fit_L = Lb;
       };
+      // C in reverse sequence order: it starts on the logits A read last (still in the last-level cache).
       parallel_two_pass(
           threads, p.batch, [&](int64_t n, int slot) { detail::fit_collect(width, job, n, slots[slot].c); },
           batch_factors, [&](int64_t i, int slot) { detail::fit_write(width, job, p.batch - 1 - i, slots[slot]); });
