@@ -106,6 +106,13 @@ describe('C++ ABI tests (built with the addon)', () => {
     expect(out.stdout + out.stderr).toMatch(/\b\d+ passed, 0 failed/);
     expect(out.status).toBe(0);
   });
+  // The CUDA backend's host-side label plan (no GPU needed).
+  const labels = join(dir, 'labels_test');
+  it.runIf(existsSync(labels))('labels_test passes', () => {
+    const out = spawnSync(labels, { encoding: 'utf8' });
+    expect(out.stdout + out.stderr).toMatch(/labels_test: \d+ passed, 0 failed/);
+    expect(out.status).toBe(0);
+  });
   // CUDA against the CPU backend through the C ABI; it says "skipped" (and why) without a CUDA build or device.
   const parity = join(dir, 'cuda_parity_test');
   it.runIf(existsSync(parity))('cuda_parity_test passes or says why it is skipped', () => {
