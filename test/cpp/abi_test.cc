@@ -12,20 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "seqloss.h"
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
 
 bool close(double a, double b, double rel, double abs = 0.0) {
   if (std::isinf(a) || std::isinf(b)) return a == b;

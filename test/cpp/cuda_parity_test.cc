@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "seqloss.h"
 
 #if defined(SEQLOSS_WITH_CUDA)
@@ -25,17 +26,6 @@
 #endif
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    if (g_failed <= 60) std::printf("FAIL: %s\n", what.c_str());
-  }
-}
 
 constexpr double kTol = 1e-5;  // relative, the bound
 

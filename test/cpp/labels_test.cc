@@ -13,20 +13,10 @@
 #include <vector>
 
 #include "../../cuda/labels.h"
+#include "check.h"
 #include "seqloss.h"
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    if (g_failed <= 40) std::printf("FAIL: %s\n", what.c_str());
-  }
-}
 
 struct Batch {
   int32_t N, T, C, blank;
