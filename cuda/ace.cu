@@ -27,9 +27,7 @@ constexpr int kChunk = 64;      // frames per partial sum (more when a sequence 
 constexpr int kRowThreads = 256;
 constexpr unsigned kMaxGrid = 1u << 20;
 
-struct Dense {
-  int32_t N, T, C, layout, input, blank;
-  int64_t rows;
+struct Dense : Shape {
   const int32_t* Tn;    // N
   const int64_t* roff;  // N + 1
 };
@@ -351,13 +349,7 @@ DenseMeta pack_dense(const DenseHost& h) {
 
 Dense device_dense(const seqloss_problem& p, const DenseHost& h, const DenseMeta& k, const unsigned char* d) {
   Dense m;
-  m.N = p.batch;
-  m.T = p.time;
-  m.C = p.classes;
-  m.layout = p.layout;
-  m.input = p.input;
-  m.blank = p.blank;
-  m.rows = h.rows;
+  static_cast<Shape&>(m) = shape_of(p, h.rows);
   m.Tn = reinterpret_cast<const int32_t*>(d + k.Tn);
   m.roff = reinterpret_cast<const int64_t*>(d + k.roff);
   return m;

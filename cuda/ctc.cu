@@ -33,9 +33,8 @@ namespace cuda {
 namespace {
 
 // The device view of a LabelPlan (pointers into the uploaded metadata).
-struct Meta {
-  int32_t N, T, C, layout, input, blank;
-  int64_t rows, utotal;
+struct Meta : Shape {
+  int64_t utotal;
   const int32_t* Tn;
   const int32_t* L;
   const int32_t* S;
@@ -582,13 +581,7 @@ inline Packed pack_plan(const LabelPlan& q) {
 
 inline Meta device_meta(const seqloss_problem& p, const LabelPlan& q, const Packed& k, const unsigned char* d) {
   Meta m;
-  m.N = p.batch;
-  m.T = p.time;
-  m.C = p.classes;
-  m.layout = p.layout;
-  m.input = p.input;
-  m.blank = p.blank;
-  m.rows = q.rows;
+  static_cast<Shape&>(m) = shape_of(p, q.rows);
   m.utotal = q.utotal;
   m.Tn = reinterpret_cast<const int32_t*>(d + k.Tn);
   m.L = reinterpret_cast<const int32_t*>(d + k.L);

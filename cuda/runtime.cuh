@@ -88,6 +88,16 @@ __device__ inline int32_t seq_of_row(const int64_t* roff, int32_t N, int64_t r) 
   return lo;
 }
 
+// The shape every kernel reads: N, T, C, layout, input kind, blank, and the count of valid rows (sum of T_n).
+struct Shape {
+  int32_t N, T, C, layout, input, blank;
+  int64_t rows;
+};
+
+inline Shape shape_of(const seqloss_problem& p, int64_t rows) {
+  return Shape{p.batch, p.time, p.classes, p.layout, p.input, p.blank, rows};
+}
+
 // Row t of sequence n of an N x T x C array in `layout`.
 __host__ __device__ inline int64_t row_offset(int32_t layout, int64_t n, int64_t t, int64_t N, int64_t T, int64_t C) {
   return layout == SEQLOSS_LAYOUT_TNC ? (t * N + n) * C : (n * T + t) * C;
