@@ -16,11 +16,16 @@
  *    other output (losses, loss, alignment, paths, scores, decoder labels and lengths, counts) is host memory in
  *    both modes.
  *  - Workspace: each operation has a *_workspace_size twin. Pass a buffer of at least that many bytes (host
- *    memory for the CPU backend, device memory on exec.device for the CUDA backend), or NULL/0 to let the call
- *    allocate its own (CUDA: from the device's stream-ordered memory pool, which keeps freed memory for the next
- *    call). With host memory the CUDA workspace also holds the device copies of the dense arrays.
- *  - CUDA calls run on exec.stream (NULL: a stream of their own), with no host synchronisation between their
- *    kernels, and synchronise that stream once before returning (the host outputs are then written).
+ *    memory for the CPU backend, device memory on exec.device for the CUDA backend, any alignment: the size
+ *    includes the slack to align it), or NULL/0 to let the call allocate its own (CUDA: from seqloss's own
+ *    stream-ordered memory pool on the device, which keeps up to 256 MiB of freed memory for the next call and
+ *    leaves the device's default pool as it is). With host memory the CUDA workspace also holds the device copies
+ *    of the dense arrays. A CUDA workspace, and the dense arrays with memory = device, are checked before use:
+ *    device memory of exec.device whose allocation holds the whole range (a RANGE error otherwise).
+ *  - CUDA calls run on exec.stream (NULL: the legacy default stream), with no host synchronisation between their
+ *    kernels, and synchronise that stream once before returning, on success and on failure (the host outputs are
+ *    then written, and nothing queued by the call is left running). An error the caller's own CUDA code left
+ *    pending (cudaGetLastError) is cleared at entry, not reported as the call's.
  *  - Results are deterministic: the same inputs give bitwise the same outputs for any thread count.
  */
 #ifndef SEQLOSS_H
@@ -39,7 +44,7 @@ extern "C" {
 #define SEQLOSS_API __attribute__((visibility("default")))
 #endif
 
-#define SEQLOSS_ABI_VERSION 2
+#define SEQLOSS_ABI_VERSION 3
 
 typedef enum seqloss_status {
   SEQLOSS_OK = 0,
@@ -99,10 +104,14 @@ typedef struct seqloss_problem {
 /* Where and how to run. */
 typedef struct seqloss_exec {
   int32_t backend; /* seqloss_backend */
-  int32_t device;  /* CUDA device index (ignored by the CPU backend); past the last device: a RANGE error */
+  int32_t device;  /* CUDA device index (ignored by the CPU backend); past the last device: a RANGE error; a device
+                      this build cannot run on: an UNSUPPORTED error */
   int32_t memory;  /* seqloss_memory of `data` and of the dense outputs */
   int32_t threads; /* CPU threads; 0 = one per hardware thread */
-  void* stream;    /* cudaStream_t, or NULL for the default stream (CUDA backend) */
+  void* stream;    /* cudaStream_t (CUDA backend), or NULL for the legacy default stream: then a call is ordered
+                      after everything queued before it on that stream and on every blocking stream of the device,
+                      as the caller's own work on stream 0 is. Code built with --default-stream per-thread passes
+                      cudaStreamPerThread explicitly. */
 } seqloss_exec;
 
 /* The scope of the alpha modification (iterative fitting, Eq. 13-14): sums over the whole batch (as the
@@ -204,20 +213,27 @@ typedef struct seqloss_cuda_device {
   int32_t major, minor;        /* compute capability */
   int64_t total_memory;        /* bytes */
   int32_t multiprocessors;
+  int32_t usable;              /* 1 when this build holds code the device can run (its architecture, or PTX it can
+                                  compile); a call on an unusable device is an UNSUPPORTED error naming the reason */
+  char reason[256];            /* why the device is not usable, empty when it is */
 } seqloss_cuda_device;
 
 typedef struct seqloss_cuda_info {
   int32_t compiled;        /* 1 when this build contains the CUDA backend */
+  int32_t emulated;        /* 1 when that backend runs on the SIMT host (a build with SEQLOSS_CUDA_EMULATE): the
+                              devices are emulated on the CPU, for testing the kernels' logic, not for speed */
   int32_t runtime_version; /* cudaRuntimeGetVersion, e.g. 13000; 0 when not compiled */
   int32_t driver_version;  /* cudaDriverGetVersion; 0 when no driver is installed */
-  int32_t device_count;    /* usable devices; 0 when none */
+  int32_t device_count;    /* devices the runtime enumerates (usable or not); 0 when none */
+  int32_t usable_devices;  /* how many of them this build can run on */
   char architectures[256]; /* the build's CUDA architectures, e.g. "75;80;86;89;90;100;120" */
-  char reason[512];        /* why CUDA is unavailable, empty when device_count > 0 */
+  char reason[512];        /* why CUDA is unavailable, empty when usable_devices > 0 */
 } seqloss_cuda_info;
 
 /* Fills `info`; never fails when CUDA is absent (it says why in info->reason). */
 SEQLOSS_API seqloss_status seqloss_cuda_query(seqloss_cuda_info* info);
-/* Fills `device` for 0 <= index < info.device_count. */
+/* Fills `device` for 0 <= index < info.device_count (usable or not). Asks only for properties: no CUDA context is
+ * created on the device. */
 SEQLOSS_API seqloss_status seqloss_cuda_device_query(int32_t index, seqloss_cuda_device* device, char* message,
                                                      size_t message_size);
 

@@ -40,8 +40,8 @@ unsigned capped_grid(int64_t items) {
 // m_t and 1 / Σ_k e^(x_tk − m_t) (the softmax is e^(x − m) times it, as ace.cc and decode.cc compute it).
 __global__ void softmax_stats_kernel(const float* __restrict__ x, Dense d, float* __restrict__ M,
                                      double* __restrict__ inv) {
-  __shared__ double shd[33];
-  __shared__ float shf[33];
+  SEQLOSS_SHARED(double, shd, 33);
+  SEQLOSS_SHARED(float, shf, 33);
   for (int64_t r = blockIdx.x; r < d.rows; r += gridDim.x) {
     const int32_t n = seq_of_row(d.roff, d.N, r);
     const int64_t t = r - d.roff[n];
@@ -120,7 +120,7 @@ __global__ void total_kernel(Dense d, int32_t G, const double* __restrict__ part
 __global__ void ace_loss_kernel(Dense d, int32_t variant, const float* __restrict__ counts,
                                 const double* __restrict__ nblank, const double* __restrict__ y,
                                 double* __restrict__ G, double* __restrict__ loss) {
-  __shared__ double sh[33];
+  SEQLOSS_SHARED(double, sh, 33);
   const int32_t n = blockIdx.x;
   const double tn = static_cast<double>(d.Tn[n]);
   double part = 0.0;
@@ -149,8 +149,8 @@ __global__ void ace_loss_kernel(Dense d, int32_t variant, const float* __restric
 __global__ void ace_rows_kernel(const float* __restrict__ x, Dense d, const float* __restrict__ M,
                                 const double* __restrict__ inv, const double* __restrict__ G, double scale,
                                 float* __restrict__ grad) {
-  __shared__ double sh[33];
-  __shared__ int32_t shi[32];
+  SEQLOSS_SHARED(double, sh, 33);
+  SEQLOSS_SHARED(int32_t, shi, 32);
   const int64_t total = static_cast<int64_t>(d.N) * d.T;
   for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
     const int32_t n = static_cast<int32_t>(b / d.T);
@@ -202,8 +202,8 @@ __global__ void ace_rows_kernel(const float* __restrict__ x, Dense d, const floa
 
 // The argmax of every valid row: the sequential rule best = x[0]; if (x[k] > x[best]) best = k.
 __global__ void argmax_kernel(const float* __restrict__ x, Dense d, int32_t* __restrict__ am) {
-  __shared__ float shv[32];
-  __shared__ int32_t shk[32];
+  SEQLOSS_SHARED(float, shv, 32);
+  SEQLOSS_SHARED(int32_t, shk, 32);
   for (int64_t r = blockIdx.x; r < d.rows; r += gridDim.x) {
     const int32_t n = seq_of_row(d.roff, d.N, r);
     const int64_t t = r - d.roff[n];
@@ -371,8 +371,7 @@ bool start(Call& call, const seqloss_problem& p, const DenseHost& h, const Dense
     *x = b.data;
   }
   if (b.stats && h.rows > 0) {
-    softmax_stats_kernel<<<capped_grid(h.rows), block_threads(p.classes, kRowThreads), 0, call.stream()>>>(*x, *m, b.M,
-                                                                                                          b.inv);
+    SEQLOSS_LAUNCH(softmax_stats_kernel, capped_grid(h.rows), block_threads(p.classes, kRowThreads), call.stream(), *x, *m, b.M, b.inv);
     if (!call.launched("softmax_stats_kernel")) return false;
   }
   return true;
@@ -384,10 +383,10 @@ bool class_sums(Call& call, const seqloss_problem& p, const Dense& m, const Dens
   const int threads = block_threads(p.classes, 128);
   const dim3 grid(grid_for(p.classes, threads), static_cast<unsigned>(b.G < 65535 ? b.G : 65535),
                   static_cast<unsigned>(p.batch < 65535 ? p.batch : 65535));
-  partial_kernel<<<grid, threads, 0, call.stream()>>>(x, m, b.M, b.inv, eps, b.G, b.chunk, b.part);
+  SEQLOSS_LAUNCH(partial_kernel, grid, threads, call.stream(), x, m, b.M, b.inv, eps, b.G, b.chunk, b.part);
   if (!call.launched("partial_kernel")) return false;
   const int64_t nc = static_cast<int64_t>(p.batch) * p.classes;
-  total_kernel<<<grid_for(nc, 256), 256, 0, call.stream()>>>(m, b.G, b.part, y, expected, rounded);
+  SEQLOSS_LAUNCH(total_kernel, grid_for(nc, 256), 256, call.stream(), m, b.G, b.part, y, expected, rounded);
   return call.launched("total_kernel");
 }
 
@@ -423,7 +422,7 @@ seqloss_status ace_workspace_bytes(const seqloss_problem& p, const seqloss_ace_o
   const DenseMeta k = pack_dense(h);
   DenseBuffers b;
   plan_ace_buffers(p, e, out, h, &b);
-  *bytes = b.carve(nullptr, p, h, k.pack.size());
+  *bytes = b.carve(nullptr, p, h, k.pack.size()) + kWorkspaceSlack;
   return SEQLOSS_OK;
 }
 
@@ -446,8 +445,8 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
   }
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
-    call.device_array(p.data, data_name(p.input));
-    call.device_array(out.grad, "grad");
+    call.device_array(p.data, dense_bytes(p), data_name(p.input));
+    call.device_array(out.grad, dense_bytes(p), "grad");
   }
   Dense m;
   const float* x = nullptr;
@@ -456,14 +455,12 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
   call.to_device(b.nblank, nblank.data(), sizeof(double) * N, "cudaMemcpyAsync (blank counts)");
   if (!call.ok()) return call.finish();
   if (!class_sums(call, p, m, b, x, o.eps, b.y, nullptr, nullptr)) return call.finish();
-  ace_loss_kernel<<<N, block_threads(p.classes, kRowThreads), 0, call.stream()>>>(m, o.variant, b.cnt, b.nblank, b.y,
-                                                                                   b.G_, b.loss);
+  SEQLOSS_LAUNCH(ace_loss_kernel, N, block_threads(p.classes, kRowThreads), call.stream(), m, o.variant, b.cnt, b.nblank, b.y, b.G_, b.loss);
   if (!call.launched("ace_loss_kernel")) return call.finish();
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad : out.grad);
   const double scale = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
   if (grad != nullptr) {
-    ace_rows_kernel<<<capped_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), 0,
-                      call.stream()>>>(x, m, b.M, b.inv, b.G_, scale, grad);
+    SEQLOSS_LAUNCH(ace_rows_kernel, capped_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv, b.G_, scale, grad);
     if (!call.launched("ace_rows_kernel")) return call.finish();
     if (b.host_grad) {
       call.to_host(out.grad, b.grad, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,
@@ -495,15 +492,15 @@ seqloss_status greedy_decode(const seqloss_problem& p, const seqloss_exec& e, bo
   b.copy_data = e.memory == SEQLOSS_MEMORY_HOST;
   b.decode = true;
   Call call(e, msg);
-  if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, data_name(p.input));
+  if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, dense_bytes(p), data_name(p.input));
   Dense m;
   const float* x = nullptr;
   if (!start(call, p, h, k, b, nullptr, 0, "", &m, &x)) return call.finish();
   if (h.rows > 0) {
-    argmax_kernel<<<capped_grid(h.rows), block_threads(p.classes, kRowThreads), 0, call.stream()>>>(x, m, b.am);
+    SEQLOSS_LAUNCH(argmax_kernel, capped_grid(h.rows), block_threads(p.classes, kRowThreads), call.stream(), x, m, b.am);
     if (!call.launched("argmax_kernel")) return call.finish();
   }
-  collapse_kernel<<<grid_for(p.batch, 128), 128, 0, call.stream()>>>(m, b.am, merge ? 1 : 0, b.labels, b.lengths);
+  SEQLOSS_LAUNCH(collapse_kernel, grid_for(p.batch, 128), 128, call.stream(), m, b.am, merge ? 1 : 0, b.labels, b.lengths);
   if (!call.launched("collapse_kernel")) return call.finish();
   call.to_host(labels, b.labels, sizeof(int32_t) * static_cast<size_t>(p.batch) * p.time, "cudaMemcpyAsync (labels)");
   call.to_host(lengths, b.lengths, sizeof(int32_t) * static_cast<size_t>(p.batch), "cudaMemcpyAsync (lengths)");
@@ -520,7 +517,7 @@ seqloss_status ace_count(const seqloss_problem& p, const seqloss_exec& e, float*
   b.counts = true;
   set_chunks(h, &b);
   Call call(e, msg);
-  if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, data_name(p.input));
+  if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, dense_bytes(p), data_name(p.input));
   Dense m;
   const float* x = nullptr;
   if (!start(call, p, h, k, b, nullptr, 0, "", &m, &x)) return call.finish();

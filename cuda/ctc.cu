@@ -63,11 +63,14 @@ constexpr unsigned kMaxGrid = 1u << 20;
 
 // ---- 1. row statistics and the compact gather -----------------------------------------------------------------
 
-__global__ void row_stats_kernel(const float* __restrict__ x, Meta m, float s, float* __restrict__ M,
+// s: DCTC's logit scale (1 otherwise), as the CPU backend uses it: in float for the row sum, in double for the
+// gathered log-probabilities.
+__global__ void row_stats_kernel(const float* __restrict__ x, Meta m, double s, float* __restrict__ M,
                                  double* __restrict__ R, double* __restrict__ lp) {
-  __shared__ double shd[33];
-  __shared__ float shf[33];
+  SEQLOSS_SHARED(double, shd, 33);
+  SEQLOSS_SHARED(float, shf, 33);
   const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
+  const float sf = static_cast<float>(s);
   for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
     const int32_t n = seq_of_row(m.roff, m.N, r);
     const int64_t t = r - m.roff[n];
@@ -79,7 +82,7 @@ __global__ void row_stats_kernel(const float* __restrict__ x, Meta m, float s, f
       for (int k = threadIdx.x; k < m.C; k += blockDim.x) v = fmaxf(v, row[k]);
       mx = block_max(v, shf);
       double acc = 0.0;
-      for (int k = threadIdx.x; k < m.C; k += blockDim.x) acc += static_cast<double>(expf((row[k] - mx) * s));
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) acc += static_cast<double>(expf((row[k] - mx) * sf));
       lr = log(block_sum(acc, shd));
       if (threadIdx.x == 0) {
         M[r] = mx;
@@ -159,7 +162,7 @@ __global__ void alpha_kernel(Meta m, const double* __restrict__ lp, double* __re
 // work: 3 rows of S doubles per sequence (at 3·soff): two β' rows (times the emission) and one of γ.
 __global__ void beta_kernel(Meta m, const double* __restrict__ lp, const double* __restrict__ A,
                             const double* __restrict__ logp, double* __restrict__ yp, double* __restrict__ work) {
-  __shared__ double sh[33];
+  SEQLOSS_SHARED(double, sh, 33);
   const int32_t n = blockIdx.x;
   const int32_t S = m.S[n], Tn = m.Tn[n];
   if (S == 0 || Tn == 0) return;
@@ -306,7 +309,7 @@ __global__ void fit_rows_kernel(Meta m, int32_t alpha_on, int32_t scope, const d
 
 // Eq. 17 per sequence: ŵ_t = T_n w_t^γ / Σ_{t'} w_t'^γ, 1 on every frame when the sum is 0.
 __global__ void fit_gamma_kernel(Meta m, const double* __restrict__ logp, double gamma, double* __restrict__ W) {
-  __shared__ double sh[33];
+  SEQLOSS_SHARED(double, sh, 33);
   const int32_t n = blockIdx.x;
   if (!solvable(m, logp, n)) return;
   const int32_t Tn = m.Tn[n];
@@ -455,7 +458,8 @@ __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const floa
                                  const double* __restrict__ yp, const double* __restrict__ logp,
                                  const int32_t* __restrict__ path, DctcParams prm, float* __restrict__ grad,
                                  int32_t* __restrict__ align, double* __restrict__ CE) {
-  __shared__ int32_t sh_jz, sh_z;
+  SEQLOSS_SHARED(int32_t, sh_jz, 1);
+  SEQLOSS_SHARED(int32_t, sh_z, 1);
   const int64_t total = static_cast<int64_t>(m.N) * m.T;
   const float sf = static_cast<float>(prm.s);
   for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
@@ -481,6 +485,7 @@ __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const floa
       if (ok && prm.alignment == SEQLOSS_DCTC_VITERBI) {
         const int32_t zc = path[b];
         for (int32_t j = U - 1; j >= 0; --j) jz = u[j] == zc ? j : jz;
+        if (jz < 0) jz = 0;  // no path (a row of -1): the blank (compact class 0), as the CPU backend
       } else if (ok) {
         double best = 0.0;
         for (int32_t j = 0; j < U; ++j) {
@@ -496,11 +501,11 @@ __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const floa
         }
         if (jz < 0) jz = 0;  // y'_t = 0: the blank (compact class 0)
       }
-      sh_jz = jz;
-      sh_z = jz >= 0 ? u[jz] : m.blank;
+      sh_jz[0] = jz;
+      sh_z[0] = jz >= 0 ? u[jz] : m.blank;
     }
     __syncthreads();
-    const int32_t jz = sh_jz, z = sh_z;
+    const int32_t jz = sh_jz[0], z = sh_z[0];
     const float* row = x + off;
     const float mx = M[r];
     const double lr = R[r];
@@ -679,7 +684,7 @@ unsigned row_grid(int64_t items) {
 
 // Common launches: the metadata upload, the logits (host memory), and the row statistics with the gather.
 bool upload_and_stats(Call& call, const seqloss_problem& p, const LabelPlan& q, const Packed& k, LabelBuffers& b,
-                      Meta* meta, const float** x, float s) {
+                      Meta* meta, const float** x, double s) {
   if (!call.to_device(b.meta, k.pack.data(), k.pack.size(), "cudaMemcpyAsync (metadata)")) return false;
   *meta = device_meta(p, q, k, b.meta);
   const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
@@ -689,8 +694,7 @@ bool upload_and_stats(Call& call, const seqloss_problem& p, const LabelPlan& q, 
     *x = b.data;
   }
   if (q.rows > 0) {
-    row_stats_kernel<<<row_grid(q.rows), block_threads(p.classes, kRowThreads), 0, call.stream()>>>(*x, *meta, s, b.M,
-                                                                                                  b.R, b.lp);
+    SEQLOSS_LAUNCH(row_stats_kernel, row_grid(q.rows), block_threads(p.classes, kRowThreads), call.stream(), *x, *meta, s, b.M, b.R, b.lp);
     if (!call.launched("row_stats_kernel")) return false;
   }
   return true;
@@ -708,14 +712,14 @@ seqloss_status label_workspace(const seqloss_problem& p, const seqloss_exec& e, 
   const Packed k = pack_plan(q);
   LabelBuffers b;
   plan(&b);
-  *bytes = b.carve(nullptr, p, q, k.pack.size());
+  *bytes = b.carve(nullptr, p, q, k.pack.size()) + kWorkspaceSlack;
   return SEQLOSS_OK;
 }
 
 // The start every label operation shares: its workspace placed, the metadata and logits uploaded, the row
 // statistics and the compact gather launched. False when the call failed (its status says why).
 bool label_start(Call& call, const seqloss_problem& p, const LabelPlan& q, const Packed& k, LabelBuffers& b,
-                 void* workspace, size_t workspace_bytes, const char* size_fn, float s, Meta* m, const float** x) {
+                 void* workspace, size_t workspace_bytes, const char* size_fn, double s, Meta* m, const float** x) {
   if (!call.ok()) return false;
   const size_t need = b.carve(nullptr, p, q, k.pack.size());
   unsigned char* ws = call.workspace(need, workspace, workspace_bytes, size_fn);
@@ -760,52 +764,48 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
   plan_ctc_buffers(p, o, e, &out, &b);
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
-    call.device_array(p.data, data_name(p.input));
-    call.device_array(out.grad, "grad");
-    call.device_array(out.posterior, "posterior");
+    call.device_array(p.data, dense_bytes(p), data_name(p.input));
+    call.device_array(out.grad, dense_bytes(p), "grad");
+    call.device_array(out.posterior, dense_bytes(p), "posterior");
   }
   Meta m;
   const float* x = nullptr;
-  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_ctc_workspace_size", 1.0f, &m, &x)) {
+  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_ctc_workspace_size", 1.0, &m, &x)) {
     return call.finish();
   }
   const int32_t N = p.batch;
   const int seq_threads = block_threads(q.smax, kSeqThreads);
-  alpha_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp);
+  SEQLOSS_LAUNCH(alpha_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp);
   if (!call.launched("alpha_kernel")) return call.finish();
   if (b.beta) {
-    beta_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp, b.yp, b.work);
+    SEQLOSS_LAUNCH(beta_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp, b.yp, b.work);
     if (!call.launched("beta_kernel")) return call.finish();
   }
   if (b.fit_alpha && q.utotal > 0) {
-    fit_vsum_kernel<<<grid_for(q.utotal, 128), 128, 0, call.stream()>>>(m, b.yp, b.V);
+    SEQLOSS_LAUNCH(fit_vsum_kernel, grid_for(q.utotal, 128), 128, call.stream(), m, b.yp, b.V);
     if (!call.launched("fit_vsum_kernel")) return call.finish();
     if (batch_scope) {
-      fit_batch_l_kernel<<<1, 1, 0, call.stream()>>>(m, b.logp, b.Lb);
+      SEQLOSS_LAUNCH(fit_batch_l_kernel, 1, 1, call.stream(), m, b.logp, b.Lb);
       if (!call.launched("fit_batch_l_kernel")) return call.finish();
     }
     const int64_t items = batch_scope ? static_cast<int64_t>(q.bclass.size()) : q.utotal;
     if (items > 0) {
-      fit_factor_kernel<<<grid_for(items, 128), 128, 0, call.stream()>>>(m, o.fit_alpha, o.fit_alpha_scope, b.logp,
-                                                                           b.V, b.Lb, b.fac);
+      SEQLOSS_LAUNCH(fit_factor_kernel, grid_for(items, 128), 128, call.stream(), m, o.fit_alpha, o.fit_alpha_scope, b.logp, b.V, b.Lb, b.fac);
       if (!call.launched("fit_factor_kernel")) return call.finish();
     }
   }
   if ((b.fit_alpha || b.fit_gamma) && q.rows > 0) {
-    fit_rows_kernel<<<row_grid(q.rows), 32, 0, call.stream()>>>(m, b.fit_alpha ? 1 : 0, o.fit_alpha_scope, b.Lb, b.logp,
-                                                                 b.lp, b.fac, b.yp, b.W);
+    SEQLOSS_LAUNCH(fit_rows_kernel, row_grid(q.rows), 32, call.stream(), m, b.fit_alpha ? 1 : 0, o.fit_alpha_scope, b.Lb, b.logp, b.lp, b.fac, b.yp, b.W);
     if (!call.launched("fit_rows_kernel")) return call.finish();
     if (b.fit_gamma) {
-      fit_gamma_kernel<<<N, block_threads(p.time, kSeqThreads), 0, call.stream()>>>(m, b.logp, o.fit_gamma, b.W);
+      SEQLOSS_LAUNCH(fit_gamma_kernel, N, block_threads(p.time, kSeqThreads), call.stream(), m, b.logp, o.fit_gamma, b.W);
       if (!call.launched("fit_gamma_kernel")) return call.finish();
     }
   }
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad_d : out.grad);
   float* post = out.posterior == nullptr ? nullptr : (b.host_post ? b.post_d : out.posterior);
   if (grad != nullptr || post != nullptr) {
-    ctc_rows_kernel<<<row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), 0,
-                      call.stream()>>>(x, m, b.M, b.R, b.lp, b.yp, b.logp, b.W,
-                                       o.reduction == SEQLOSS_REDUCTION_MEAN ? 1 : 0, grad, post);
+    SEQLOSS_LAUNCH(ctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.R, b.lp, b.yp, b.logp, b.W, o.reduction == SEQLOSS_REDUCTION_MEAN ? 1 : 0, grad, post);
     if (!call.launched("ctc_rows_kernel")) return call.finish();
   }
   const size_t ntc_bytes = sizeof(float) * static_cast<size_t>(N) * p.time * p.classes;
@@ -865,37 +865,34 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
   plan_dctc_buffers(p, o, e, &out, &b);
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
-    call.device_array(p.data, data_name(p.input));
-    call.device_array(out.grad, "grad");
+    call.device_array(p.data, dense_bytes(p), data_name(p.input));
+    call.device_array(out.grad, dense_bytes(p), "grad");
   }
   Meta m;
   const float* x = nullptr;
   if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_dctc_workspace_size",
-                   static_cast<float>(o.scale), &m, &x)) {
+                   o.scale, &m, &x)) {
     return call.finish();
   }
   const int32_t N = p.batch;
   const int seq_threads = block_threads(q.smax, kSeqThreads);
-  alpha_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp);
+  SEQLOSS_LAUNCH(alpha_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp);
   if (!call.launched("alpha_kernel")) return call.finish();
   if (b.beta) {
-    beta_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.A, b.logp, b.yp, b.work);
+    SEQLOSS_LAUNCH(beta_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp, b.yp, b.work);
     if (!call.launched("beta_kernel")) return call.finish();
   }
   if (b.viterbi) {
-    viterbi_kernel<<<N, seq_threads, 0, call.stream()>>>(m, b.lp, b.D, b.path, b.score);
+    SEQLOSS_LAUNCH(viterbi_kernel, N, seq_threads, call.stream(), m, b.lp, b.D, b.path, b.score);
     if (!call.launched("viterbi_kernel")) return call.finish();
   }
   const double r = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
   const DctcParams prm{o.alignment, o.ctc_weight, o.lambda, o.scale, r * o.scale, o.scale * o.margin,
                        std::exp(-o.scale * o.margin)};
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad_d : out.grad);
-  dctc_rows_kernel<<<row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), 0,
-                     call.stream()>>>(x, m, b.M, b.R, b.lp, b.beta ? b.yp : nullptr, b.logp, b.path, prm, grad,
-                                      b.align, b.CE);
+  SEQLOSS_LAUNCH(dctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.R, b.lp, b.beta ? b.yp : nullptr, b.logp, b.path, prm, grad, b.align, b.CE);
   if (!call.launched("dctc_rows_kernel")) return call.finish();
-  dctc_losses_kernel<<<grid_for(N, 128), 128, 0, call.stream()>>>(m, b.logp, b.CE, o.ctc_weight, o.lambda,
-                                                                    o.zero_infinity, b.dout);
+  SEQLOSS_LAUNCH(dctc_losses_kernel, grid_for(N, 128), 128, call.stream(), m, b.logp, b.CE, o.ctc_weight, o.lambda, o.zero_infinity, b.dout);
   if (!call.launched("dctc_losses_kernel")) return call.finish();
   if (b.host_grad && out.grad != nullptr) {
     call.to_host(out.grad, b.grad_d, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,
@@ -946,14 +943,14 @@ seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const 
   LabelBuffers b;
   plan_align_buffers(e, &b);
   Call call(e, msg);
-  if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, data_name(p.input));
+  if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, dense_bytes(p), data_name(p.input));
   Meta m;
   const float* x = nullptr;
-  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_ctc_align_workspace_size", 1.0f, &m, &x)) {
+  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_ctc_align_workspace_size", 1.0, &m, &x)) {
     return call.finish();
   }
   const int32_t N = p.batch;
-  viterbi_kernel<<<N, block_threads(q.smax, kSeqThreads), 0, call.stream()>>>(m, b.lp, b.D, b.path, b.score);
+  SEQLOSS_LAUNCH(viterbi_kernel, N, block_threads(q.smax, kSeqThreads), call.stream(), m, b.lp, b.D, b.path, b.score);
   if (!call.launched("viterbi_kernel")) return call.finish();
   call.to_host(out.paths, b.path, sizeof(int32_t) * static_cast<size_t>(N) * p.time, "cudaMemcpyAsync (paths)");
   std::vector<double> score(static_cast<size_t>(N));

@@ -1,11 +1,14 @@
-// device.cu — CUDA device discovery only (see device.h): the runtime and driver versions, the device count and
-// each device's properties, with the runtime's own words (cudaGetErrorString) when something is missing.
+// device.cu — CUDA device discovery (see device.h): the runtime and driver versions, the device count and each
+// device's properties, with the runtime's own words (cudaGetErrorString) when something is missing; whether a
+// device can run this build; seqloss's memory pool per device.
 #include "device.h"
 
-#include <cuda_runtime.h>
+#include "runtime.cuh"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #ifndef SEQLOSS_CUDA_ARCHITECTURES
 #define SEQLOSS_CUDA_ARCHITECTURES ""
@@ -24,6 +27,10 @@ void copy_string(char* dst, size_t size, const char* src) {
 // CMake passes the architectures comma-separated ("75-real,80-real,120"); report them as the header's example
 // does, ';'-separated, without the -real / -virtual suffixes.
 void format_architectures(char* dst, size_t size) {
+#if defined(SEQLOSS_CUDA_EMULATE)
+  copy_string(dst, size, "emulated (SIMT host, compute 7.5)");
+  return;
+#endif
   const char* src = SEQLOSS_CUDA_ARCHITECTURES;
   size_t o = 0;
   bool skipping = false;
@@ -40,20 +47,72 @@ void format_architectures(char* dst, size_t size) {
   dst[o < size ? o : size - 1] = '\0';
 }
 
+// What the build holds for a device of compute capability major.minor (from the CMake architecture list: "XY-real"
+// is SASS, "XY-virtual" PTX, a bare "XY" both; "XYa" SASS for exactly X.Y). Writes why not into `why`.
+bool runs_on(int major, int minor, char* why, size_t size) {
+  const char* list = SEQLOSS_CUDA_ARCHITECTURES;
+  const int cc = 10 * major + minor;
+  char sass[128] = "", ptx[128] = "";
+  size_t ns = 0, np = 0;
+  for (const char* c = list; *c != '\0';) {
+    const char* end = c;
+    while (*end != '\0' && *end != ',' && *end != ';') ++end;
+    char tok[32];
+    const size_t len = static_cast<size_t>(end - c) < sizeof tok - 1 ? static_cast<size_t>(end - c) : sizeof tok - 1;
+    std::memcpy(tok, c, len);
+    tok[len] = '\0';
+    c = *end != '\0' ? end + 1 : end;
+    if (len == 0) continue;
+    char* rest = nullptr;
+    const long v = std::strtol(tok, &rest, 10);
+    if (rest == tok) return true;  // "native", "all", ...: chosen by CMake for this machine; nothing to check
+    const bool specific = *rest == 'a' || *rest == 'f';
+    const bool is_real = std::strstr(rest, "-real") != nullptr, is_virtual = std::strstr(rest, "-virtual") != nullptr;
+    const bool has_sass = !is_virtual, has_ptx = !is_real;
+    if (has_sass && (specific ? v == cc : (v / 10 == major && v % 10 <= minor))) return true;
+    if (has_ptx && !specific && v <= cc) return true;
+    if (has_sass && ns + 8 < sizeof sass) ns += static_cast<size_t>(std::snprintf(sass + ns, sizeof sass - ns, "%s%ld", ns ? ";" : "", v));
+    if (has_ptx && np + 8 < sizeof ptx) np += static_cast<size_t>(std::snprintf(ptx + np, sizeof ptx - np, "%s%ld", np ? ";" : "", v));
+  }
+  std::snprintf(why, size,
+                "no kernel image for compute %d.%d in this build (SASS for %s, PTX for %s); rebuild for it with "
+                "SEQLOSS_CUDA_ARCHS=%d%d (CUDA 12 reaches sm_61, CUDA 13 starts at sm_75)",
+                major, minor, ns ? sass : "none", np ? ptx : "none", major, minor);
+  return false;
+}
+
+// Compute capability of `device` from two attributes (cheap, and no context).
+cudaError_t capability(int device, int* major, int* minor) {
+  cudaError_t e = cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, device);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, device);
+  if (e != cudaSuccess) cudaGetLastError();
+  return e;
+}
+
+struct PoolSlot {
+  std::mutex mu;
+  cudaMemPool_t pool = nullptr;
+};
+constexpr int kMaxDevices = 64;
+
 }  // namespace
 
 void query(seqloss_cuda_info* info) {
   std::memset(info, 0, sizeof *info);
   info->compiled = 1;
+#if defined(SEQLOSS_CUDA_EMULATE)
+  info->emulated = 1;
+#endif
   format_architectures(info->architectures, sizeof info->architectures);
   int runtime = 0, driver = 0;
   if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) info->runtime_version = runtime;
   cudaError_t derr = cudaDriverGetVersion(&driver);
   if (derr == cudaSuccess) info->driver_version = driver;
+  cudaGetLastError();
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    cudaGetLastError();  // clear the (non-sticky) error so later calls start clean
     info->device_count = 0;
     if (driver == 0) {
       std::snprintf(info->reason, sizeof info->reason, "no CUDA driver is installed (cudaGetDeviceCount: %s)",
@@ -67,6 +126,24 @@ void query(seqloss_cuda_info* info) {
   info->device_count = count;
   if (count == 0) {
     copy_string(info->reason, sizeof info->reason, "the CUDA driver reports no devices");
+    return;
+  }
+  char first[sizeof info->reason - 32] = "";
+  for (int i = 0; i < count; ++i) {
+    seqloss_cuda_device d;
+    char msg[256];
+    if (device_query(i, &d, msg, sizeof msg) != SEQLOSS_OK) {
+      if (first[0] == '\0') std::snprintf(first, sizeof first, "device %d: %.400s", i, msg);
+      continue;
+    }
+    if (d.usable != 0) {
+      info->usable_devices++;
+    } else if (first[0] == '\0') {
+      std::snprintf(first, sizeof first, "device %d (%.100s): %.300s", i, d.name, d.reason);
+    }
+  }
+  if (info->usable_devices == 0) {
+    std::snprintf(info->reason, sizeof info->reason, "no usable CUDA device: %.470s", first);
   }
 }
 
@@ -103,8 +180,52 @@ seqloss_status device_query(int32_t index, seqloss_cuda_device* device, char* me
   device->minor = prop.minor;
   device->total_memory = static_cast<int64_t>(prop.totalGlobalMem);
   device->multiprocessors = prop.multiProcessorCount;
+  device->usable = runs_on(prop.major, prop.minor, device->reason, sizeof device->reason) ? 1 : 0;
+  if (device->usable != 0) device->reason[0] = '\0';
   if (message != nullptr && message_size > 0) message[0] = '\0';
   return SEQLOSS_OK;
+}
+
+seqloss_status check_usable(int32_t device, Message msg) {
+  int major = 0, minor = 0;
+  const cudaError_t e = capability(device, &major, &minor);
+  if (e != cudaSuccess) {
+    return fail(msg, SEQLOSS_ERROR_DEVICE, "CUDA cudaDeviceGetAttribute (compute capability of device %d) failed: %s",
+                device, cudaGetErrorString(e));
+  }
+  char why[256];
+  if (!runs_on(major, minor, why, sizeof why)) {
+    return fail(msg, SEQLOSS_ERROR_UNSUPPORTED, "CUDA device %d cannot run this build: %s", device, why);
+  }
+  return SEQLOSS_OK;
+}
+
+cudaError_t device_pool(int32_t device, cudaMemPool_t* pool) {
+  static PoolSlot slots[kMaxDevices];
+  if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
+  PoolSlot& s = slots[device];
+  std::lock_guard<std::mutex> lk(s.mu);
+  if (s.pool == nullptr) {
+    // Created once per device and kept for the process (a failure is retried by the next call).
+    cudaMemPoolProps props;
+    std::memset(&props, 0, sizeof props);
+    props.allocType = cudaMemAllocationTypePinned;
+    props.handleTypes = cudaMemHandleTypeNone;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = device;
+    cudaMemPool_t p = nullptr;
+    cudaError_t e = cudaMemPoolCreate(&p, &props);
+    if (e != cudaSuccess) return e;
+    uint64_t keep = kPoolKeepBytes;
+    e = cudaMemPoolSetAttribute(p, cudaMemPoolAttrReleaseThreshold, &keep);
+    if (e != cudaSuccess) {
+      cudaMemPoolDestroy(p);
+      return e;
+    }
+    s.pool = p;
+  }
+  *pool = s.pool;
+  return cudaSuccess;
 }
 
 }  // namespace cuda

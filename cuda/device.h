@@ -1,4 +1,5 @@
-// device.h — CUDA device discovery for the C ABI (seqloss_cuda_query, seqloss_cuda_device_query). No kernels.
+// device.h — CUDA device discovery for the C ABI (seqloss_cuda_query, seqloss_cuda_device_query). No kernels, and
+// no CUDA types (dispatch.cc includes it); what the kernels' hosts need of device.cu is declared in runtime.cuh.
 // Compiled only when the build has the CUDA backend (SEQLOSS_WITH_CUDA); the runtime is linked statically and
 // opens the driver at run time, so these functions also work (and say why not) on machines with no GPU or driver.
 #ifndef SEQLOSS_CUDA_DEVICE_H

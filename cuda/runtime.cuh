@@ -6,7 +6,7 @@
 #ifndef SEQLOSS_CUDA_RUNTIME_CUH
 #define SEQLOSS_CUDA_RUNTIME_CUH
 
-#include <cuda_runtime.h>
+#include "portable.cuh"
 
 #include <cmath>
 #include <cstdarg>
@@ -40,7 +40,7 @@ __device__ inline double log_add(double a, double b) {
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1024) in a fixed tree: lanes by shuffles, then the
 // warps' partial sums by warp 0. Every thread gets the result. `sh` holds at least 33 doubles of shared memory.
-__device__ inline double block_sum(double v, double* sh) {
+__device__ inline double block_sum(double v, Smem<double> sh) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
   const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
   if (lane == 0) sh[wid] = v;
@@ -57,7 +57,7 @@ __device__ inline double block_sum(double v, double* sh) {
 }
 
 // The largest value over the block (NaN loses), broadcast; same tree as block_sum.
-__device__ inline float block_max(float v, float* sh) {
+__device__ inline float block_max(float v, Smem<float> sh) {
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_down_sync(0xffffffffu, v, o));
   const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
   if (lane == 0) sh[wid] = v;
@@ -96,6 +96,11 @@ struct Shape {
 
 inline Shape shape_of(const seqloss_problem& p, int64_t rows) {
   return Shape{p.batch, p.time, p.classes, p.layout, p.input, p.blank, rows};
+}
+
+// Bytes of an N x T x C float array (the checks made sure the product fits).
+inline size_t dense_bytes(const seqloss_problem& p) {
+  return sizeof(float) * static_cast<size_t>(p.batch) * static_cast<size_t>(p.time) * static_cast<size_t>(p.classes);
 }
 
 // Row t of sequence n of an N x T x C array in `layout`.
@@ -151,7 +156,20 @@ class HostPack {
 
 // ---- the call context -----------------------------------------------------------------------------------------
 
-// exec.device is a usable device (the *_workspace_size entries check this much, as the calls do).
+// ---- the devices (device.cu) ----------------------------------------------------------------------------------
+
+// Whether `device` (an index already known to be in range) can run this build's kernels: its compute capability
+// has SASS in the build (same major, minor at least the SASS's) or PTX it can compile (a version at most its own).
+// Decided from two attributes alone, without creating a context. UNSUPPORTED with the reason otherwise.
+seqloss_status check_usable(int32_t device, Message msg);
+
+// seqloss's stream-ordered memory pool on `device`, created on first use (and kept for the process) with a
+// release threshold of kPoolKeepBytes: at most that much freed memory stays cached between calls. The device's
+// default pool is never changed, so other code in the process (PyTorch, the caller's) keeps its own settings.
+constexpr uint64_t kPoolKeepBytes = 256ull << 20;
+cudaError_t device_pool(int32_t device, cudaMemPool_t* pool);
+
+// exec.device is a device this build can run on (the *_workspace_size entries check this much, as the calls do).
 inline seqloss_status check_device(const seqloss_exec& e, Message msg) {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
@@ -162,31 +180,62 @@ inline seqloss_status check_device(const seqloss_exec& e, Message msg) {
   if (e.device >= count) {
     return fail(msg, SEQLOSS_ERROR_RANGE, "device must be a CUDA device index in [0, %d), got %d", count, e.device);
   }
-  return SEQLOSS_OK;
+  return check_usable(e.device, msg);
 }
 
-// One entry's use of the runtime: selects exec.device (restoring the caller's device afterwards), uses
-// exec.stream or a non-blocking stream of its own, holds the workspace, and records the first error as a status
-// with a message naming the runtime call.
+// Workspaces are carved in 256-byte aligned pieces; a caller's workspace may start anywhere, so the sizes the
+// *_workspace_size entries report include the slack to align it.
+constexpr size_t kWorkspaceAlign = 256;
+constexpr size_t kWorkspaceSlack = kWorkspaceAlign - 1;
+
+// cuMemGetAddressRange from the driver (through the runtime's entry-point query, so libcuda is still not linked):
+// the allocation that holds a device pointer. Null where the driver does not offer it; looked up once.
+using AddressRangeFn = int (*)(unsigned long long* base, size_t* size, unsigned long long ptr);
+inline AddressRangeFn address_range_fn() {
+  static const AddressRangeFn fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+#if CUDART_VERSION >= 12050
+    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuMemGetAddressRange", &f, 3020, cudaEnableDefault, &q);
+#elif CUDART_VERSION >= 12000
+    const cudaError_t e = cudaGetDriverEntryPoint("cuMemGetAddressRange", &f, cudaEnableDefault, &q);
+#else
+    const cudaError_t e = cudaGetDriverEntryPoint("cuMemGetAddressRange", &f, cudaEnableDefault);
+    q = cudaDriverEntryPointSuccess;
+#endif
+    if (e != cudaSuccess || q != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      f = nullptr;
+    }
+    return reinterpret_cast<AddressRangeFn>(f);
+  }();
+  return fn;
+}
+
+// One entry's use of the runtime: selects exec.device (restoring the caller's device afterwards), runs on
+// exec.stream (NULL: the legacy default stream, so that the call is ordered after the caller's work there), holds
+// the workspace, and records the first error as a status with a message naming the runtime call. Every exit
+// synchronises the stream (finish() or the destructor): nothing the call queued, such as a copy into a caller's
+// buffer or out of a local one, is left to run after it returns.
 class Call {
  public:
   Call(const seqloss_exec& e, Message msg) : msg_(msg) {
+    cudaGetLastError();  // an error the caller's own code left pending is not this call's
     status_ = check_device(e, msg);
     if (!ok()) return;
-    if (cudaGetDevice(&prev_) != cudaSuccess) prev_ = -1;
+    if (!check(cudaGetDevice(&prev_), "cudaGetDevice")) {
+      prev_ = -1;
+      return;
+    }
     if (!check(cudaSetDevice(e.device), "cudaSetDevice")) return;
     device_ = e.device;
-    if (e.stream != nullptr) {
-      stream_ = static_cast<cudaStream_t>(e.stream);
-    } else if (check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags")) {
-      own_stream_ = true;
-    }
+    stream_ = static_cast<cudaStream_t>(e.stream);
+    started_ = true;
   }
 
   ~Call() {
-    release();
-    if (own_stream_) cudaStreamDestroy(stream_);
-    if (prev_ >= 0 && prev_ != device_) cudaSetDevice(prev_);
+    if (!finished_) settle();
+    if (prev_ >= 0 && device_ >= 0 && prev_ != device_) cudaSetDevice(prev_);
   }
 
   Call(const Call&) = delete;
@@ -195,6 +244,7 @@ class Call {
   bool ok() const { return status_ == SEQLOSS_OK; }
   seqloss_status status() const { return status_; }
   cudaStream_t stream() const { return stream_; }
+  int device() const { return device_; }
 
   // Records a runtime failure of `what` (the first one wins). Returns whether err was cudaSuccess.
   bool check(cudaError_t err, const char* what) {
@@ -210,28 +260,33 @@ class Call {
   // After a kernel launch: a launch error (bad configuration) is reported with the kernel's name.
   bool launched(const char* kernel) { return check(cudaGetLastError(), kernel); }
 
-  // The workspace: the caller's (when given, at least `bytes`) or one allocation from the device's memory pool,
-  // released to the pool (stream-ordered) when the call ends.
+  // The workspace (aligned to kWorkspaceAlign): the caller's, when given, checked to be device memory of this
+  // device holding at least `bytes` + kWorkspaceSlack bytes, or one allocation from seqloss's pool on the device
+  // (cudaMalloc where the device has no memory pools), released when the call ends.
   unsigned char* workspace(size_t bytes, void* given, size_t given_bytes, const char* size_fn) {
     if (!ok()) return nullptr;
     if (given != nullptr && given_bytes != 0) {
-      if (given_bytes < bytes) {
-        fail_with(SEQLOSS_ERROR_RANGE, "workspace must be at least %zu bytes (%s), got workspace_bytes = %zu", bytes,
-                  size_fn, given_bytes);
+      if (given_bytes < bytes + kWorkspaceSlack) {
+        fail_with(SEQLOSS_ERROR_RANGE, "workspace must be at least %zu bytes (%s), got workspace_bytes = %zu",
+                  bytes + kWorkspaceSlack, size_fn, given_bytes);
         return nullptr;
       }
-      return static_cast<unsigned char*>(given);
+      if (!device_array(given, given_bytes, "workspace")) return nullptr;
+      const uintptr_t a = reinterpret_cast<uintptr_t>(given);
+      return static_cast<unsigned char*>(given) + (kWorkspaceAlign - a % kWorkspaceAlign) % kWorkspaceAlign;
     }
-    if (bytes == 0) bytes = 256;
+    if (bytes == 0) bytes = kWorkspaceAlign;
     int pools = 0;
-    cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device_);
+    if (!check(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device_),
+               "cudaDeviceGetAttribute (memory pools)")) {
+      return nullptr;
+    }
     if (pools != 0) {
-      cudaMemPool_t pool;
-      if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess) {
-        uint64_t keep = UINT64_MAX;  // keep freed memory in the pool: the next call reuses it without cudaMalloc
-        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+      cudaMemPool_t pool = nullptr;
+      if (!check(device_pool(device_, &pool), "cudaMemPoolCreate (seqloss's pool)")) return nullptr;
+      if (!check(cudaMallocFromPoolAsync(&own_, bytes, pool, stream_), "cudaMallocFromPoolAsync (workspace)")) {
+        return nullptr;
       }
-      if (!check(cudaMallocAsync(&own_, bytes, stream_), "cudaMallocAsync (workspace)")) return nullptr;
       pooled_ = true;
     } else if (!check(cudaMalloc(&own_, bytes), "cudaMalloc (workspace)")) {
       return nullptr;
@@ -239,21 +294,40 @@ class Call {
     return static_cast<unsigned char*>(own_);
   }
 
-  // With memory = device: `ptr` (when not NULL) must be device (or managed) memory of this call's device, else a
-  // RANGE error naming `what` — so that host pointers passed as device memory fail cleanly instead of faulting.
-  bool device_array(const void* ptr, const char* what) {
+  // With memory = device (and for a caller's workspace): `ptr` (when not NULL) must be device (or managed) memory
+  // of this call's device whose allocation holds `bytes` bytes from ptr on, else a RANGE error naming `what`, so
+  // that a host pointer or a short buffer fails cleanly instead of faulting (an illegal address would end the
+  // process's CUDA context, the caller's included).
+  bool device_array(const void* ptr, size_t bytes, const char* what) {
     if (!ok() || ptr == nullptr) return ok();
     cudaPointerAttributes a;
+    std::memset(&a, 0, sizeof a);
     const cudaError_t err = cudaPointerGetAttributes(&a, ptr);
-    if (err != cudaSuccess) {
-      cudaGetLastError();
+    if (err == cudaErrorInvalidValue) {
+      cudaGetLastError();  // older runtimes: an unregistered host pointer
       a.type = cudaMemoryTypeUnregistered;
+    } else if (!check(err, "cudaPointerGetAttributes")) {
+      return false;
     }
     const bool managed = a.type == cudaMemoryTypeManaged;
     if (!(managed || (a.type == cudaMemoryTypeDevice && a.device == device_))) {
       fail_with(SEQLOSS_ERROR_RANGE, "%s must be device memory on CUDA device %d (memory 1 = device), got %s", what,
                 device_, a.type == cudaMemoryTypeDevice ? "memory of another device" : "a host pointer");
       return false;
+    }
+    if (AddressRangeFn range = address_range_fn()) {
+      unsigned long long base = 0;
+      size_t size = 0;
+      const unsigned long long p = static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(ptr));
+      if (range(&base, &size, p) == 0 && p >= base) {
+        const size_t avail = static_cast<size_t>(base + size - p);
+        if (avail < bytes) {
+          fail_with(SEQLOSS_ERROR_RANGE, "%s must hold %zu bytes of device memory from its address, but its allocation "
+                                         "ends %zu bytes after it",
+                    what, bytes, avail);
+          return false;
+        }
+      }
     }
     return true;
   }
@@ -271,10 +345,10 @@ class Call {
     return check(cudaMemsetAsync(dst, 0, bytes, stream_), what);
   }
 
-  // Waits for the stream (the host outputs are then complete), frees the workspace, and returns the status.
+  // Releases the workspace and waits for the stream, on success and on failure alike (the host outputs are then
+  // complete, and no copy queued by the call is still pending); returns the status.
   seqloss_status finish() {
-    if (ok()) check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
-    release();
+    settle();
     if (ok()) clear(msg_);
     return status_;
   }
@@ -297,14 +371,14 @@ class Call {
   }
 
  private:
-  void release() {
-    if (own_ == nullptr) return;
-    if (pooled_) {
-      cudaFreeAsync(own_, stream_);
-    } else {
-      cudaStreamSynchronize(stream_);
-      cudaFree(own_);
-    }
+  // The stream-ordered free is queued before the synchronisation, so that it too has run when the call returns.
+  void settle() {
+    finished_ = true;
+    if (!started_) return;
+    // A stream-ordered free that cannot be queued falls back to a plain free after the synchronisation.
+    if (own_ != nullptr && pooled_ && check(cudaFreeAsync(own_, stream_), "cudaFreeAsync (workspace)")) own_ = nullptr;
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    if (own_ != nullptr) check(cudaFree(own_), "cudaFree (workspace)");
     own_ = nullptr;
   }
 
@@ -313,7 +387,7 @@ class Call {
   int prev_ = -1;
   int device_ = -1;
   cudaStream_t stream_ = nullptr;
-  bool own_stream_ = false;
+  bool started_ = false, finished_ = false;
   void* own_ = nullptr;
   bool pooled_ = false;
 };

@@ -70,10 +70,12 @@ struct Job {
   seqloss_status status = SEQLOSS_OK;
   char message[kMessageSize] = {};
 
-  // The ABI call with a workspace of its own. Touches no JavaScript value.
+  // The ABI call with a workspace of its own (host memory, for the CPU backend; the CUDA backend takes its device
+  // workspace from its own pool, so it gets none). Touches no JavaScript value.
   void Run() noexcept {
     message[0] = '\0';
     void* workspace = nullptr;
+    if (exec.backend == SEQLOSS_BACKEND_CUDA) workspace_bytes = 0;
     if (workspace_bytes > 0) {
       workspace = ::operator new(workspace_bytes, kWorkspaceAlign, std::nothrow);
       if (workspace == nullptr) {
@@ -554,11 +556,15 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
       device.Set("minor", Napi::Number::New(env, d.minor));
       device.Set("totalMemory", Napi::Number::New(env, static_cast<double>(d.total_memory)));
       device.Set("multiprocessors", Napi::Number::New(env, d.multiprocessors));
+      device.Set("usable", Napi::Boolean::New(env, d.usable != 0));
+      device.Set("reason", Napi::String::New(env, FixedString(d.reason, sizeof d.reason)));
       devices.Set(static_cast<uint32_t>(i), device);
     }
 
     Napi::Object c = Napi::Object::New(env);
     c.Set("compiled", Napi::Boolean::New(env, cuda.compiled != 0));
+    c.Set("emulated", Napi::Boolean::New(env, cuda.emulated != 0));
+    c.Set("usableDevices", Napi::Number::New(env, cuda.usable_devices));
     c.Set("runtimeVersion", Napi::Number::New(env, cuda.runtime_version));
     c.Set("driverVersion", Napi::Number::New(env, cuda.driver_version));
     c.Set("architectures", Napi::String::New(env, FixedString(cuda.architectures, sizeof cuda.architectures)));

@@ -1705,6 +1705,6 @@ int main() {
   test_dctc();
   test_align();
   test_new_errors();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  std::printf("abi_test: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

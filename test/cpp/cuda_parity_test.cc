@@ -5,8 +5,14 @@
 // counting. Also: run-to-run determinism (bitwise), device-memory calls equal to host-memory calls, a caller
 // workspace, and bad device pointers refused. Needs no Node: built by CMake, run by ctest (and by npm test).
 //
-// Without the CUDA backend or without a device it prints why and exits 0 ("skipped"); a GPU run prints the number
-// of checks, so a log shows that it ran.
+// The CUDA host side too: the legacy default stream's ordering, the checks of a caller's workspace and device
+// arrays, the memory pool left alone, errors the caller left pending, several devices, DCTC's scale in double,
+// and (on the SIMT host, which can inject failures) every runtime call failing in turn: a clean error, nothing left
+// queued, no memory kept.
+//
+// On the SIMT host (SEQLOSS_CUDA_EMULATE) the long case is T = 2000 with L = 500 instead of 10 000 and 1 000 (the
+// host runs each GPU thread as a fiber); everything else is the same. Without the CUDA backend or without a device
+// it prints why and exits 0 ("skipped"); a run prints the number of checks, so a log shows that it ran.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -23,6 +29,11 @@
 
 #if defined(SEQLOSS_WITH_CUDA)
 #include <cuda_runtime.h>
+
+#include <thread>
+#endif
+#if defined(SEQLOSS_CUDA_EMULATE)
+#include "../../cuda/simt/control.h"
 #endif
 
 namespace {
@@ -34,6 +45,15 @@ bool rel_close(double a, double b, double tol = kTol, double floor = 0.0) {
   if (std::isinf(a) || std::isinf(b)) return a == b;
   if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
   return std::fabs(a - b) <= floor + tol * std::max(std::fabs(a), std::fabs(b));
+}
+
+// After every CUDA call on the SIMT host: nothing it queued is left to run (it synchronised on every path).
+void check_settled(const std::string& what) {
+#if defined(SEQLOSS_CUDA_EMULATE)
+  check(seqloss::simt::pending_operations() == 0, "nothing left queued after " + what);
+#else
+  (void)what;
+#endif
 }
 
 // max |a - b| / max |a| over arrays (the rule of the JS parity suites).
@@ -160,7 +180,9 @@ struct CtcOut {
   double loss = 0;
 };
 
-CtcOut run_ctc(const Case& c, const seqloss_ctc_options& o, const seqloss_exec& e, bool grad, bool post) {
+// `alone`: no other thread calls at the same time (then the call must leave nothing queued on the SIMT host).
+CtcOut run_ctc(const Case& c, const seqloss_ctc_options& o, const seqloss_exec& e, bool grad, bool post,
+               bool alone = true) {
   CtcOut r;
   const size_t ntc = c.x.size();
   r.losses.assign(static_cast<size_t>(c.N), -7.0f);
@@ -172,6 +194,7 @@ CtcOut run_ctc(const Case& c, const seqloss_ctc_options& o, const seqloss_exec& 
   seqloss_problem p = c.problem();
   char msg[512] = {0};
   r.st = seqloss_ctc(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg);
+  if (e.backend == SEQLOSS_BACKEND_CUDA && alone) check_settled(c.name);
   if (r.st != SEQLOSS_OK) std::printf("  [%s] %s: %s\n", c.name.c_str(), seqloss_status_name(r.st), msg);
   return r;
 }
@@ -197,6 +220,7 @@ DctcOut run_dctc(const Case& c, const seqloss_dctc_options& o, const seqloss_exe
   seqloss_problem p = c.problem();
   char msg[512] = {0};
   r.st = seqloss_dctc(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg);
+  if (e.backend == SEQLOSS_BACKEND_CUDA) check_settled(c.name);
   if (r.st != SEQLOSS_OK) std::printf("  [%s] %s: %s\n", c.name.c_str(), seqloss_status_name(r.st), msg);
   return r;
 }
@@ -215,6 +239,7 @@ AlignOut run_align(const Case& c, const seqloss_exec& e) {
   seqloss_problem p = c.problem();
   char msg[512] = {0};
   r.st = seqloss_ctc_align(&p, &e, &out, nullptr, 0, msg, sizeof msg);
+  if (e.backend == SEQLOSS_BACKEND_CUDA) check_settled(c.name);
   if (r.st != SEQLOSS_OK) std::printf("  [%s] %s: %s\n", c.name.c_str(), seqloss_status_name(r.st), msg);
   return r;
 }
@@ -233,6 +258,7 @@ AceOut run_ace(const Case& c, const seqloss_ace_options& o, const seqloss_exec& 
   seqloss_problem p = c.problem();
   char msg[512] = {0};
   r.st = seqloss_ace(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg);
+  if (e.backend == SEQLOSS_BACKEND_CUDA) check_settled(c.name);
   if (r.st != SEQLOSS_OK) std::printf("  [%s] %s: %s\n", c.name.c_str(), seqloss_status_name(r.st), msg);
   return r;
 }
@@ -438,21 +464,26 @@ void test_extremes(std::mt19937& rng) {
       compare_ace(a, "ace", ao);
     }
   }
-  // Long: T = 10 000 frames, L = 1 000 labels.
+  // Long: T = 10 000 frames, L = 1 000 labels (on the SIMT host T = 2000, L = 500).
   {
+#if defined(SEQLOSS_CUDA_EMULATE)
+    const int T = 2000, L = 500;
+#else
+    const int T = 10000, L = 1000;
+#endif
     std::mt19937 r2(11);
     Case c;
-    c.name = "T=10000 L=1000";
+    c.name = "T=" + std::to_string(T) + " L=" + std::to_string(L);
     c.N = 2;
-    c.T = 10000;
+    c.T = T;
     c.C = 40;
     c.blank = 0;
     std::normal_distribution<float> nd(0.0f, 2.0f);
     c.x.resize(static_cast<size_t>(c.N) * c.T * c.C);
     for (auto& v : c.x) v = nd(r2);
-    c.il = {10000, 9000};
-    c.tl = {1000, 800};
-    for (int i = 0; i < 1800; ++i) c.targets.push_back(1 + static_cast<int>(r2() % 39));
+    c.il = {T, T * 9 / 10};
+    c.tl = {L, L * 8 / 10};
+    for (int i = 0; i < c.tl[0] + c.tl[1]; ++i) c.targets.push_back(1 + static_cast<int>(r2() % 39));
     compare_ctc(c, "plain", ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), true, true);
     compare_ctc(c, "alpha+gamma", ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0.5, 0, 1.0), true, false);
     compare_dctc(c, "dctc viterbi", dctc_options(SEQLOSS_DCTC_VITERBI, SEQLOSS_REDUCTION_MEAN, 0.01, 1.0, 1.0, 0.0), true);
@@ -527,11 +558,356 @@ void test_device_memory(std::mt19937& rng) {
   cudaFree(dg);
   cudaFree(dp);
 }
+
+// A CTC call on device memory (data copied to a fresh allocation by `fill`, which may leave the copy queued),
+// compared bitwise with the host-memory call.
+struct DeviceCtc {
+  Case c;
+  seqloss_ctc_options o = ctc_options(SEQLOSS_REDUCTION_SUM, 0, 0, 0, 0);
+  CtcOut host;
+  size_t bytes = 0;
+  float *dx = nullptr, *dg = nullptr;
+  std::vector<float> losses;
+  double loss = 0;
+
+  explicit DeviceCtc(std::mt19937& rng) : c(random_case(rng, 3, 20, 12, 6, false)) {
+    c.name = "device ctc";
+    host = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), true, false);
+    bytes = sizeof(float) * c.x.size();
+    cudaMalloc(&dx, bytes);
+    cudaMalloc(&dg, bytes);
+    losses.assign(static_cast<size_t>(c.N), 0.0f);
+  }
+  ~DeviceCtc() {
+    cudaFree(dx);
+    cudaFree(dg);
+  }
+  seqloss_status run(void* stream, void* ws = nullptr, size_t ws_bytes = 0, float* data = nullptr, float* grad = nullptr,
+                     int32_t device = 0, char* msg = nullptr, size_t msg_size = 0) {
+    seqloss_problem p = c.problem(data != nullptr ? data : dx);
+    seqloss_ctc_outputs out{losses.data(), c.N, &loss, grad != nullptr ? grad : dg, static_cast<int64_t>(c.x.size()),
+                            nullptr, 0};
+    seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA, SEQLOSS_MEMORY_DEVICE);
+    e.stream = stream;
+    e.device = device;
+    return seqloss_ctc(&p, &o, &e, &out, ws, ws_bytes, msg, msg_size);
+  }
+  bool same_as_host(const float* grad = nullptr) {
+    std::vector<float> g(c.x.size());
+    cudaMemcpy(g.data(), grad != nullptr ? grad : dg, bytes, cudaMemcpyDeviceToHost);
+    return losses == host.losses && loss == host.loss && g == host.grad;
+  }
+};
+
+// Defect 1: exec.stream NULL runs on the legacy default stream, so the call sees what the caller queued there (or on
+// a blocking stream) before it. On the SIMT host a queued copy runs only when something waits for it, so a call on
+// a stream of its own would read the allocation's NaN fill.
+void test_default_stream(std::mt19937& rng) {
+  DeviceCtc d(rng);
+  cudaMemcpyAsync(d.dx, d.c.x.data(), d.bytes, cudaMemcpyHostToDevice, nullptr);  // the legacy stream, not waited for
+  check(d.run(nullptr) == SEQLOSS_OK && d.same_as_host(), "stream NULL: ordered after the caller's copy on stream 0");
+  cudaStream_t blocking;
+  cudaStreamCreate(&blocking);
+  cudaMemsetAsync(d.dx, 0xFF, d.bytes, nullptr);
+  cudaMemcpyAsync(d.dx, d.c.x.data(), d.bytes, cudaMemcpyHostToDevice, blocking);
+  check(d.run(nullptr) == SEQLOSS_OK && d.same_as_host(), "stream NULL: ordered after a blocking stream's copy");
+  cudaStream_t own;
+  cudaStreamCreateWithFlags(&own, cudaStreamNonBlocking);
+  cudaMemsetAsync(d.dx, 0xFF, d.bytes, own);
+  cudaMemcpyAsync(d.dx, d.c.x.data(), d.bytes, cudaMemcpyHostToDevice, own);
+  check(d.run(own) == SEQLOSS_OK && d.same_as_host(), "a caller's non-blocking stream: ordered after its copy");
+  cudaStreamDestroy(blocking);
+  cudaStreamDestroy(own);
+}
+
+// Defect 2: a caller's workspace is checked (device memory of this device, large enough) and aligned; so are the
+// dense arrays with memory = device.
+void test_workspace_checks(std::mt19937& rng) {
+  DeviceCtc d(rng);
+  cudaMemcpy(d.dx, d.c.x.data(), d.bytes, cudaMemcpyHostToDevice);
+  seqloss_problem p = d.c.problem(d.dx);
+  seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA, SEQLOSS_MEMORY_DEVICE);
+  size_t need = 0;
+  seqloss_ctc_workspace_size(&p, &d.o, &e, &need, nullptr, 0);
+  char msg[512] = {0};
+  std::vector<unsigned char> host_ws(need);
+  check(d.run(nullptr, host_ws.data(), need, nullptr, nullptr, 0, msg, sizeof msg) == SEQLOSS_ERROR_RANGE &&
+            std::strstr(msg, "workspace must be device memory on CUDA device 0") != nullptr,
+        std::string("a host workspace is refused: ") + msg);
+  unsigned char* ws = nullptr;
+  cudaMalloc(&ws, need + 1);
+  check(d.run(nullptr, ws + 1, need) == SEQLOSS_OK && d.same_as_host(), "a misaligned workspace is aligned (bitwise the same)");
+  cudaFree(ws);
+  unsigned char* half = nullptr;
+  cudaMalloc(&half, need / 2);
+  const seqloss_status st = d.run(nullptr, half, need, nullptr, nullptr, 0, msg, sizeof msg);
+  check(st == SEQLOSS_ERROR_RANGE && std::strstr(msg, "workspace must hold") != nullptr,
+        std::string("a workspace whose allocation is shorter than workspace_bytes is refused: ") + msg);
+  cudaFree(half);
+  float* short_grad = nullptr;
+  cudaMalloc(&short_grad, d.bytes - 4);
+  check(d.run(nullptr, nullptr, 0, nullptr, short_grad, 0, msg, sizeof msg) == SEQLOSS_ERROR_RANGE &&
+            std::strstr(msg, "grad must hold") != nullptr,
+        std::string("a grad allocation one float short is refused: ") + msg);
+  check(d.run(nullptr, nullptr, 0, d.dx + 1, nullptr, 0, msg, sizeof msg) == SEQLOSS_ERROR_RANGE &&
+            std::strstr(msg, "logits must hold") != nullptr,
+        std::string("logits that run past their allocation are refused: ") + msg);
+  cudaFree(short_grad);
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  if (count >= 2) {
+    cudaSetDevice(1);
+    unsigned char* other = nullptr;
+    cudaMalloc(&other, need);
+    cudaSetDevice(0);
+    check(d.run(nullptr, other, need, nullptr, nullptr, 0, msg, sizeof msg) == SEQLOSS_ERROR_RANGE &&
+              std::strstr(msg, "memory of another device") != nullptr,
+          std::string("a workspace on another device is refused: ") + msg);
+    cudaFree(other);
+  }
+}
+
+// Defect 4: calls without a workspace leave the device's default pool as it was (their memory comes from
+// seqloss's own pool).
+void test_pool(std::mt19937& rng) {
+  int pools = 0;
+  cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, 0);
+  if (pools == 0) return;
+  cudaMemPool_t def = nullptr;
+  cudaDeviceGetDefaultMemPool(&def, 0);
+  uint64_t before = 12345, reserved0 = 0, after = 0, reserved1 = 0;
+  uint64_t saved = 0;
+  cudaMemPoolGetAttribute(def, cudaMemPoolAttrReleaseThreshold, &saved);
+  cudaMemPoolSetAttribute(def, cudaMemPoolAttrReleaseThreshold, &before);
+  cudaMemPoolGetAttribute(def, cudaMemPoolAttrReservedMemCurrent, &reserved0);
+  Case c = random_case(rng, 4, 30, 20, 8, false);
+  c.name = "pool";
+  const CtcOut r = run_ctc(c, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, true);
+  check(r.st == SEQLOSS_OK, "pool: the call runs");
+  cudaMemPoolGetAttribute(def, cudaMemPoolAttrReleaseThreshold, &after);
+  cudaMemPoolGetAttribute(def, cudaMemPoolAttrReservedMemCurrent, &reserved1);
+  check(after == before, "the default pool's release threshold is left as the caller set it");
+  check(reserved1 == reserved0, "the default pool holds no memory of the call");
+  cudaMemPoolSetAttribute(def, cudaMemPoolAttrReleaseThreshold, &saved);
+}
+
+// Defect 5: an error the caller's own code left pending is not reported as the call's.
+void test_pending_error(std::mt19937& rng) {
+  void* huge = nullptr;
+  check(cudaMalloc(&huge, static_cast<size_t>(1) << 62) != cudaSuccess, "a 4 EiB allocation fails");
+  check(cudaPeekAtLastError() != cudaSuccess, "and leaves its error pending");
+  Case c = random_case(rng, 3, 20, 10, 5, false);
+  c.name = "after a pending error";
+  const CtcOut r = run_ctc(c, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, false);
+  check(r.st == SEQLOSS_OK, "a call after the caller's failed cudaMalloc succeeds");
+}
+
+// Several devices: the same call on device 1 gives bitwise device 0's results, also from two host threads at once;
+// device memory is checked against exec.device.
+void test_devices(std::mt19937& rng) {
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  if (count < 2) return;
+  Case c = random_case(rng, 4, 30, 16, 8, false);
+  c.name = "devices";
+  const seqloss_ctc_options o = ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0.5, 0, 1.0);
+  seqloss_exec e0 = exec_of(SEQLOSS_BACKEND_CUDA), e1 = exec_of(SEQLOSS_BACKEND_CUDA);
+  e1.device = 1;
+  const CtcOut a = run_ctc(c, o, e0, true, true);
+  const CtcOut b = run_ctc(c, o, e1, true, true);
+  check(a.st == SEQLOSS_OK && b.st == SEQLOSS_OK && a.grad == b.grad && a.post == b.post && a.loss == b.loss,
+        "device 1 gives device 0's results, bitwise");
+  int cur = -1;
+  cudaGetDevice(&cur);
+  check(cur == 0, "the caller's current device is restored");
+  CtcOut t0, t1;
+  std::thread w0([&] { t0 = run_ctc(c, o, e0, true, true, false); });
+  std::thread w1([&] { t1 = run_ctc(c, o, e1, true, true, false); });
+  w0.join();
+  w1.join();
+  check(t0.grad == a.grad && t1.grad == a.grad && t0.loss == a.loss && t1.loss == a.loss,
+        "two host threads on two devices at once give the same results");
+  DeviceCtc d(rng);
+  cudaMemcpy(d.dx, d.c.x.data(), d.bytes, cudaMemcpyHostToDevice);
+  char msg[512] = {0};
+  check(d.run(nullptr, nullptr, 0, nullptr, nullptr, 1, msg, sizeof msg) == SEQLOSS_ERROR_RANGE &&
+            std::strstr(msg, "memory of another device") != nullptr,
+        std::string("device 0 memory with exec.device 1 is refused: ") + msg);
+}
+
+// Defect 7: DCTC's logit scale s is used in double for the log-probabilities, as the CPU backend does. With
+// s = 1 + 2^-25 (1 in float) and labels 10^6 below the row maximum, a float s moves every label frame's ln P by
+// about 0.03: far outside the tolerance below.
+void test_dctc_scale() {
+  Case c;
+  c.name = "dctc s = 1 + 2^-25";
+  c.N = 2;
+  c.T = 6;
+  c.C = 4;
+  c.x.assign(static_cast<size_t>(c.N) * c.T * c.C, 0.0f);
+  for (int n = 0; n < c.N; ++n) {
+    for (int t = 0; t < c.T; ++t) {
+      for (int k = 1; k < c.C; ++k) c.x[c.idx(n, t, k)] = -1e6f * static_cast<float>(k) / 3.0f;
+    }
+  }
+  c.il = {6, 5};
+  c.tl = {2, 1};
+  c.targets = {1, 2, 3};
+  const double s = 1.0 + std::ldexp(1.0, -25);
+  for (int32_t mode : {SEQLOSS_DCTC_RATIO, SEQLOSS_DCTC_VITERBI}) {
+    const seqloss_dctc_options o = dctc_options(mode, SEQLOSS_REDUCTION_SUM, 0.1, 1.0, s, 0.0);
+    const DctcOut a = run_dctc(c, o, exec_of(SEQLOSS_BACKEND_CPU), true);
+    const DctcOut b = run_dctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), true);
+    bool ok = a.st == SEQLOSS_OK && b.st == SEQLOSS_OK;
+    for (int n = 0; ok && n < c.N; ++n) {
+      ok = std::fabs(static_cast<double>(a.ctc[n]) - b.ctc[n]) <= 1e-7 * std::fabs(a.ctc[n]) + 1e-3 &&
+           std::fabs(static_cast<double>(a.distill[n]) - b.distill[n]) <= 1e-7 * std::fabs(a.distill[n]) + 1e-3;
+    }
+    check(ok, c.name + " (mode " + std::to_string(mode) + "): the CPU's losses to 1e-3 absolute" +
+                  str(" (ctc %.9g vs %.9g)", a.ctc.empty() ? 0 : a.ctc[0], b.ctc.empty() ? 0 : b.ctc[0]));
+  }
+}
+
+#if defined(SEQLOSS_CUDA_EMULATE)
+// Defects 5 and 6, on the SIMT host: every runtime call of an operation fails in turn (failure injection). Each
+// time the operation returns an error naming the call (never OK with partial results), leaves nothing queued and
+// no allocation behind; afterwards it runs normally.
+void test_failures(std::mt19937& rng) {
+  Case c = random_case(rng, 3, 16, 10, 4, false);
+  c.name = "failure injection";
+  Case a = c;
+  ace_counts(a);
+  const seqloss_ctc_options co = ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0.5, 0, 1.0);
+  const seqloss_dctc_options dopt = dctc_options(SEQLOSS_DCTC_VITERBI, SEQLOSS_REDUCTION_MEAN, 0.1, 1.0, 1.5, 0.2);
+  const seqloss_ace_options ao{SEQLOSS_REDUCTION_MEAN, SEQLOSS_ACE_CE, 1e-10};
+  DeviceCtc dev(rng);
+  cudaMemcpy(dev.dx, dev.c.x.data(), dev.bytes, cudaMemcpyHostToDevice);
+  size_t need = 0;
+  {
+    seqloss_problem p = dev.c.problem(dev.dx);
+    seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA, SEQLOSS_MEMORY_DEVICE);
+    seqloss_ctc_workspace_size(&p, &dev.o, &e, &need, nullptr, 0);
+  }
+  void* ws = nullptr;
+  cudaMalloc(&ws, need);
+  struct Op {
+    const char* name;
+    std::function<seqloss_status(char*, size_t)> run;
+  };
+  const std::vector<Op> ops = {
+      {"ctc (host memory)", [&](char* m, size_t n) {
+         seqloss_problem p = c.problem();
+         std::vector<float> losses(static_cast<size_t>(c.N)), grad(c.x.size()), post(c.x.size());
+         double loss = 0;
+         seqloss_ctc_outputs out{losses.data(), c.N, &loss, grad.data(), static_cast<int64_t>(grad.size()),
+                                 post.data(), static_cast<int64_t>(post.size())};
+         seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
+         return seqloss_ctc(&p, &co, &e, &out, nullptr, 0, m, n);
+       }},
+      {"ctc (device memory, caller workspace)", [&](char* m, size_t n) { return dev.run(nullptr, ws, need, nullptr, nullptr, 0, m, n); }},
+      {"dctc", [&](char* m, size_t n) {
+         seqloss_problem p = c.problem();
+         std::vector<float> losses(static_cast<size_t>(c.N)), grad(c.x.size());
+         std::vector<int32_t> align(static_cast<size_t>(c.N) * c.T);
+         double loss = 0;
+         seqloss_dctc_outputs out{losses.data(), c.N, &loss, grad.data(), static_cast<int64_t>(grad.size()),
+                                  align.data(), static_cast<int64_t>(align.size()), nullptr, 0, nullptr, 0};
+         seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
+         return seqloss_dctc(&p, &dopt, &e, &out, nullptr, 0, m, n);
+       }},
+      {"ctcAlign", [&](char* m, size_t n) {
+         seqloss_problem p = c.problem();
+         std::vector<int32_t> paths(static_cast<size_t>(c.N) * c.T);
+         std::vector<float> scores(static_cast<size_t>(c.N));
+         seqloss_align_outputs out{paths.data(), static_cast<int64_t>(paths.size()), scores.data(), c.N};
+         seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
+         return seqloss_ctc_align(&p, &e, &out, nullptr, 0, m, n);
+       }},
+      {"ace", [&](char* m, size_t n) {
+         seqloss_problem p = a.problem();
+         std::vector<float> losses(static_cast<size_t>(a.N)), grad(a.x.size());
+         double loss = 0;
+         seqloss_ace_outputs out{losses.data(), a.N, &loss, grad.data(), static_cast<int64_t>(grad.size())};
+         seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
+         return seqloss_ace(&p, &ao, &e, &out, nullptr, 0, m, n);
+       }},
+      {"ctc greedy decode", [&](char* m, size_t n) {
+         seqloss_problem p = c.problem();
+         std::vector<int32_t> labels(static_cast<size_t>(c.N) * c.T), lengths(static_cast<size_t>(c.N));
+         seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
+         return seqloss_ctc_greedy_decode(&p, &e, labels.data(), static_cast<int64_t>(labels.size()), lengths.data(),
+                                          c.N, m, n);
+       }},
+      {"ace count", [&](char* m, size_t n) {
+         seqloss_problem p = a.problem();
+         std::vector<float> expected(static_cast<size_t>(a.N) * a.C);
+         std::vector<int32_t> rounded(expected.size());
+         seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
+         return seqloss_ace_count(&p, &e, expected.data(), static_cast<int64_t>(expected.size()), rounded.data(),
+                                  static_cast<int64_t>(rounded.size()), m, n);
+       }},
+  };
+  for (const Op& op : ops) {
+    char msg[512];
+    check(op.run(msg, sizeof msg) == SEQLOSS_OK, std::string(op.name) + " runs before the injections: " + msg);
+    const uint64_t allocs = seqloss::simt::live_allocations(0);
+    int failures = 0;
+    for (uint64_t k = 1; k < 200; ++k) {
+      seqloss::simt::fail_nth_call(k);
+      std::memset(msg, 0, sizeof msg);
+      const seqloss_status st = op.run(msg, sizeof msg);
+      const std::string failed = seqloss::simt::failed_call();
+      seqloss::simt::fail_nth_call(0);
+      cudaGetLastError();
+      if (failed.empty()) {
+        check(st == SEQLOSS_OK, std::string(op.name) + ": with no call failed the call succeeds");
+        break;
+      }
+      ++failures;
+      const std::string at = std::string(op.name) + ", " + failed + " (call " + std::to_string(k) + ") fails: " + msg;
+      const bool named = failed == "kernel launch" ? std::strstr(msg, "_kernel failed") != nullptr
+                                                   : std::strstr(msg, failed.c_str()) != nullptr;
+      check((st == SEQLOSS_ERROR_DEVICE || st == SEQLOSS_ERROR_ALLOC) && named, at + " -> a device error naming it");
+      check(seqloss::simt::pending_operations() == 0, at + " -> nothing left queued");
+      check(seqloss::simt::live_allocations(0) == allocs, at + " -> no allocation left behind");
+    }
+    check(failures >= 8, std::string(op.name) + ": at least 8 runtime calls were failed in turn (" +
+                             std::to_string(failures) + ")");
+    std::printf("  failure injection: %-40s %d runtime calls failed in turn\n", op.name, failures);
+    check(op.run(msg, sizeof msg) == SEQLOSS_OK, std::string(op.name) + " runs after the injections");
+  }
+  cudaFree(ws);
+}
+
+// Out of device memory: the allocation error is SEQLOSS_ERROR_ALLOC with the runtime's words. (The problem is larger
+// than any before it, so that the memory seqloss's pool keeps cached cannot serve it.)
+void test_out_of_memory(std::mt19937& rng) {
+  Case c = random_case(rng, 3, 20, 10, 5, false);
+  c.name = "out of memory";
+  Case big;  // 8 M values, 64 MB of workspace (the logits and the gradient copied): more than any case before
+  big.name = "out of memory, 2 x 40 x 100000";
+  big.N = 2;
+  big.T = 40;
+  big.C = 100000;
+  big.x.assign(static_cast<size_t>(big.N) * big.T * big.C, 0.5f);
+  big.il = {40, 40};
+  big.tl = {2, 1};
+  big.targets = {1, 2, 3};
+  seqloss::simt::set_memory_limit(0, seqloss::simt::device_bytes_in_use(0) + 1024);
+  const CtcOut r = run_ctc(big, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, false);
+  seqloss::simt::set_memory_limit(0, 0);
+  check(r.st == SEQLOSS_ERROR_ALLOC, "a device without memory for the workspace: SEQLOSS_ERROR_ALLOC");
+  const CtcOut again = run_ctc(c, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, false);
+  check(again.st == SEQLOSS_OK, "with the memory back the call runs");
+}
+#endif
 #endif
 
 }  // namespace
 
-int main() {
+// cuda_parity_test [--host]: --host runs only the host-side tests (streams, workspaces, pools, errors, devices).
+int main(int argc, char** argv) {
+  const bool host_only = argc > 1 && std::strcmp(argv[1], "--host") == 0;
   seqloss_cuda_info info;
   seqloss_cuda_query(&info);
   if (info.compiled == 0 || info.device_count == 0) {
@@ -540,13 +916,27 @@ int main() {
   }
   seqloss_cuda_device dev;
   seqloss_cuda_device_query(0, &dev, nullptr, 0);
-  std::printf("cuda_parity_test on %s (compute %d.%d), runtime %d, driver %d\n", dev.name, dev.major, dev.minor,
-              info.runtime_version, info.driver_version);
+  std::printf("cuda_parity_test on %s (compute %d.%d), runtime %d, driver %d, %d device(s)%s\n", dev.name, dev.major,
+              dev.minor, info.runtime_version, info.driver_version, info.device_count,
+              info.emulated != 0 ? ", emulated" : "");
   std::mt19937 rng(4242);
-  test_random(rng);
-  test_extremes(rng);
+  if (!host_only) {
+    test_random(rng);
+    test_extremes(rng);
+  }
 #if defined(SEQLOSS_WITH_CUDA)
   test_device_memory(rng);
+  test_default_stream(rng);
+  test_workspace_checks(rng);
+  test_pool(rng);
+  test_pending_error(rng);
+  test_devices(rng);
+  test_dctc_scale();
+#if defined(SEQLOSS_CUDA_EMULATE)
+  seqloss::simt::set_report(false);  // the injected failures are expected
+  test_failures(rng);
+  test_out_of_memory(rng);
+#endif
 #endif
   std::printf("cuda_parity_test: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
