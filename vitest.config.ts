@@ -1,10 +1,43 @@
 import { defineConfig } from 'vitest/config';
 
+// Two projects in every run (`npm test`), a third on a machine with a GPU:
+//  - unit:           everything but test/gpu, against the addon `npm install` built (backends js and cpu; 'cuda'
+//                    only where that addon has a usable GPU, which the golden suite then skips: cuda-gpu runs it).
+//  - cuda-emulated:  test/gpu, the golden fixtures and the argument errors on backend 'cuda', against the emulated
+//                    addon in build-emu/ (the kernels of cuda/ on the SIMT host, two emulated devices).
+//  - cuda-gpu:       the same files against the real addon, when SEQLOSS_GPU=1 (bench/gpu/run.sh sets it).
+const cudaFiles = ['test/gpu/**/*.test.ts', 'test/golden.test.ts', 'test/golden-dctc.test.ts', 'test/errors.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default', './test/summary-reporter.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/gpu/**', 'test/emulator*.test.ts'],
+          env: { SEQLOSS_TEST_BACKENDS: 'js,cpu' },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'cuda-emulated',
+          include: [...cudaFiles, 'test/emulator*.test.ts'],
+          env: {
+            SEQLOSS_ADDON: 'build-emu/Release/seqloss.node',
+            SEQLOSS_EMULATE_DEVICES: '2',
+            SEQLOSS_TEST_BACKENDS: 'cuda',
+          },
+        },
+      },
+      ...(process.env.SEQLOSS_GPU === '1'
+        ? [{ extends: true, test: { name: 'cuda-gpu', include: cudaFiles, env: { SEQLOSS_TEST_BACKENDS: 'cuda' } } }]
+        : []),
+    ],
   },
 });

@@ -17,26 +17,30 @@ function autoCuda(): boolean {
   return process.env.SEQLOSS_AUTO_CUDA === '1';
 }
 
-let cudaDevices: number | undefined; // the addon's device count, asked once per environment (it does not change)
+// The devices 'auto' may use, asked once per environment (they do not change): the usable ones of a real GPU build;
+// none in an emulated build, whose devices are a test harness.
+let autoDevices: boolean[] | undefined;
 
-function cudaDeviceCount(): number {
-  if (cudaDevices === undefined) {
+function autoDevice(device: number): boolean {
+  if (autoDevices === undefined) {
     const native = loadNative();
-    cudaDevices = native.ok ? native.binding.info().cuda.devices.length : 0;
+    const cuda = native.ok ? native.binding.info().cuda : undefined;
+    autoDevices = cuda && !cuda.emulated ? cuda.devices.map((d) => d.usable) : [];
   }
-  return cudaDevices;
+  return autoDevices[device] === true;
 }
 
 /** The backend that will serve a call of `elements` input values. 'auto': CUDA when it is enabled for 'auto'
- * (SEQLOSS_AUTO_CUDA=1), a device is present and the input has at least AUTO_CUDA_MIN_ELEMENTS values; else the
- * native CPU backend when the addon loaded; else 'js' (with one warning per thread). */
+ * (SEQLOSS_AUTO_CUDA=1), the device is a usable GPU (never an emulated one) and the input has at least
+ * AUTO_CUDA_MIN_ELEMENTS values; else the native CPU backend when the addon loaded; else 'js' (with one warning
+ * per thread). */
 export function resolveBackend(fn: string, exec: Exec, elements = 0): ResolvedBackend {
   const requested = exec.backend;
   if (requested === 'js') return 'js';
   const native = loadNative();
   if (requested === 'auto') {
     if (native.ok) {
-      if (autoCuda() && elements >= AUTO_CUDA_MIN_ELEMENTS && cudaDeviceCount() > exec.device) return 'cuda';
+      if (autoCuda() && elements >= AUTO_CUDA_MIN_ELEMENTS && autoDevice(exec.device)) return 'cuda';
       return 'cpu';
     }
     if (!warned) {
@@ -79,7 +83,7 @@ export function backends(): BackendsInfo {
       js: true,
       cpu: false,
       reason: native.reason,
-      cuda: { available: false, devices: [], reason: native.reason, compiled: false },
+      cuda: { available: false, devices: [], reason: native.reason, compiled: false, emulated: false },
       version: VERSION,
     };
   }
@@ -91,8 +95,10 @@ export function backends(): BackendsInfo {
     computeCapability: `${d.major}.${d.minor}`,
     totalMemory: d.totalMemory,
     multiprocessors: d.multiprocessors,
+    usable: d.usable,
+    ...(d.usable ? {} : { reason: d.reason }),
   }));
-  const available = c.compiled && devices.length > 0;
+  const available = c.compiled && c.usableDevices > 0;
   return {
     js: true,
     cpu: true,
@@ -101,6 +107,7 @@ export function backends(): BackendsInfo {
       devices,
       ...(available ? {} : { reason: c.reason || 'no CUDA device' }),
       compiled: c.compiled,
+      emulated: c.emulated,
       runtimeVersion: versionString(c.runtimeVersion),
       driverVersion: versionString(c.driverVersion),
       architectures: c.architectures || undefined,

@@ -25,22 +25,28 @@ function doctor(json: boolean): number {
     `cpu model:        ${cpus()[0]?.model ?? 'unknown'} (${availableParallelism()} hardware threads)`,
     `backend js:       yes (pure TypeScript, float64)`,
     `backend cpu:      ${yes(b.cpu)}${b.cpu ? ` (native addon, ${b.threads} threads)` : ` — ${b.reason}`}`,
-    `backend cuda:     ${yes(b.cuda.available)}${b.cuda.reason ? ` — ${b.cuda.reason}` : ''}`,
-    `  compiled in:    ${yes(b.cuda.compiled)}`,
+    `backend cuda:     ${yes(b.cuda.available)}` +
+      (b.cuda.emulated ? ' (EMULATED: the SIMT host runs the kernels on the CPU, for testing, not speed)' : '') +
+      (b.cuda.reason ? ` — ${b.cuda.reason}` : ''),
+    `  compiled in:    ${yes(b.cuda.compiled)}${b.cuda.emulated ? ' (emulated build, SEQLOSS_CUDA_EMULATE=ON)' : ''}`,
     `  architectures:  ${b.cuda.architectures ?? '-'}`,
-    `  runtime:        ${b.cuda.runtimeVersion ?? '-'}`,
-    `  driver:         ${b.cuda.driverVersion ?? 'none'}`,
+    `  runtime:        ${b.cuda.runtimeVersion ?? '-'}${b.cuda.emulated ? ' (emulated)' : ''}`,
+    `  driver:         ${b.cuda.driverVersion ?? 'none'}${b.cuda.emulated ? ' (emulated)' : ''}`,
     `  devices:        ${b.cuda.devices.length === 0 ? 'none' : ''}`,
     ...b.cuda.devices.map(
       (d) => `    [${d.index}] ${d.name}, compute ${d.computeCapability}, ` +
-        `${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`,
+        `${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs` +
+        (b.cuda.emulated ? ', emulated' : '') +
+        (d.usable ? '' : ` — not usable: ${d.reason}`),
     ),
     `'auto' picks:     ${b.cpu ? 'cpu' : 'js'}` +
-      (b.cuda.available
-        ? process.env.SEQLOSS_AUTO_CUDA === '1'
-          ? ` (cuda from ${AUTO_CUDA_MIN_ELEMENTS} input values)`
-          : ` (cuda too with SEQLOSS_AUTO_CUDA=1, from ${AUTO_CUDA_MIN_ELEMENTS} input values)`
-        : ''),
+      (b.cuda.emulated
+        ? " (never the emulated cuda devices)"
+        : b.cuda.available
+          ? process.env.SEQLOSS_AUTO_CUDA === '1'
+            ? ` (cuda from ${AUTO_CUDA_MIN_ELEMENTS} input values)`
+            : ` (cuda too with SEQLOSS_AUTO_CUDA=1, from ${AUTO_CUDA_MIN_ELEMENTS} input values)`
+          : ''),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

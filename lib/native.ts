@@ -2,7 +2,7 @@
 // interface. The addon is a thin N-API layer over the C ABI in csrc/seqloss.h: it converts and checks, nothing
 // more. Enum values below are those of the C header.
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const LAYOUT = { NTC: 0, TNC: 1 } as const;
@@ -106,6 +106,9 @@ export interface NativeInfo {
   threads: number;
   cuda: {
     compiled: boolean;
+    /** The CUDA backend runs on the SIMT host (an emulated build), not on a GPU. */
+    emulated: boolean;
+    usableDevices: number;
     runtimeVersion: number;
     driverVersion: number;
     architectures: string;
@@ -117,6 +120,8 @@ export interface NativeInfo {
       minor: number;
       totalMemory: number;
       multiprocessors: number;
+      usable: boolean;
+      reason: string;
     }[];
   };
 }
@@ -165,7 +170,9 @@ let loaded: NativeLoad | undefined;
 /** The package root: lib/ (sources, under vitest) and dist/ (compiled) both sit one level below it. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Loads the addon once per module instance (so once per worker thread: each has its own addon instance). */
+/** Loads the addon once per module instance (so once per worker thread: each has its own addon instance): the one
+ * node-gyp-build finds under the package, or the file SEQLOSS_ADDON names (a path to a seqloss.node, resolved from
+ * the working directory; the test suites point it at the emulated build in build-emu/). */
 export function loadNative(): NativeLoad {
   if (loaded) return loaded;
   if (process.env.SEQLOSS_DISABLE_NATIVE === '1') {
@@ -174,6 +181,11 @@ export function loadNative(): NativeLoad {
   }
   try {
     const require = createRequire(import.meta.url);
+    const addon = process.env.SEQLOSS_ADDON;
+    if (addon) {
+      loaded = { ok: true, binding: require(resolve(addon)) as NativeBinding };
+      return loaded;
+    }
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
     loaded = { ok: true, binding: nodeGypBuild(packageRoot) as NativeBinding };
   } catch (err) {

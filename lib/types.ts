@@ -221,6 +221,10 @@ export interface CudaDeviceInfo {
   computeCapability: string;
   totalMemory: number;
   multiprocessors: number;
+  /** Whether this build can run on the device (it holds code for its architecture, or PTX it can compile). */
+  usable: boolean;
+  /** Why not (only when usable is false); a call with this `device` throws an Error that says the same. */
+  reason?: string;
 }
 
 export interface BackendsInfo {
@@ -229,11 +233,16 @@ export interface BackendsInfo {
   /** Why the native addon is unavailable (only when cpu is false). */
   reason?: string;
   cuda: {
+    /** Backend 'cuda' can run: the build has it and at least one device is usable. */
     available: boolean;
+    /** Every device the CUDA runtime enumerates, usable or not. */
     devices: CudaDeviceInfo[];
     /** Why CUDA is unavailable (only when available is false). */
     reason?: string;
     compiled: boolean;
+    /** The devices are emulated on the CPU by the SIMT host (a build with SEQLOSS_CUDA_EMULATE=ON): backend 'cuda'
+     * runs the real kernels' code, slowly, for testing; 'auto' never picks it. */
+    emulated: boolean;
     runtimeVersion?: string;
     driverVersion?: string;
     architectures?: string;

@@ -17,7 +17,13 @@ import {
 } from '../lib/index.js';
 import { loadNative, type NativeBinding } from '../lib/native.js';
 
+// The backend every call names: the default ('auto') in the unit project, 'cuda' in the CUDA projects (vitest.config.ts),
+// so that the same errors are checked on the CUDA backend too; a patch that sets `backend` overrides it.
+const onCuda = process.env.SEQLOSS_TEST_BACKENDS === 'cuda';
+const withBackend = onCuda ? { backend: 'cuda' as const } : {};
+
 const ctcBase = () => ({
+  ...withBackend,
   batch: 2,
   time: 4,
   classes: 3,
@@ -91,8 +97,11 @@ describe('ctcLoss / ctcLossAsync argument errors', () => {
   });
 
   it('an unavailable backend is an Error that says why', () => {
-    if (backends().cpu) {
-      // The CUDA kernels are not in this build: the C ABI answers SEQLOSS_ERROR_UNSUPPORTED.
+    const info = backends();
+    if (info.cuda.available) {
+      expect(ctcLoss(x(), { ...ctcBase(), backend: 'cuda' }).backend).toBe('cuda');
+    } else if (info.cpu) {
+      // No CUDA in this build, or no usable device: the C ABI answers UNSUPPORTED or DEVICE, saying why.
       expect(() => ctcLoss(x(), { ...ctcBase(), backend: 'cuda' })).toThrow(/CUDA/);
     } else {
       expect(() => ctcLoss(x(), { ...ctcBase(), backend: 'cpu' })).toThrow(/backend 'cpu' is unavailable/);
@@ -100,7 +109,7 @@ describe('ctcLoss / ctcLossAsync argument errors', () => {
   });
 });
 
-const aceBase = () => ({ batch: 2, time: 4, classes: 3, counts: new Float32Array([0, 1, 1, 0, 2, 0]) });
+const aceBase = () => ({ ...withBackend, batch: 2, time: 4, classes: 3, counts: new Float32Array([0, 1, 1, 0, 2, 0]) });
 
 const aceCases: Case[] = [
   ['neither time nor height', { time: undefined }, TypeError, /aceLoss: time must be an integer \(or give height and width for a 2D input\), got undefined/],
@@ -142,7 +151,7 @@ describe('aceLoss / aceLossAsync argument errors', () => {
 
 describe('decoder argument errors', () => {
   it('ctcGreedyDecode', () => {
-    const o = { batch: 2, time: 4, classes: 3 };
+    const o = { ...withBackend, batch: 2, time: 4, classes: 3 };
     expect(() => ctcGreedyDecode(x(), { ...o, time: 3 })).toThrow(/ctcGreedyDecode: logits.length must be batch·time·classes = 2·3·3 = 18, got 24/);
     expect(() => ctcGreedyDecode(x(), { ...o, blank: -1 })).toThrow(RangeError);
     expect(() => ctcGreedyDecode(x(), { ...o, targets: [[1]] } as never)).toThrow(/unknown option 'targets'/);
@@ -151,9 +160,9 @@ describe('decoder argument errors', () => {
   });
 
   it('aceDecode and aceCount', () => {
-    const o = { batch: 2, time: 4, classes: 3 };
+    const o = { ...withBackend, batch: 2, time: 4, classes: 3 };
     expect(() => aceDecode(x(), { ...o, collapseRepeats: 'no' } as never)).toThrow(/aceDecode: collapseRepeats must be a boolean, got "no"/);
-    expect(() => aceDecode(x(), { batch: 2, classes: 3, height: 2, width: 3 })).toThrow(/logits.length must be batch·time·classes = 2·6·3 = 36, got 24/);
+    expect(() => aceDecode(x(), { ...withBackend, batch: 2, classes: 3, height: 2, width: 3 })).toThrow(/logits.length must be batch·time·classes = 2·6·3 = 36, got 24/);
     expect(() => aceCount(x(), { ...o, collapseRepeats: true } as never)).toThrow(/aceCount: unknown option 'collapseRepeats'/);
     expect(() => aceCount(x(), { ...o, counts: [] } as never)).toThrow(/unknown option 'counts'/);
     expect(() => aceCount(x(), { ...o, input: 'probs', time: 2 })).toThrow(/aceCount: probs.length/);
@@ -288,7 +297,7 @@ describe.runIf(nativeLoad.ok)('addon argument errors (fit, dctc, ctcAlign)', () 
     batch: 2, time: 4, classes: 3, layout: 0, input, blank: 0, inputLengths: null,
     targets: new Int32Array([1, 2, 1]), targetLengths: new Int32Array([2, 1]), counts: null,
   });
-  const exec = { backend: 0, device: 0, threads: 1 };
+  const exec = { backend: onCuda ? 1 : 0, device: 0, threads: 1 };
   const ctcOpts = { reduction: 2, zeroInfinity: false, grad: true, posterior: false };
   const dctcOpts = { reduction: 2, zeroInfinity: true, alignment: 0, lambda: 0.01, ctcWeight: 1, scale: 1, margin: 0, grad: true };
   const code = (e: unknown) => (e as { code?: string }).code;
