@@ -1,8 +1,8 @@
 // kernel.cc (SIMT host) — the threads of a block as fibers: the scheduler, __syncthreads, the warp shuffles,
 // shared memory and the hazard checks (see kernel.h).
 //
-// The scheduler runs the runnable threads of a block in order of their linear index, each until it waits or
-// returns, and repeats until all have returned. A barrier releases when its last thread arrives; a shuffle
+// The scheduler runs the runnable threads of a block in order of their linear index (odd blocks in reverse), each
+// until it waits or returns, and repeats until all have returned. A barrier releases when its last thread arrives; a shuffle
 // completes when the last lane its mask names arrives (that thread goes on; the others become runnable). When no
 // thread can run and some have not returned, the block is stuck: the scheduler says why (who waits where, who is
 // missing) and stops the launch. That is the only interleaving tested: lanes do not run in lock step and memory is
@@ -230,9 +230,14 @@ bool run_block(Executor& E) {
     t.fiber.prepare(&thread_main, &t);
   }
   uint64_t switches = 0;
+  // Odd blocks visit their threads from the last to the first: a missing barrier before a read of what another
+  // thread wrote to global memory (which the race check does not see) then reads stale data in one of the two
+  // orders, whichever thread writes.
+  const bool reverse = (E.block_idx.x + E.block_idx.y + E.block_idx.z) % 2 == 1;
   while (!E.stop) {
     bool ran = false;
-    for (int i = 0; i < E.n && !E.stop; ++i) {
+    for (int j = 0; j < E.n && !E.stop; ++j) {
+      const int i = reverse ? E.n - 1 - j : j;
       Thread& t = E.threads[i];
       if (t.state != kRunnable) continue;
       E.current = &t;
