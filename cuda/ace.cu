@@ -371,7 +371,8 @@ bool start(Call& call, const seqloss_problem& p, const DenseHost& h, const Dense
     *x = b.data;
   }
   if (b.stats && h.rows > 0) {
-    SEQLOSS_LAUNCH(softmax_stats_kernel, capped_grid(h.rows), block_threads(p.classes, kRowThreads), call.stream(), *x, *m, b.M, b.inv);
+    SEQLOSS_LAUNCH(softmax_stats_kernel, capped_grid(h.rows), block_threads(p.classes, kRowThreads), call.stream(), *x,
+                   *m, b.M, b.inv);
     if (!call.launched("softmax_stats_kernel")) return false;
   }
   return true;
@@ -455,12 +456,14 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
   call.to_device(b.nblank, nblank.data(), sizeof(double) * N, "cudaMemcpyAsync (blank counts)");
   if (!call.ok()) return call.finish();
   if (!class_sums(call, p, m, b, x, o.eps, b.y, nullptr, nullptr)) return call.finish();
-  SEQLOSS_LAUNCH(ace_loss_kernel, N, block_threads(p.classes, kRowThreads), call.stream(), m, o.variant, b.cnt, b.nblank, b.y, b.G_, b.loss);
+  SEQLOSS_LAUNCH(ace_loss_kernel, N, block_threads(p.classes, kRowThreads), call.stream(), m, o.variant, b.cnt,
+                 b.nblank, b.y, b.G_, b.loss);
   if (!call.launched("ace_loss_kernel")) return call.finish();
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad : out.grad);
   const double scale = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
   if (grad != nullptr) {
-    SEQLOSS_LAUNCH(ace_rows_kernel, capped_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv, b.G_, scale, grad);
+    SEQLOSS_LAUNCH(ace_rows_kernel, capped_grid(static_cast<int64_t>(N) * p.time),
+                   block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv, b.G_, scale, grad);
     if (!call.launched("ace_rows_kernel")) return call.finish();
     if (b.host_grad) {
       call.to_host(out.grad, b.grad, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,
@@ -497,10 +500,12 @@ seqloss_status greedy_decode(const seqloss_problem& p, const seqloss_exec& e, bo
   const float* x = nullptr;
   if (!start(call, p, h, k, b, nullptr, 0, "", &m, &x)) return call.finish();
   if (h.rows > 0) {
-    SEQLOSS_LAUNCH(argmax_kernel, capped_grid(h.rows), block_threads(p.classes, kRowThreads), call.stream(), x, m, b.am);
+    SEQLOSS_LAUNCH(argmax_kernel, capped_grid(h.rows), block_threads(p.classes, kRowThreads), call.stream(), x, m,
+                   b.am);
     if (!call.launched("argmax_kernel")) return call.finish();
   }
-  SEQLOSS_LAUNCH(collapse_kernel, grid_for(p.batch, 128), 128, call.stream(), m, b.am, merge ? 1 : 0, b.labels, b.lengths);
+  SEQLOSS_LAUNCH(collapse_kernel, grid_for(p.batch, 128), 128, call.stream(), m, b.am, merge ? 1 : 0, b.labels,
+                 b.lengths);
   if (!call.launched("collapse_kernel")) return call.finish();
   call.to_host(labels, b.labels, sizeof(int32_t) * static_cast<size_t>(p.batch) * p.time, "cudaMemcpyAsync (labels)");
   call.to_host(lengths, b.lengths, sizeof(int32_t) * static_cast<size_t>(p.batch), "cudaMemcpyAsync (lengths)");

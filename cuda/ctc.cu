@@ -694,7 +694,8 @@ bool upload_and_stats(Call& call, const seqloss_problem& p, const LabelPlan& q, 
     *x = b.data;
   }
   if (q.rows > 0) {
-    SEQLOSS_LAUNCH(row_stats_kernel, row_grid(q.rows), block_threads(p.classes, kRowThreads), call.stream(), *x, *meta, s, b.M, b.R, b.lp);
+    SEQLOSS_LAUNCH(row_stats_kernel, row_grid(q.rows), block_threads(p.classes, kRowThreads), call.stream(), *x, *meta,
+                   s, b.M, b.R, b.lp);
     if (!call.launched("row_stats_kernel")) return false;
   }
   return true;
@@ -790,22 +791,27 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
     }
     const int64_t items = batch_scope ? static_cast<int64_t>(q.bclass.size()) : q.utotal;
     if (items > 0) {
-      SEQLOSS_LAUNCH(fit_factor_kernel, grid_for(items, 128), 128, call.stream(), m, o.fit_alpha, o.fit_alpha_scope, b.logp, b.V, b.Lb, b.fac);
+      SEQLOSS_LAUNCH(fit_factor_kernel, grid_for(items, 128), 128, call.stream(), m, o.fit_alpha, o.fit_alpha_scope,
+                     b.logp, b.V, b.Lb, b.fac);
       if (!call.launched("fit_factor_kernel")) return call.finish();
     }
   }
   if ((b.fit_alpha || b.fit_gamma) && q.rows > 0) {
-    SEQLOSS_LAUNCH(fit_rows_kernel, row_grid(q.rows), 32, call.stream(), m, b.fit_alpha ? 1 : 0, o.fit_alpha_scope, b.Lb, b.logp, b.lp, b.fac, b.yp, b.W);
+    SEQLOSS_LAUNCH(fit_rows_kernel, row_grid(q.rows), 32, call.stream(), m, b.fit_alpha ? 1 : 0, o.fit_alpha_scope,
+                   b.Lb, b.logp, b.lp, b.fac, b.yp, b.W);
     if (!call.launched("fit_rows_kernel")) return call.finish();
     if (b.fit_gamma) {
-      SEQLOSS_LAUNCH(fit_gamma_kernel, N, block_threads(p.time, kSeqThreads), call.stream(), m, b.logp, o.fit_gamma, b.W);
+      SEQLOSS_LAUNCH(fit_gamma_kernel, N, block_threads(p.time, kSeqThreads), call.stream(), m, b.logp, o.fit_gamma,
+                     b.W);
       if (!call.launched("fit_gamma_kernel")) return call.finish();
     }
   }
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad_d : out.grad);
   float* post = out.posterior == nullptr ? nullptr : (b.host_post ? b.post_d : out.posterior);
   if (grad != nullptr || post != nullptr) {
-    SEQLOSS_LAUNCH(ctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.R, b.lp, b.yp, b.logp, b.W, o.reduction == SEQLOSS_REDUCTION_MEAN ? 1 : 0, grad, post);
+    SEQLOSS_LAUNCH(ctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads),
+                   call.stream(), x, m, b.M, b.R, b.lp, b.yp, b.logp, b.W,
+                   o.reduction == SEQLOSS_REDUCTION_MEAN ? 1 : 0, grad, post);
     if (!call.launched("ctc_rows_kernel")) return call.finish();
   }
   const size_t ntc_bytes = sizeof(float) * static_cast<size_t>(N) * p.time * p.classes;
@@ -890,9 +896,12 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
   const DctcParams prm{o.alignment, o.ctc_weight, o.lambda, o.scale, r * o.scale, o.scale * o.margin,
                        std::exp(-o.scale * o.margin)};
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad_d : out.grad);
-  SEQLOSS_LAUNCH(dctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.R, b.lp, b.beta ? b.yp : nullptr, b.logp, b.path, prm, grad, b.align, b.CE);
+  SEQLOSS_LAUNCH(dctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads),
+                 call.stream(), x, m, b.M, b.R, b.lp, b.beta ? b.yp : nullptr, b.logp, b.path, prm, grad, b.align,
+                 b.CE);
   if (!call.launched("dctc_rows_kernel")) return call.finish();
-  SEQLOSS_LAUNCH(dctc_losses_kernel, grid_for(N, 128), 128, call.stream(), m, b.logp, b.CE, o.ctc_weight, o.lambda, o.zero_infinity, b.dout);
+  SEQLOSS_LAUNCH(dctc_losses_kernel, grid_for(N, 128), 128, call.stream(), m, b.logp, b.CE, o.ctc_weight, o.lambda,
+                 o.zero_infinity, b.dout);
   if (!call.launched("dctc_losses_kernel")) return call.finish();
   if (b.host_grad && out.grad != nullptr) {
     call.to_host(out.grad, b.grad_d, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,

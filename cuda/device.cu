@@ -71,8 +71,11 @@ bool runs_on(int major, int minor, char* why, size_t size) {
     const bool has_sass = !is_virtual, has_ptx = !is_real;
     if (has_sass && (specific ? v == cc : (v / 10 == major && v % 10 <= minor))) return true;
     if (has_ptx && !specific && v <= cc) return true;
-    if (has_sass && ns + 8 < sizeof sass) ns += static_cast<size_t>(std::snprintf(sass + ns, sizeof sass - ns, "%s%ld", ns ? ";" : "", v));
-    if (has_ptx && np + 8 < sizeof ptx) np += static_cast<size_t>(std::snprintf(ptx + np, sizeof ptx - np, "%s%ld", np ? ";" : "", v));
+    auto append = [v](char* list, size_t size, size_t* at) {
+      if (*at + 8 < size) *at += static_cast<size_t>(std::snprintf(list + *at, size - *at, "%s%ld", *at ? ";" : "", v));
+    };
+    if (has_sass) append(sass, sizeof sass, &ns);
+    if (has_ptx) append(ptx, sizeof ptx, &np);
   }
   std::snprintf(why, size,
                 "no kernel image for compute %d.%d in this build (SASS for %s, PTX for %s); rebuild for it with "

@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { backends, dctcLoss, type DctcOptions } from '../lib/index.js';
-import { expectClose, expectLossesClose, sequenceBlocks } from './helpers.js';
+import { dctcLoss, type DctcOptions } from '../lib/index.js';
+import { backendsUnderTest, expectClose, expectLossesClose, sequenceBlocks } from './helpers.js';
 
 const TOL = 1e-5;
 
@@ -76,16 +76,7 @@ function expectPaddedZero(f: DctcFixture, grad: Float32Array): void {
   }
 }
 
-const info = backends();
-// The backends this run covers (SEQLOSS_TEST_BACKENDS, per vitest project); each must be available.
-const wanted = (process.env.SEQLOSS_TEST_BACKENDS ?? 'js,cpu,cuda').split(',');
-const available: { name: 'js' | 'cpu' | 'cuda'; ok: boolean; why?: string }[] = (
-  [
-    { name: 'js', ok: true },
-    { name: 'cpu', ok: info.cpu, why: info.reason },
-    { name: 'cuda', ok: info.cuda.available, why: info.cuda.reason },
-  ] as const
-).filter((b) => wanted.includes(b.name) && !(b.name === 'cpu' && process.env.SEQLOSS_ALLOW_JS_ONLY === '1'));
+const available = backendsUnderTest();
 
 it('the DCTC fixtures are the committed set', () => {
   expect(fixtures.length).toBe(18);

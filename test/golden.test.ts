@@ -19,7 +19,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { aceLoss, backends, ctcLoss, type AceOptions, type CtcOptions } from '../lib/index.js';
+import { aceLoss, ctcLoss, type AceOptions, type CtcOptions } from '../lib/index.js';
+import { backendsUnderTest } from './helpers.js';
 
 const TOL = 1e-5;
 const FLOOR: Record<string, number> = { js: 1e-5, cpu: 1e-2, cuda: 1e-2 };
@@ -144,17 +145,7 @@ function expectZeroFrames(f: Fixture, arr: ArrayLike<number>, n: number, from: n
   }
 }
 
-// The backends this run covers (SEQLOSS_TEST_BACKENDS, set per vitest project: js and cpu in 'unit', cuda in the
-// CUDA projects); each must be available, so a missing one fails instead of being skipped.
-const info = backends();
-const wanted = (process.env.SEQLOSS_TEST_BACKENDS ?? 'js,cpu,cuda').split(',');
-const available: { name: 'js' | 'cpu' | 'cuda'; ok: boolean; why?: string }[] = (
-  [
-    { name: 'js', ok: true },
-    { name: 'cpu', ok: info.cpu, why: info.reason },
-    { name: 'cuda', ok: info.cuda.available, why: info.cuda.reason },
-  ] as const
-).filter((b) => wanted.includes(b.name) && !(b.name === 'cpu' && process.env.SEQLOSS_ALLOW_JS_ONLY === '1'));
+const available = backendsUnderTest();
 
 it('the fixtures are the committed set', () => {
   // Guards against a truncated or regenerated-empty fixture file passing vacuously.

@@ -1,5 +1,6 @@
 // One generator of random cases for every backend, and the comparison rule used by the parity suites.
 import { expect } from 'vitest';
+import { backends } from '../lib/index.js';
 import { mulberry32 } from '../lib/random.js';
 
 /** The suites' seeded generator (Mulberry32, lib/random.ts). */
@@ -133,4 +134,19 @@ export function sequenceBlocks(batch: number, time: number, classes: number, lay
     blocks.push(idx);
   }
   return blocks;
+}
+
+/** The backends a golden suite covers in this run: SEQLOSS_TEST_BACKENDS (set per vitest project: js and cpu in
+ * 'unit', cuda in the CUDA projects; all three when unset), cpu left out where SEQLOSS_ALLOW_JS_ONLY accepts an
+ * install without the addon. Each comes with whether it is available, and why not: a suite asserts it (a missing
+ * backend fails instead of being skipped). */
+export function backendsUnderTest(): { name: 'js' | 'cpu' | 'cuda'; ok: boolean; why?: string }[] {
+  const info = backends();
+  const wanted = (process.env.SEQLOSS_TEST_BACKENDS ?? 'js,cpu,cuda').split(',');
+  const all = [
+    { name: 'js' as const, ok: true },
+    { name: 'cpu' as const, ok: info.cpu, why: info.reason },
+    { name: 'cuda' as const, ok: info.cuda.available, why: info.cuda.reason },
+  ];
+  return all.filter((b) => wanted.includes(b.name) && !(b.name === 'cpu' && process.env.SEQLOSS_ALLOW_JS_ONLY === '1'));
 }

@@ -8,18 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SEQLOSS_SIMT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SEQLOSS_SIMT_ASAN 1
-#endif
-#endif
-
-#if defined(SEQLOSS_SIMT_ASAN)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
+#include "sanitizer.h"
 
 namespace seqloss {
 namespace simt {

@@ -2,11 +2,11 @@
 // shared memory and the hazard checks (see kernel.h).
 //
 // The scheduler runs the runnable threads of a block in order of their linear index (odd blocks in reverse), each
-// until it waits or returns, and repeats until all have returned. A barrier releases when its last thread arrives; a shuffle
-// completes when the last lane its mask names arrives (that thread goes on; the others become runnable). When no
-// thread can run and some have not returned, the block is stuck: the scheduler says why (who waits where, who is
-// missing) and stops the launch. That is the only interleaving tested: lanes do not run in lock step and memory is
-// ordered only by the barriers, as the CUDA programming model allows and no more.
+// until it waits or returns, and repeats until all have returned. A barrier releases when its last thread arrives;
+// a shuffle completes when the last lane its mask names arrives (that thread goes on; the others become runnable).
+// When no thread can run and some have not returned, the block is stuck: the scheduler says why (who waits where,
+// who is missing) and stops the launch. Those are the only interleavings tested: lanes do not run in lock step and
+// memory is ordered only by the barriers, as the CUDA programming model allows and no more.
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -19,17 +19,7 @@
 #include "cuda_runtime.h"
 #include "fiber.h"
 #include "internal.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SEQLOSS_SIMT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SEQLOSS_SIMT_ASAN 1
-#endif
-#endif
-#if defined(SEQLOSS_SIMT_ASAN)
-#include <sanitizer/common_interface_defs.h>
-#endif
+#include "sanitizer.h"
 
 namespace seqloss {
 namespace simt {
@@ -204,7 +194,8 @@ void diagnose(Executor& E) {
       const Thread& o = E.threads[j];
       if (o.state == kBarrier) continue;
       char buf[512];
-      stop_block(E, where(E, o.linear) + ": " + state_of(o, buf, sizeof buf) + " without reaching the __syncthreads() at " + t.file +
+      stop_block(E, where(E, o.linear) + ": " + state_of(o, buf, sizeof buf) +
+                        " without reaching the __syncthreads() at " + t.file +
                         ":" + std::to_string(t.line) + " where " + std::to_string(E.arrived) + " of " +
                         std::to_string(E.n) + " threads wait (a barrier every thread must reach)");
       return;
@@ -445,8 +436,12 @@ void* shared_alloc(const SharedSite* site, size_t bytes, size_t align, int64_t* 
   return E.shared.get() + at;
 }
 
-void shared_read(const SharedSite* site, int64_t index, int64_t word, int words) {
-  Thread& t = current("a shared-memory read");
+namespace {
+
+// One access of the running thread to `words` words from `word`: a race when another thread of the block wrote the
+// word since the last barrier, or (for a write) read it.
+void shared_access(const SharedSite* site, int64_t index, int64_t word, int words, bool write) {
+  Thread& t = current(write ? "a shared-memory write" : "a shared-memory read");
   Executor& E = exec();
   const uint64_t stamp = (E.serial << 32) | E.epoch;
   const int32_t me = t.linear;
@@ -454,16 +449,24 @@ void shared_read(const SharedSite* site, int64_t index, int64_t word, int words)
   for (int64_t w = word; w < word + words; ++w) {
     ShadowWord& s = E.shadow[w];
     if (s.stamp != stamp) {
-      s = ShadowWord{stamp, -1, me};
+      s = write ? ShadowWord{stamp, me, -1} : ShadowWord{stamp, -1, me};
       continue;
     }
     if (s.writer >= 0 && s.writer != me) {
-      hazard("shared-memory race on '%s'[%lld] (%s:%d): written by thread %s and read by thread %s with no "
+      hazard("shared-memory race on '%s'[%lld] (%s:%d): written by thread %s and %s by thread %s with no "
              "__syncthreads() between",
              site->name, static_cast<long long>(index), site->file, site->line, thread_name(E, s.writer, na),
-             thread_name(E, me, nb));
+             write ? "written" : "read", thread_name(E, me, nb));
     }
-    if (s.reader == -1) {
+    if (write && (s.reader == -2 || (s.reader >= 0 && s.reader != me))) {
+      hazard("shared-memory race on '%s'[%lld] (%s:%d): read by thread %s and written by thread %s with no "
+             "__syncthreads() between",
+             site->name, static_cast<long long>(index), site->file, site->line,
+             s.reader == -2 ? "(several)" : thread_name(E, s.reader, na), thread_name(E, me, nb));
+    }
+    if (write) {
+      s.writer = me;
+    } else if (s.reader == -1) {
       s.reader = me;
     } else if (s.reader != me) {
       s.reader = -2;
@@ -471,32 +474,14 @@ void shared_read(const SharedSite* site, int64_t index, int64_t word, int words)
   }
 }
 
+}  // namespace
+
+void shared_read(const SharedSite* site, int64_t index, int64_t word, int words) {
+  shared_access(site, index, word, words, false);
+}
+
 void shared_write(const SharedSite* site, int64_t index, int64_t word, int words) {
-  Thread& t = current("a shared-memory write");
-  Executor& E = exec();
-  const uint64_t stamp = (E.serial << 32) | E.epoch;
-  const int32_t me = t.linear;
-  char na[64], nb[64];
-  for (int64_t w = word; w < word + words; ++w) {
-    ShadowWord& s = E.shadow[w];
-    if (s.stamp != stamp) {
-      s = ShadowWord{stamp, me, -1};
-      continue;
-    }
-    if (s.writer >= 0 && s.writer != me) {
-      hazard("shared-memory race on '%s'[%lld] (%s:%d): written by thread %s and by thread %s with no "
-             "__syncthreads() between",
-             site->name, static_cast<long long>(index), site->file, site->line, thread_name(E, s.writer, na),
-             thread_name(E, me, nb));
-    }
-    if (s.reader == -2 || (s.reader >= 0 && s.reader != me)) {
-      hazard("shared-memory race on '%s'[%lld] (%s:%d): read by thread %s and written by thread %s with no "
-             "__syncthreads() between",
-             site->name, static_cast<long long>(index), site->file, site->line,
-             s.reader == -2 ? "(several)" : thread_name(E, s.reader, na), thread_name(E, me, nb));
-    }
-    s.writer = me;
-  }
+  shared_access(site, index, word, words, true);
 }
 
 #if defined(SEQLOSS_SIMT_ASAN)

@@ -251,11 +251,16 @@ void trim_pools(State& s, Device& d) {
   }
 }
 
+std::list<std::unique_ptr<Op>>::iterator find_op(Device& d, uint64_t seq) {
+  return std::find_if(d.pending.begin(), d.pending.end(),
+                      [seq](const std::unique_ptr<Op>& o) { return o->seq == seq; });
+}
+
 // Runs the ops `seqs` of `d` in order (waiting for those another thread runs). Called and returns with lk held.
 void run_ops(State& s, std::unique_lock<std::mutex>& lk, Device& d, const std::vector<uint64_t>& seqs) {
   for (uint64_t q : seqs) {
     for (;;) {
-      auto it = std::find_if(d.pending.begin(), d.pending.end(), [q](const std::unique_ptr<Op>& o) { return o->seq == q; });
+      auto it = find_op(d, q);
       if (it == d.pending.end()) break;  // done
       Op* op = it->get();
       if (op->running) {
@@ -277,7 +282,7 @@ void run_ops(State& s, std::unique_lock<std::mutex>& lk, Device& d, const std::v
         st->detail = why;
         if (s.report) std::fprintf(stderr, "seqloss SIMT host: %s\n", why.c_str());
       }
-      d.pending.erase(std::find_if(d.pending.begin(), d.pending.end(), [q](const std::unique_ptr<Op>& o) { return o->seq == q; }));
+      d.pending.erase(find_op(d, q));
       s.cv.notify_all();
       break;
     }
@@ -519,7 +524,9 @@ void enqueue_kernel(const char* name, dim3 grid, dim3 block, cudaStream_t stream
     return;
   }
   const std::string kname = name;
-  enqueue(s, st, [kname, grid, block, body](std::string* why) { return run_kernel(kname.c_str(), grid, block, body, why); });
+  enqueue(s, st, [kname, grid, block, body](std::string* why) {
+    return run_kernel(kname.c_str(), grid, block, body, why);
+  });
 }
 
 }  // namespace simt
@@ -577,7 +584,8 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorInvalidDeviceFunction: return "invalid device function";
-    case cudaErrorNoDevice: return "no CUDA-capable device is detected (the SIMT emulator has SEQLOSS_EMULATE_DEVICES=0)";
+    case cudaErrorNoDevice:
+      return "no CUDA-capable device is detected (the SIMT emulator has SEQLOSS_EMULATE_DEVICES=0)";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
@@ -958,7 +966,8 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind 
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t count, cudaStream_t stream) {
   SIMT_ENTER("cudaMemsetAsync");
   if (count != 0 && dst == nullptr) return fail(cudaErrorInvalidValue);
-  return seqloss::simt::copy_or_set(dst, nullptr, value, count, cudaMemcpyHostToDevice, stream, false, "cudaMemsetAsync");
+  return seqloss::simt::copy_or_set(dst, nullptr, value, count, cudaMemcpyHostToDevice, stream, false,
+                                    "cudaMemsetAsync");
 }
 
 cudaError_t cudaMemset(void* dst, int value, size_t count) {

@@ -25,14 +25,7 @@
 
 #include "../../cuda/portable.cuh"
 #include "../../cuda/simt/control.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SIMT_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SIMT_TEST_ASAN 1
-#endif
-#endif
+#include "../../cuda/simt/sanitizer.h"
 
 using seqloss::cuda::Smem;
 
@@ -300,7 +293,7 @@ void test_hazards() {
   float* out = device_floats(2048);
   expect_hazard("missing barrier (read after write)", "missing_barrier_kernel", "written by thread",
                 [&](cudaStream_t s) { SEQLOSS_LAUNCH(missing_barrier_kernel, 2, 64, s, out); });
-  expect_hazard("write-write race", "write_write_kernel", "written by thread (0,0,0) and by thread (1,0,0)",
+  expect_hazard("write-write race", "write_write_kernel", "written by thread (0,0,0) and written by thread (1,0,0)",
                 [&](cudaStream_t s) { SEQLOSS_LAUNCH(write_write_kernel, 1, 32, s, out); });
   expect_hazard("divergent barrier", "divergent_barrier_kernel", "divergent __syncthreads()",
                 [&](cudaStream_t s) { SEQLOSS_LAUNCH(divergent_barrier_kernel, 1, 32, s, out); });
@@ -331,7 +324,7 @@ void test_hazards() {
 // An out-of-bounds write to device memory: AddressSanitizer stops the process with its report, and the SIMT host
 // adds the kernel, block and thread. Run in a child process.
 void test_out_of_bounds() {
-#if defined(SIMT_TEST_ASAN)
+#if defined(SEQLOSS_SIMT_ASAN)
   int fds[2];
   if (pipe(fds) != 0) {
     check(false, "pipe");
@@ -419,7 +412,8 @@ void test_runtime() {
   cudaMemcpyAsync(back, gone, sizeof back, cudaMemcpyDeviceToHost, other);
   cudaFreeAsync(gone, nullptr);
   cudaStreamSynchronize(nullptr);  // the free runs first
-  check(cudaStreamSynchronize(other) == cudaErrorIllegalAddress, "a copy from freed device memory is an illegal address");
+  check(cudaStreamSynchronize(other) == cudaErrorIllegalAddress,
+        "a copy from freed device memory is an illegal address");
   cudaStreamDestroy(other);
 
   // The memory limit.
