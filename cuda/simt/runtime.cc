@@ -405,20 +405,16 @@ cudaError_t copy_or_set(void* dst, const void* src, int value, size_t n, cudaMem
   Stream* st = resolve(s, stream);
   if (st == nullptr) return fail(cudaErrorInvalidResourceHandle);
   if (n == 0) return cudaSuccess;
-  const bool set = src == nullptr;
-  if (set) {
-    if (!valid_side(s, dst, n, true)) return fail(cudaErrorInvalidValue);
-  } else {
-    if (kind == cudaMemcpyDefault) {
-      kind = is_device(s, src) ? (is_device(s, dst) ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost)
-                               : (is_device(s, dst) ? cudaMemcpyHostToDevice : cudaMemcpyHostToHost);
-    }
-    const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-    const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-    if (!valid_side(s, src, n, src_dev) || !valid_side(s, dst, n, dst_dev)) return fail(cudaErrorInvalidValue);
+  const bool set = src == nullptr;  // a memset: only dst, device memory
+  if (!set && kind == cudaMemcpyDefault) {
+    kind = is_device(s, src) ? (is_device(s, dst) ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost)
+                             : (is_device(s, dst) ? cudaMemcpyHostToDevice : cudaMemcpyHostToHost);
   }
   const bool src_dev = !set && (kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice);
   const bool dst_dev = set || kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  if ((!set && !valid_side(s, src, n, src_dev)) || !valid_side(s, dst, n, dst_dev)) {
+    return fail(cudaErrorInvalidValue);
+  }
   const std::string what = name_of(fn, dst, n);
   enqueue(s, st, [dst, src, value, n, src_dev, dst_dev, set, what](std::string* why) {
     State& s2 = state();
