@@ -6,6 +6,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 
 namespace seqloss {
 
@@ -270,12 +271,12 @@ seqloss_status check_dctc_options(const seqloss_dctc_options* o, Message msg) {
     return fail(msg, SEQLOSS_ERROR_RANGE, "ctcWeight must be a finite number >= 0, got %s",
                 format_double(o->ctc_weight, num, sizeof num));
   }
-  if (!std::isfinite(o->scale) || o->scale <= 0) {
-    return fail(msg, SEQLOSS_ERROR_RANGE, "margin.s must be a finite number > 0, got %s",
+  if (!(o->scale > 0 && o->scale <= kDctcMaxScale)) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "margin.s must be a number in (0, 1000000], got %s",
                 format_double(o->scale, num, sizeof num));
   }
-  if (!std::isfinite(o->margin) || o->margin < 0) {
-    return fail(msg, SEQLOSS_ERROR_RANGE, "margin.m must be a finite number >= 0, got %s",
+  if (!(o->margin >= 0 && o->margin <= kDctcMaxMargin)) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "margin.m must be a number in [0, 1e+30], got %s",
                 format_double(o->margin, num, sizeof num));
   }
   return SEQLOSS_OK;
@@ -359,6 +360,60 @@ seqloss_status check_ace_outputs(const seqloss_ace_outputs* out, const Extents& 
   return check_dense_output("grad", out->grad, out->grad_size, ext.ntc, "batch·time·classes", msg);
 }
 
+namespace {
+
+// A byte range the call reads or writes, by the name its messages give it.
+struct Span {
+  const char* name;
+  const void* ptr;
+  size_t bytes;
+};
+
+template <typename T>
+Span span(const char* name, const T* ptr, int64_t count) {
+  return Span{name, ptr, ptr != nullptr && count > 0 ? static_cast<size_t>(count) * sizeof(T) : 0};
+}
+
+bool overlap(const Span& a, const Span& b) {
+  if (a.bytes == 0 || b.bytes == 0) return false;
+  const auto pa = reinterpret_cast<uintptr_t>(a.ptr), pb = reinterpret_cast<uintptr_t>(b.ptr);
+  return pa < pb + b.bytes && pb < pa + a.bytes;
+}
+
+// The inputs of a problem that `uses` (targets, counts), at the extents the checks accepted.
+int inputs_of(const seqloss_problem* p, bool targets, bool counts, Span* into) {
+  int n = 0;
+  into[n++] = span(data_name(p->input), p->data, p->data_size);
+  if (p->input_lengths != nullptr) into[n++] = span("inputLengths", p->input_lengths, p->batch);
+  if (targets) {
+    into[n++] = span("targets", p->targets, p->targets_size);
+    into[n++] = span("targetLengths", p->target_lengths, p->batch);
+  }
+  if (counts) into[n++] = span("counts", p->counts, p->counts_size);
+  return n;
+}
+
+// Every output against every input and every other output: a RANGE error naming both.
+seqloss_status check_aliasing(const Span* inputs, int n_inputs, const Span* outputs, int n_outputs, Message msg) {
+  for (int i = 0; i < n_outputs; ++i) {
+    for (int k = 0; k < n_inputs; ++k) {
+      if (overlap(outputs[i], inputs[k])) {
+        return fail(msg, SEQLOSS_ERROR_RANGE, "%s must share no memory with %s, got overlapping arrays",
+                    outputs[i].name, inputs[k].name);
+      }
+    }
+    for (int k = 0; k < i; ++k) {
+      if (overlap(outputs[i], outputs[k])) {
+        return fail(msg, SEQLOSS_ERROR_RANGE, "%s must share no memory with %s, got overlapping arrays",
+                    outputs[i].name, outputs[k].name);
+      }
+    }
+  }
+  return SEQLOSS_OK;
+}
+
+}  // namespace
+
 seqloss_status check_ctc_call(const seqloss_problem* p, const seqloss_ctc_options* o, const seqloss_exec* exec,
                               const seqloss_ctc_outputs* out, bool with_outputs, Extents* ext, Message msg) {
   seqloss_status st = check_exec(exec, msg);
@@ -370,8 +425,15 @@ seqloss_status check_ctc_call(const seqloss_problem* p, const seqloss_ctc_option
     return fail(msg, SEQLOSS_ERROR_RANGE, "input must be 0 (logits) when fit (alpha or gamma) is on, got %d", p->input);
   }
   if ((st = check_ctc_targets(p, msg)) != SEQLOSS_OK) return st;
-  if (with_outputs) return check_ctc_outputs(out, *ext, msg);
-  return SEQLOSS_OK;
+  if (!with_outputs) return SEQLOSS_OK;
+  if ((st = check_ctc_outputs(out, *ext, msg)) != SEQLOSS_OK) return st;
+  Span in[5], outs[4];
+  const int n_in = inputs_of(p, true, false, in);
+  outs[0] = span("losses", out->losses, ext->n);
+  outs[1] = span("loss", out->loss, 1);
+  outs[2] = span("grad", out->grad, out->grad != nullptr ? ext->ntc : 0);
+  outs[3] = span("posterior", out->posterior, out->posterior != nullptr ? ext->ntc : 0);
+  return check_aliasing(in, n_in, outs, 4, msg);
 }
 
 seqloss_status check_dctc_call(const seqloss_problem* p, const seqloss_dctc_options* o, const seqloss_exec* exec,
@@ -382,8 +444,17 @@ seqloss_status check_dctc_call(const seqloss_problem* p, const seqloss_dctc_opti
   ShapeRules rules{kAllowLogits, true, 0, with_outputs, "dctcLoss"};
   if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
   if ((st = check_ctc_targets(p, msg)) != SEQLOSS_OK) return st;
-  if (with_outputs) return check_dctc_outputs(out, *ext, msg);
-  return SEQLOSS_OK;
+  if (!with_outputs) return SEQLOSS_OK;
+  if ((st = check_dctc_outputs(out, *ext, msg)) != SEQLOSS_OK) return st;
+  Span in[5], outs[6];
+  const int n_in = inputs_of(p, true, false, in);
+  outs[0] = span("losses", out->losses, ext->n);
+  outs[1] = span("loss", out->loss, 1);
+  outs[2] = span("grad", out->grad, out->grad != nullptr ? ext->ntc : 0);
+  outs[3] = span("alignment", out->alignment, out->alignment != nullptr ? ext->nt : 0);
+  outs[4] = span("ctc_losses", out->ctc_losses, out->ctc_losses != nullptr ? ext->n : 0);
+  outs[5] = span("distill_losses", out->distill_losses, out->distill_losses != nullptr ? ext->n : 0);
+  return check_aliasing(in, n_in, outs, 6, msg);
 }
 
 seqloss_status check_align_call(const seqloss_problem* p, const seqloss_exec* exec, const seqloss_align_outputs* out,
@@ -393,8 +464,13 @@ seqloss_status check_align_call(const seqloss_problem* p, const seqloss_exec* ex
   ShapeRules rules{kAllowLogits | kAllowLogProbs, true, 0, with_outputs, "ctcAlign"};
   if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
   if ((st = check_ctc_targets(p, msg)) != SEQLOSS_OK) return st;
-  if (with_outputs) return check_align_outputs(out, *ext, msg);
-  return SEQLOSS_OK;
+  if (!with_outputs) return SEQLOSS_OK;
+  if ((st = check_align_outputs(out, *ext, msg)) != SEQLOSS_OK) return st;
+  Span in[5], outs[2];
+  const int n_in = inputs_of(p, true, false, in);
+  outs[0] = span("paths", out->paths, ext->nt);
+  outs[1] = span("scores", out->scores, ext->n);
+  return check_aliasing(in, n_in, outs, 2, msg);
 }
 
 seqloss_status check_ace_call(const seqloss_problem* p, const seqloss_ace_options* o, const seqloss_exec* exec,
@@ -405,8 +481,14 @@ seqloss_status check_ace_call(const seqloss_problem* p, const seqloss_ace_option
   ShapeRules rules{kAllowLogits | kAllowProbs, true, 1, with_outputs, "aceLoss"};
   if ((st = check_shape(p, rules, ext, msg)) != SEQLOSS_OK) return st;
   if ((st = check_ace_counts(p, msg)) != SEQLOSS_OK) return st;
-  if (with_outputs) return check_ace_outputs(out, *ext, msg);
-  return SEQLOSS_OK;
+  if (!with_outputs) return SEQLOSS_OK;
+  if ((st = check_ace_outputs(out, *ext, msg)) != SEQLOSS_OK) return st;
+  Span in[5], outs[3];
+  const int n_in = inputs_of(p, false, true, in);
+  outs[0] = span("losses", out->losses, ext->n);
+  outs[1] = span("loss", out->loss, 1);
+  outs[2] = span("grad", out->grad, out->grad != nullptr ? ext->ntc : 0);
+  return check_aliasing(in, n_in, outs, 3, msg);
 }
 
 seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* exec, bool ace,
@@ -431,7 +513,11 @@ seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* e
     return fail(msg, SEQLOSS_ERROR_RANGE, "lengths must hold batch = %d values, got lengths_size = %lld", p->batch,
                 static_cast<long long>(lengths_size));
   }
-  return SEQLOSS_OK;
+  Span in[5], outs[2];
+  const int n_in = inputs_of(p, false, false, in);
+  outs[0] = span("labels", labels, ext->nt);
+  outs[1] = span("lengths", lengths, p->batch);
+  return check_aliasing(in, n_in, outs, 2, msg);
 }
 
 seqloss_status check_count_call(const seqloss_problem* p, const seqloss_exec* exec, const float* expected,
@@ -453,7 +539,11 @@ seqloss_status check_count_call(const seqloss_problem* p, const seqloss_exec* ex
     return fail(msg, SEQLOSS_ERROR_RANGE, "rounded must hold batch·classes = %lld values, got rounded_size = %lld",
                 static_cast<long long>(ext->nc), static_cast<long long>(rounded_size));
   }
-  return SEQLOSS_OK;
+  Span in[5], outs[2];
+  const int n_in = inputs_of(p, false, false, in);
+  outs[0] = span("expected", expected, ext->nc);
+  outs[1] = span("rounded", rounded, rounded != nullptr ? ext->nc : 0);
+  return check_aliasing(in, n_in, outs, 2, msg);
 }
 
 }  // namespace seqloss

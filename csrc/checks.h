@@ -51,6 +51,11 @@ inline bool add_overflow(T a, T b, T* r) {
 #endif
 }
 
+// DCTC's valid softmax scale s and margin m (seqloss_dctc_options): inside them s·m and s·(a − max a) are finite
+// for every float32 logit a, in double and (s·m) in float.
+constexpr double kDctcMaxScale = 1e6;
+constexpr double kDctcMaxMargin = 1e30;
+
 // The caller's message buffer. Writes are always bounded and NUL-terminated (snprintf).
 struct Message {
   char* buf;

@@ -54,16 +54,6 @@ seqloss_status backend_gate(const seqloss_exec* exec, Message msg) {
   return SEQLOSS_OK;
 }
 
-// Runs `cuda_call()` when exec asks for the CUDA backend (after backend_gate, so only in CUDA builds).
-#if defined(SEQLOSS_WITH_CUDA)
-#define SEQLOSS_ON_CUDA(exec, expr) \
-  if ((exec)->backend == SEQLOSS_BACKEND_CUDA) return (expr)
-#else
-#define SEQLOSS_ON_CUDA(exec, expr) \
-  do {                              \
-  } while (0)
-#endif
-
 // Runs `body(workspace)` with the caller's workspace (checked against `need`) or one of our own.
 template <class F>
 seqloss_status with_workspace(size_t need, void* workspace, size_t workspace_bytes, const char* size_fn, Message msg,
@@ -85,6 +75,188 @@ seqloss_status with_workspace(size_t need, void* workspace, size_t workspace_byt
 
 seqloss_status too_large(Message msg) {
   return fail(msg, SEQLOSS_ERROR_RANGE, "the workspace for this problem would not fit in the address space");
+}
+
+// ---- the operations, one traits struct each -----------------------------------------------------------------
+// An operation is its arguments plus: check (checks.h, everything it reads), the CPU workspace size and run, and
+// the CUDA ones. `workspace_entry` and `run_entry` below are the only places where the steps are sequenced, so
+// every entry of seqloss.h checks once, gates the backend the same way and owns its workspace the same way.
+// Decoders and counting have no workspace (cpu_bytes gives 0).
+
+struct CtcOp {
+  static constexpr const char* kSizeFn = "seqloss_ctc_workspace_size";
+  const seqloss_problem* p;
+  const seqloss_ctc_options* o;
+  const seqloss_ctc_outputs* out;
+  seqloss_status check(const seqloss_exec* e, bool with_outputs, Message msg) const {
+    Extents ext{};
+    return check_ctc_call(p, o, e, out, with_outputs, &ext, msg);
+  }
+  bool cpu_bytes(int threads, size_t* bytes) const { return cpu::ctc_workspace_bytes(*p, *o, threads, bytes); }
+  void cpu_run(int threads, void* ws) const { cpu::ctc(*p, *o, threads, *out, ws); }
+#if defined(SEQLOSS_WITH_CUDA)
+  seqloss_status cuda_bytes(const seqloss_exec& e, size_t* bytes, Message msg) const {
+    return cuda::ctc_workspace_bytes(*p, *o, e, nullptr, bytes, msg);
+  }
+  seqloss_status cuda_run(const seqloss_exec& e, void* ws, size_t wsb, Message msg) const {
+    return cuda::ctc(*p, *o, e, *out, ws, wsb, msg);
+  }
+#endif
+};
+
+struct DctcOp {
+  static constexpr const char* kSizeFn = "seqloss_dctc_workspace_size";
+  const seqloss_problem* p;
+  const seqloss_dctc_options* o;
+  const seqloss_dctc_outputs* out;
+  seqloss_status check(const seqloss_exec* e, bool with_outputs, Message msg) const {
+    Extents ext{};
+    return check_dctc_call(p, o, e, out, with_outputs, &ext, msg);
+  }
+  bool cpu_bytes(int threads, size_t* bytes) const { return cpu::dctc_workspace_bytes(*p, *o, threads, bytes); }
+  void cpu_run(int threads, void* ws) const { cpu::dctc(*p, *o, threads, *out, ws); }
+#if defined(SEQLOSS_WITH_CUDA)
+  seqloss_status cuda_bytes(const seqloss_exec& e, size_t* bytes, Message msg) const {
+    return cuda::dctc_workspace_bytes(*p, *o, e, nullptr, bytes, msg);
+  }
+  seqloss_status cuda_run(const seqloss_exec& e, void* ws, size_t wsb, Message msg) const {
+    return cuda::dctc(*p, *o, e, *out, ws, wsb, msg);
+  }
+#endif
+};
+
+struct AlignOp {
+  static constexpr const char* kSizeFn = "seqloss_ctc_align_workspace_size";
+  const seqloss_problem* p;
+  const seqloss_align_outputs* out;
+  seqloss_status check(const seqloss_exec* e, bool with_outputs, Message msg) const {
+    Extents ext{};
+    return check_align_call(p, e, out, with_outputs, &ext, msg);
+  }
+  bool cpu_bytes(int threads, size_t* bytes) const { return cpu::align_workspace_bytes(*p, threads, bytes); }
+  void cpu_run(int threads, void* ws) const { cpu::ctc_align(*p, threads, *out, ws); }
+#if defined(SEQLOSS_WITH_CUDA)
+  seqloss_status cuda_bytes(const seqloss_exec& e, size_t* bytes, Message msg) const {
+    return cuda::align_workspace_bytes(*p, e, bytes, msg);
+  }
+  seqloss_status cuda_run(const seqloss_exec& e, void* ws, size_t wsb, Message msg) const {
+    return cuda::ctc_align(*p, e, *out, ws, wsb, msg);
+  }
+#endif
+};
+
+struct AceOp {
+  static constexpr const char* kSizeFn = "seqloss_ace_workspace_size";
+  const seqloss_problem* p;
+  const seqloss_ace_options* o;
+  const seqloss_ace_outputs* out;
+  seqloss_status check(const seqloss_exec* e, bool with_outputs, Message msg) const {
+    Extents ext{};
+    return check_ace_call(p, o, e, out, with_outputs, &ext, msg);
+  }
+  bool cpu_bytes(int threads, size_t* bytes) const { return cpu::ace_workspace_bytes(*p, threads, bytes); }
+  void cpu_run(int threads, void* ws) const { cpu::ace(*p, *o, threads, *out, ws); }
+#if defined(SEQLOSS_WITH_CUDA)
+  seqloss_status cuda_bytes(const seqloss_exec& e, size_t* bytes, Message msg) const {
+    return cuda::ace_workspace_bytes(*p, *o, e, nullptr, bytes, msg);
+  }
+  seqloss_status cuda_run(const seqloss_exec& e, void* ws, size_t wsb, Message msg) const {
+    return cuda::ace(*p, *o, e, *out, ws, wsb, msg);
+  }
+#endif
+};
+
+// Greedy CTC decoding (ace = false) and ACE decoding (ace = true).
+struct DecodeOp {
+  static constexpr const char* kSizeFn = nullptr;
+  const seqloss_problem* p;
+  bool ace;
+  bool collapse;
+  int32_t* labels;
+  int64_t labels_size;
+  int32_t* lengths;
+  int64_t lengths_size;
+  seqloss_status check(const seqloss_exec* e, bool, Message msg) const {
+    Extents ext{};
+    return check_decode_call(p, e, ace, labels, labels_size, lengths, lengths_size, &ext, msg);
+  }
+  bool cpu_bytes(int, size_t* bytes) const { return *bytes = 0, true; }
+  void cpu_run(int threads, void*) const {
+    if (ace) {
+      cpu::ace_decode(*p, collapse, threads, labels, lengths);
+    } else {
+      cpu::ctc_greedy_decode(*p, threads, labels, lengths);
+    }
+  }
+#if defined(SEQLOSS_WITH_CUDA)
+  seqloss_status cuda_bytes(const seqloss_exec&, size_t* bytes, Message) const { return *bytes = 0, SEQLOSS_OK; }
+  seqloss_status cuda_run(const seqloss_exec& e, void*, size_t, Message msg) const {
+    return cuda::greedy_decode(*p, e, ace, ace ? collapse : true, labels, lengths, msg);
+  }
+#endif
+};
+
+struct CountOp {
+  static constexpr const char* kSizeFn = nullptr;
+  const seqloss_problem* p;
+  float* expected;
+  int64_t expected_size;
+  int32_t* rounded;
+  int64_t rounded_size;
+  seqloss_status check(const seqloss_exec* e, bool, Message msg) const {
+    Extents ext{};
+    return check_count_call(p, e, expected, expected_size, rounded, rounded_size, &ext, msg);
+  }
+  bool cpu_bytes(int, size_t* bytes) const { return *bytes = 0, true; }
+  void cpu_run(int threads, void*) const { cpu::ace_count(*p, threads, expected, rounded); }
+#if defined(SEQLOSS_WITH_CUDA)
+  seqloss_status cuda_bytes(const seqloss_exec&, size_t* bytes, Message) const { return *bytes = 0, SEQLOSS_OK; }
+  seqloss_status cuda_run(const seqloss_exec& e, void*, size_t, Message msg) const {
+    return cuda::ace_count(*p, e, expected, rounded, msg);
+  }
+#endif
+};
+
+// A *_workspace_size entry: the checks (outputs excluded), the backend gate, the backend's size.
+template <class Op>
+seqloss_status workspace_entry(const Op& op, const seqloss_exec* exec, size_t* bytes, Message msg) {
+  return guarded(msg, [&]() -> seqloss_status {
+    if (bytes == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "bytes must not be NULL");
+    seqloss_status st = op.check(exec, false, msg);
+    if (st == SEQLOSS_OK) st = backend_gate(exec, msg);
+    if (st != SEQLOSS_OK) return st;
+#if defined(SEQLOSS_WITH_CUDA)
+    if (exec->backend == SEQLOSS_BACKEND_CUDA) return op.cuda_bytes(*exec, bytes, msg);
+#endif
+    if (!op.cpu_bytes(cpu::resolve_threads(exec->threads, op.p->batch), bytes)) return too_large(msg);
+    clear(msg);
+    return SEQLOSS_OK;
+  });
+}
+
+// An operation's entry: the checks (once), the backend gate, then the backend with the caller's workspace
+// (checked against the size) or one of its own.
+template <class Op>
+seqloss_status run_entry(const Op& op, const seqloss_exec* exec, void* workspace, size_t workspace_bytes,
+                         Message msg) {
+  return guarded(msg, [&]() -> seqloss_status {
+    seqloss_status st = op.check(exec, true, msg);
+    if (st == SEQLOSS_OK) st = backend_gate(exec, msg);
+    if (st != SEQLOSS_OK) return st;
+#if defined(SEQLOSS_WITH_CUDA)
+    if (exec->backend == SEQLOSS_BACKEND_CUDA) return op.cuda_run(*exec, workspace, workspace_bytes, msg);
+#endif
+    const int threads = cpu::resolve_threads(exec->threads, op.p->batch);
+    size_t need = 0;
+    if (!op.cpu_bytes(threads, &need)) return too_large(msg);
+    if (need == 0) {
+      op.cpu_run(threads, nullptr);
+      clear(msg);
+      return SEQLOSS_OK;
+    }
+    return with_workspace(need, workspace, workspace_bytes, Op::kSizeFn, msg,
+                          [&](void* ws) { op.cpu_run(threads, ws); });
+  });
 }
 
 }  // namespace
@@ -144,216 +316,81 @@ SEQLOSS_API seqloss_status seqloss_cuda_device_query(int32_t index, seqloss_cuda
   });
 }
 
-// ---- CTC ------------------------------------------------------------------------------------------------------
+// ---- the operations --------------------------------------------------------------------------------------------
 
 SEQLOSS_API seqloss_status seqloss_ctc_workspace_size(const seqloss_problem* problem, const seqloss_ctc_options* options,
                                                       const seqloss_exec* exec, size_t* bytes, char* message,
                                                       size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    if (bytes == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "bytes must not be NULL");
-    Extents ext{};
-    seqloss_status st = seqloss::check_ctc_call(problem, options, exec, nullptr, false, &ext, msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ctc_workspace_bytes(*problem, *options, *exec, nullptr, bytes, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    if (!seqloss::cpu::ctc_workspace_bytes(*problem, *options, threads, bytes)) return seqloss::too_large(msg);
-    seqloss::clear(msg);
-    return SEQLOSS_OK;
-  });
+  return seqloss::workspace_entry(seqloss::CtcOp{problem, options, nullptr}, exec, bytes, Message{message, message_size});
 }
 
 SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seqloss_ctc_options* options,
                                        const seqloss_exec* exec, const seqloss_ctc_outputs* outputs, void* workspace,
                                        size_t workspace_bytes, char* message, size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    Extents ext{};
-    seqloss_status st = seqloss::check_ctc_call(problem, options, exec, outputs, true, &ext, msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ctc(*problem, *options, *exec, *outputs, workspace, workspace_bytes, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    size_t need = 0;
-    if (!seqloss::cpu::ctc_workspace_bytes(*problem, *options, threads, &need)) return seqloss::too_large(msg);
-    return seqloss::with_workspace(need, workspace, workspace_bytes, "seqloss_ctc_workspace_size", msg, [&](void* ws) {
-      seqloss::cpu::ctc(*problem, *options, threads, *outputs, ws);
-    });
-  });
+  return seqloss::run_entry(seqloss::CtcOp{problem, options, outputs}, exec, workspace, workspace_bytes,
+                            Message{message, message_size});
 }
-
-// ---- DCTC -----------------------------------------------------------------------------------------------------
 
 SEQLOSS_API seqloss_status seqloss_dctc_workspace_size(const seqloss_problem* problem,
                                                        const seqloss_dctc_options* options, const seqloss_exec* exec,
                                                        size_t* bytes, char* message, size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    if (bytes == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "bytes must not be NULL");
-    Extents ext{};
-    seqloss_status st = seqloss::check_dctc_call(problem, options, exec, nullptr, false, &ext, msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::dctc_workspace_bytes(*problem, *options, *exec, nullptr, bytes, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    if (!seqloss::cpu::dctc_workspace_bytes(*problem, *options, threads, bytes)) return seqloss::too_large(msg);
-    seqloss::clear(msg);
-    return SEQLOSS_OK;
-  });
+  return seqloss::workspace_entry(seqloss::DctcOp{problem, options, nullptr}, exec, bytes,
+                                  Message{message, message_size});
 }
 
 SEQLOSS_API seqloss_status seqloss_dctc(const seqloss_problem* problem, const seqloss_dctc_options* options,
                                         const seqloss_exec* exec, const seqloss_dctc_outputs* outputs, void* workspace,
                                         size_t workspace_bytes, char* message, size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    Extents ext{};
-    seqloss_status st = seqloss::check_dctc_call(problem, options, exec, outputs, true, &ext, msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::dctc(*problem, *options, *exec, *outputs, workspace, workspace_bytes, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    size_t need = 0;
-    if (!seqloss::cpu::dctc_workspace_bytes(*problem, *options, threads, &need)) return seqloss::too_large(msg);
-    return seqloss::with_workspace(need, workspace, workspace_bytes, "seqloss_dctc_workspace_size", msg, [&](void* ws) {
-      seqloss::cpu::dctc(*problem, *options, threads, *outputs, ws);
-    });
-  });
+  return seqloss::run_entry(seqloss::DctcOp{problem, options, outputs}, exec, workspace, workspace_bytes,
+                            Message{message, message_size});
 }
-
-// ---- Viterbi alignment ----------------------------------------------------------------------------------------
 
 SEQLOSS_API seqloss_status seqloss_ctc_align_workspace_size(const seqloss_problem* problem, const seqloss_exec* exec,
                                                             size_t* bytes, char* message, size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    if (bytes == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "bytes must not be NULL");
-    Extents ext{};
-    seqloss_status st = seqloss::check_align_call(problem, exec, nullptr, false, &ext, msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::align_workspace_bytes(*problem, *exec, bytes, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    if (!seqloss::cpu::align_workspace_bytes(*problem, threads, bytes)) return seqloss::too_large(msg);
-    seqloss::clear(msg);
-    return SEQLOSS_OK;
-  });
+  return seqloss::workspace_entry(seqloss::AlignOp{problem, nullptr}, exec, bytes, Message{message, message_size});
 }
 
 SEQLOSS_API seqloss_status seqloss_ctc_align(const seqloss_problem* problem, const seqloss_exec* exec,
                                              const seqloss_align_outputs* outputs, void* workspace,
                                              size_t workspace_bytes, char* message, size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    Extents ext{};
-    seqloss_status st = seqloss::check_align_call(problem, exec, outputs, true, &ext, msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ctc_align(*problem, *exec, *outputs, workspace, workspace_bytes, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    size_t need = 0;
-    if (!seqloss::cpu::align_workspace_bytes(*problem, threads, &need)) return seqloss::too_large(msg);
-    return seqloss::with_workspace(need, workspace, workspace_bytes, "seqloss_ctc_align_workspace_size", msg,
-                                   [&](void* ws) { seqloss::cpu::ctc_align(*problem, threads, *outputs, ws); });
-  });
+  return seqloss::run_entry(seqloss::AlignOp{problem, outputs}, exec, workspace, workspace_bytes,
+                            Message{message, message_size});
 }
-
-// ---- ACE ------------------------------------------------------------------------------------------------------
 
 SEQLOSS_API seqloss_status seqloss_ace_workspace_size(const seqloss_problem* problem, const seqloss_ace_options* options,
                                                       const seqloss_exec* exec, size_t* bytes, char* message,
                                                       size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    if (bytes == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "bytes must not be NULL");
-    Extents ext{};
-    seqloss_status st = seqloss::check_ace_call(problem, options, exec, nullptr, false, &ext, msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ace_workspace_bytes(*problem, *options, *exec, nullptr, bytes, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    if (!seqloss::cpu::ace_workspace_bytes(*problem, threads, bytes)) return seqloss::too_large(msg);
-    seqloss::clear(msg);
-    return SEQLOSS_OK;
-  });
+  return seqloss::workspace_entry(seqloss::AceOp{problem, options, nullptr}, exec, bytes, Message{message, message_size});
 }
 
 SEQLOSS_API seqloss_status seqloss_ace(const seqloss_problem* problem, const seqloss_ace_options* options,
                                        const seqloss_exec* exec, const seqloss_ace_outputs* outputs, void* workspace,
                                        size_t workspace_bytes, char* message, size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    Extents ext{};
-    seqloss_status st = seqloss::check_ace_call(problem, options, exec, outputs, true, &ext, msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ace(*problem, *options, *exec, *outputs, workspace, workspace_bytes, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    size_t need = 0;
-    if (!seqloss::cpu::ace_workspace_bytes(*problem, threads, &need)) return seqloss::too_large(msg);
-    return seqloss::with_workspace(need, workspace, workspace_bytes, "seqloss_ace_workspace_size", msg, [&](void* ws) {
-      seqloss::cpu::ace(*problem, *options, threads, *outputs, ws);
-    });
-  });
+  return seqloss::run_entry(seqloss::AceOp{problem, options, outputs}, exec, workspace, workspace_bytes,
+                            Message{message, message_size});
 }
-
-// ---- decoders -------------------------------------------------------------------------------------------------
 
 SEQLOSS_API seqloss_status seqloss_ctc_greedy_decode(const seqloss_problem* problem, const seqloss_exec* exec,
                                                      int32_t* labels, int64_t labels_size, int32_t* lengths,
                                                      int64_t lengths_size, char* message, size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    Extents ext{};
-    seqloss_status st = seqloss::check_decode_call(problem, exec, false, labels, labels_size, lengths, lengths_size, &ext,
-                                                      msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::greedy_decode(*problem, *exec, false, true, labels, lengths, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    seqloss::cpu::ctc_greedy_decode(*problem, threads, labels, lengths);
-    seqloss::clear(msg);
-    return SEQLOSS_OK;
-  });
+  return seqloss::run_entry(seqloss::DecodeOp{problem, false, true, labels, labels_size, lengths, lengths_size}, exec,
+                            nullptr, 0, Message{message, message_size});
 }
 
 SEQLOSS_API seqloss_status seqloss_ace_decode(const seqloss_problem* problem, int32_t collapse_repeats,
                                               const seqloss_exec* exec, int32_t* labels, int64_t labels_size,
                                               int32_t* lengths, int64_t lengths_size, char* message,
                                               size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    Extents ext{};
-    seqloss_status st = seqloss::check_decode_call(problem, exec, true, labels, labels_size, lengths, lengths_size, &ext,
-                                                      msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec,
-                    seqloss::cuda::greedy_decode(*problem, *exec, true, collapse_repeats != 0, labels, lengths, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    seqloss::cpu::ace_decode(*problem, collapse_repeats != 0, threads, labels, lengths);
-    seqloss::clear(msg);
-    return SEQLOSS_OK;
-  });
+  return seqloss::run_entry(
+      seqloss::DecodeOp{problem, true, collapse_repeats != 0, labels, labels_size, lengths, lengths_size}, exec,
+      nullptr, 0, Message{message, message_size});
 }
 
 SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, const seqloss_exec* exec, float* expected,
                                              int64_t expected_size, int32_t* rounded, int64_t rounded_size,
                                              char* message, size_t message_size) {
-  Message msg{message, message_size};
-  return guarded(msg, [&]() -> seqloss_status {
-    Extents ext{};
-    seqloss_status st =
-        seqloss::check_count_call(problem, exec, expected, expected_size, rounded, rounded_size, &ext, msg);
-    if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
-    if (st != SEQLOSS_OK) return st;
-    SEQLOSS_ON_CUDA(exec, seqloss::cuda::ace_count(*problem, *exec, expected, rounded, msg));
-    int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
-    seqloss::cpu::ace_count(*problem, threads, expected, rounded);
-    seqloss::clear(msg);
-    return SEQLOSS_OK;
-  });
+  return seqloss::run_entry(seqloss::CountOp{problem, expected, expected_size, rounded, rounded_size}, exec, nullptr, 0,
+                            Message{message, message_size});
 }
 
 }  // extern "C"

@@ -26,6 +26,9 @@
  *    kernels, and synchronise that stream once before returning, on success and on failure (the host outputs are
  *    then written, and nothing queued by the call is left running). An error the caller's own CUDA code left
  *    pending (cudaGetLastError) is cleared at entry, not reported as the call's.
+ *  - No output may share memory with an input (data, lengths, targets, counts) or with another output: every
+ *    entry checks the byte ranges and answers SEQLOSS_ERROR_RANGE naming both arrays.
+ *  - Inputs must not change while a call runs (the library reads some of them more than once).
  *  - Results are deterministic: the same inputs give bitwise the same outputs for any thread count.
  */
 #ifndef SEQLOSS_H
@@ -172,8 +175,9 @@ typedef struct seqloss_dctc_options {
   int32_t reserved;      /* must be 0 */
   double lambda;         /* weight of the distillation term; finite >= 0 */
   double ctc_weight;     /* beta, weight of the CTC term; finite >= 0 (0: the CTC term is left out) */
-  double scale;          /* s: P = softmax(s a); finite > 0 */
-  double margin;         /* m: the distillation target's logit is lowered by s m; finite >= 0 */
+  double scale;          /* s: P = softmax(s a); in (0, 1e6] */
+  double margin;         /* m: the distillation target's logit is lowered by s m; in [0, 1e30] (so that s m and
+                            s (a - max a) are finite for every float32 logit a) */
 } seqloss_dctc_options;
 
 typedef struct seqloss_dctc_outputs {

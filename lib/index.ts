@@ -1,17 +1,19 @@
-// seqloss — the public API. Validation lives in options.ts, backend choice in backend.ts, the algorithms in
-// lib/reference (pure TypeScript, float64) and in the native addon (C ABI: csrc/seqloss.h).
+// seqloss — the public API. Validation lives in options.ts (which also builds the native call's arguments), backend
+// choice in backend.ts, the algorithms in lib/reference (pure TypeScript, float64) and in the native addon (C ABI:
+// csrc/seqloss.h). Every public function is the same three steps: validate into a snapshot, pick the backend, run
+// the reference or the addon's one entry on that snapshot.
 import { backends, binding, nativeExec, resolveBackend } from './backend.js';
-import {
-  ACE_VARIANT,
-  DCTC_ALIGNMENT,
-  FIT_SCOPE,
-  INPUT,
-  LAYOUT,
-  REDUCTION,
-  type NativeProblem,
+import type {
+  NativeAlignResult,
+  NativeCountResult,
+  NativeDctcResult,
+  NativeDecodeResult,
+  NativeLossResult,
+  NativeResult,
 } from './native.js';
 import {
   ACE_SHAPE_KEYS,
+  type Call,
   normalizeAce,
   normalizeAceDecode,
   normalizeAlign,
@@ -34,7 +36,6 @@ import type {
   DctcOptions,
   DctcResult,
   Outputs,
-  Problem,
   RefAlignResult,
   RefDctcResult,
   RefLossResult,
@@ -44,57 +45,83 @@ import type {
 export type * from './types.js';
 export { backends };
 
-function nativeProblem(
-  p: Problem & { input: keyof typeof INPUT },
-  extra: Partial<Pick<NativeProblem, 'targets' | 'targetLengths' | 'counts'>> = {},
-): NativeProblem {
-  return {
-    batch: p.batch,
-    time: p.time,
-    classes: p.classes,
-    layout: LAYOUT[p.layout],
-    input: INPUT[p.input],
-    blank: p.blank,
-    inputLengths: p.inputLengths,
-    targets: extra.targets ?? null,
-    targetLengths: extra.targetLengths ?? null,
-    counts: extra.counts ?? null,
-  };
+/** The addon's result for a validated call, on the calling thread. */
+function nativeSync(fn: string, call: Call<unknown>, backend: ResolvedBackend): NativeResult {
+  const n = call.native;
+  return binding().call(n.op, fn, call.data, n.problem, n.options, n.outputs, nativeExec(backend, call.exec));
 }
 
-/** The reference's float64 arrays as float32, written into the caller's arrays when `out` gave them. */
-function fromReference(r: RefLossResult, out: Outputs): Omit<CtcResult, 'backend'> {
-  const f32 = (a: Float64Array, into?: Float32Array) => (into ? (into.set(a), into) : Float32Array.from(a));
+/** The addon's result for a validated call, on the libuv thread pool (the addon copies what it reads). */
+function nativeAsync(fn: string, call: Call<unknown>, backend: ResolvedBackend): Promise<NativeResult> {
+  const n = call.native;
+  return binding().callAsync(n.op, fn, call.data, n.problem, n.options, n.outputs, nativeExec(backend, call.exec));
+}
+
+/** For the 'js' backend of an async call: the dense input as it is now (the caller may change it while the event
+ * loop runs; everything else of the call is already a snapshot). */
+function atCallTime<P>(call: Call<P>): Call<P> {
+  return { ...call, data: call.data.slice() };
+}
+
+/** The reference's float64 values as float32, into the caller's array when `out` gave one (which must still be the
+ * array it was when the call began: an async caller could have detached or shrunk it meanwhile). */
+function f32(fn: string, name: string, values: Float64Array, into: Float32Array | undefined): Float32Array {
+  if (!into) return Float32Array.from(values);
+  if (into.length !== values.length) {
+    throw new RangeError(
+      `${fn}: out.${name} must keep its ${values.length} values until the call settles, got a detached or resized array (${into.length})`,
+    );
+  }
+  into.set(values);
+  return into;
+}
+
+function fromReference(fn: string, r: RefLossResult, out: Outputs): Omit<CtcResult, 'backend'> {
   const result: Omit<CtcResult, 'backend'> = { losses: Float32Array.from(r.losses), loss: r.loss };
-  if (r.grad) result.grad = f32(r.grad, out.grad);
-  if (r.posterior) result.posterior = f32(r.posterior, out.posterior);
+  if (r.grad) result.grad = f32(fn, 'grad', r.grad, out.grad);
+  if (r.posterior) result.posterior = f32(fn, 'posterior', r.posterior, out.posterior);
   return result;
+}
+
+function fromReferenceDctc(fn: string, r: RefDctcResult, out: Outputs): Omit<DctcResult, 'backend'> {
+  const result: Omit<DctcResult, 'backend'> = {
+    losses: Float32Array.from(r.losses),
+    loss: r.loss,
+    alignment: r.alignment,
+    ctcLosses: Float32Array.from(r.ctcLosses),
+    distillLosses: Float32Array.from(r.distillLosses),
+  };
+  if (r.grad) result.grad = f32(fn, 'grad', r.grad, out.grad);
+  return result;
+}
+
+function fromReferenceAlign(r: RefAlignResult): Omit<CtcAlignResult, 'backend'> {
+  return { paths: r.paths, scores: Float32Array.from(r.scores) };
 }
 
 function withBackend<T extends object>(r: T, backend: ResolvedBackend): T & { backend: ResolvedBackend } {
   return Object.assign(r, { backend });
 }
 
-function ctcCall(fn: string, logits: Float32Array, options: CtcOptions) {
-  const { data, problem, exec } = normalizeCtc(fn, logits, options);
-  const backend = resolveBackend(fn, exec, data.length);
-  const args = [
-    data,
-    nativeProblem(problem, { targets: problem.targets, targetLengths: problem.targetLengths }),
-    {
-      reduction: REDUCTION[problem.reduction],
-      zeroInfinity: problem.zeroInfinity,
-      grad: problem.grad,
-      posterior: problem.posterior,
-      gradOut: problem.out.grad ?? null,
-      posteriorOut: problem.out.posterior ?? null,
-      fitAlpha: problem.fit?.alpha ?? 0,
-      fitGamma: problem.fit?.gamma ?? 0,
-      fitScope: FIT_SCOPE[problem.fit?.alphaScope ?? 'batch'],
-    },
-    nativeExec(backend, exec),
-  ] as const;
-  return { data, problem, backend, args };
+/** Runs a validated loss or alignment: the reference for 'js', the addon otherwise; async on a snapshot. */
+function run<P, R extends object>(fn: string, call: Call<P>, reference: (c: Call<P>) => R): R & { backend: ResolvedBackend } {
+  const backend = resolveBackend(fn, call.exec, call.data.length);
+  if (backend === 'js') return withBackend(reference(call), backend);
+  return withBackend(nativeSync(fn, call, backend) as unknown as R, backend);
+}
+
+async function runAsync<P, R extends object>(
+  fn: string,
+  call: Call<P>,
+  reference: (c: Call<P>) => R,
+): Promise<R & { backend: ResolvedBackend }> {
+  const backend = resolveBackend(fn, call.exec, call.data.length);
+  if (backend === 'js') {
+    const snapshot = atCallTime(call);
+    await yieldToEventLoop();
+    return withBackend(reference(snapshot), backend);
+  }
+  return withBackend((await nativeAsync(fn, call, backend)) as unknown as R, backend);
 }
 
 /**
@@ -106,53 +133,18 @@ function ctcCall(fn: string, logits: Float32Array, options: CtcOptions) {
  * Both need logits; the losses stay those of plain CTC, `grad` and `posterior` (the modified y') change.
  */
 export function ctcLoss(logits: Float32Array, options: CtcOptions): CtcResult {
-  const { data, problem, backend, args } = ctcCall('ctcLoss', logits, options);
-  if (backend === 'js') return withBackend(fromReference(ref.ctcLoss(data, problem), problem.out), backend);
-  return withBackend(binding().ctc(...args), backend);
+  const fn = 'ctcLoss';
+  return run(fn, normalizeCtc(fn, logits, options), (c) => fromReference(fn, ref.ctcLoss(c.data, c.problem), c.problem.out));
 }
 
-/** ctcLoss off the main thread (native backends run on the libuv pool). Do not modify the inputs until it settles. */
-export async function ctcLossAsync(logits: Float32Array, options: CtcOptions): Promise<CtcResult> {
-  const { data, problem, backend, args } = ctcCall('ctcLossAsync', logits, options);
-  if (backend === 'js') {
-    await yieldToEventLoop();
-    return withBackend(fromReference(ref.ctcLoss(data, problem), problem.out), backend);
-  }
-  return withBackend(await binding().ctcAsync(...args), backend);
-}
-
-function dctcCall(fn: string, logits: Float32Array, options: DctcOptions) {
-  const { data, problem, exec } = normalizeDctc(fn, logits, options);
-  const backend = resolveBackend(fn, exec, data.length);
-  const args = [
-    data,
-    nativeProblem(problem, { targets: problem.targets, targetLengths: problem.targetLengths }),
-    {
-      reduction: REDUCTION[problem.reduction],
-      zeroInfinity: problem.zeroInfinity,
-      alignment: DCTC_ALIGNMENT[problem.alignment],
-      lambda: problem.lambda,
-      ctcWeight: problem.ctcWeight,
-      scale: problem.scale,
-      margin: problem.margin,
-      grad: problem.grad,
-      gradOut: problem.out.grad ?? null,
-    },
-    nativeExec(backend, exec),
-  ] as const;
-  return { data, problem, backend, args };
-}
-
-function fromReferenceDctc(r: RefDctcResult, out: Outputs): Omit<DctcResult, 'backend'> {
-  const result: Omit<DctcResult, 'backend'> = {
-    losses: Float32Array.from(r.losses),
-    loss: r.loss,
-    alignment: r.alignment,
-    ctcLosses: Float32Array.from(r.ctcLosses),
-    distillLosses: Float32Array.from(r.distillLosses),
-  };
-  if (r.grad) result.grad = out.grad ? (out.grad.set(r.grad), out.grad) : Float32Array.from(r.grad);
-  return result;
+/** ctcLoss off the main thread (native backends run on the libuv pool, on a copy of the inputs taken at call time). */
+export function ctcLossAsync(logits: Float32Array, options: CtcOptions): Promise<CtcResult> {
+  const fn = 'ctcLossAsync';
+  return settle(() =>
+    runAsync(fn, normalizeCtc(fn, logits, options), (c) =>
+      fromReference(fn, ref.ctcLoss(c.data, c.problem), c.problem.out),
+    ),
+  );
 }
 
 /**
@@ -163,34 +155,20 @@ function fromReferenceDctc(r: RefDctcResult, out: Outputs): Omit<DctcResult, 'ba
  * d loss / d logits. Only logits (the softmax scale s needs them); zeroInfinity defaults to true.
  */
 export function dctcLoss(logits: Float32Array, options: DctcOptions): DctcResult {
-  const { data, problem, backend, args } = dctcCall('dctcLoss', logits, options);
-  if (backend === 'js') return withBackend(fromReferenceDctc(ref.dctcLoss(data, problem), problem.out), backend);
-  return withBackend(binding().dctc(...args), backend);
+  const fn = 'dctcLoss';
+  return run(fn, normalizeDctc(fn, logits, options), (c) =>
+    fromReferenceDctc(fn, ref.dctcLoss(c.data, c.problem), c.problem.out),
+  );
 }
 
-/** dctcLoss off the main thread (native backends run on the libuv pool). Do not modify the inputs until it settles. */
-export async function dctcLossAsync(logits: Float32Array, options: DctcOptions): Promise<DctcResult> {
-  const { data, problem, backend, args } = dctcCall('dctcLossAsync', logits, options);
-  if (backend === 'js') {
-    await yieldToEventLoop();
-    return withBackend(fromReferenceDctc(ref.dctcLoss(data, problem), problem.out), backend);
-  }
-  return withBackend(await binding().dctcAsync(...args), backend);
-}
-
-function alignCall(fn: string, input: Float32Array, options: CtcAlignOptions) {
-  const { data, problem, exec } = normalizeAlign(fn, input, options);
-  const backend = resolveBackend(fn, exec, data.length);
-  const args = [
-    data,
-    nativeProblem(problem, { targets: problem.targets, targetLengths: problem.targetLengths }),
-    nativeExec(backend, exec),
-  ] as const;
-  return { data, problem, backend, args };
-}
-
-function fromReferenceAlign(r: RefAlignResult): Omit<CtcAlignResult, 'backend'> {
-  return { paths: r.paths, scores: Float32Array.from(r.scores) };
+/** dctcLoss off the main thread (native backends run on the libuv pool, on a copy of the inputs taken at call time). */
+export function dctcLossAsync(logits: Float32Array, options: DctcOptions): Promise<DctcResult> {
+  const fn = 'dctcLossAsync';
+  return settle(() =>
+    runAsync(fn, normalizeDctc(fn, logits, options), (c) =>
+      fromReferenceDctc(fn, ref.dctcLoss(c.data, c.problem), c.problem.out),
+    ),
+  );
 }
 
 /**
@@ -200,90 +178,81 @@ function fromReferenceAlign(r: RefAlignResult): Omit<CtcAlignResult, 'backend'> 
  * (−Infinity when none). Ties: stay before advance before skip; at the end the final blank first.
  */
 export function ctcAlign(input: Float32Array, options: CtcAlignOptions): CtcAlignResult {
-  const { data, problem, backend, args } = alignCall('ctcAlign', input, options);
-  if (backend === 'js') return withBackend(fromReferenceAlign(ref.ctcAlign(data, problem)), backend);
-  return withBackend(binding().ctcAlign(...args), backend);
+  const fn = 'ctcAlign';
+  return run(fn, normalizeAlign(fn, input, options), (c) => fromReferenceAlign(ref.ctcAlign(c.data, c.problem)));
 }
 
-/** ctcAlign off the main thread (native backends run on the libuv pool). Do not modify the inputs until it settles. */
-export async function ctcAlignAsync(input: Float32Array, options: CtcAlignOptions): Promise<CtcAlignResult> {
-  const { data, problem, backend, args } = alignCall('ctcAlignAsync', input, options);
-  if (backend === 'js') {
-    await yieldToEventLoop();
-    return withBackend(fromReferenceAlign(ref.ctcAlign(data, problem)), backend);
-  }
-  return withBackend(await binding().ctcAlignAsync(...args), backend);
-}
-
-function aceCall(fn: string, input: Float32Array, options: AceOptions) {
-  const { data, problem, counts32, exec } = normalizeAce(fn, input, options);
-  const backend = resolveBackend(fn, exec, data.length);
-  const args = [
-    data,
-    nativeProblem(problem, { counts: counts32 }),
-    {
-      reduction: REDUCTION[problem.reduction],
-      variant: ACE_VARIANT[problem.variant],
-      eps: problem.eps,
-      grad: problem.grad,
-      gradOut: problem.out.grad ?? null,
-    },
-    nativeExec(backend, exec),
-  ] as const;
-  return { data, problem, backend, args };
+/** ctcAlign off the main thread (native backends run on the libuv pool, on a copy of the inputs taken at call time). */
+export function ctcAlignAsync(input: Float32Array, options: CtcAlignOptions): Promise<CtcAlignResult> {
+  const fn = 'ctcAlignAsync';
+  return settle(() =>
+    runAsync(fn, normalizeAlign(fn, input, options), (c) => fromReferenceAlign(ref.ctcAlign(c.data, c.problem))),
+  );
 }
 
 /** Aggregation cross-entropy (Xie et al. 2019), 1D or flattened 2D, cross-entropy (Eq. 8) or regression (Eq. 4). */
 export function aceLoss(input: Float32Array, options: AceOptions): AceResult {
-  const { data, problem, backend, args } = aceCall('aceLoss', input, options);
-  if (backend === 'js') return withBackend(fromReference(ref.aceLoss(data, problem), problem.out), backend);
-  return withBackend(binding().ace(...args), backend);
+  const fn = 'aceLoss';
+  return run(fn, normalizeAce(fn, input, options), (c) => fromReference(fn, ref.aceLoss(c.data, c.problem), c.problem.out));
 }
 
-/** aceLoss off the main thread (native backends run on the libuv pool). */
-export async function aceLossAsync(input: Float32Array, options: AceOptions): Promise<AceResult> {
-  const { data, problem, backend, args } = aceCall('aceLossAsync', input, options);
-  if (backend === 'js') {
-    await yieldToEventLoop();
-    return withBackend(fromReference(ref.aceLoss(data, problem), problem.out), backend);
-  }
-  return withBackend(await binding().aceAsync(...args), backend);
+/** aceLoss off the main thread (native backends run on the libuv pool, on a copy of the inputs taken at call time). */
+export function aceLossAsync(input: Float32Array, options: AceOptions): Promise<AceResult> {
+  const fn = 'aceLossAsync';
+  return settle(() =>
+    runAsync(fn, normalizeAce(fn, input, options), (c) =>
+      fromReference(fn, ref.aceLoss(c.data, c.problem), c.problem.out),
+    ),
+  );
 }
 
-function splitLabels(labels: Int32Array, lengths: Int32Array, time: number): Int32Array[] {
-  return Array.from(lengths, (len, n) => labels.slice(n * time, n * time + len));
+function splitLabels(r: NativeDecodeResult, time: number): Int32Array[] {
+  return Array.from(r.lengths, (len, n) => r.labels.slice(n * time, n * time + len));
 }
 
 /** Greedy (best-path) CTC decoding: per-frame argmax (ties to the lowest class), merge repeats, drop blanks. */
 export function ctcGreedyDecode(logits: Float32Array, options: CtcDecodeOptions): Int32Array[] {
-  const { data, problem, exec } = normalizeCtcDecode('ctcGreedyDecode', logits, options);
-  const backend = resolveBackend('ctcGreedyDecode', exec, data.length);
-  if (backend === 'js') return ref.ctcGreedyDecode(data, problem);
-  const r = binding().ctcGreedyDecode(data, nativeProblem(problem), nativeExec(backend, exec));
-  return splitLabels(r.labels, r.lengths, problem.time);
+  const fn = 'ctcGreedyDecode';
+  const call = normalizeCtcDecode(fn, logits, options);
+  const backend = resolveBackend(fn, call.exec, call.data.length);
+  if (backend === 'js') return ref.ctcGreedyDecode(call.data, call.problem);
+  return splitLabels(nativeSync(fn, call, backend) as NativeDecodeResult, call.problem.time);
 }
 
 /** ACE decoding: per-position argmax in flatten order, drop blanks; repeats kept unless collapseRepeats. */
 export function aceDecode(input: Float32Array, options: AceDecodeOptions): Int32Array[] {
-  const { data, problem, collapseRepeats, exec } = normalizeAceDecode('aceDecode', input, options);
-  const backend = resolveBackend('aceDecode', exec, data.length);
-  if (backend === 'js') return ref.aceDecode(data, problem, collapseRepeats);
-  const r = binding().aceDecode(data, nativeProblem(problem), collapseRepeats, nativeExec(backend, exec));
-  return splitLabels(r.labels, r.lengths, problem.time);
+  const fn = 'aceDecode';
+  const call = normalizeAceDecode(fn, input, options);
+  const backend = resolveBackend(fn, call.exec, call.data.length);
+  if (backend === 'js') return ref.aceDecode(call.data, call.problem, call.collapseRepeats);
+  return splitLabels(nativeSync(fn, call, backend) as NativeDecodeResult, call.problem.time);
 }
 
 /** ACE counting: expected[n·C + k] = Σ_t y_k^t (ACE's aggregation y_k), and those counts rounded. */
 export function aceCount(input: Float32Array, options: AceInputOptions): AceCountResult {
-  const { data, problem, exec } = normalizeAceDecode('aceCount', input, options, ACE_SHAPE_KEYS);
-  const backend = resolveBackend('aceCount', exec, data.length);
+  const fn = 'aceCount';
+  const call = normalizeAceDecode(fn, input, options, ACE_SHAPE_KEYS);
+  const backend = resolveBackend(fn, call.exec, call.data.length);
   if (backend === 'js') {
-    const r = ref.aceCount(data, problem);
+    const r = ref.aceCount(call.data, call.problem);
     return { expected: Float32Array.from(r.expected), rounded: r.rounded };
   }
-  return binding().aceCount(data, nativeProblem(problem), nativeExec(backend, exec));
+  return nativeSync(fn, call, backend) as NativeCountResult;
+}
+
+/** An async entry's promise: argument errors reject it (they are not thrown), like the addon's own errors. */
+function settle<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return body();
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /** Lets pending timers and I/O run before the pure-TypeScript backend takes the main thread. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+// Result types of the addon, named here so that a change of the binding's shape shows in this file.
+export type { NativeAlignResult, NativeDctcResult, NativeLossResult };

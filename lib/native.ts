@@ -13,7 +13,11 @@ export const ACE_VARIANT = { ce: 0, regression: 1 } as const;
 export const FIT_SCOPE = { batch: 0, sequence: 1 } as const;
 export const DCTC_ALIGNMENT = { ratio: 0, posterior: 1, viterbi: 2 } as const;
 
-/** seqloss_problem, with typed arrays in place of pointer/size pairs. */
+/** The operations of the addon's one entry (`call` / `callAsync`), in the order of its table of operations
+ * (csrc/napi/addon.cc, kOps). */
+export const OP = { ctc: 0, dctc: 1, align: 2, ace: 3, greedyDecode: 4, aceDecode: 5, aceCount: 6 } as const;
+
+/** seqloss_problem, with typed arrays in place of pointer/size pairs (null: absent). */
 export interface NativeProblem {
   batch: number;
   time: number;
@@ -27,48 +31,50 @@ export interface NativeProblem {
   counts: Float32Array | null;
 }
 
-/** seqloss_exec (host memory only from JavaScript). */
+/** seqloss_exec (host memory and the default stream from JavaScript). */
 export interface NativeExec {
   backend: number;
   device: number;
   threads: number;
 }
 
+/** seqloss_ctc_options (reserved is always 0). */
 export interface NativeCtcOptions {
   reduction: number;
-  zeroInfinity: boolean;
-  grad: boolean;
-  posterior: boolean;
-  /** Caller-owned outputs (N·T·C each) written instead of fresh arrays; null or absent: allocate. */
-  gradOut?: Float32Array | null;
-  posteriorOut?: Float32Array | null;
-  /** seqloss_ctc_options.fit_alpha / fit_gamma / fit_alpha_scope; absent: 0 (plain CTC). */
-  fitAlpha?: number;
-  fitGamma?: number;
-  fitScope?: number;
+  zeroInfinity: number;
+  fitAlpha: number;
+  fitGamma: number;
+  fitAlphaScope: number;
 }
 
-/** seqloss_dctc_options, plus which outputs to return. */
+/** seqloss_dctc_options (reserved is always 0). */
 export interface NativeDctcOptions {
   reduction: number;
-  zeroInfinity: boolean;
+  zeroInfinity: number;
   alignment: number;
   lambda: number;
   ctcWeight: number;
-  /** s */
   scale: number;
-  /** m */
   margin: number;
-  grad: boolean;
-  gradOut?: Float32Array | null;
 }
 
+/** seqloss_ace_options. */
 export interface NativeAceOptions {
   reduction: number;
   variant: number;
   eps: number;
-  grad: boolean;
-  gradOut?: Float32Array | null;
+}
+
+/** seqloss_ace_decode's collapse_repeats. */
+export interface NativeDecodeOptions {
+  collapseRepeats: number;
+}
+
+/** The optional dense outputs of a loss (seqloss_*_outputs.grad / posterior): false = not computed, true = a new
+ * array, a Float32Array = written into that caller-owned array (N·T·C floats, checked against every input). */
+export interface NativeOutputs {
+  grad: boolean | Float32Array;
+  posterior: boolean | Float32Array;
 }
 
 export interface NativeLossResult {
@@ -100,6 +106,18 @@ export interface NativeDecodeResult {
   lengths: Int32Array;
 }
 
+export interface NativeCountResult {
+  expected: Float32Array;
+  rounded: Int32Array;
+}
+
+export type NativeResult =
+  | NativeLossResult
+  | NativeDctcResult
+  | NativeAlignResult
+  | NativeDecodeResult
+  | NativeCountResult;
+
 export interface NativeInfo {
   version: string;
   abi: number;
@@ -126,40 +144,31 @@ export interface NativeInfo {
   };
 }
 
-/** The addon's exports. Each throws TypeError (SEQLOSS_ERROR_TYPE), RangeError (SEQLOSS_ERROR_RANGE) or Error
- * (anything else) with the C ABI's message; the error's `code` is the status name. */
+/** The addon's exports. `call` runs operation `op` (OP) of the C ABI on the calling thread; `callAsync` on the libuv
+ * thread pool, on its own copy of every input (so the caller may change, transfer or detach its arrays meanwhile;
+ * a caller-owned output is written when the call settles, and an output detached or resized by then rejects).
+ * `options` is null for the operations without options, `outputs` null for those without optional outputs. Errors:
+ * TypeError (SEQLOSS_ERROR_TYPE), RangeError (SEQLOSS_ERROR_RANGE) or Error (anything else), the message starting
+ * with `fn: `; the error's `code` is the status name. */
 export interface NativeBinding {
-  ctc(data: Float32Array, problem: NativeProblem, options: NativeCtcOptions, exec: NativeExec): NativeLossResult;
-  /** Runs on the libuv thread pool. `data` and the problem's arrays must not change until it settles. */
-  ctcAsync(
+  call(
+    op: number,
+    fn: string,
     data: Float32Array,
     problem: NativeProblem,
-    options: NativeCtcOptions,
+    options: object | null,
+    outputs: NativeOutputs | null,
     exec: NativeExec,
-  ): Promise<NativeLossResult>;
-  ace(data: Float32Array, problem: NativeProblem, options: NativeAceOptions, exec: NativeExec): NativeLossResult;
-  aceAsync(
+  ): NativeResult;
+  callAsync(
+    op: number,
+    fn: string,
     data: Float32Array,
     problem: NativeProblem,
-    options: NativeAceOptions,
+    options: object | null,
+    outputs: NativeOutputs | null,
     exec: NativeExec,
-  ): Promise<NativeLossResult>;
-  /** seqloss_dctc; problem.input must be INPUT.logits. */
-  dctc(data: Float32Array, problem: NativeProblem, options: NativeDctcOptions, exec: NativeExec): NativeDctcResult;
-  /** dctc on the libuv thread pool; inputs must not change until it settles. */
-  dctcAsync(
-    data: Float32Array,
-    problem: NativeProblem,
-    options: NativeDctcOptions,
-    exec: NativeExec,
-  ): Promise<NativeDctcResult>;
-  /** seqloss_ctc_align: (data, problem, exec), no options. */
-  ctcAlign(data: Float32Array, problem: NativeProblem, exec: NativeExec): NativeAlignResult;
-  /** ctcAlign on the libuv thread pool; inputs must not change until it settles. */
-  ctcAlignAsync(data: Float32Array, problem: NativeProblem, exec: NativeExec): Promise<NativeAlignResult>;
-  ctcGreedyDecode(data: Float32Array, problem: NativeProblem, exec: NativeExec): NativeDecodeResult;
-  aceDecode(data: Float32Array, problem: NativeProblem, collapseRepeats: boolean, exec: NativeExec): NativeDecodeResult;
-  aceCount(data: Float32Array, problem: NativeProblem, exec: NativeExec): { expected: Float32Array; rounded: Int32Array };
+  ): Promise<NativeResult>;
   info(): NativeInfo;
 }
 

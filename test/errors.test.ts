@@ -15,7 +15,7 @@ import {
   dctcLoss,
   dctcLossAsync,
 } from '../lib/index.js';
-import { loadNative, type NativeBinding } from '../lib/native.js';
+import { loadNative, OP, type NativeBinding } from '../lib/native.js';
 
 // The backend every call names: the default ('auto') in the unit project, 'cuda' in the CUDA projects (vitest.config.ts),
 // so that the same errors are checked on the CUDA backend too; a patch that sets `backend` overrides it.
@@ -217,12 +217,14 @@ const dctcCases: Case[] = [
   ['margin not an object', { margin: 0.5 }, TypeError, /dctcLoss: margin must be an object, got 0.5/],
   ['margin an array', { margin: [1, 0] }, TypeError, /dctcLoss: margin must be an object, got Array\(2\)/],
   ['margin unknown key', { margin: { scale: 2 } }, TypeError, /dctcLoss: unknown option 'margin.scale' \(known: s, m\)/],
-  ['margin.s zero', { margin: { s: 0 } }, RangeError, /dctcLoss: margin.s must be a finite number > 0, got 0/],
-  ['margin.s negative', { margin: { s: -1 } }, RangeError, /margin.s must be a finite number > 0, got -1/],
-  ['margin.s Infinity', { margin: { s: Infinity } }, RangeError, /margin.s must be a finite number > 0, got Infinity/],
+  ['margin.s zero', { margin: { s: 0 } }, RangeError, /dctcLoss: margin.s must be a number in \(0, 1000000\], got 0/],
+  ['margin.s negative', { margin: { s: -1 } }, RangeError, /margin.s must be a number in \(0, 1000000\], got -1/],
+  ['margin.s Infinity', { margin: { s: Infinity } }, RangeError, /margin.s must be a number in \(0, 1000000\], got Infinity/],
+  ['margin.s too large', { margin: { s: 1.5e6 } }, RangeError, /margin.s must be a number in \(0, 1000000\], got 1500000/],
   ['margin.s a string', { margin: { s: '2' } }, TypeError, /margin.s must be a number, got "2"/],
-  ['margin.m negative', { margin: { m: -0.1 } }, RangeError, /dctcLoss: margin.m must be a finite number >= 0, got -0.1/],
-  ['margin.m NaN', { margin: { s: 1, m: NaN } }, RangeError, /margin.m must be a finite number >= 0, got NaN/],
+  ['margin.m negative', { margin: { m: -0.1 } }, RangeError, /dctcLoss: margin.m must be a number in \[0, 1e\+30\], got -0.1/],
+  ['margin.m NaN', { margin: { s: 1, m: NaN } }, RangeError, /margin.m must be a number in \[0, 1e\+30\], got NaN/],
+  ['margin.m too large', { margin: { m: 2e30 } }, RangeError, /margin.m must be a number in \[0, 1e\+30\], got 2e\+30/],
   ['margin.m a boolean', { margin: { m: true } }, TypeError, /margin.m must be a number, got boolean true/],
   ['zeroInfinity not boolean', { zeroInfinity: 'yes' }, TypeError, /dctcLoss: zeroInfinity must be a boolean, got "yes"/],
   ['grad not boolean', { grad: 1 }, TypeError, /dctcLoss: grad must be a boolean, got 1/],
@@ -291,15 +293,16 @@ describe('ctcAlign / ctcAlignAsync argument errors', () => {
 // The addon's own checks (lib/native.ts's NativeBinding): the N-API layer converts and type-checks, the C ABI
 // checks the values; statuses map to error classes with `code`.
 const nativeLoad = loadNative();
-describe.runIf(nativeLoad.ok)('addon argument errors (fit, dctc, ctcAlign)', () => {
+describe.runIf(nativeLoad.ok)('addon argument errors (the one entry: call / callAsync)', () => {
   const b = () => (nativeLoad as { binding: NativeBinding }).binding;
   const problem = (input = 0) => ({
     batch: 2, time: 4, classes: 3, layout: 0, input, blank: 0, inputLengths: null,
     targets: new Int32Array([1, 2, 1]), targetLengths: new Int32Array([2, 1]), counts: null,
   });
   const exec = { backend: onCuda ? 1 : 0, device: 0, threads: 1 };
-  const ctcOpts = { reduction: 2, zeroInfinity: false, grad: true, posterior: false };
-  const dctcOpts = { reduction: 2, zeroInfinity: true, alignment: 0, lambda: 0.01, ctcWeight: 1, scale: 1, margin: 0, grad: true };
+  const ctcOpts = { reduction: 2, zeroInfinity: 0, fitAlpha: 0, fitGamma: 0, fitAlphaScope: 0 };
+  const dctcOpts = { reduction: 2, zeroInfinity: 1, alignment: 0, lambda: 0.01, ctcWeight: 1, scale: 1, margin: 0 };
+  const withGrad = { grad: true, posterior: false };
   const code = (e: unknown) => (e as { code?: string }).code;
   const thrown = (f: () => unknown): unknown => {
     try {
@@ -310,70 +313,93 @@ describe.runIf(nativeLoad.ok)('addon argument errors (fit, dctc, ctcAlign)', () 
     throw new Error('did not throw');
   };
 
-  it('ctc: fit fields are optional numbers; their values are checked by the ABI', () => {
-    expect(b().ctc(x(), problem(), ctcOpts, exec).losses.length).toBe(2);
-    let e = thrown(() => b().ctc(x(), problem(), { ...ctcOpts, fitAlpha: '0.5' as never }, exec));
+  it('ctc: every option is read as given, typed by the layer and checked by the ABI', () => {
+    expect((b().call(OP.ctc, 'ctc', x(), problem(), ctcOpts, withGrad, exec) as { losses: Float32Array }).losses.length).toBe(2);
+    let e = thrown(() => b().call(OP.ctc, 'ctc', x(), problem(), { ...ctcOpts, fitAlpha: '0.5' as never }, withGrad, exec));
     expect(e).toBeInstanceOf(TypeError);
     expect(String(e)).toMatch(/ctc: options.fitAlpha must be a number, got "0.5"/);
-    e = thrown(() => b().ctc(x(), problem(), { ...ctcOpts, fitScope: 0.5 }, exec));
+    e = thrown(() => b().call(OP.ctc, 'ctc', x(), problem(), { ...ctcOpts, fitAlphaScope: 0.5 }, withGrad, exec));
     expect(e).toBeInstanceOf(RangeError);
-    expect(String(e)).toMatch(/ctc: options.fitScope must be an integer in int32 range, got 0.5/);
-    for (const bad of [{ fitAlpha: 1 }, { fitAlpha: -0.5 }, { fitGamma: -1 }, { fitGamma: Infinity }, { fitScope: 2 }]) {
-      e = thrown(() => b().ctc(x(), problem(), { ...ctcOpts, ...bad }, exec));
+    expect(String(e)).toMatch(/ctc: options.fitAlphaScope must be an integer in int32 range, got 0.5/);
+    for (const bad of [{ fitAlpha: 1 }, { fitAlpha: -0.5 }, { fitGamma: -1 }, { fitGamma: Infinity }, { fitAlphaScope: 2 }]) {
+      e = thrown(() => b().call(OP.ctc, 'ctc', x(), problem(), { ...ctcOpts, ...bad }, withGrad, exec));
       expect(e, JSON.stringify(bad)).toBeInstanceOf(RangeError);
       expect(code(e)).toBe('SEQLOSS_ERROR_RANGE');
+      // The ABI's message, prefixed with the function.
+      expect(String(e)).toMatch(/^RangeError: ctc: fit\./);
     }
-    e = thrown(() => b().ctc(x(), problem(1), { ...ctcOpts, fitGamma: 1 }, exec));
+    e = thrown(() => b().call(OP.ctc, 'ctc', x(), problem(1), { ...ctcOpts, fitGamma: 1 }, withGrad, exec));
     expect(e).toBeInstanceOf(RangeError);
-    expect(String(e)).toMatch(/logits/);
+    expect(String(e)).toMatch(/ctc: input must be 0 \(logits\)/);
+    e = thrown(() => b().call(OP.ctc, 'ctc', x(), { ...problem(), targets: new Int32Array([1, 0, 1]) }, ctcOpts, withGrad, exec));
+    expect(String(e)).toMatch(/^RangeError: ctc: targets\[1\] must be a class in \[0, 3\) other than the blank 0, got 0/);
   });
 
   it('dctc: every option is required and typed; values are checked by the ABI', async () => {
     for (const key of Object.keys(dctcOpts)) {
       const { [key]: _, ...rest } = dctcOpts as Record<string, unknown>;
-      const e = thrown(() => b().dctc(x(), problem(), rest as never, exec));
+      const e = thrown(() => b().call(OP.dctc, 'dctc', x(), problem(), rest, withGrad, exec));
       expect(e, key).toBeInstanceOf(TypeError);
-      expect(String(e)).toMatch(new RegExp(`dctc: options.${key} must be an? (number|integer|boolean), got undefined`));
+      expect(String(e)).toMatch(new RegExp(`dctc: options.${key} must be an? (number|integer), got undefined`));
     }
-    for (const bad of [{ scale: 0 }, { scale: NaN }, { margin: -1 }, { lambda: -1 }, { ctcWeight: Infinity }, { alignment: 3 }, { reduction: 7 }]) {
-      const e = thrown(() => b().dctc(x(), problem(), { ...dctcOpts, ...bad }, exec));
+    for (const bad of [{ scale: 0 }, { scale: NaN }, { scale: 2e6 }, { margin: -1 }, { margin: 1e31 }, { lambda: -1 }, { ctcWeight: Infinity }, { alignment: 3 }, { reduction: 7 }]) {
+      const e = thrown(() => b().call(OP.dctc, 'dctc', x(), problem(), { ...dctcOpts, ...bad }, withGrad, exec));
       expect(e, JSON.stringify(bad)).toBeInstanceOf(RangeError);
       expect(code(e)).toBe('SEQLOSS_ERROR_RANGE');
     }
-    const e = thrown(() => b().dctc(x(), problem(1), dctcOpts, exec));
+    const e = thrown(() => b().call(OP.dctc, 'dctc', x(), problem(1), dctcOpts, withGrad, exec));
     expect(e).toBeInstanceOf(RangeError);
     expect(String(e)).toMatch(/logits/);
-    expect(String(thrown(() => b().dctc(x(), problem(), { ...dctcOpts, gradOut: new Float32Array(5) }, exec)))).toMatch(
-      /dctc: options.gradOut.length must be batch\*time\*classes = 24, got 5/,
+    expect(String(thrown(() => b().call(OP.dctc, 'dctc', x(), problem(), dctcOpts, { grad: new Float32Array(5), posterior: false }, exec)))).toMatch(
+      /dctc: out.grad.length must be batch·time·classes = 24, got 5/,
     );
     const data = x();
-    expect(String(thrown(() => b().dctc(data, problem(), { ...dctcOpts, gradOut: data }, exec)))).toMatch(/options.gradOut must be an array sharing no memory/);
-    await expect(b().dctcAsync(x(), problem(), { ...dctcOpts, scale: -1 }, exec)).rejects.toThrow(RangeError);
-    await expect(b().dctcAsync(x(), problem(), { ...dctcOpts, lambda: 'x' as never }, exec)).rejects.toThrow(/dctcAsync: options.lambda must be a number, got "x"/);
-    const r = await b().dctcAsync(x(), problem(), dctcOpts, exec);
+    expect(String(thrown(() => b().call(OP.dctc, 'dctc', data, problem(), dctcOpts, { grad: data, posterior: false }, exec)))).toMatch(
+      /dctc: out.grad must be an array that shares no memory with logits/,
+    );
+    const p = problem();
+    const aliased = new Float32Array(p.targets.buffer, 0, 0);
+    void aliased;
+    await expect(b().callAsync(OP.dctc, 'dctcAsync', x(), problem(), { ...dctcOpts, scale: -1 }, withGrad, exec)).rejects.toThrow(RangeError);
+    await expect(b().callAsync(OP.dctc, 'dctcAsync', x(), problem(), { ...dctcOpts, lambda: 'x' as never }, withGrad, exec)).rejects.toThrow(
+      /dctcAsync: options.lambda must be a number, got "x"/,
+    );
+    const r = await b().callAsync(OP.dctc, 'dctcAsync', x(), problem(), dctcOpts, withGrad, exec);
     expect(Object.keys(r).sort()).toEqual(['alignment', 'ctcLosses', 'distillLosses', 'grad', 'loss', 'losses']);
   });
 
-  it('ctcAlign: (data, problem, exec)', async () => {
-    let e = thrown(() => b().ctcAlign(x(), problem(), undefined as never));
+  it('ctcAlign: no options, no optional outputs', async () => {
+    let e = thrown(() => b().call(OP.align, 'ctcAlign', x(), problem(), null, null, undefined as never));
     expect(e).toBeInstanceOf(TypeError);
     expect(String(e)).toMatch(/ctcAlign: exec must be an object, got undefined/);
-    e = thrown(() => b().ctcAlign(x(), { ...problem(), targetLengths: new Int32Array([1]) }, exec));
+    e = thrown(() => b().call(OP.align, 'ctcAlign', x(), { ...problem(), targetLengths: new Int32Array([1]) }, null, null, exec));
     expect(e).toBeInstanceOf(RangeError);
     expect(String(e)).toMatch(/ctcAlign: problem.targetLengths.length must be batch = 2, got 1/);
-    e = thrown(() => b().ctcAlign(x(), { ...problem(), input: 2 }, exec));
+    e = thrown(() => b().call(OP.align, 'ctcAlign', x(), { ...problem(), input: 2 }, null, null, exec));
     expect(e).toBeInstanceOf(RangeError);
     expect(code(e)).toBe('SEQLOSS_ERROR_RANGE');
-    await expect(b().ctcAlignAsync(new Float64Array(24) as never, problem(), exec)).rejects.toThrow(/ctcAlignAsync: data must be a Float32Array, got Float64Array\(24\)/);
-    const r = await b().ctcAlignAsync(x(), problem(), exec);
+    await expect(b().callAsync(OP.align, 'ctcAlignAsync', new Float64Array(24) as never, problem(), null, null, exec)).rejects.toThrow(
+      /ctcAlignAsync: data must be a Float32Array, got Float64Array\(24\)/,
+    );
+    const r = (await b().callAsync(OP.align, 'ctcAlignAsync', x(), problem(), null, null, exec)) as { paths: Int32Array };
     expect(Object.keys(r).sort()).toEqual(['paths', 'scores']);
     expect(r.paths.length).toBe(8);
+    expect(String(thrown(() => b().call(99, 'f', x(), problem(), null, null, exec)))).toMatch(/^RangeError: f: the operation/);
   });
 
-  it('async calls refuse resizable buffers', async () => {
+  it('async calls compute on a copy taken at call time; a caller-owned output must stay attached', async () => {
     const buffer = new ArrayBuffer(24 * 4, { maxByteLength: 48 * 4 });
     const data = new Float32Array(buffer, 0, 24);
-    await expect(b().dctcAsync(data, problem(), dctcOpts, exec)).rejects.toThrow(/dctcAsync: every array of an async call must be backed by a fixed-length ArrayBuffer/);
-    await expect(b().ctcAlignAsync(data, problem(), exec)).rejects.toThrow(TypeError);
+    data.set(x());
+    const sync = b().call(OP.dctc, 'dctc', data, problem(), dctcOpts, withGrad, exec) as { grad: Float32Array };
+    const pending = b().callAsync(OP.dctc, 'dctcAsync', data, problem(), dctcOpts, withGrad, exec);
+    buffer.resize(0);
+    const r = (await pending) as { grad: Float32Array };
+    expect(Buffer.from(r.grad.buffer).equals(Buffer.from(sync.grad.buffer))).toBe(true);
+    const outBuffer = new ArrayBuffer(24 * 4, { maxByteLength: 48 * 4 });
+    const grad = new Float32Array(outBuffer, 0, 24);
+    const shrunk = b().callAsync(OP.dctc, 'dctcAsync', x(), problem(), dctcOpts, { grad, posterior: false }, exec);
+    outBuffer.resize(8);
+    await expect(shrunk).rejects.toThrow(/dctcAsync: out.grad must keep its 24 values until the call settles, got a detached or resized array/);
   });
 });

@@ -42,9 +42,10 @@ describe.runIf(info.cpu)('async calls', () => {
     const timer = setInterval(() => ticks++, 1);
     const started = performance.now();
     const pending = ctcLossAsync(logits, options);
-    // The call has been handed to the thread pool: the main thread is free right away.
-    expect(performance.now() - started).toBeLessThan(50);
+    // The call has been handed to the thread pool after copying its input (a memcpy, small next to the call).
+    const handedOver = performance.now() - started;
     const r = await pending;
+    expect(handedOver).toBeLessThan((performance.now() - started) / 2);
     clearInterval(timer);
     expect(ticks).toBeGreaterThanOrEqual(3);
     const sync = ctcLoss(logits, options);
@@ -72,11 +73,12 @@ describe.runIf(info.cpu)('worker threads', () => {
       const data = new Float32Array(workerData.data);
       const problem = { batch: 2, time: 5, classes: 4, layout: 0, input: 0, blank: 0,
         inputLengths: null, targets: new Int32Array([1, 2, 3]), targetLengths: new Int32Array([2, 1]), counts: null };
-      const opts = { reduction: 1, zeroInfinity: false, grad: true, posterior: false };
+      const opts = { reduction: 1, zeroInfinity: 0, fitAlpha: 0, fitGamma: 0, fitAlphaScope: 0 };
+      const outputs = { grad: true, posterior: false };
       const exec = { backend: 0, device: 0, threads: 1 };
       const sums = [];
-      for (let i = 0; i < 200; i++) sums.push(b.ctc(data, problem, opts, exec).loss);
-      b.ctcAsync(data, problem, opts, exec).then((r) => parentPort.postMessage({ sync: sums[199], async: r.loss, same: sums.every((s) => s === sums[0]) }));
+      for (let i = 0; i < 200; i++) sums.push(b.call(0, 'ctcLoss', data, problem, opts, outputs, exec).loss);
+      b.callAsync(0, 'ctcLossAsync', data, problem, opts, outputs, exec).then((r) => parentPort.postMessage({ sync: sums[199], async: r.loss, same: sums.every((s) => s === sums[0]) }));
     `;
     const data = Array.from(normalFloats(rng(3), 2 * 5 * 4));
     const expected = ctcLoss(Float32Array.from(data), { batch: 2, time: 5, classes: 4, targets: [[1, 2], [3]], reduction: 'sum', backend: 'cpu' }).loss;

@@ -1,15 +1,29 @@
-// seqloss's Node addon: a thin N-API layer over the C ABI (csrc/seqloss.h). It converts and checks arguments,
-// allocates the results in JavaScript-owned ArrayBuffers, calls the ABI, and maps statuses onto JavaScript errors.
-// The interface it implements is NativeBinding in lib/native.ts.
+// seqloss's Node addon: a thin Node-API layer over the C ABI (csrc/seqloss.h). It converts and checks arguments,
+// calls the ABI once, and maps statuses onto JavaScript errors. The interface it implements is NativeBinding in
+// lib/native.ts: `call` and `callAsync` run one operation of the table kOps below; `info` reports the build.
 //
-// State: none that is mutable and shared. The addon is a Napi::Addon (its instance lives in the environment's
-// instance data), so every worker thread that loads it gets its own; async calls own all they touch.
+// Written against plain node_api.h, with no C++ exception crossing it, so that nothing a caller does can abort
+// the process: every Node-API status is checked, and when the environment can no longer run JavaScript (a worker
+// terminated mid-call, or while it loads this addon) a call quietly returns or drops its result instead.
+//
+// Memory a call touches:
+//  - Small inputs (input and target lengths, targets, counts) are copied into the call's own memory when the call
+//    begins and validated there (by the C ABI, once), so no other thread and no later JavaScript can change them.
+//  - The dense input and caller-owned outputs of a sync call are used in place, unless they live in a
+//    SharedArrayBuffer (which another thread may write meanwhile): those are staged through the call's memory.
+//  - An async call copies the dense input when it begins and computes into its own memory; when it settles, new
+//    outputs are handed to JavaScript without a copy (external ArrayBuffers) and caller-owned outputs are filled,
+//    if they are still attached and of their length (a RangeError otherwise). Nothing a caller does meanwhile
+//    (changing, transferring or detaching its arrays, terminating the worker) reaches the memory the call uses.
+//
+// State: per environment (instance data): the CPU thread pool, shared with the calls that use it.
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "convert.h"
@@ -17,610 +31,723 @@
 namespace seqloss_napi {
 namespace {
 
-constexpr std::align_val_t kWorkspaceAlign{64};
+// ---- per-environment state ---------------------------------------------------------------------------------------
 
-// Properties of the exports object: visible to Object.keys, replaceable by tests that stub them.
-constexpr napi_property_attributes kMethodAttributes =
-    static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
-
-// ---- one ABI call (a loss or an alignment), as plain C data (runs on the main thread or on the thread pool) -------
-
-enum class Op { kCtc, kAce, kDctc, kAlign };
-
-const char* AbiName(Op op) {
-  switch (op) {
-    case Op::kCtc: return "seqloss_ctc";
-    case Op::kAce: return "seqloss_ace";
-    case Op::kDctc: return "seqloss_dctc";
-    case Op::kAlign: return "seqloss_ctc_align";
+#if SEQLOSS_ABI_VERSION >= 4
+// The environment's CPU thread pool. Calls hold a share of it, so a worker's environment can end (and drop its own
+// share) while one of its async calls still runs on the libuv pool; the last share releases the pool.
+struct Pool {
+  seqloss_pool* pool = nullptr;
+  ~Pool() {
+    if (pool != nullptr) seqloss_pool_release(pool);
   }
-  return "seqloss";
+};
+#endif
+
+struct AddonState {
+#if SEQLOSS_ABI_VERSION >= 4
+  std::shared_ptr<Pool> pool;  // created on the first call that uses the CPU backend
+  bool pool_failed = false;    // creation failed once: calls then start their threads themselves
+#endif
+};
+
+void DeleteState(napi_env /*env*/, void* data, void* /*hint*/) { delete static_cast<AddonState*>(data); }
+
+AddonState* State(napi_env env) {
+  void* data = nullptr;
+  if (napi_get_instance_data(env, &data) != napi_ok) return nullptr;
+  return static_cast<AddonState*>(data);
 }
 
-// The async resource name (shown by async_hooks and diagnostics).
-const char* ResourceName(Op op) {
-  switch (op) {
-    case Op::kCtc: return "seqloss.ctcAsync";
-    case Op::kAce: return "seqloss.aceAsync";
-    case Op::kDctc: return "seqloss.dctcAsync";
-    case Op::kAlign: return "seqloss.ctcAlignAsync";
-  }
-  return "seqloss.async";
-}
+// ---- the table of operations ---------------------------------------------------------------------------------------
+
+enum class Extent : uint8_t { kN, kNT, kNTC, kNC };
+enum class Want : uint8_t { kAlways, kGrad, kPosterior };  // kGrad / kPosterior: as outputs.grad / .posterior say
+enum class Options : uint8_t { kNone, kCtc, kDctc, kAce, kDecode };
+
+struct OutSpec {
+  const char* name;  // the result's property
+  napi_typedarray_type type;
+  Extent extent;
+  Want want;
+};
+
+struct Job;
+
+// One operation: what it reads, what it returns, and its one ABI call. Adding an operation is a row here, a run
+// function below, and its options reader when it has new options.
+struct OpTraits {
+  const char* resource;  // the async resource name (async_hooks, diagnostics)
+  bool targets;          // reads targets and targetLengths
+  bool counts;           // reads counts
+  Options options;
+  bool loss;  // the result has the scalar `loss` (placed after the first output, `losses`)
+  uint8_t outs;
+  OutSpec out[5];
+  seqloss_status (*run)(Job& job);
+};
+
+constexpr size_t kMaxOuts = 5;
+
+struct Out {
+  void* ptr = nullptr;  // where the ABI writes
+  int64_t count = 0;    // elements
+  size_t bytes = 0;
+  bool present = false;
+  bool owned = false;     // ptr is the call's own (malloc) memory
+  View caller;            // a caller-owned output (out.grad / out.posterior), else absent
+  napi_value js = nullptr;  // sync: the JavaScript array returned
+  napi_ref ref = nullptr;   // async: the caller-owned array, held until the call settles
+};
 
 struct Job {
-  Op op = Op::kCtc;
+  const OpTraits* op = nullptr;
+  Ctx ctx{};
   seqloss_problem problem{};
   seqloss_exec exec{};
-  seqloss_ctc_options ctc_options{};
-  seqloss_ace_options ace_options{};
-  seqloss_dctc_options dctc_options{};
-  size_t workspace_bytes = 0;
-  // Outputs; each points into a JavaScript-owned array (or is NULL when not requested / not used by `op`).
-  float* losses = nullptr;  // N (losses; scores for kAlign)
-  float* grad = nullptr;
-  int64_t grad_size = 0;
-  float* posterior = nullptr;
-  int64_t posterior_size = 0;
-  int32_t* frames = nullptr;  // N*T: DCTC's alignment z*, or ctcAlign's paths
-  int64_t frames_size = 0;
-  float* ctc_losses = nullptr;      // N (DCTC)
-  float* distill_losses = nullptr;  // N (DCTC)
+  seqloss_ctc_options ctc{};
+  seqloss_dctc_options dctc{};
+  seqloss_ace_options ace{};
+  int32_t collapse = 0;
+  std::vector<int32_t> input_lengths, targets, target_lengths;
+  std::vector<float> counts;
+  float* data_copy = nullptr;
+  Out out[kMaxOuts];
   double loss = 0.0;
   seqloss_status status = SEQLOSS_OK;
   char message[kMessageSize] = {};
+#if SEQLOSS_ABI_VERSION >= 4
+  std::shared_ptr<Pool> pool;
+#endif
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
 
-  // The ABI call with a workspace of its own (host memory, for the CPU backend; the CUDA backend takes its device
-  // workspace from its own pool, so it gets none). Touches no JavaScript value.
-  void Run() noexcept {
-    message[0] = '\0';
-    void* workspace = nullptr;
-    if (exec.backend == SEQLOSS_BACKEND_CUDA) workspace_bytes = 0;
-    if (workspace_bytes > 0) {
-      workspace = ::operator new(workspace_bytes, kWorkspaceAlign, std::nothrow);
-      if (workspace == nullptr) {
-        status = SEQLOSS_ERROR_ALLOC;
-        std::snprintf(message, sizeof message, "%s: could not allocate a workspace of %zu bytes", AbiName(op),
-                      workspace_bytes);
-        return;
-      }
+  ~Job() {
+    std::free(data_copy);
+    for (Out& o : out) {
+      if (o.owned) std::free(o.ptr);
     }
-    switch (op) {
-      case Op::kCtc: {
-        seqloss_ctc_outputs out{};
-        out.losses = losses;
-        out.losses_size = problem.batch;
-        out.loss = &loss;
-        out.grad = grad;
-        out.grad_size = grad_size;
-        out.posterior = posterior;
-        out.posterior_size = posterior_size;
-        status = seqloss_ctc(&problem, &ctc_options, &exec, &out, workspace, workspace_bytes, message, sizeof message);
-        break;
-      }
-      case Op::kAce: {
-        seqloss_ace_outputs out{};
-        out.losses = losses;
-        out.losses_size = problem.batch;
-        out.loss = &loss;
-        out.grad = grad;
-        out.grad_size = grad_size;
-        status = seqloss_ace(&problem, &ace_options, &exec, &out, workspace, workspace_bytes, message, sizeof message);
-        break;
-      }
-      case Op::kDctc: {
-        seqloss_dctc_outputs out{};
-        out.losses = losses;
-        out.losses_size = problem.batch;
-        out.loss = &loss;
-        out.grad = grad;
-        out.grad_size = grad_size;
-        out.alignment = frames;
-        out.alignment_size = frames_size;
-        out.ctc_losses = ctc_losses;
-        out.ctc_losses_size = problem.batch;
-        out.distill_losses = distill_losses;
-        out.distill_losses_size = problem.batch;
-        status =
-            seqloss_dctc(&problem, &dctc_options, &exec, &out, workspace, workspace_bytes, message, sizeof message);
-        break;
-      }
-      case Op::kAlign: {
-        seqloss_align_outputs out{};
-        out.paths = frames;
-        out.paths_size = frames_size;
-        out.scores = losses;
-        out.scores_size = problem.batch;
-        status = seqloss_ctc_align(&problem, &exec, &out, workspace, workspace_bytes, message, sizeof message);
-        break;
-      }
-    }
-    if (workspace != nullptr) ::operator delete(workspace, kWorkspaceAlign);
-    message[sizeof message - 1] = '\0';
   }
 };
 
-// A call converted and ready: the job plus the JavaScript values its pointers point into. `outputs` are the
-// properties of the result object, in order; a loss's scalar `loss` is added after `losses`.
-struct OpCall {
-  Job job;
-  std::vector<Napi::Value> inputs;
-  std::vector<std::pair<const char*, Napi::Value>> outputs;
+float* F(Job& j, int i) { return static_cast<float*>(j.out[i].ptr); }
+int32_t* I(Job& j, int i) { return static_cast<int32_t*>(j.out[i].ptr); }
+int64_t S(Job& j, int i) { return j.out[i].present ? j.out[i].count : 0; }
+
+seqloss_status RunCtc(Job& j) {
+  seqloss_ctc_outputs o{};
+  o.losses = F(j, 0), o.losses_size = S(j, 0), o.loss = &j.loss;
+  o.grad = F(j, 1), o.grad_size = S(j, 1), o.posterior = F(j, 2), o.posterior_size = S(j, 2);
+  return seqloss_ctc(&j.problem, &j.ctc, &j.exec, &o, nullptr, 0, j.message, sizeof j.message);
+}
+
+seqloss_status RunDctc(Job& j) {
+  seqloss_dctc_outputs o{};
+  o.losses = F(j, 0), o.losses_size = S(j, 0), o.loss = &j.loss, o.grad = F(j, 1), o.grad_size = S(j, 1);
+  o.alignment = I(j, 2), o.alignment_size = S(j, 2), o.ctc_losses = F(j, 3), o.ctc_losses_size = S(j, 3);
+  o.distill_losses = F(j, 4), o.distill_losses_size = S(j, 4);
+  return seqloss_dctc(&j.problem, &j.dctc, &j.exec, &o, nullptr, 0, j.message, sizeof j.message);
+}
+
+seqloss_status RunAlign(Job& j) {
+  seqloss_align_outputs o{};
+  o.paths = I(j, 0), o.paths_size = S(j, 0), o.scores = F(j, 1), o.scores_size = S(j, 1);
+  return seqloss_ctc_align(&j.problem, &j.exec, &o, nullptr, 0, j.message, sizeof j.message);
+}
+
+seqloss_status RunAce(Job& j) {
+  seqloss_ace_outputs o{};
+  o.losses = F(j, 0), o.losses_size = S(j, 0), o.loss = &j.loss, o.grad = F(j, 1), o.grad_size = S(j, 1);
+  return seqloss_ace(&j.problem, &j.ace, &j.exec, &o, nullptr, 0, j.message, sizeof j.message);
+}
+
+seqloss_status RunGreedyDecode(Job& j) {
+  return seqloss_ctc_greedy_decode(&j.problem, &j.exec, I(j, 0), S(j, 0), I(j, 1), S(j, 1), j.message,
+                                   sizeof j.message);
+}
+
+seqloss_status RunAceDecode(Job& j) {
+  return seqloss_ace_decode(&j.problem, j.collapse, &j.exec, I(j, 0), S(j, 0), I(j, 1), S(j, 1), j.message,
+                            sizeof j.message);
+}
+
+seqloss_status RunAceCount(Job& j) {
+  return seqloss_ace_count(&j.problem, &j.exec, F(j, 0), S(j, 0), I(j, 1), S(j, 1), j.message, sizeof j.message);
+}
+
+constexpr napi_typedarray_type kF32 = napi_float32_array;
+constexpr napi_typedarray_type kI32 = napi_int32_array;
+
+// Indexed by OP in lib/native.ts.
+const OpTraits kOps[] = {
+    {"seqloss.ctc", true, false, Options::kCtc, true, 3,
+     {{"losses", kF32, Extent::kN, Want::kAlways},
+      {"grad", kF32, Extent::kNTC, Want::kGrad},
+      {"posterior", kF32, Extent::kNTC, Want::kPosterior}},
+     RunCtc},
+    {"seqloss.dctc", true, false, Options::kDctc, true, 5,
+     {{"losses", kF32, Extent::kN, Want::kAlways},
+      {"grad", kF32, Extent::kNTC, Want::kGrad},
+      {"alignment", kI32, Extent::kNT, Want::kAlways},
+      {"ctcLosses", kF32, Extent::kN, Want::kAlways},
+      {"distillLosses", kF32, Extent::kN, Want::kAlways}},
+     RunDctc},
+    {"seqloss.ctcAlign", true, false, Options::kNone, false, 2,
+     {{"paths", kI32, Extent::kNT, Want::kAlways}, {"scores", kF32, Extent::kN, Want::kAlways}},
+     RunAlign},
+    {"seqloss.ace", false, true, Options::kAce, true, 2,
+     {{"losses", kF32, Extent::kN, Want::kAlways}, {"grad", kF32, Extent::kNTC, Want::kGrad}},
+     RunAce},
+    {"seqloss.ctcGreedyDecode", false, false, Options::kNone, false, 2,
+     {{"labels", kI32, Extent::kNT, Want::kAlways}, {"lengths", kI32, Extent::kN, Want::kAlways}},
+     RunGreedyDecode},
+    {"seqloss.aceDecode", false, false, Options::kDecode, false, 2,
+     {{"labels", kI32, Extent::kNT, Want::kAlways}, {"lengths", kI32, Extent::kN, Want::kAlways}},
+     RunAceDecode},
+    {"seqloss.aceCount", false, false, Options::kNone, false, 2,
+     {{"expected", kF32, Extent::kNC, Want::kAlways}, {"rounded", kI32, Extent::kNC, Want::kAlways}},
+     RunAceCount},
+};
+constexpr int32_t kOpCount = static_cast<int32_t>(sizeof kOps / sizeof kOps[0]);
+
+const char* data_name(int32_t input) {
+  return input == SEQLOSS_INPUT_LOG_PROBS ? "logProbs" : input == SEQLOSS_INPUT_PROBS ? "probs" : "logits";
+}
+
+// ---- reading a call --------------------------------------------------------------------------------------------
+
+bool ReadOptions(Job& j, napi_value o) {
+  const Ctx& c = j.ctx;
+  switch (j.op->options) {
+    case Options::kNone: return true;
+    case Options::kCtc:
+      return ObjectArg(c, o, "options") && Int32Prop(c, o, "reduction", "options.reduction", &j.ctc.reduction) &&
+             Int32Prop(c, o, "zeroInfinity", "options.zeroInfinity", &j.ctc.zero_infinity) &&
+             NumberProp(c, o, "fitAlpha", "options.fitAlpha", &j.ctc.fit_alpha) &&
+             NumberProp(c, o, "fitGamma", "options.fitGamma", &j.ctc.fit_gamma) &&
+             Int32Prop(c, o, "fitAlphaScope", "options.fitAlphaScope", &j.ctc.fit_alpha_scope);
+    case Options::kDctc:
+      return ObjectArg(c, o, "options") && Int32Prop(c, o, "reduction", "options.reduction", &j.dctc.reduction) &&
+             Int32Prop(c, o, "zeroInfinity", "options.zeroInfinity", &j.dctc.zero_infinity) &&
+             Int32Prop(c, o, "alignment", "options.alignment", &j.dctc.alignment) &&
+             NumberProp(c, o, "lambda", "options.lambda", &j.dctc.lambda) &&
+             NumberProp(c, o, "ctcWeight", "options.ctcWeight", &j.dctc.ctc_weight) &&
+             NumberProp(c, o, "scale", "options.scale", &j.dctc.scale) &&
+             NumberProp(c, o, "margin", "options.margin", &j.dctc.margin);
+    case Options::kAce:
+      return ObjectArg(c, o, "options") && Int32Prop(c, o, "reduction", "options.reduction", &j.ace.reduction) &&
+             Int32Prop(c, o, "variant", "options.variant", &j.ace.variant) &&
+             NumberProp(c, o, "eps", "options.eps", &j.ace.eps);
+    case Options::kDecode:
+      return ObjectArg(c, o, "options") &&
+             Int32Prop(c, o, "collapseRepeats", "options.collapseRepeats", &j.collapse);
+  }
+  return true;
+}
+
+// A caller's array that the call reads, by the name errors give it.
+struct Input {
+  const char* name;
+  View view;
 };
 
-// An async call reads its inputs while JavaScript runs. A view on a resizable ArrayBuffer could be shrunk under
-// it (and the freed pages unmapped), so such views are refused there; fixed-length buffers stay put while the
-// call holds a reference. (Detaching a buffer by transferring it during the call cannot be detected through
-// N-API: lib/native.ts documents that inputs must not change until the promise settles.)
-void RefuseResizable(Napi::Env env, const std::string& fn, const std::vector<Napi::Value>& inputs) {
-  for (const Napi::Value& v : inputs) {
-    if (!v.IsTypedArray()) continue;
-    Napi::Value resizable = v.As<Napi::TypedArray>().ArrayBuffer().Get("resizable");
-    if (resizable.IsBoolean() && resizable.As<Napi::Boolean>().Value()) {
-      throw TypeErr(env, fn, "every array of an async call",
-                    "backed by a fixed-length ArrayBuffer (not a resizable one)", v);
-    }
+// problem.<key>: a typed array of `type` or null, copied into `into` (its length checked against `need` when
+// need >= 0). `inputs` collects the caller's arrays, to be checked against caller-owned outputs.
+template <typename T>
+bool ReadSmall(Job& j, napi_value problem, const char* key, const char* what, napi_typedarray_type type,
+               const char* type_name, int64_t need, std::vector<T>* into, const T** ptr, int64_t* size,
+               std::vector<Input>* inputs) {
+  napi_value value = nullptr;
+  if (!Get(j.ctx, problem, key, &value)) return false;
+  View v;
+  if (!ViewOf(j.ctx, value, type, type_name, what, true, &v)) return false;
+  if (!v.present) return true;
+  if (need >= 0 && static_cast<int64_t>(v.length) != need) {
+    return RangeErr(j.ctx, std::string(what) + ".length", "batch = " + std::to_string(need), std::to_string(v.length));
   }
+  // A present but empty array still needs a non-NULL pointer (the ABI reads NULL as absent).
+  into->resize(v.length > 0 ? v.length : 1);
+  if (v.length > 0) std::memcpy(into->data(), v.data, v.length * sizeof(T));
+  *ptr = into->data();
+  *size = static_cast<int64_t>(v.length);
+  inputs->push_back(Input{key, v});
+  return true;
 }
 
-// Asks the ABI for the workspace size of the job (which validates the problem and the options).
-void QueryWorkspace(Napi::Env env, Job& job) {
-  char message[kMessageSize] = {};
-  size_t bytes = 0;
-  seqloss_status status = SEQLOSS_OK;
-  switch (job.op) {
-    case Op::kCtc:
-      status = seqloss_ctc_workspace_size(&job.problem, &job.ctc_options, &job.exec, &bytes, message, sizeof message);
-      break;
-    case Op::kAce:
-      status = seqloss_ace_workspace_size(&job.problem, &job.ace_options, &job.exec, &bytes, message, sizeof message);
-      break;
-    case Op::kDctc:
-      status =
-          seqloss_dctc_workspace_size(&job.problem, &job.dctc_options, &job.exec, &bytes, message, sizeof message);
-      break;
-    case Op::kAlign:
-      status = seqloss_ctc_align_workspace_size(&job.problem, &job.exec, &bytes, message, sizeof message);
-      break;
+int64_t ExtentCount(const Job& j, Extent e) {
+  const int64_t n = j.problem.batch, t = j.problem.time, c = j.problem.classes;
+  switch (e) {
+    case Extent::kN: return n;
+    case Extent::kNT: return n * t;
+    case Extent::kNTC: return n * t * c;
+    case Extent::kNC: return n * c;
   }
-  message[sizeof message - 1] = '\0';
-  if (status != SEQLOSS_OK) throw StatusError(env, status, message);
-  job.workspace_bytes = bytes;
+  return 0;
 }
 
-// The ABI has accepted the shape; this only makes sure the output sizes allocated from it cannot be wrong.
-int64_t CheckedDenseCount(Napi::Env env, const std::string& fn, const seqloss_problem& p) {
-  const int64_t count = DenseCount(p);
-  if (count < 0) {
-    throw RangeErr(env, fn, "data.length", "batch*time*classes",
-                   std::to_string(p.data_size) + " (batch " + std::to_string(p.batch) + ", time " +
-                       std::to_string(p.time) + ", classes " + std::to_string(p.classes) + ")");
-  }
-  return count;
+void FreeBuffer(napi_env /*env*/, void* data, void* /*hint*/) { std::free(data); }
+
+// Makes a typed array of `type` over a new ArrayBuffer of `bytes`; *data is where to write.
+bool NewTypedArray(napi_env env, napi_typedarray_type type, size_t count, void** data, napi_value* out) {
+  napi_value buffer = nullptr;
+  const size_t bytes = count * 4;
+  if (napi_create_arraybuffer(env, bytes, data, &buffer) != napi_ok) return false;
+  return napi_create_typedarray(env, type, count, buffer, 0, out) == napi_ok;
 }
 
-// Reads (data, problem[, options], exec), validates through the ABI's workspace query, and allocates the outputs.
-// Throws Napi::Error on any argument error.
-OpCall Prepare(const Napi::CallbackInfo& info, Op op, bool async, const std::string& fn) {
-  Napi::Env env = info.Env();
-  OpCall call;
-  Job& job = call.job;
-  job.op = op;
-
-  Problem problem = ReadProblem(info, fn, op != Op::kAce);
-  job.problem = problem.problem;
-  call.inputs = std::move(problem.keep);
-  if (async) RefuseResizable(env, fn, call.inputs);
-
-  bool want_grad = false;
-  bool want_posterior = false;
-  Napi::Object o;
-  if (op != Op::kAlign) o = ObjectArg(info, 2, fn, "options");
-  switch (op) {
-    case Op::kCtc:
-      job.ctc_options.reduction = Int32Prop(o, "reduction", fn, "options.reduction");
-      job.ctc_options.zero_infinity = BoolProp(o, "zeroInfinity", fn, "options.zeroInfinity") ? 1 : 0;
-      // Absent in callers that predate iterative fitting: plain CTC.
-      job.ctc_options.fit_alpha = OptionalNumberProp(o, "fitAlpha", 0.0, fn, "options.fitAlpha");
-      job.ctc_options.fit_gamma = OptionalNumberProp(o, "fitGamma", 0.0, fn, "options.fitGamma");
-      job.ctc_options.fit_alpha_scope = OptionalInt32Prop(o, "fitScope", 0, fn, "options.fitScope");
-      want_grad = BoolProp(o, "grad", fn, "options.grad");
-      want_posterior = BoolProp(o, "posterior", fn, "options.posterior");
-      break;
-    case Op::kAce:
-      job.ace_options.reduction = Int32Prop(o, "reduction", fn, "options.reduction");
-      job.ace_options.variant = Int32Prop(o, "variant", fn, "options.variant");
-      job.ace_options.eps = NumberProp(o, "eps", fn, "options.eps");
-      want_grad = BoolProp(o, "grad", fn, "options.grad");
-      break;
-    case Op::kDctc:
-      job.dctc_options.reduction = Int32Prop(o, "reduction", fn, "options.reduction");
-      job.dctc_options.zero_infinity = BoolProp(o, "zeroInfinity", fn, "options.zeroInfinity") ? 1 : 0;
-      job.dctc_options.alignment = Int32Prop(o, "alignment", fn, "options.alignment");
-      job.dctc_options.lambda = NumberProp(o, "lambda", fn, "options.lambda");
-      job.dctc_options.ctc_weight = NumberProp(o, "ctcWeight", fn, "options.ctcWeight");
-      job.dctc_options.scale = NumberProp(o, "scale", fn, "options.scale");
-      job.dctc_options.margin = NumberProp(o, "margin", fn, "options.margin");
-      want_grad = BoolProp(o, "grad", fn, "options.grad");
-      break;
-    case Op::kAlign:
-      break;
+// The outputs of `j`: fresh arrays (sync: JavaScript's; async, staged: the call's own memory) or the caller's.
+bool PrepareOutputs(Job& j, napi_value outputs, const std::vector<Input>& inputs, bool async) {
+  const Ctx& c = j.ctx;
+  for (int i = 0; i < j.op->outs; ++i) {
+    const OutSpec& spec = j.op->out[i];
+    Out& o = j.out[i];
+    napi_value given = nullptr;
+    if (spec.want != Want::kAlways) {
+      const char* key = spec.want == Want::kGrad ? "grad" : "posterior";
+      if (!ObjectArg(c, outputs, "outputs") || !Get(c, outputs, key, &given)) return false;
+      napi_valuetype type = napi_undefined;
+      if (napi_typeof(c.env, given, &type) != napi_ok) return false;
+      if (type == napi_boolean) {
+        bool want = false;
+        napi_get_value_bool(c.env, given, &want);
+        if (!want) continue;
+        given = nullptr;
+      } else {
+        const std::string what = std::string("out.") + key;
+        if (!ViewOf(c, given, napi_float32_array, "Float32Array", what.c_str(), false, &o.caller)) return false;
+      }
+    }
+    o.present = true;
+    o.count = ExtentCount(j, spec.extent);
+    o.bytes = static_cast<size_t>(o.count) * 4;
+    if (o.caller.present) {
+      const std::string what = std::string("out.") + spec.name;
+      if (static_cast<int64_t>(o.caller.length) != o.count) {
+        return RangeErr(c, what + ".length", "batch·time·classes = " + std::to_string(o.count),
+                        std::to_string(o.caller.length));
+      }
+      for (const Input& in : inputs) {
+        if (Overlap(o.caller, in.view)) {
+          return RangeErr(c, what, std::string("an array that shares no memory with ") + in.name,
+                          "an overlapping view");
+        }
+      }
+      for (int k = 0; k < i; ++k) {
+        if (Overlap(o.caller, j.out[k].caller)) {
+          return RangeErr(c, what, std::string("an array that shares no memory with out.") + j.op->out[k].name,
+                          "an overlapping view");
+        }
+      }
+      if (!async && !o.caller.shared) {
+        o.ptr = o.caller.data;  // written in place
+        continue;
+      }
+      if (async && napi_create_reference(c.env, o.caller.value, 1, &o.ref) != napi_ok) return false;
+    } else if (!async) {
+      if (!NewTypedArray(c.env, spec.type, static_cast<size_t>(o.count), &o.ptr, &o.js)) return false;
+      continue;
+    }
+    // Staged through the call's own memory (zeroed, as a fresh JavaScript array is).
+    o.ptr = std::calloc(o.bytes > 0 ? o.bytes : 1, 1);
+    if (o.ptr == nullptr) return Throw(c.env, SEQLOSS_ERROR_ALLOC, std::string(c.fn) + ": out of memory");
+    o.owned = true;
   }
-  job.exec = ReadExec(info, op == Op::kAlign ? 2 : 3, fn);
-  QueryWorkspace(env, job);
+  return true;
+}
 
-  const int64_t count = CheckedDenseCount(env, fn, job.problem);
-  const size_t batch = static_cast<size_t>(job.problem.batch);
-  const int64_t frames = static_cast<int64_t>(job.problem.batch) * job.problem.time;  // <= count: no overflow
+// Reads (op, fn, data, problem, options, outputs, exec) into a job, or throws and returns nullptr.
+std::unique_ptr<Job> Prepare(napi_env env, napi_callback_info info, bool async) {
+  size_t argc = 7;
+  napi_value argv[7] = {};
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  auto job = std::unique_ptr<Job>(new (std::nothrow) Job());
+  if (!job) {
+    Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
+    return nullptr;
+  }
+  Job& j = *job;
+  Ctx& c = j.ctx;
+  c.env = env;
+  std::snprintf(c.fn, sizeof c.fn, "seqloss");
+  size_t fn_length = 0;
+  if (argc >= 2) napi_get_value_string_utf8(env, argv[1], c.fn, sizeof c.fn, &fn_length);
+  if (fn_length == 0) std::snprintf(c.fn, sizeof c.fn, "seqloss");
+  int32_t op = -1;
+  if (argc < 7 || napi_get_value_int32(env, argv[0], &op) != napi_ok || op < 0 || op >= kOpCount) {
+    RangeErr(c, "the operation", "one of the table of operations, called with 7 arguments", std::to_string(op));
+    return nullptr;
+  }
+  j.op = &kOps[op];
 
-  auto f32 = [&](const char* name, size_t n) -> float* {
-    Napi::Float32Array a = Napi::Float32Array::New(env, n);
-    call.outputs.emplace_back(name, a);
-    return a.Data();
-  };
-  // options.gradOut / options.posteriorOut: caller-owned arrays, reused across calls, save the allocation and
-  // the first-touch page faults of a fresh N·T·C buffer (more than the kernel itself costs at large C). They must
-  // hold exactly N·T·C floats and share no memory with the input or with each other.
-  auto dense = [&](const char* name, const char* key) -> float* {
-    const std::string what = std::string("options.") + key;
-    HostArray<float> given = Float32ArrayOrNullProp(o, key, fn, what);
-    if (!given.present) return f32(name, static_cast<size_t>(count));
-    if (given.size != count) {
-      throw RangeErr(env, fn, what + ".length", "batch*time*classes = " + std::to_string(count),
-                     std::to_string(given.size));
+  // The dense input.
+  View data;
+  if (!ViewOf(c, argv[2], napi_float32_array, "Float32Array", "data", false, &data)) return nullptr;
+  napi_value problem = argv[3];
+  if (!ObjectArg(c, problem, "problem")) return nullptr;
+  seqloss_problem& p = j.problem;
+  if (!Int32Prop(c, problem, "batch", "problem.batch", &p.batch) ||
+      !Int32Prop(c, problem, "time", "problem.time", &p.time) ||
+      !Int32Prop(c, problem, "classes", "problem.classes", &p.classes) ||
+      !Int32Prop(c, problem, "layout", "problem.layout", &p.layout) ||
+      !Int32Prop(c, problem, "input", "problem.input", &p.input) ||
+      !Int32Prop(c, problem, "blank", "problem.blank", &p.blank)) {
+    return nullptr;
+  }
+  // The extents sized below: each factor in [1, 2^31), and N·T·C must be the data's length (so it fits).
+  if (p.batch < 1 || p.time < 1 || p.classes < 1 ||
+      static_cast<int64_t>(p.batch) * p.time > INT64_MAX / p.classes ||
+      static_cast<int64_t>(p.batch) * p.time * p.classes != static_cast<int64_t>(data.length)) {
+    RangeErr(c, "data.length", "batch·time·classes",
+             std::to_string(data.length) + " (batch " + std::to_string(p.batch) + ", time " + std::to_string(p.time) +
+                 ", classes " + std::to_string(p.classes) + ")");
+    return nullptr;
+  }
+  p.data_size = static_cast<int64_t>(data.length);
+  if (async || data.shared) {
+    j.data_copy = static_cast<float*>(std::malloc(data.byte_length));
+    if (j.data_copy == nullptr) {
+      Throw(env, SEQLOSS_ERROR_ALLOC, std::string(c.fn) + ": out of memory (copying the input)");
+      return nullptr;
     }
-    const float* lo = given.data;
-    auto overlaps = [&](const float* other) { return other != nullptr && lo < other + count && other < lo + count; };
-    if (overlaps(job.problem.data) || overlaps(job.grad)) {
-      throw RangeErr(env, fn, what, "an array sharing no memory with the input or the other output",
-                     "an overlapping view");
-    }
-    call.outputs.emplace_back(name, given.keep);
-    return given.keep.As<Napi::Float32Array>().Data();
-  };
-  auto i32 = [&](const char* name, size_t n) -> int32_t* {
-    Napi::Int32Array a = Napi::Int32Array::New(env, n);
-    call.outputs.emplace_back(name, a);
-    return a.Data();
-  };
-
-  if (op == Op::kAlign) {
-    job.frames = i32("paths", static_cast<size_t>(frames));
-    job.frames_size = frames;
-    job.losses = f32("scores", batch);
+    std::memcpy(j.data_copy, data.data, data.byte_length);
+    p.data = j.data_copy;
   } else {
-    job.losses = f32("losses", batch);
-    if (want_grad) {
-      job.grad = dense("grad", "gradOut");
-      job.grad_size = count;
-    }
-    if (want_posterior) {
-      job.posterior = dense("posterior", "posteriorOut");
-      job.posterior_size = count;
-    }
-    if (op == Op::kDctc) {
-      job.frames = i32("alignment", static_cast<size_t>(frames));
-      job.frames_size = frames;
-      job.ctc_losses = f32("ctcLosses", batch);
-      job.distill_losses = f32("distillLosses", batch);
-    }
+    p.data = static_cast<const float*>(data.data);
   }
-  if (async) {
-    std::vector<Napi::Value> outs;
-    for (const auto& kv : call.outputs) outs.push_back(kv.second);
-    RefuseResizable(env, fn, outs);
+
+  std::vector<Input> inputs{Input{data_name(p.input), data}};
+  if (!ReadSmall<int32_t>(j, problem, "inputLengths", "problem.inputLengths", napi_int32_array, "Int32Array", p.batch,
+                          &j.input_lengths, &p.input_lengths, &p.input_lengths_size, &inputs)) {
+    return nullptr;
   }
-  return call;
+  if (j.op->targets &&
+      (!ReadSmall<int32_t>(j, problem, "targets", "problem.targets", napi_int32_array, "Int32Array", -1, &j.targets,
+                           &p.targets, &p.targets_size, &inputs) ||
+       !ReadSmall<int32_t>(j, problem, "targetLengths", "problem.targetLengths", napi_int32_array, "Int32Array",
+                           p.batch, &j.target_lengths, &p.target_lengths, &p.target_lengths_size, &inputs))) {
+    return nullptr;
+  }
+  if (j.op->counts && !ReadSmall<float>(j, problem, "counts", "problem.counts", napi_float32_array, "Float32Array",
+                                        -1, &j.counts, &p.counts, &p.counts_size, &inputs)) {
+    return nullptr;
+  }
+  if (!ReadOptions(j, argv[4])) return nullptr;
+
+  napi_value exec = argv[6];
+  if (!ObjectArg(c, exec, "exec") || !Int32Prop(c, exec, "backend", "exec.backend", &j.exec.backend) ||
+      !Int32Prop(c, exec, "device", "exec.device", &j.exec.device) ||
+      !Int32Prop(c, exec, "threads", "exec.threads", &j.exec.threads)) {
+    return nullptr;
+  }
+  j.exec.memory = SEQLOSS_MEMORY_HOST;
+  j.exec.stream = nullptr;
+#if SEQLOSS_ABI_VERSION >= 4
+  j.exec.pool = nullptr;
+  AddonState* state = State(env);
+  if (j.exec.backend == SEQLOSS_BACKEND_CPU && j.exec.threads != 1 && state != nullptr && !state->pool_failed) {
+    if (!state->pool) {
+      auto pool = std::make_shared<Pool>();
+      if (seqloss_pool_create(0, &pool->pool, nullptr, 0) == SEQLOSS_OK) {
+        state->pool = std::move(pool);
+      } else {
+        state->pool_failed = true;
+      }
+    }
+    j.pool = state->pool;
+    if (j.pool) j.exec.pool = j.pool->pool;
+  }
+#endif
+
+  if (!PrepareOutputs(j, argv[5], inputs, async)) return nullptr;
+  return job;
 }
 
-template <typename Outputs, typename Get>
-Napi::Object Result(Napi::Env env, const Job& job, const Outputs& outputs, Get&& get) {
-  Napi::Object result = Napi::Object::New(env);
-  for (const auto& kv : outputs) {
-    result.Set(kv.first, get(kv.second));
-    if (job.op != Op::kAlign && std::strcmp(kv.first, "losses") == 0) {
-      result.Set("loss", Napi::Number::New(env, job.loss));
+// After the ABI call: caller-owned outputs staged through the call's memory get their values (sync calls only:
+// those arrays cannot have changed, only been written by other threads if shared).
+void CopyBackSync(Job& j) {
+  for (int i = 0; i < j.op->outs; ++i) {
+    Out& o = j.out[i];
+    if (o.present && o.owned && o.caller.present) std::memcpy(o.caller.data, o.ptr, o.bytes);
+  }
+}
+
+// The result object: every output in table order, `loss` after `losses`. nullptr when the environment cannot.
+napi_value Result(Job& j, napi_value* values) {
+  napi_env env = j.ctx.env;
+  napi_value result = nullptr;
+  if (napi_create_object(env, &result) != napi_ok) return nullptr;
+  for (int i = 0; i < j.op->outs; ++i) {
+    if (!j.out[i].present) continue;
+    if (napi_set_named_property(env, result, j.op->out[i].name, values[i]) != napi_ok) return nullptr;
+    if (i == 0 && j.op->loss) {
+      napi_value loss = nullptr;
+      if (napi_create_double(env, j.loss, &loss) != napi_ok ||
+          napi_set_named_property(env, result, "loss", loss) != napi_ok) {
+        return nullptr;
+      }
     }
   }
   return result;
 }
 
-// Converts a stray C++ exception into a JavaScript error with a status code.
-Napi::Error ExceptionError(Napi::Env env, const std::exception* e, bool bad_alloc) {
-  if (bad_alloc) return StatusError(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
-  return StatusError(env, SEQLOSS_ERROR_INTERNAL,
-                     std::string("seqloss: internal error: ") + (e != nullptr ? e->what() : "unknown exception"));
-}
-
-// Runs a synchronous entry; Napi::Error passes through (node-addon-api throws it into JavaScript), any other
-// exception becomes one.
+// A stray C++ exception (out of memory in a std::vector) never crosses into Node-API.
 template <typename F>
-Napi::Value Guarded(Napi::Env env, F&& body) {
+napi_value Guarded(napi_env env, F&& body) {
   try {
     return body();
-  } catch (const Napi::Error&) {
-    throw;
   } catch (const std::bad_alloc&) {
-    throw ExceptionError(env, nullptr, true);
-  } catch (const std::exception& e) {
-    throw ExceptionError(env, &e, false);
+    Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
   } catch (...) {
-    throw ExceptionError(env, nullptr, false);
+    Throw(env, SEQLOSS_ERROR_INTERNAL, "seqloss: internal error");
   }
+  return nullptr;
+}
+
+napi_value Call(napi_env env, napi_callback_info info) {
+  return Guarded(env, [&]() -> napi_value {
+    std::unique_ptr<Job> job = Prepare(env, info, false);
+    if (!job) return nullptr;
+    Job& j = *job;
+    j.status = j.op->run(j);
+    j.message[sizeof j.message - 1] = '\0';
+    if (j.status != SEQLOSS_OK) {
+      Throw(env, j.status, AbiMessage(j.ctx, j.status, j.message));
+      return nullptr;
+    }
+    CopyBackSync(j);
+    napi_value values[kMaxOuts] = {};
+    for (int i = 0; i < j.op->outs; ++i) {
+      Out& o = j.out[i];
+      if (!o.present) continue;
+      values[i] = o.caller.present ? o.caller.value : o.js;
+    }
+    return Result(j, values);
+  });
 }
 
 // ---- async: the ABI call on the libuv thread pool ----------------------------------------------------------------
 
-class OpWorker final : public Napi::AsyncWorker {
- public:
-  OpWorker(Napi::Env env, const Napi::Promise::Deferred& deferred, OpCall& call)
-      : Napi::AsyncWorker(env, ResourceName(call.job.op)), deferred_(deferred), job_(call.job) {
-    // Everything the job's pointers point into stays alive (and unmoved) until the promise settles.
-    inputs_.reserve(call.inputs.size());
-    for (const Napi::Value& v : call.inputs) inputs_.push_back(Napi::Persistent(v));
-    outputs_.reserve(call.outputs.size());
-    for (const auto& kv : call.outputs) outputs_.emplace_back(kv.first, Napi::Persistent(kv.second));
+void Execute(napi_env /*env*/, void* data) {
+  // No Node-API here. The ABI converts its own exceptions into statuses.
+  Job& j = *static_cast<Job*>(data);
+  j.status = j.op->run(j);
+  j.message[sizeof j.message - 1] = '\0';
+}
+
+void Reject(napi_env env, napi_deferred deferred, napi_value reason) {
+  if (reason == nullptr) napi_get_undefined(env, &reason);
+  napi_reject_deferred(env, deferred, reason);  // fails only when the environment is going away
+}
+
+// Turns an output of a finished async job into its JavaScript array. false (with *error set) when a caller-owned
+// output was detached or resized meanwhile; false with no error when the environment cannot.
+bool Settle(Job& j, int i, napi_value* value, napi_value* error) {
+  napi_env env = j.ctx.env;
+  Out& o = j.out[i];
+  const OutSpec& spec = j.op->out[i];
+  if (o.caller.present) {
+    napi_value array = nullptr;
+    if (napi_get_reference_value(env, o.ref, &array) != napi_ok || array == nullptr) return false;
+    napi_typedarray_type type = napi_uint8_array;
+    size_t length = 0;
+    void* into = nullptr;
+    if (napi_get_typedarray_info(env, array, &type, &length, &into, nullptr, nullptr) != napi_ok ||
+        type != napi_float32_array || into == nullptr || static_cast<int64_t>(length) != o.count) {
+      const std::string text = std::string(j.ctx.fn) + ": out." + spec.name + " must keep its " +
+                               std::to_string(o.count) +
+                               " values until the call settles, got a detached or resized array (" +
+                               std::to_string(into == nullptr ? 0 : length) + ")";
+      *error = MakeError(env, SEQLOSS_ERROR_RANGE, text);
+      return false;
+    }
+    std::memcpy(into, o.ptr, o.bytes);
+    *value = array;
+    return true;
   }
-
- protected:
-  void Execute() override { job_.Run(); }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Settle(env, [&]() -> std::pair<bool, Napi::Value> {
-      if (job_.status != SEQLOSS_OK) return {false, StatusError(env, job_.status, job_.message).Value()};
-      return {true, Result(env, job_, outputs_, [](const Napi::Reference<Napi::Value>& r) { return r.Value(); })};
-    });
+  // Hand the call's memory to JavaScript as it is; where external buffers are not allowed, copy it.
+  napi_value buffer = nullptr;
+  if (napi_create_external_arraybuffer(env, o.ptr, o.bytes, FreeBuffer, nullptr, &buffer) == napi_ok) {
+    o.owned = false;  // JavaScript frees it now
+  } else {
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_value ignored = nullptr;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+    void* copy = nullptr;
+    if (napi_create_arraybuffer(env, o.bytes, &copy, &buffer) != napi_ok) return false;
+    if (o.bytes > 0) std::memcpy(copy, o.ptr, o.bytes);
   }
+  return napi_create_typedarray(env, spec.type, static_cast<size_t>(o.count), buffer, 0, value) == napi_ok;
+}
 
-  // Only reached when Execute threw (it does not: Run is noexcept); kept for completeness.
-  void OnError(const Napi::Error& e) override {
-    Napi::Env env = Env();
-    Settle(env, [&]() -> std::pair<bool, Napi::Value> {
-      return {false, StatusError(env, SEQLOSS_ERROR_INTERNAL, e.Message()).Value()};
-    });
-  }
-
- private:
-  // Resolves or rejects exactly once; an exception while building the result rejects with it.
-  template <typename F>
-  void Settle(Napi::Env env, F&& outcome) {
-    if (settled_) return;
-    try {
-      std::pair<bool, Napi::Value> r = outcome();
-      settled_ = true;
-      if (r.first) {
-        deferred_.Resolve(r.second);
-      } else {
-        deferred_.Reject(r.second);
+void Complete(napi_env env, napi_status status, void* data) {
+  std::unique_ptr<Job> job(static_cast<Job*>(data));
+  Job& j = *job;
+  // Whatever happens below, the references and the work are released (also when the environment is going away,
+  // where every Node-API call may fail: nothing is then left to tell).
+  struct Cleanup {
+    Job& j;
+    napi_env env;
+    ~Cleanup() {
+      for (Out& o : j.out) {
+        if (o.ref != nullptr) napi_delete_reference(env, o.ref);
       }
-      return;
-    } catch (const Napi::Error& e) {
-      if (!settled_) RejectQuietly(e.Value());
-    } catch (const std::bad_alloc&) {
-      if (!settled_) RejectQuietly(ExceptionError(env, nullptr, true).Value());
-    } catch (const std::exception& e) {
-      if (!settled_) RejectQuietly(ExceptionError(env, &e, false).Value());
-    } catch (...) {
-      if (!settled_) RejectQuietly(ExceptionError(env, nullptr, false).Value());
+      if (j.work != nullptr) napi_delete_async_work(env, j.work);
     }
-  }
-
-  void RejectQuietly(const Napi::Value& reason) {
-    settled_ = true;
-    try {
-      deferred_.Reject(reason);
-    } catch (...) {
-      // The environment is going away (e.g. a terminating worker): nobody is left to tell.
-    }
-  }
-
-  Napi::Promise::Deferred deferred_;
-  Job job_;
-  std::vector<Napi::Reference<Napi::Value>> inputs_;
-  std::vector<std::pair<const char*, Napi::Reference<Napi::Value>>> outputs_;
-  bool settled_ = false;
-};
-
-Napi::Value RunSync(const Napi::CallbackInfo& info, Op op, const char* fn) {
-  Napi::Env env = info.Env();
-  return Guarded(env, [&]() -> Napi::Value {
-    OpCall call = Prepare(info, op, false, fn);
-    call.job.Run();
-    if (call.job.status != SEQLOSS_OK) throw StatusError(env, call.job.status, call.job.message);
-    return Result(env, call.job, call.outputs, [](const Napi::Value& v) { return v; });
-  });
-}
-
-// Argument errors reject the returned promise (they are not thrown); only a failure to create the promise itself
-// throws.
-Napi::Value RunAsync(const Napi::CallbackInfo& info, Op op, const char* fn) {
-  Napi::Env env = info.Env();
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  } cleanup{j, env};
   try {
-    OpCall call = Prepare(info, op, true, fn);
-    auto worker = std::make_unique<OpWorker>(env, deferred, call);
-    worker->Queue();
-    worker.release();  // deletes itself after OnOK / OnError
-  } catch (const Napi::Error& e) {
-    deferred.Reject(e.Value());
-  } catch (const std::bad_alloc&) {
-    deferred.Reject(ExceptionError(env, nullptr, true).Value());
-  } catch (const std::exception& e) {
-    deferred.Reject(ExceptionError(env, &e, false).Value());
+    if (status != napi_ok) {
+      Reject(env, j.deferred,
+             MakeError(env, SEQLOSS_ERROR_INTERNAL, std::string(j.ctx.fn) + ": the call was cancelled"));
+      return;
+    }
+    if (j.status != SEQLOSS_OK) {
+      Reject(env, j.deferred, MakeError(env, j.status, AbiMessage(j.ctx, j.status, j.message)));
+      return;
+    }
+    napi_value values[kMaxOuts] = {};
+    for (int i = 0; i < j.op->outs; ++i) {
+      if (!j.out[i].present) continue;
+      napi_value error = nullptr;
+      if (!Settle(j, i, &values[i], &error)) {
+        Reject(env, j.deferred, error);
+        return;
+      }
+    }
+    napi_value result = Result(j, values);
+    if (result == nullptr) {
+      Reject(env, j.deferred, nullptr);
+      return;
+    }
+    napi_resolve_deferred(env, j.deferred, result);
   } catch (...) {
-    deferred.Reject(ExceptionError(env, nullptr, false).Value());
+    Reject(env, j.deferred, nullptr);
   }
-  return deferred.Promise();
 }
 
-// ---- decoders and counting ---------------------------------------------------------------------------------------
-
-// When the shape does not describe `data` (a dimension < 1, an overflowing product, or the wrong data length),
-// outputs cannot be sized: the ABI is asked with no outputs so that its own message reports the problem.
-template <typename Call>
-[[noreturn]] void ThrowShapeError(Napi::Env env, const std::string& fn, const seqloss_problem& p, Call&& call) {
-  char message[kMessageSize] = {};
-  const seqloss_status status = call(message, sizeof message);
-  message[sizeof message - 1] = '\0';
-  if (status != SEQLOSS_OK) throw StatusError(env, status, message);
-  throw RangeErr(env, fn, "data.length", "batch*time*classes",
-                 std::to_string(p.data_size) + " (batch " + std::to_string(p.batch) + ", time " +
-                     std::to_string(p.time) + ", classes " + std::to_string(p.classes) + ")");
-}
-
-Napi::Value Decode(const Napi::CallbackInfo& info, bool ace, const char* fn) {
-  Napi::Env env = info.Env();
-  return Guarded(env, [&]() -> Napi::Value {
-    Problem problem = ReadProblem(info, fn, false);
-    const seqloss_problem& p = problem.problem;
-    int32_t collapse = 0;
-    if (ace) collapse = BoolArg(info, 2, fn, "collapseRepeats") ? 1 : 0;
-    const seqloss_exec exec = ReadExec(info, ace ? 3 : 2, fn);
-
-    auto abi = [&](int32_t* labels, int64_t labels_size, int32_t* lengths, int64_t lengths_size, char* message,
-                   size_t message_size) {
-      return ace ? seqloss_ace_decode(&p, collapse, &exec, labels, labels_size, lengths, lengths_size, message,
-                                      message_size)
-                 : seqloss_ctc_greedy_decode(&p, &exec, labels, labels_size, lengths, lengths_size, message,
-                                             message_size);
-    };
-    if (DenseCount(p) < 0) {
-      ThrowShapeError(env, fn, p, [&](char* m, size_t ms) { return abi(nullptr, 0, nullptr, 0, m, ms); });
+// Argument errors reject the returned promise (they are not thrown).
+napi_value CallAsync(napi_env env, napi_callback_info info) {
+  napi_value promise = nullptr;
+  napi_deferred deferred = nullptr;
+  if (napi_create_promise(env, &deferred, &promise) != napi_ok) return nullptr;
+  auto reject_pending = [&]() {
+    napi_value error = nullptr;
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &error);
+    Reject(env, deferred, error);
+  };
+  std::unique_ptr<Job> job;
+  try {
+    job = Prepare(env, info, true);
+  } catch (...) {
+    Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
+    job.reset();
+  }
+  if (!job) {
+    reject_pending();
+    return promise;
+  }
+  job->deferred = deferred;
+  napi_value resource = nullptr;
+  if (napi_create_string_utf8(env, job->op->resource, NAPI_AUTO_LENGTH, &resource) != napi_ok ||
+      napi_create_async_work(env, nullptr, resource, Execute, Complete, job.get(), &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    for (Out& o : job->out) {
+      if (o.ref != nullptr) napi_delete_reference(env, o.ref);
     }
-    const int64_t nt = static_cast<int64_t>(p.batch) * p.time;
-    Napi::Int32Array labels = Napi::Int32Array::New(env, static_cast<size_t>(nt));
-    Napi::Int32Array lengths = Napi::Int32Array::New(env, static_cast<size_t>(p.batch));
-    char message[kMessageSize] = {};
-    const seqloss_status status = abi(labels.Data(), nt, lengths.Data(), p.batch, message, sizeof message);
-    message[sizeof message - 1] = '\0';
-    if (status != SEQLOSS_OK) throw StatusError(env, status, message);
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("labels", labels);
-    result.Set("lengths", lengths);
-    return result;
-  });
+    if (job->work != nullptr) napi_delete_async_work(env, job->work);
+    Throw(env, SEQLOSS_ERROR_INTERNAL, std::string(job->ctx.fn) + ": could not queue the call");
+    reject_pending();
+    return promise;
+  }
+  job.release();  // Complete owns it now
+  return promise;
 }
 
-Napi::Value AceCount(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const char* fn = "aceCount";
-  return Guarded(env, [&]() -> Napi::Value {
-    Problem problem = ReadProblem(info, fn, false);
-    const seqloss_problem& p = problem.problem;
-    const seqloss_exec exec = ReadExec(info, 2, fn);
-    if (DenseCount(p) < 0) {
-      ThrowShapeError(env, fn, p, [&](char* m, size_t ms) {
-        return seqloss_ace_count(&p, &exec, nullptr, 0, nullptr, 0, m, ms);
-      });
-    }
-    const int64_t nc = static_cast<int64_t>(p.batch) * p.classes;
-    Napi::Float32Array expected = Napi::Float32Array::New(env, static_cast<size_t>(nc));
-    Napi::Int32Array rounded = Napi::Int32Array::New(env, static_cast<size_t>(nc));
-    char message[kMessageSize] = {};
-    const seqloss_status status =
-        seqloss_ace_count(&p, &exec, expected.Data(), nc, rounded.Data(), nc, message, sizeof message);
-    message[sizeof message - 1] = '\0';
-    if (status != SEQLOSS_OK) throw StatusError(env, status, message);
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("expected", expected);
-    result.Set("rounded", rounded);
-    return result;
-  });
+// ---- discovery -------------------------------------------------------------------------------------------------
+
+std::string FixedString(const char* chars, size_t capacity) { return std::string(chars, strnlen(chars, capacity)); }
+
+bool SetString(napi_env env, napi_value obj, const char* key, const std::string& s) {
+  napi_value v = nullptr;
+  return napi_create_string_utf8(env, s.c_str(), s.size(), &v) == napi_ok &&
+         napi_set_named_property(env, obj, key, v) == napi_ok;
+}
+bool SetNumber(napi_env env, napi_value obj, const char* key, double d) {
+  napi_value v = nullptr;
+  return napi_create_double(env, d, &v) == napi_ok && napi_set_named_property(env, obj, key, v) == napi_ok;
+}
+bool SetBool(napi_env env, napi_value obj, const char* key, bool b) {
+  napi_value v = nullptr;
+  return napi_get_boolean(env, b, &v) == napi_ok && napi_set_named_property(env, obj, key, v) == napi_ok;
 }
 
-// ---- discovery ---------------------------------------------------------------------------------------------------
-
-std::string FixedString(const char* chars, size_t capacity) {
-  return std::string(chars, strnlen(chars, capacity));
-}
-
-Napi::Value Info(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Guarded(env, [&]() -> Napi::Value {
+napi_value Info(napi_env env, napi_callback_info /*info*/) {
+  return Guarded(env, [&]() -> napi_value {
     seqloss_cuda_info cuda{};
-    const seqloss_status status = seqloss_cuda_query(&cuda);
-    if (status != SEQLOSS_OK) throw StatusError(env, status, "info: seqloss_cuda_query failed");
-
-    Napi::Array devices = Napi::Array::New(env);
+    if (seqloss_cuda_query(&cuda) != SEQLOSS_OK) {
+      Throw(env, SEQLOSS_ERROR_INTERNAL, "info: seqloss_cuda_query failed");
+      return nullptr;
+    }
+    napi_value devices = nullptr;
+    if (napi_create_array(env, &devices) != napi_ok) return nullptr;
     for (int32_t i = 0; i < cuda.device_count; ++i) {
       seqloss_cuda_device d{};
       char message[kMessageSize] = {};
       const seqloss_status s = seqloss_cuda_device_query(i, &d, message, sizeof message);
       message[sizeof message - 1] = '\0';
-      if (s != SEQLOSS_OK) throw StatusError(env, s, message);
-      Napi::Object device = Napi::Object::New(env);
-      device.Set("index", Napi::Number::New(env, d.index));
-      device.Set("name", Napi::String::New(env, FixedString(d.name, sizeof d.name)));
-      device.Set("major", Napi::Number::New(env, d.major));
-      device.Set("minor", Napi::Number::New(env, d.minor));
-      device.Set("totalMemory", Napi::Number::New(env, static_cast<double>(d.total_memory)));
-      device.Set("multiprocessors", Napi::Number::New(env, d.multiprocessors));
-      device.Set("usable", Napi::Boolean::New(env, d.usable != 0));
-      device.Set("reason", Napi::String::New(env, FixedString(d.reason, sizeof d.reason)));
-      devices.Set(static_cast<uint32_t>(i), device);
+      if (s != SEQLOSS_OK) {
+        Throw(env, s, std::string("info: ") + message);
+        return nullptr;
+      }
+      napi_value device = nullptr;
+      if (napi_create_object(env, &device) != napi_ok || !SetNumber(env, device, "index", d.index) ||
+          !SetString(env, device, "name", FixedString(d.name, sizeof d.name)) ||
+          !SetNumber(env, device, "major", d.major) || !SetNumber(env, device, "minor", d.minor) ||
+          !SetNumber(env, device, "totalMemory", static_cast<double>(d.total_memory)) ||
+          !SetNumber(env, device, "multiprocessors", d.multiprocessors) ||
+          !SetBool(env, device, "usable", d.usable != 0) ||
+          !SetString(env, device, "reason", FixedString(d.reason, sizeof d.reason)) ||
+          napi_set_element(env, devices, static_cast<uint32_t>(i), device) != napi_ok) {
+        return nullptr;
+      }
     }
-
-    Napi::Object c = Napi::Object::New(env);
-    c.Set("compiled", Napi::Boolean::New(env, cuda.compiled != 0));
-    c.Set("emulated", Napi::Boolean::New(env, cuda.emulated != 0));
-    c.Set("usableDevices", Napi::Number::New(env, cuda.usable_devices));
-    c.Set("runtimeVersion", Napi::Number::New(env, cuda.runtime_version));
-    c.Set("driverVersion", Napi::Number::New(env, cuda.driver_version));
-    c.Set("architectures", Napi::String::New(env, FixedString(cuda.architectures, sizeof cuda.architectures)));
-    c.Set("reason", Napi::String::New(env, FixedString(cuda.reason, sizeof cuda.reason)));
-    c.Set("devices", devices);
-
+    napi_value c = nullptr, result = nullptr;
     const char* version = seqloss_version();
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("version", Napi::String::New(env, version != nullptr ? version : ""));
-    result.Set("abi", Napi::Number::New(env, seqloss_abi_version()));
-    result.Set("threads", Napi::Number::New(env, seqloss_cpu_threads()));
-    result.Set("cuda", c);
+    if (napi_create_object(env, &c) != napi_ok || !SetBool(env, c, "compiled", cuda.compiled != 0) ||
+        !SetBool(env, c, "emulated", cuda.emulated != 0) || !SetNumber(env, c, "usableDevices", cuda.usable_devices) ||
+        !SetNumber(env, c, "runtimeVersion", cuda.runtime_version) ||
+        !SetNumber(env, c, "driverVersion", cuda.driver_version) ||
+        !SetString(env, c, "architectures", FixedString(cuda.architectures, sizeof cuda.architectures)) ||
+        !SetString(env, c, "reason", FixedString(cuda.reason, sizeof cuda.reason)) ||
+        napi_set_named_property(env, c, "devices", devices) != napi_ok || napi_create_object(env, &result) != napi_ok ||
+        !SetString(env, result, "version", version != nullptr ? version : "") ||
+        !SetNumber(env, result, "abi", seqloss_abi_version()) ||
+        !SetNumber(env, result, "threads", seqloss_cpu_threads()) ||
+        napi_set_named_property(env, result, "cuda", c) != napi_ok) {
+      return nullptr;
+    }
     return result;
   });
 }
 
 }  // namespace
-
-// One instance per environment (main thread, each worker thread), kept by Napi::Addon in the environment's
-// instance data and deleted with it. It holds nothing mutable: every call owns its own state.
-class SeqlossAddon final : public Napi::Addon<SeqlossAddon> {
- public:
-  SeqlossAddon(Napi::Env /*env*/, Napi::Object exports) {
-    DefineAddon(exports, {
-                             InstanceMethod("ctc", &SeqlossAddon::Ctc, kMethodAttributes),
-                             InstanceMethod("ctcAsync", &SeqlossAddon::CtcAsync, kMethodAttributes),
-                             InstanceMethod("ace", &SeqlossAddon::Ace, kMethodAttributes),
-                             InstanceMethod("aceAsync", &SeqlossAddon::AceAsync, kMethodAttributes),
-                             InstanceMethod("dctc", &SeqlossAddon::Dctc, kMethodAttributes),
-                             InstanceMethod("dctcAsync", &SeqlossAddon::DctcAsync, kMethodAttributes),
-                             InstanceMethod("ctcAlign", &SeqlossAddon::CtcAlign, kMethodAttributes),
-                             InstanceMethod("ctcAlignAsync", &SeqlossAddon::CtcAlignAsync, kMethodAttributes),
-                             InstanceMethod("ctcGreedyDecode", &SeqlossAddon::CtcGreedyDecode, kMethodAttributes),
-                             InstanceMethod("aceDecode", &SeqlossAddon::AceDecode, kMethodAttributes),
-                             InstanceMethod("aceCount", &SeqlossAddon::AceCountMethod, kMethodAttributes),
-                             InstanceMethod("info", &SeqlossAddon::InfoMethod, kMethodAttributes),
-                         });
-  }
-
- private:
-  Napi::Value Ctc(const Napi::CallbackInfo& info) { return RunSync(info, Op::kCtc, "ctc"); }
-  Napi::Value CtcAsync(const Napi::CallbackInfo& info) { return RunAsync(info, Op::kCtc, "ctcAsync"); }
-  Napi::Value Ace(const Napi::CallbackInfo& info) { return RunSync(info, Op::kAce, "ace"); }
-  Napi::Value AceAsync(const Napi::CallbackInfo& info) { return RunAsync(info, Op::kAce, "aceAsync"); }
-  Napi::Value Dctc(const Napi::CallbackInfo& info) { return RunSync(info, Op::kDctc, "dctc"); }
-  Napi::Value DctcAsync(const Napi::CallbackInfo& info) { return RunAsync(info, Op::kDctc, "dctcAsync"); }
-  Napi::Value CtcAlign(const Napi::CallbackInfo& info) { return RunSync(info, Op::kAlign, "ctcAlign"); }
-  Napi::Value CtcAlignAsync(const Napi::CallbackInfo& info) { return RunAsync(info, Op::kAlign, "ctcAlignAsync"); }
-  Napi::Value CtcGreedyDecode(const Napi::CallbackInfo& info) { return Decode(info, false, "ctcGreedyDecode"); }
-  Napi::Value AceDecode(const Napi::CallbackInfo& info) { return Decode(info, true, "aceDecode"); }
-  Napi::Value AceCountMethod(const Napi::CallbackInfo& info) { return AceCount(info); }
-  Napi::Value InfoMethod(const Napi::CallbackInfo& info) { return Info(info); }
-};
-
 }  // namespace seqloss_napi
 
-// NODE_API_ADDON pastes the class name into an identifier, so it needs an unqualified name.
-using SeqlossAddon = seqloss_napi::SeqlossAddon;
-NODE_API_ADDON(SeqlossAddon)
+// One AddonState per environment (main thread, each worker thread), deleted with it. If the environment cannot
+// take the exports (a worker terminated while it loads the addon), the module returns what it has, quietly.
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  using namespace seqloss_napi;
+  auto* state = new (std::nothrow) AddonState();
+  if (state != nullptr && napi_set_instance_data(env, state, DeleteState, nullptr) != napi_ok) delete state;
+  // Writable, enumerable, configurable: visible to Object.keys, replaceable by tests that stub them.
+  const auto attributes = static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
+  const napi_property_descriptor methods[] = {
+      {"call", nullptr, Call, nullptr, nullptr, nullptr, attributes, nullptr},
+      {"callAsync", nullptr, CallAsync, nullptr, nullptr, nullptr, attributes, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, attributes, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof methods / sizeof methods[0], methods);
+  return exports;
+}

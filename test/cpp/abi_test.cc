@@ -1602,9 +1602,14 @@ void test_new_errors() {
            [](P&, D& o, DO&) { o.lambda = std::nan(""); });
   dctc_err("ctcWeight inf", SEQLOSS_ERROR_RANGE, "ctcWeight must be a finite number >= 0, got Infinity",
            [](P&, D& o, DO&) { o.ctc_weight = kInf; });
-  dctc_err("scale 0", SEQLOSS_ERROR_RANGE, "margin.s must be a finite number > 0, got 0", [](P&, D& o, DO&) { o.scale = 0; });
-  dctc_err("margin -0.5", SEQLOSS_ERROR_RANGE, "margin.m must be a finite number >= 0, got -0.5",
+  dctc_err("scale 0", SEQLOSS_ERROR_RANGE, "margin.s must be a number in (0, 1000000], got 0",
+           [](P&, D& o, DO&) { o.scale = 0; });
+  dctc_err("scale 1e20", SEQLOSS_ERROR_RANGE, "margin.s must be a number in (0, 1000000], got 100000000000000000000",
+           [](P&, D& o, DO&) { o.scale = 1e20; });
+  dctc_err("margin -0.5", SEQLOSS_ERROR_RANGE, "margin.m must be a number in [0, 1e+30], got -0.5",
            [](P&, D& o, DO&) { o.margin = -0.5; });
+  dctc_err("margin 1e31", SEQLOSS_ERROR_RANGE, "margin.m must be a number in [0, 1e+30], got 1e+31",
+           [](P&, D& o, DO&) { o.margin = 1e31; });
   dctc_err("alignment 3", SEQLOSS_ERROR_RANGE, "alignment must be 0 (ratio), 1 (posterior) or 2 (viterbi), got 3",
            [](P&, D& o, DO&) { o.alignment = 3; });
   dctc_err("reduction 5", SEQLOSS_ERROR_RANGE, "reduction must be", [](P&, D& o, DO&) { o.reduction = 5; });
@@ -1686,6 +1691,103 @@ void test_new_errors() {
   }
 }
 
+// Outputs sharing memory with an input or another output: a RANGE error naming both, before anything is written
+// (the labels survive), for every operation.
+void test_aliasing() {
+  std::mt19937 rng(71);
+  Case c = random_ctc_case(rng, 2, 4, 3, 1.0f, SEQLOSS_LAYOUT_NTC, SEQLOSS_INPUT_LOGITS, false);
+  c.blank = 0;
+  c.targets = {1, 2};
+  c.tl = {1, 1};
+  c.il = {4, 4};
+  c.use_il = true;
+  // One arena: the gradient (24 floats) placed over the labels, the lengths or the losses.
+  std::vector<float> arena(64);
+  std::vector<float> losses(2), grad(48), posterior(24);  // grad holds room for a posterior placed over its end
+  double loss = 0;
+  auto ctc_alias = [&](const char* what, const char* needle, const std::function<void(seqloss_problem&, seqloss_ctc_outputs&)>& place) {
+    expect_error(std::string("alias ") + what, SEQLOSS_ERROR_RANGE, needle, [&](char* m, size_t ms) {
+      seqloss_problem p = c.problem();
+      seqloss_ctc_options o{};
+      o.reduction = SEQLOSS_REDUCTION_SUM;
+      seqloss_exec e = cpu_exec();
+      seqloss_ctc_outputs out{losses.data(), 2, &loss, grad.data(), 24, posterior.data(), 24};
+      place(p, out);
+      return seqloss_ctc(&p, &o, &e, &out, nullptr, 0, m, ms);
+    });
+  };
+  auto* ints = reinterpret_cast<int32_t*>(arena.data());
+  ctc_alias("grad over targets", "grad must share no memory with targets", [&](seqloss_problem& p, seqloss_ctc_outputs& out) {
+    ints[0] = 1, ints[1] = 2;
+    p.targets = ints;
+    out.grad = arena.data();
+  });
+  ctc_alias("grad over targetLengths", "grad must share no memory with targetLengths",
+            [&](seqloss_problem& p, seqloss_ctc_outputs& out) {
+              ints[30] = 1, ints[31] = 1;
+              p.target_lengths = ints + 30;
+              out.grad = arena.data() + 10;
+            });
+  ctc_alias("posterior over inputLengths", "posterior must share no memory with inputLengths",
+            [&](seqloss_problem& p, seqloss_ctc_outputs& out) {
+              ints[40] = 4, ints[41] = 4;
+              p.input_lengths = ints + 40;
+              out.posterior = arena.data() + 20;
+            });
+  ctc_alias("grad over logits", "grad must share no memory with logits",
+            [&](seqloss_problem& p, seqloss_ctc_outputs& out) { out.grad = const_cast<float*>(p.data) + 1; });
+  ctc_alias("posterior over grad", "posterior must share no memory with grad",
+            [&](seqloss_problem&, seqloss_ctc_outputs& out) { out.posterior = grad.data() + 23; });
+  ctc_alias("losses inside grad", "grad must share no memory with losses",
+            [&](seqloss_problem&, seqloss_ctc_outputs& out) { out.losses = grad.data() + 3; });
+  ctc_alias("loss inside posterior", "posterior must share no memory with loss",
+            [&](seqloss_problem&, seqloss_ctc_outputs& out) { out.loss = reinterpret_cast<double*>(posterior.data() + 2); });
+  check(ints[0] == 1 && ints[1] == 2 && ints[30] == 1 && ints[40] == 4, "alias: the inputs are left as they were");
+
+  // ACE: the gradient over the counts.
+  Case a = c;
+  a.counts = {0, 1, 1, 0, 1, 0};
+  expect_error("alias ace grad over counts", SEQLOSS_ERROR_RANGE, "grad must share no memory with counts",
+               [&](char* m, size_t ms) {
+                 seqloss_problem p = a.problem();
+                 std::vector<float> shared(30);
+                 std::copy(a.counts.begin(), a.counts.end(), shared.begin());
+                 p.counts = shared.data();
+                 seqloss_ace_options o{SEQLOSS_REDUCTION_SUM, SEQLOSS_ACE_CE, 0.0};
+                 seqloss_exec e = cpu_exec();
+                 seqloss_ace_outputs out{losses.data(), 2, &loss, shared.data() + 4, 24};
+                 std::vector<float> big(40);
+                 std::copy(a.counts.begin(), a.counts.end(), big.begin());
+                 p.counts = big.data();
+                 out.grad = big.data() + 5;
+                 return seqloss_ace(&p, &o, &e, &out, nullptr, 0, m, ms);
+               });
+  // Decoders and counting: outputs over the input lengths, and over each other.
+  expect_error("alias greedy lengths over labels", SEQLOSS_ERROR_RANGE, "lengths must share no memory with labels",
+               [&](char* m, size_t ms) {
+                 seqloss_problem p = c.problem();
+                 seqloss_exec e = cpu_exec();
+                 std::vector<int32_t> labels(8);
+                 return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 8, labels.data() + 6, 2, m, ms);
+               });
+  expect_error("alias count expected over logits", SEQLOSS_ERROR_RANGE, "expected must share no memory with logits",
+               [&](char* m, size_t ms) {
+                 seqloss_problem p = c.problem();
+                 seqloss_exec e = cpu_exec();
+                 return seqloss_ace_count(&p, &e, const_cast<float*>(p.data), 6, nullptr, 0, m, ms);
+               });
+  expect_error("alias align paths over targets", SEQLOSS_ERROR_RANGE, "paths must share no memory with targets",
+               [&](char* m, size_t ms) {
+                 seqloss_problem p = c.problem();
+                 std::vector<int32_t> both(16, 1);
+                 p.targets = both.data() + 8;
+                 seqloss_exec e = cpu_exec();
+                 std::vector<float> scores(2);
+                 seqloss_align_outputs out{both.data() + 2, 8, scores.data(), 2};
+                 return seqloss_ctc_align(&p, &e, &out, nullptr, 0, m, ms);
+               });
+}
+
 int main() {
   std::mt19937 rng(2024);
   test_discovery();
@@ -1705,6 +1807,7 @@ int main() {
   test_dctc();
   test_align();
   test_new_errors();
+  test_aliasing();
   std::printf("abi_test: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
