@@ -7,7 +7,19 @@
 // reads back. A second table gives each new row's CPU time relative to plain CTC's (same shape, same run).
 //
 //   node bench/run.mjs [--quick] [--shapes 64x26x37,64x144x37,64x144x7357] [--cases LIST] [--json FILE]
-//                      [--min-time S] [--no-torch]
+//                      [--min-time S] [--retries N] [--no-torch] [--only overhead]
+//
+// Options: --quick (no TypeScript reference on the 7357-class shape), --shapes LIST and --cases LIST (subsets of the
+// shapes and rows), --json FILE (the raw numbers), --min-time S (seconds of timed runs per implementation and case,
+// default 1), --retries N (re-time a case disturbed by other processes, default 2), --no-torch (no PyTorch column),
+// --only overhead (only the call-overhead section: no shapes, no PyTorch), --help.
+//
+// Call overhead (in every run, first): the time of one call on a tiny problem (N = 1, T = 4, C = 3, out.grad given,
+// backend 'cpu'), where the computation is negligible and what is measured is the call path (option checks, N-API,
+// the ABI's checks): ctcLoss and aceLoss sync (goal ≤ 10 µs each) and ctcLossAsync awaited one at a time (goal
+// ≤ 30 µs: the thread-pool round trip included). Median over 31 rounds of 1000 calls (200 for async) after 2000
+// warm-up calls, each printed next to its goal with a pass/miss marker. The summary then lists the ≥ 3× goal against
+// PyTorch CPU for CTC and ACE on each shape.
 //
 // Needs the compiled package (npx tsc -p tsconfig.json) and, for the 'cpu' column, the addon in build/Release.
 // The table goes to stdout, progress to stderr. See bench/README.md.
@@ -69,13 +81,14 @@ function usage(code) {
                    ${100 * BUSY}% of the CPU meanwhile (after waiting up to ${RETRY_WAIT} s for a quieter machine;
                    at most ${RETRY_BUDGET} s of retrying per process); 0 turns it off
   --no-torch       do not run PyTorch (its column says n/a)
+  --only overhead  only the call-overhead section (tiny problem, backend 'cpu'; no shapes, no PyTorch)
   --help           this text`;
   (code ? console.error : console.log)(text);
   process.exit(code);
 }
 
 function parseArgs(argv) {
-  const opts = { quick: false, shapes: SHAPES, cases: CASES, json: null, minTime: 1, torch: true, retries: 2 };
+  const opts = { quick: false, shapes: SHAPES, cases: CASES, json: null, minTime: 1, torch: true, retries: 2, only: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -91,6 +104,13 @@ function parseArgs(argv) {
     else if (a === '--no-torch') opts.torch = false;
     else if (a === '--help' || a === '-h') usage(0);
     else if (a === '--json' || a.startsWith('--json=')) opts.json = value();
+    else if (a === '--only' || a.startsWith('--only=')) {
+      opts.only = value();
+      if (opts.only !== 'overhead') {
+        console.error(`bench: --only takes 'overhead', got '${opts.only}'`);
+        usage(2);
+      }
+    }
     else if (a === '--min-time' || a.startsWith('--min-time=')) {
       opts.minTime = Number(value());
       if (!(opts.minTime >= 0)) {
@@ -396,6 +416,51 @@ function othersShare(m0, m1, ownSeconds) {
 
 // ---- main ---------------------------------------------------------------------------------------------------------
 
+// ---- call overhead ----------------------------------------------------------------------------------------------
+
+const OVERHEAD_GOALS = { ctcLoss: 10, aceLoss: 10, ctcLossAsync: 30 }; // µs per call
+
+/** Per-call time (µs) of the public API on a tiny problem: the call path, not the computation. Median of `rounds`
+ * rounds of `batch` calls each (async: awaited one after the other), after `warmup` calls. */
+async function measureOverhead() {
+  const N = 1, T = 4, C = 3;
+  const logits = new Float32Array(N * T * C).map((_, i) => Math.sin(i));
+  const grad = new Float32Array(N * T * C);
+  const base = { batch: N, time: T, classes: C, backend: 'cpu', out: { grad } };
+  const ctc = { ...base, targets: new Int32Array([1, 2]), targetLengths: new Int32Array([2]) };
+  const ace = { ...base, counts: new Float32Array([0, 1, 1]) };
+  const runs = {
+    ctcLoss: { call: () => seqloss.ctcLoss(logits, ctc), batch: 1000 },
+    aceLoss: { call: () => seqloss.aceLoss(logits, ace), batch: 1000 },
+    ctcLossAsync: { call: () => seqloss.ctcLossAsync(logits, ctc), batch: 200, async: true },
+  };
+  const rounds = 31;
+  const out = {};
+  for (const [name, r] of Object.entries(runs)) {
+    for (let i = 0; i < 2000; i++) if (r.async) await r.call(); else r.call();
+    const per = [];
+    for (let k = 0; k < rounds; k++) {
+      const t0 = performance.now();
+      if (r.async) for (let i = 0; i < r.batch; i++) await r.call();
+      else for (let i = 0; i < r.batch; i++) r.call();
+      per.push(((performance.now() - t0) * 1000) / r.batch);
+    }
+    per.sort((a, b) => a - b);
+    out[name] = { us: median(per), p10: per[Math.floor(rounds * 0.1)], p90: per[Math.floor(rounds * 0.9)], goal: OVERHEAD_GOALS[name], rounds, batch: r.batch };
+  }
+  return out;
+}
+
+function overheadLines(overhead, why) {
+  const lines = [`call overhead (N=1, T=4, C=3, out.grad given, backend 'cpu'; µs per call, median of 31 rounds [p10–p90]):`];
+  if (!overhead) return [...lines, `  n/a (${why})`];
+  for (const [name, m] of Object.entries(overhead)) {
+    const ok = m.us <= m.goal;
+    lines.push(`  ${name.padEnd(13)} ${m.us.toFixed(2).padStart(7)} µs  [${m.p10.toFixed(2)}–${m.p90.toFixed(2)}]  goal ≤ ${m.goal} µs  ${ok ? 'PASS' : `MISS (${(m.us / m.goal).toFixed(1)}× the goal)`}`);
+  }
+  return lines;
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const progress = (msg) => console.error(`[bench] ${msg}`);
@@ -410,6 +475,14 @@ async function main() {
   const info = seqloss.backends();
   const haveCpu = info.cpu === true;
   if (!haveCpu) progress(`native backend unavailable (${info.reason}); its column says n/a`);
+
+  progress('call overhead');
+  const overhead = haveCpu ? await measureOverhead() : null;
+  if (opts.only === 'overhead') {
+    console.log([`seqloss bench, ${new Date().toISOString()}: ${cpuModel()}; Node ${process.version}; command: node bench/run.mjs ${process.argv.slice(2).join(' ')}`, '', ...overheadLines(overhead, info.reason)].join('\n'));
+    if (opts.json) fs.writeFileSync(opts.json, `${JSON.stringify({ date: new Date().toISOString(), cpu: cpuModel(), node: process.version, overhead }, null, 2)}\n`);
+    return;
+  }
 
   let torchOk = false;
   let torchWhy = 'disabled by --no-torch';
@@ -772,6 +845,17 @@ async function main() {
   if (gradLines.length) {
     out.push('', `gradients, max |Δ| / max |g| (${GRAD_SAMPLES} sampled entries unless noted):`, ...gradLines);
   }
+  out.push('', ...overheadLines(overhead, info.reason));
+  // The ≥ 3× goal against PyTorch CPU, CTC and ACE on each shape (the rows the goal applies to).
+  const goalRows = cases.filter((c) => c.cs.key === 'ctc' || c.cs.key === 'ace');
+  if (goalRows.length) {
+    out.push('', `goal: native CPU ≥ ${GOAL}× faster than PyTorch CPU (CTC and ACE, each shape):`);
+    for (const c of goalRows) {
+      const ratio = c.torchOverCpu;
+      const mark = ratio == null ? 'n/a' : ratio >= GOAL ? 'PASS' : 'MISS';
+      out.push(`  ${c.cs.label.padEnd(4)} ${c.shape.name.padEnd(12)} ${ratio == null ? '—' : `${ratio.toFixed(2)}×`}  ${mark}  (${c.goal})`);
+    }
+  }
   if (infos.length) out.push('', ...infos);
   if (warnings.length) out.push('', ...warnings);
   else if (cases.some((c) => c.worst != null)) {
@@ -790,6 +874,7 @@ async function main() {
       ...env,
       tolerance: TOLERANCE,
       goal: GOAL,
+      overhead,
       threads: { cpu: haveCpu ? threads : null, js: 1, torch: torch?.threads ?? null },
       options: {
         quick: opts.quick, minTime: opts.minTime, retries: opts.retries, shapes: opts.shapes.map((s) => s.name),
