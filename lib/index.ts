@@ -76,6 +76,18 @@ function f32(fn: string, name: string, values: Float64Array, into: Float32Array 
   return into;
 }
 
+/** The caller-owned outputs of an async call must still hold their values when it settles (as the addon checks). */
+function outputsKept(fn: string, call: Call<unknown>): void {
+  const outputs = call.native.outputs;
+  if (!outputs) return;
+  for (const [name, out] of [['grad', outputs.grad], ['posterior', outputs.posterior]] as const) {
+    if (typeof out === 'boolean' || out.length === call.data.length) continue;
+    throw new RangeError(
+      `${fn}: out.${name} must keep its ${call.data.length} values until the call settles, got a detached or resized array (${out.length})`,
+    );
+  }
+}
+
 function fromReference(fn: string, r: RefLossResult, out: Outputs): Omit<CtcResult, 'backend'> {
   const result: Omit<CtcResult, 'backend'> = { losses: Float32Array.from(r.losses), loss: r.loss };
   if (r.grad) result.grad = f32(fn, 'grad', r.grad, out.grad);
@@ -122,7 +134,11 @@ async function runAsync<P, R extends object>(
 ): Promise<R & { backend: ResolvedBackend }> {
   const backend = resolveBackend(fn, call.exec, call.data.length);
   if (backend === 'cpu' && call.data.length <= ASYNC_INLINE_MAX_ELEMENTS) {
-    return withBackend(nativeSync(fn, call, backend) as unknown as R, backend);
+    const r = nativeSync(fn, call, backend) as unknown as R;
+    // Settled like a call on the pool: after the caller's synchronous code, with its out arrays still in place.
+    await Promise.resolve();
+    outputsKept(fn, call);
+    return withBackend(r, backend);
   }
   if (backend === 'js') {
     const snapshot = atCallTime(call);

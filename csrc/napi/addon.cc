@@ -45,6 +45,7 @@ struct Pool {
 #endif
 
 struct AddonState {
+  Keys keys;
 #if SEQLOSS_ABI_VERSION >= 4
   std::shared_ptr<Pool> pool;  // created on the first call that uses the CPU backend
   bool pool_failed = false;    // creation failed once: calls then start their threads themselves
@@ -67,6 +68,7 @@ enum class Options : uint8_t { kNone, kCtc, kDctc, kAce, kDecode };
 
 struct OutSpec {
   const char* name;  // the result's property
+  Key key;           // the same, interned
   napi_typedarray_type type;
   Extent extent;
   Want want;
@@ -100,6 +102,26 @@ struct Out {
   napi_ref ref = nullptr;   // async: the caller-owned array, held until the call settles
 };
 
+// A small input's copy: inline for the sizes of a training loop's calls, on the heap beyond. Not copyable (it may
+// point into itself).
+template <typename T, size_t kInline = 64>
+struct SmallCopy {
+  T local[kInline];
+  std::unique_ptr<T[]> heap;
+  T* ptr = local;
+  SmallCopy() = default;
+  SmallCopy(const SmallCopy&) = delete;
+  SmallCopy& operator=(const SmallCopy&) = delete;
+  // Room for n values (at least 1, so that a present but empty array gets a non-NULL pointer); false: no memory.
+  bool resize(size_t n) {
+    if (n <= kInline) return ptr = local, true;
+    heap.reset(new (std::nothrow) T[n]);
+    ptr = heap.get();
+    return ptr != nullptr;
+  }
+  T* data() { return ptr; }
+};
+
 struct Job {
   const OpTraits* op = nullptr;
   Ctx ctx{};
@@ -109,8 +131,8 @@ struct Job {
   seqloss_dctc_options dctc{};
   seqloss_ace_options ace{};
   int32_t collapse = 0;
-  std::vector<int32_t> input_lengths, targets, target_lengths;
-  std::vector<float> counts;
+  SmallCopy<int32_t> input_lengths, targets, target_lengths;
+  SmallCopy<float> counts;
   float* data_copy = nullptr;
   Out out[kMaxOuts];
   double loss = 0.0;
@@ -181,31 +203,31 @@ constexpr napi_typedarray_type kI32 = napi_int32_array;
 // Indexed by OP in lib/native.ts.
 const OpTraits kOps[] = {
     {"seqloss.ctc", true, false, Options::kCtc, true, 3,
-     {{"losses", kF32, Extent::kN, Want::kAlways},
-      {"grad", kF32, Extent::kNTC, Want::kGrad},
-      {"posterior", kF32, Extent::kNTC, Want::kPosterior}},
+     {{"losses", k_losses, kF32, Extent::kN, Want::kAlways},
+      {"grad", k_grad, kF32, Extent::kNTC, Want::kGrad},
+      {"posterior", k_posterior, kF32, Extent::kNTC, Want::kPosterior}},
      RunCtc},
     {"seqloss.dctc", true, false, Options::kDctc, true, 5,
-     {{"losses", kF32, Extent::kN, Want::kAlways},
-      {"grad", kF32, Extent::kNTC, Want::kGrad},
-      {"alignment", kI32, Extent::kNT, Want::kAlways},
-      {"ctcLosses", kF32, Extent::kN, Want::kAlways},
-      {"distillLosses", kF32, Extent::kN, Want::kAlways}},
+     {{"losses", k_losses, kF32, Extent::kN, Want::kAlways},
+      {"grad", k_grad, kF32, Extent::kNTC, Want::kGrad},
+      {"alignment", k_alignment, kI32, Extent::kNT, Want::kAlways},
+      {"ctcLosses", k_ctcLosses, kF32, Extent::kN, Want::kAlways},
+      {"distillLosses", k_distillLosses, kF32, Extent::kN, Want::kAlways}},
      RunDctc},
     {"seqloss.ctcAlign", true, false, Options::kNone, false, 2,
-     {{"paths", kI32, Extent::kNT, Want::kAlways}, {"scores", kF32, Extent::kN, Want::kAlways}},
+     {{"paths", k_paths, kI32, Extent::kNT, Want::kAlways}, {"scores", k_scores, kF32, Extent::kN, Want::kAlways}},
      RunAlign},
     {"seqloss.ace", false, true, Options::kAce, true, 2,
-     {{"losses", kF32, Extent::kN, Want::kAlways}, {"grad", kF32, Extent::kNTC, Want::kGrad}},
+     {{"losses", k_losses, kF32, Extent::kN, Want::kAlways}, {"grad", k_grad, kF32, Extent::kNTC, Want::kGrad}},
      RunAce},
     {"seqloss.ctcGreedyDecode", false, false, Options::kNone, false, 2,
-     {{"labels", kI32, Extent::kNT, Want::kAlways}, {"lengths", kI32, Extent::kN, Want::kAlways}},
+     {{"labels", k_labels, kI32, Extent::kNT, Want::kAlways}, {"lengths", k_lengths, kI32, Extent::kN, Want::kAlways}},
      RunGreedyDecode},
     {"seqloss.aceDecode", false, false, Options::kDecode, false, 2,
-     {{"labels", kI32, Extent::kNT, Want::kAlways}, {"lengths", kI32, Extent::kN, Want::kAlways}},
+     {{"labels", k_labels, kI32, Extent::kNT, Want::kAlways}, {"lengths", k_lengths, kI32, Extent::kN, Want::kAlways}},
      RunAceDecode},
     {"seqloss.aceCount", false, false, Options::kNone, false, 2,
-     {{"expected", kF32, Extent::kNC, Want::kAlways}, {"rounded", kI32, Extent::kNC, Want::kAlways}},
+     {{"expected", k_expected, kF32, Extent::kNC, Want::kAlways}, {"rounded", k_rounded, kI32, Extent::kNC, Want::kAlways}},
      RunAceCount},
 };
 constexpr int32_t kOpCount = static_cast<int32_t>(sizeof kOps / sizeof kOps[0]);
@@ -221,26 +243,26 @@ bool ReadOptions(Job& j, napi_value o) {
   switch (j.op->options) {
     case Options::kNone: return true;
     case Options::kCtc:
-      return ObjectArg(c, o, "options") && Int32Prop(c, o, "reduction", "options.reduction", &j.ctc.reduction) &&
-             Int32Prop(c, o, "zeroInfinity", "options.zeroInfinity", &j.ctc.zero_infinity) &&
-             NumberProp(c, o, "fitAlpha", "options.fitAlpha", &j.ctc.fit_alpha) &&
-             NumberProp(c, o, "fitGamma", "options.fitGamma", &j.ctc.fit_gamma) &&
-             Int32Prop(c, o, "fitAlphaScope", "options.fitAlphaScope", &j.ctc.fit_alpha_scope);
+      return ObjectArg(c, o, "options") && Int32Prop(c, o, k_reduction, "options.reduction", &j.ctc.reduction) &&
+             Int32Prop(c, o, k_zeroInfinity, "options.zeroInfinity", &j.ctc.zero_infinity) &&
+             NumberProp(c, o, k_fitAlpha, "options.fitAlpha", &j.ctc.fit_alpha) &&
+             NumberProp(c, o, k_fitGamma, "options.fitGamma", &j.ctc.fit_gamma) &&
+             Int32Prop(c, o, k_fitAlphaScope, "options.fitAlphaScope", &j.ctc.fit_alpha_scope);
     case Options::kDctc:
-      return ObjectArg(c, o, "options") && Int32Prop(c, o, "reduction", "options.reduction", &j.dctc.reduction) &&
-             Int32Prop(c, o, "zeroInfinity", "options.zeroInfinity", &j.dctc.zero_infinity) &&
-             Int32Prop(c, o, "alignment", "options.alignment", &j.dctc.alignment) &&
-             NumberProp(c, o, "lambda", "options.lambda", &j.dctc.lambda) &&
-             NumberProp(c, o, "ctcWeight", "options.ctcWeight", &j.dctc.ctc_weight) &&
-             NumberProp(c, o, "scale", "options.scale", &j.dctc.scale) &&
-             NumberProp(c, o, "margin", "options.margin", &j.dctc.margin);
+      return ObjectArg(c, o, "options") && Int32Prop(c, o, k_reduction, "options.reduction", &j.dctc.reduction) &&
+             Int32Prop(c, o, k_zeroInfinity, "options.zeroInfinity", &j.dctc.zero_infinity) &&
+             Int32Prop(c, o, k_alignment, "options.alignment", &j.dctc.alignment) &&
+             NumberProp(c, o, k_lambda, "options.lambda", &j.dctc.lambda) &&
+             NumberProp(c, o, k_ctcWeight, "options.ctcWeight", &j.dctc.ctc_weight) &&
+             NumberProp(c, o, k_scale, "options.scale", &j.dctc.scale) &&
+             NumberProp(c, o, k_margin, "options.margin", &j.dctc.margin);
     case Options::kAce:
-      return ObjectArg(c, o, "options") && Int32Prop(c, o, "reduction", "options.reduction", &j.ace.reduction) &&
-             Int32Prop(c, o, "variant", "options.variant", &j.ace.variant) &&
-             NumberProp(c, o, "eps", "options.eps", &j.ace.eps);
+      return ObjectArg(c, o, "options") && Int32Prop(c, o, k_reduction, "options.reduction", &j.ace.reduction) &&
+             Int32Prop(c, o, k_variant, "options.variant", &j.ace.variant) &&
+             NumberProp(c, o, k_eps, "options.eps", &j.ace.eps);
     case Options::kDecode:
       return ObjectArg(c, o, "options") &&
-             Int32Prop(c, o, "collapseRepeats", "options.collapseRepeats", &j.collapse);
+             Int32Prop(c, o, k_collapseRepeats, "options.collapseRepeats", &j.collapse);
   }
   return true;
 }
@@ -254,8 +276,8 @@ struct Input {
 // problem.<key>: a typed array of `type` or null, copied into `into` (its length checked against `need` when
 // need >= 0). `inputs` collects the caller's arrays, to be checked against caller-owned outputs.
 template <typename T>
-bool ReadSmall(Job& j, napi_value problem, const char* key, const char* what, napi_typedarray_type type,
-               const char* type_name, int64_t need, std::vector<T>* into, const T** ptr, int64_t* size,
+bool ReadSmall(Job& j, napi_value problem, Key key, const char* what, napi_typedarray_type type,
+               const char* type_name, int64_t need, SmallCopy<T>* into, const T** ptr, int64_t* size,
                std::vector<Input>* inputs) {
   napi_value value = nullptr;
   if (!Get(j.ctx, problem, key, &value)) return false;
@@ -266,11 +288,11 @@ bool ReadSmall(Job& j, napi_value problem, const char* key, const char* what, na
     return RangeErr(j.ctx, std::string(what) + ".length", "batch = " + std::to_string(need), std::to_string(v.length));
   }
   // A present but empty array still needs a non-NULL pointer (the ABI reads NULL as absent).
-  into->resize(v.length > 0 ? v.length : 1);
+  if (!into->resize(v.length)) return Throw(j.ctx.env, SEQLOSS_ERROR_ALLOC, std::string(j.ctx.fn) + ": out of memory");
   if (v.length > 0) std::memcpy(into->data(), v.data, v.length * sizeof(T));
   *ptr = into->data();
   *size = static_cast<int64_t>(v.length);
-  inputs->push_back(Input{key, v});
+  inputs->push_back(Input{KeyName(key), v});
   return true;
 }
 
@@ -304,7 +326,9 @@ bool PrepareOutputs(Job& j, napi_value outputs, const std::vector<Input>& inputs
     napi_value given = nullptr;
     if (spec.want != Want::kAlways) {
       const char* key = spec.want == Want::kGrad ? "grad" : "posterior";
-      if (!ObjectArg(c, outputs, "outputs") || !Get(c, outputs, key, &given)) return false;
+      if (!ObjectArg(c, outputs, "outputs") || !Get(c, outputs, spec.want == Want::kGrad ? k_grad : k_posterior, &given)) {
+        return false;
+      }
       napi_valuetype type = napi_undefined;
       if (napi_typeof(c.env, given, &type) != napi_ok) return false;
       if (type == napi_boolean) {
@@ -355,19 +379,15 @@ bool PrepareOutputs(Job& j, napi_value outputs, const std::vector<Input>& inputs
   return true;
 }
 
-// Reads (op, fn, data, problem, options, outputs, exec) into a job, or throws and returns nullptr.
-std::unique_ptr<Job> Prepare(napi_env env, napi_callback_info info, bool async) {
+// Reads (op, fn, data, problem, options, outputs, exec) into `j`, or throws and returns false.
+bool Prepare(napi_env env, napi_callback_info info, bool async, Job& j) {
   size_t argc = 7;
   napi_value argv[7] = {};
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
-  auto job = std::unique_ptr<Job>(new (std::nothrow) Job());
-  if (!job) {
-    Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
-    return nullptr;
-  }
-  Job& j = *job;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return false;
   Ctx& c = j.ctx;
   c.env = env;
+  AddonState* state = State(env);
+  c.keys = KeyArray(env, state != nullptr ? &state->keys : nullptr);
   std::snprintf(c.fn, sizeof c.fn, "seqloss");
   size_t fn_length = 0;
   if (argc >= 2) napi_get_value_string_utf8(env, argv[1], c.fn, sizeof c.fn, &fn_length);
@@ -375,23 +395,23 @@ std::unique_ptr<Job> Prepare(napi_env env, napi_callback_info info, bool async) 
   int32_t op = -1;
   if (argc < 7 || napi_get_value_int32(env, argv[0], &op) != napi_ok || op < 0 || op >= kOpCount) {
     RangeErr(c, "the operation", "one of the table of operations, called with 7 arguments", std::to_string(op));
-    return nullptr;
+    return false;
   }
   j.op = &kOps[op];
 
   // The dense input.
   View data;
-  if (!ViewOf(c, argv[2], napi_float32_array, "Float32Array", "data", false, &data)) return nullptr;
+  if (!ViewOf(c, argv[2], napi_float32_array, "Float32Array", "data", false, &data)) return false;
   napi_value problem = argv[3];
-  if (!ObjectArg(c, problem, "problem")) return nullptr;
+  if (!ObjectArg(c, problem, "problem")) return false;
   seqloss_problem& p = j.problem;
-  if (!Int32Prop(c, problem, "batch", "problem.batch", &p.batch) ||
-      !Int32Prop(c, problem, "time", "problem.time", &p.time) ||
-      !Int32Prop(c, problem, "classes", "problem.classes", &p.classes) ||
-      !Int32Prop(c, problem, "layout", "problem.layout", &p.layout) ||
-      !Int32Prop(c, problem, "input", "problem.input", &p.input) ||
-      !Int32Prop(c, problem, "blank", "problem.blank", &p.blank)) {
-    return nullptr;
+  if (!Int32Prop(c, problem, k_batch, "problem.batch", &p.batch) ||
+      !Int32Prop(c, problem, k_time, "problem.time", &p.time) ||
+      !Int32Prop(c, problem, k_classes, "problem.classes", &p.classes) ||
+      !Int32Prop(c, problem, k_layout, "problem.layout", &p.layout) ||
+      !Int32Prop(c, problem, k_input, "problem.input", &p.input) ||
+      !Int32Prop(c, problem, k_blank, "problem.blank", &p.blank)) {
+    return false;
   }
   // The extents sized below: each factor in [1, 2^31), and N·T·C must be the data's length (so it fits).
   if (p.batch < 1 || p.time < 1 || p.classes < 1 ||
@@ -400,14 +420,14 @@ std::unique_ptr<Job> Prepare(napi_env env, napi_callback_info info, bool async) 
     RangeErr(c, "data.length", "batch·time·classes",
              std::to_string(data.length) + " (batch " + std::to_string(p.batch) + ", time " + std::to_string(p.time) +
                  ", classes " + std::to_string(p.classes) + ")");
-    return nullptr;
+    return false;
   }
   p.data_size = static_cast<int64_t>(data.length);
   if (async || data.shared) {
     j.data_copy = static_cast<float*>(std::malloc(data.byte_length));
     if (j.data_copy == nullptr) {
       Throw(env, SEQLOSS_ERROR_ALLOC, std::string(c.fn) + ": out of memory (copying the input)");
-      return nullptr;
+      return false;
     }
     std::memcpy(j.data_copy, data.data, data.byte_length);
     p.data = j.data_copy;
@@ -416,34 +436,33 @@ std::unique_ptr<Job> Prepare(napi_env env, napi_callback_info info, bool async) 
   }
 
   std::vector<Input> inputs{Input{data_name(p.input), data}};
-  if (!ReadSmall<int32_t>(j, problem, "inputLengths", "problem.inputLengths", napi_int32_array, "Int32Array", p.batch,
+  if (!ReadSmall<int32_t>(j, problem, k_inputLengths, "problem.inputLengths", napi_int32_array, "Int32Array", p.batch,
                           &j.input_lengths, &p.input_lengths, &p.input_lengths_size, &inputs)) {
-    return nullptr;
+    return false;
   }
   if (j.op->targets &&
-      (!ReadSmall<int32_t>(j, problem, "targets", "problem.targets", napi_int32_array, "Int32Array", -1, &j.targets,
+      (!ReadSmall<int32_t>(j, problem, k_targets, "problem.targets", napi_int32_array, "Int32Array", -1, &j.targets,
                            &p.targets, &p.targets_size, &inputs) ||
-       !ReadSmall<int32_t>(j, problem, "targetLengths", "problem.targetLengths", napi_int32_array, "Int32Array",
+       !ReadSmall<int32_t>(j, problem, k_targetLengths, "problem.targetLengths", napi_int32_array, "Int32Array",
                            p.batch, &j.target_lengths, &p.target_lengths, &p.target_lengths_size, &inputs))) {
-    return nullptr;
+    return false;
   }
-  if (j.op->counts && !ReadSmall<float>(j, problem, "counts", "problem.counts", napi_float32_array, "Float32Array",
+  if (j.op->counts && !ReadSmall<float>(j, problem, k_counts, "problem.counts", napi_float32_array, "Float32Array",
                                         -1, &j.counts, &p.counts, &p.counts_size, &inputs)) {
-    return nullptr;
+    return false;
   }
-  if (!ReadOptions(j, argv[4])) return nullptr;
+  if (!ReadOptions(j, argv[4])) return false;
 
   napi_value exec = argv[6];
-  if (!ObjectArg(c, exec, "exec") || !Int32Prop(c, exec, "backend", "exec.backend", &j.exec.backend) ||
-      !Int32Prop(c, exec, "device", "exec.device", &j.exec.device) ||
-      !Int32Prop(c, exec, "threads", "exec.threads", &j.exec.threads)) {
-    return nullptr;
+  if (!ObjectArg(c, exec, "exec") || !Int32Prop(c, exec, k_backend, "exec.backend", &j.exec.backend) ||
+      !Int32Prop(c, exec, k_device, "exec.device", &j.exec.device) ||
+      !Int32Prop(c, exec, k_threads, "exec.threads", &j.exec.threads)) {
+    return false;
   }
   j.exec.memory = SEQLOSS_MEMORY_HOST;
   j.exec.stream = nullptr;
 #if SEQLOSS_ABI_VERSION >= 4
   j.exec.pool = nullptr;
-  AddonState* state = State(env);
   if (j.exec.backend == SEQLOSS_BACKEND_CPU && j.exec.threads != 1 && state != nullptr && !state->pool_failed) {
     if (!state->pool) {
       auto pool = std::make_shared<Pool>();
@@ -458,8 +477,8 @@ std::unique_ptr<Job> Prepare(napi_env env, napi_callback_info info, bool async) 
   }
 #endif
 
-  if (!PrepareOutputs(j, argv[5], inputs, async)) return nullptr;
-  return job;
+  if (!PrepareOutputs(j, argv[5], inputs, async)) return false;
+  return true;
 }
 
 // After the ABI call: caller-owned outputs staged through the call's memory get their values (sync calls only:
@@ -478,13 +497,10 @@ napi_value Result(Job& j, napi_value* values) {
   if (napi_create_object(env, &result) != napi_ok) return nullptr;
   for (int i = 0; i < j.op->outs; ++i) {
     if (!j.out[i].present) continue;
-    if (napi_set_named_property(env, result, j.op->out[i].name, values[i]) != napi_ok) return nullptr;
+    if (!Set(j.ctx, result, j.op->out[i].key, values[i])) return nullptr;
     if (i == 0 && j.op->loss) {
       napi_value loss = nullptr;
-      if (napi_create_double(env, j.loss, &loss) != napi_ok ||
-          napi_set_named_property(env, result, "loss", loss) != napi_ok) {
-        return nullptr;
-      }
+      if (napi_create_double(env, j.loss, &loss) != napi_ok || !Set(j.ctx, result, k_loss, loss)) return nullptr;
     }
   }
   return result;
@@ -505,9 +521,8 @@ napi_value Guarded(napi_env env, F&& body) {
 
 napi_value Call(napi_env env, napi_callback_info info) {
   return Guarded(env, [&]() -> napi_value {
-    std::unique_ptr<Job> job = Prepare(env, info, false);
-    if (!job) return nullptr;
-    Job& j = *job;
+    Job j;  // a sync call's state lives on the stack
+    if (!Prepare(env, info, false, j)) return nullptr;
     j.status = j.op->run(j);
     j.message[sizeof j.message - 1] = '\0';
     if (j.status != SEQLOSS_OK) {
@@ -596,6 +611,9 @@ void Complete(napi_env env, napi_status status, void* data) {
       if (j.work != nullptr) napi_delete_async_work(env, j.work);
     }
   } cleanup{j, env};
+  // The key array read when the call began belonged to that callback's handle scope: read it again here.
+  AddonState* state = State(env);
+  j.ctx.keys = KeyArray(env, state != nullptr ? &state->keys : nullptr);
   try {
     if (status != napi_ok) {
       Reject(env, j.deferred,
@@ -637,14 +655,24 @@ napi_value CallAsync(napi_env env, napi_callback_info info) {
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &error);
     Reject(env, deferred, error);
   };
-  std::unique_ptr<Job> job;
-  try {
-    job = Prepare(env, info, true);
-  } catch (...) {
-    Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
-    job.reset();
-  }
+  std::unique_ptr<Job> job(new (std::nothrow) Job());
+  bool ok = false;
   if (!job) {
+    Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
+  } else {
+    try {
+      ok = Prepare(env, info, true, *job);
+    } catch (...) {
+      Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
+    }
+  }
+  if (!ok) {
+    if (job) {
+      for (Out& o : job->out) {
+        if (o.ref != nullptr) napi_delete_reference(env, o.ref);
+        o.ref = nullptr;
+      }
+    }
     reject_pending();
     return promise;
   }
@@ -740,7 +768,10 @@ napi_value Info(napi_env env, napi_callback_info /*info*/) {
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   using namespace seqloss_napi;
   auto* state = new (std::nothrow) AddonState();
-  if (state != nullptr && napi_set_instance_data(env, state, DeleteState, nullptr) != napi_ok) delete state;
+  if (state != nullptr) {
+    MakeKeys(env, &state->keys);  // without it, the names are looked up per call
+    if (napi_set_instance_data(env, state, DeleteState, nullptr) != napi_ok) delete state;
+  }
   // Writable, enumerable, configurable: visible to Object.keys, replaceable by tests that stub them.
   const auto attributes = static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
   const napi_property_descriptor methods[] = {

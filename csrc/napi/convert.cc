@@ -130,10 +130,54 @@ std::string Describe(napi_env env, napi_value value) {
   }
 }
 
-bool Get(const Ctx& ctx, napi_value obj, const char* key, napi_value* out) {
-  if (napi_get_named_property(ctx.env, obj, key, out) == napi_ok) return true;
-  // The read threw (the exception is pending and propagates) or the environment is going away.
-  return false;
+const char* KeyName(Key key) {
+  static const char* const kNames[kKeyCount] = {
+#define SEQLOSS_NAPI_KEY_NAME(name) #name,
+      SEQLOSS_NAPI_KEYS(SEQLOSS_NAPI_KEY_NAME)
+#undef SEQLOSS_NAPI_KEY_NAME
+  };
+  return key < kKeyCount ? kNames[key] : "";
+}
+
+void MakeKeys(napi_env env, Keys* keys) {
+  napi_value array = nullptr;
+  if (napi_create_array_with_length(env, kKeyCount, &array) != napi_ok) return;
+  for (uint32_t i = 0; i < kKeyCount; ++i) {
+    napi_value s = nullptr;
+    if (napi_create_string_latin1(env, KeyName(static_cast<Key>(i)), NAPI_AUTO_LENGTH, &s) != napi_ok ||
+        napi_set_element(env, array, i, s) != napi_ok) {
+      return;
+    }
+  }
+  napi_create_reference(env, array, 1, &keys->holder);
+}
+
+napi_value KeyArray(napi_env env, const Keys* keys) {
+  napi_value array = nullptr;
+  if (keys == nullptr || keys->holder == nullptr || napi_get_reference_value(env, keys->holder, &array) != napi_ok) {
+    return nullptr;
+  }
+  return array;
+}
+
+namespace {
+napi_value KeyValue(const Ctx& ctx, Key key) {
+  napi_value v = nullptr;
+  if (ctx.keys != nullptr && napi_get_element(ctx.env, ctx.keys, key, &v) == napi_ok && v != nullptr) return v;
+  if (napi_create_string_latin1(ctx.env, KeyName(key), NAPI_AUTO_LENGTH, &v) != napi_ok) return nullptr;
+  return v;
+}
+}  // namespace
+
+bool Get(const Ctx& ctx, napi_value obj, Key key, napi_value* out) {
+  napi_value k = KeyValue(ctx, key);
+  // A failure: the read threw (the exception is pending and propagates) or the environment is going away.
+  return k != nullptr && napi_get_property(ctx.env, obj, k, out) == napi_ok;
+}
+
+bool Set(const Ctx& ctx, napi_value obj, Key key, napi_value value) {
+  napi_value k = KeyValue(ctx, key);
+  return k != nullptr && napi_set_property(ctx.env, obj, k, value) == napi_ok;
 }
 
 bool ObjectArg(const Ctx& ctx, napi_value value, const char* what) {
@@ -143,7 +187,7 @@ bool ObjectArg(const Ctx& ctx, napi_value value, const char* what) {
   return true;
 }
 
-bool Int32Prop(const Ctx& ctx, napi_value obj, const char* key, const char* what, int32_t* out) {
+bool Int32Prop(const Ctx& ctx, napi_value obj, Key key, const char* what, int32_t* out) {
   napi_value value = nullptr;
   if (!Get(ctx, obj, key, &value)) return false;
   double d = 0;
@@ -156,7 +200,7 @@ bool Int32Prop(const Ctx& ctx, napi_value obj, const char* key, const char* what
   return true;
 }
 
-bool NumberProp(const Ctx& ctx, napi_value obj, const char* key, const char* what, double* out) {
+bool NumberProp(const Ctx& ctx, napi_value obj, Key key, const char* what, double* out) {
   napi_value value = nullptr;
   if (!Get(ctx, obj, key, &value)) return false;
   if (napi_get_value_double(ctx.env, value, out) != napi_ok) return TypeErr(ctx, what, "a number", value);

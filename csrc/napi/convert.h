@@ -18,11 +18,41 @@ namespace seqloss_napi {
 // Room for the ABI's messages.
 constexpr size_t kMessageSize = 1024;
 
-// One public function's context: its environment and its name, which starts every message ("ctcLoss: ...").
+// The property names the layer reads and writes, interned once per environment (a name given as a C string is
+// looked up in V8's string table on every access, which is a fair share of a small call's cost).
+#define SEQLOSS_NAPI_KEYS(X)                                                                                      \
+  X(batch) X(time) X(classes) X(layout) X(input) X(blank) X(inputLengths) X(targets) X(targetLengths) X(counts) \
+  X(reduction) X(zeroInfinity) X(fitAlpha) X(fitGamma) X(fitAlphaScope) X(alignment) X(lambda) X(ctcWeight)   \
+  X(scale) X(margin) X(variant) X(eps) X(collapseRepeats) X(grad) X(posterior) X(backend) X(device) X(threads)  \
+  X(losses) X(loss) X(ctcLosses) X(distillLosses) X(paths) X(scores) X(labels) X(lengths) X(expected)          \
+  X(rounded)
+
+enum Key : uint8_t {
+#define SEQLOSS_NAPI_KEY_ENUM(name) k_##name,
+  SEQLOSS_NAPI_KEYS(SEQLOSS_NAPI_KEY_ENUM)
+#undef SEQLOSS_NAPI_KEY_ENUM
+      kKeyCount
+};
+
+// The JavaScript name of a key.
+const char* KeyName(Key key);
+
+// The interned keys of one environment: an array of the key strings, held by a reference (Node-API 8 cannot
+// reference a string itself), made once by MakeKeys.
+struct Keys {
+  napi_ref holder = nullptr;
+};
+void MakeKeys(napi_env env, Keys* keys);
+
+// One public function's context: its environment, the environment's key array for this call (nullptr: names are
+// then looked up each time) and the function's name, which starts every message ("ctcLoss: ...").
 struct Ctx {
   napi_env env;
+  napi_value keys;
   char fn[64];
 };
+// The key array of `keys` for one call (nullptr when there is none).
+napi_value KeyArray(napi_env env, const Keys* keys);
 
 // A JavaScript error for a status: SEQLOSS_ERROR_TYPE -> TypeError, SEQLOSS_ERROR_RANGE -> RangeError, anything
 // else -> Error; err.code = seqloss_status_name(status). nullptr when the environment cannot make one.
@@ -39,13 +69,15 @@ bool RangeErr(const Ctx& ctx, const std::string& what, const std::string& expect
 std::string Describe(napi_env env, napi_value value);
 
 // Reads obj[key] (false when the read itself threw: a getter, a revoked Proxy).
-bool Get(const Ctx& ctx, napi_value obj, const char* key, napi_value* out);
+bool Get(const Ctx& ctx, napi_value obj, Key key, napi_value* out);
+// Sets obj[key] = value.
+bool Set(const Ctx& ctx, napi_value obj, Key key, napi_value value);
 // An object argument (TypeError otherwise).
 bool ObjectArg(const Ctx& ctx, napi_value value, const char* what);
 // obj[key] must be a number with an integral value in int32 range (TypeError for a non-number, RangeError else).
-bool Int32Prop(const Ctx& ctx, napi_value obj, const char* key, const char* what, int32_t* out);
+bool Int32Prop(const Ctx& ctx, napi_value obj, Key key, const char* what, int32_t* out);
 // obj[key] must be a number (its value is for the ABI to check).
-bool NumberProp(const Ctx& ctx, napi_value obj, const char* key, const char* what, double* out);
+bool NumberProp(const Ctx& ctx, napi_value obj, Key key, const char* what, double* out);
 
 // A typed array as the ABI sees it: its elements (already advanced by the view's byteOffset), its element count,
 // whether its buffer is shared (a SharedArrayBuffer, which other threads may write while a call reads it).
