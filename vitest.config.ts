@@ -27,7 +27,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'cuda-emulated',
-          include: [...cudaFiles, 'test/emulator*.test.ts'],
+          include: [...cudaFiles, 'test/emulator*.test.ts', 'test/callpath.test.ts', 'test/fuzz.test.ts'],
           env: {
             SEQLOSS_ADDON: 'build-emu/Release/seqloss.node',
             SEQLOSS_EMULATE_DEVICES: '2',
