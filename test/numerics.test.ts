@@ -66,6 +66,18 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
       }
     });
 
+    it('T = 30, C = 12, l = (1, 2, 3, 4, 5), logits all −3e38: loss 55.519041686, ctcAlign score −30 ln 12 = −74.547199494', () => {
+      const T = 30, C = 12, label = [1, 2, 3, 4, 5];
+      const x = new Float32Array(T * C).fill(-3e38);
+      const want = T * Math.log(C) - Math.log(Number(countAlignments(T, label)));
+      relClose(want, 55.51904168600895, 1e-14);
+      const r = ctcLoss(x, { batch: 1, time: T, classes: C, targets: [label], reduction: 'sum', backend });
+      relClose(r.loss, want, 1e-12);
+      const a = ctcAlign(x, { batch: 1, time: T, classes: C, targets: [label], backend });
+      relClose(a.scores[0], -74.54719949364001, 1e-7);
+      expect(Array.from(a.paths)).toEqual([...label, ...new Array(T - label.length).fill(0)]);
+    });
+
     it('ctcAlign on logits all −3e38: score −T ln C, the tie-rule path (labels first, then the final blank)', () => {
       const T = 10, C = 5, label = [1, 2, 3, 2];
       const x = new Float32Array(T * C).fill(-3e38);
