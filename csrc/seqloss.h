@@ -245,7 +245,17 @@ SEQLOSS_API seqloss_status seqloss_cuda_device_query(int32_t index, seqloss_cuda
 /* Uses: batch, time, classes, layout, input (LOGITS or LOG_PROBS), blank, data, input_lengths, targets,
  * target_lengths. Loss -log p(l|x) by the forward-backward algorithm (Graves et al. 2006) in log space.
  * grad: for LOGITS softmax(x) - y'; for LOG_PROBS -y' (the log-probs taken as free inputs); times the reduction
- * scale (mean: 1 / (N * max(L_n, 1)), sum and none: 1); zero on frames t >= T_n and for impossible sequences. */
+ * scale (mean: 1 / (N * max(L_n, 1)), sum and none: 1); zero on frames t >= T_n and for impossible sequences.
+ * Numerics at the extremes (README), the same on every backend, exact for every float32 input:
+ *  - per frame the log-probabilities are taken relative to the frame's largest over all C classes (logits:
+ *    (x - max x) - ln sum e^(x - max x), in double); ln p(l|x) adds the frames' shifts back in double, and each
+ *    frame's posterior is normalised by its own total;
+ *  - a class more than 1e8 below its frame's largest log-probability has probability exactly 0 (a label class at
+ *    logit -1e30 on every frame: loss +inf, zero rows, 0 with zero_infinity);
+ *  - a NaN or +inf in any class of a frame t < T_n, or (LOGITS) a frame of only -inf: loss NaN (zero_infinity does
+ *    not apply), NaN grad and posterior rows t < T_n (rows t >= T_n stay 0); -inf log-probs are probability 0;
+ *  - LOGITS: a loss that rounds below 0 is 0 (-ln p >= 0 exactly); LOG_PROBS: as computed. A finite loss beyond
+ *    float32 is +inf in losses and exact in the double loss. */
 SEQLOSS_API seqloss_status seqloss_ctc_workspace_size(const seqloss_problem* problem,
                                                       const seqloss_ctc_options* options,
                                                       const seqloss_exec* exec, size_t* bytes, char* message,
@@ -258,10 +268,16 @@ SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seq
 /* ---- DCTC ------------------------------------------------------------------------------------------------ */
 /* Distillation CTC (Zhang et al., AAAI 2024). Uses what seqloss_ctc uses; input must be LOGITS (a).
  * Per sequence, with P = softmax(s a) and y' the CTC posterior under P: z* by options.alignment (frames where
- * y'_t is all zero, i.e. impossible sequences, get the blank; ties go to the lowest class);
- * L_n = beta ctc_n + lambda distill_n (see seqloss_dctc_outputs), no gradient through z*.
+ * y'_t is all zero, i.e. impossible sequences, get the blank); L_n = beta ctc_n + lambda distill_n (see
+ * seqloss_dctc_outputs), no gradient through z*.
  * grad_t = r s [beta (P_t - y'_t) + lambda (Q_t - e_{z*_t})] for t < T_n, with Q_t = softmax(s a_t - s m e_{z*_t}),
- * r the reduction scale (mean: 1/N; sum, none: 1); the CTC part is zero for impossible sequences. */
+ * r the reduction scale (mean: 1/N; sum, none: 1); the CTC part is zero for impossible sequences.
+ * z* ties ('ratio', 'posterior'): keys (y'_k / max(P_k, 1e-8), or y'_k) within a relative 1e-6 of the largest are
+ * tied; among them the posteriors y'_k within a relative 1e-6 of their largest; then the lowest class. The CTC term
+ * follows seqloss_ctc's numerics (>= 0; NaN in, NaN out: NaN losses, both terms, NaN rows t < T_n, z* = blank
+ * there). s (a - max a) and s m are formed in double and the distillation term in log space
+ * (CE = softplus(ln sum_{k != z} e^(s a_k) - s a_z + s m)), exact for every finite logit with s in (0, 1e6] and
+ * m in [0, 1e30]. */
 SEQLOSS_API seqloss_status seqloss_dctc_workspace_size(const seqloss_problem* problem,
                                                        const seqloss_dctc_options* options,
                                                        const seqloss_exec* exec, size_t* bytes, char* message,
@@ -273,8 +289,11 @@ SEQLOSS_API seqloss_status seqloss_dctc(const seqloss_problem* problem, const se
 
 /* ---- Viterbi alignment ----------------------------------------------------------------------------------- */
 /* The single most probable path pi (frames t < T_n) with B(pi) = l: argmax_pi sum_t ln y^t_{pi_t} (as torchaudio's
- * forced_align, batched). Ties: staying in a state before advancing before skipping; at the end the final blank
- * before the last label. Uses: batch, time, classes, layout, input (LOGITS or LOG_PROBS), blank, data,
+ * forced_align, batched). The recursion runs in double on the log-probabilities relative to each frame's largest
+ * (as seqloss_ctc: the same doubles on every backend, so ties and paths are identical everywhere; below -1e8
+ * probability 0), the score then adds the frames' shifts. Ties: staying in a state before advancing before
+ * skipping; at the end the final blank before the last label. A NaN or +inf in a frame t < T_n (LOGITS: or a frame
+ * of only -inf): score NaN and a path row of -1. Uses: batch, time, classes, layout, input (LOGITS or LOG_PROBS), blank, data,
  * input_lengths, targets, target_lengths. */
 SEQLOSS_API seqloss_status seqloss_ctc_align_workspace_size(const seqloss_problem* problem, const seqloss_exec* exec,
                                                             size_t* bytes, char* message, size_t message_size);

@@ -3,14 +3,17 @@
 //
 // The logits are the big array; everything else works on per-sequence compact arrays (labels.h):
 //  1. row_stats: one block per valid row (n, t < T_n): the row max m_t and r_t = ln Σ_k e^(s (x_tk − m_t)) (a
-//     fixed-tree block sum in double), and the gather of ln y^t for the sequence's compact classes:
-//     lp_tj = s (x_{t,u_j} − m_t) − r_t in double (log-probs input: x as given). The only full read of the logits
+//     fixed-tree block sum in double), and the gather of the sequence's compact classes relative to the frame's
+//     largest log-probability (csrc/numerics.h, README "Numerics at the extremes"): lp_tj = ρ = s (x_{t,u_j} − m_t)
+//     in double for logits (c_t = −r_t), x − max x for log-probs (c_t = max x), −∞ below −1e8. R holds r_t
+//     (logits) or c_t (log-probs), NaN for a frame with a NaN or +∞ (logits: or only −∞). shift_kernel then sums
+//     c_t per sequence (NaN for such a sequence): ln p(l|x) = ln p_ρ(l) + Σ_t c_t. The only full read of the logits
 //     before the gradient.
 //  2. alpha: one block per sequence, threads over the 2L + 1 states, frames in order: α_t(s) = lp_t(l'_s) +
 //     ln(e^α_{t−1}(s) + e^α_{t−1}(s−1) + [e^α_{t−1}(s−2)]) in double log space; ln p(l|x) = α_{T−1}(S−1) ⊕ α_{T−1}(S−2).
 //     Rows live in global memory (no cap on the label length), the previous row is L2-resident.
 //  3. beta: one block per sequence, frames in reverse: β'_t(s) (emission at t excluded), γ_t(s) =
-//     e^(α_t(s) + β'_t(s) − ln p), summed per compact class: the blank over the even states by a fixed-tree block
+//     e^(α_t(s) + β'_t(s) − ln p), normalised by the frame's own total, summed per compact class: the blank over the even states by a fixed-tree block
 //     sum, each label class over its states in state order (no atomics). y'_t goes to a compact buffer.
 //  4. (fit) α: V_k per compact class, batch sums per class in sequence order, factors (Eq. 15), each frame
 //     rescaled and renormalised (Eq. 16); γ: w_t = max(0, max_k (y'_tk − y_tk)) (Eq. 18), per-sequence weights
@@ -26,6 +29,7 @@
 
 #include "backend.h"
 #include "labels.h"
+#include "numerics.h"
 #include "runtime.cuh"
 
 namespace seqloss {
@@ -64,7 +68,7 @@ constexpr unsigned kMaxGrid = 1u << 20;
 // ---- 1. row statistics and the compact gather -----------------------------------------------------------------
 
 // s: DCTC's logit scale (1 otherwise), as the CPU backend uses it: in float for the row sum, in double for the
-// gathered log-probabilities.
+// gathered relative log-probabilities.
 __global__ void row_stats_kernel(const float* __restrict__ x, Meta m, double s, float* __restrict__ M,
                                  double* __restrict__ R, double* __restrict__ lp) {
   SEQLOSS_SHARED(double, shd, 33);
@@ -75,30 +79,62 @@ __global__ void row_stats_kernel(const float* __restrict__ x, Meta m, double s, 
     const int32_t n = seq_of_row(m.roff, m.N, r);
     const int64_t t = r - m.roff[n];
     const float* row = x + row_offset(m.layout, n, t, m.N, m.T, m.C);
-    float mx = 0.0f;
-    double lr = 0.0;
+    float v = -HUGE_VALF;
+    for (int k = threadIdx.x; k < m.C; k += blockDim.x) v = fmaxf(v, row[k]);
+    const float mx = block_max(v, shf);
+    double lr = 0.0;  // r_t (logits) or c_t (log-probs); NaN for a frame that makes the sequence NaN
     if (logits) {
-      float v = -HUGE_VALF;
-      for (int k = threadIdx.x; k < m.C; k += blockDim.x) v = fmaxf(v, row[k]);
-      mx = block_max(v, shf);
+      // NaN, +inf (inf − inf) and a row of −inf (−inf − −inf) all make the sum NaN.
       double acc = 0.0;
       for (int k = threadIdx.x; k < m.C; k += blockDim.x) acc += static_cast<double>(expf((row[k] - mx) * sf));
       lr = log(block_sum(acc, shd));
-      if (threadIdx.x == 0) {
-        M[r] = mx;
-        R[r] = lr;
-      }
+    } else {
+      double bad = 0.0;
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) bad += (row[k] != row[k] || row[k] == HUGE_VALF) ? 1.0 : 0.0;
+      lr = block_sum(bad, shd) != 0.0 ? NAN : static_cast<double>(mx);
+    }
+    if (threadIdx.x == 0) {
+      M[r] = mx;
+      R[r] = lr;
     }
     const int32_t U = m.U[n];
     if (lp != nullptr && U > 0) {
       const int32_t* u = m.ucls + m.uoff[n];
       double* out = lp + m.yoff[n] + t * U;
       for (int j = threadIdx.x; j < U; j += blockDim.x) {
-        const float xv = row[u[j]];
-        out[j] = logits ? (static_cast<double>(xv) - static_cast<double>(mx)) * s - lr : static_cast<double>(xv);
+        const double xv = static_cast<double>(row[u[j]]);
+        double rho;
+        if (logits) {
+          rho = (xv - static_cast<double>(mx)) * s;
+        } else {
+          rho = mx == -HUGE_VALF ? neg_inf() : xv - static_cast<double>(mx);  // a frame of −∞: no path
+        }
+        out[j] = num::clamp_log_zero(rho);
       }
     }
   }
+}
+
+// Σ_{t<T_n} c_t per sequence, frames in order (c_t = −r_t for logits, the frame's max for log-probs; a log-probs
+// frame of −∞ adds nothing: its emissions are all 0 and the sequence is impossible); NaN when a frame is NaN.
+__global__ void shift_kernel(Meta m, const double* __restrict__ R, double* __restrict__ shift) {
+  const int32_t n = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (n >= m.N) return;
+  const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
+  double acc = 0.0;
+  for (int64_t r = m.roff[n]; r < m.roff[n + 1]; ++r) {
+    const double c = R[r];
+    if (c != c) {
+      acc = NAN;
+      break;
+    }
+    if (logits) {
+      acc -= c;
+    } else if (c != neg_inf()) {
+      acc += c;
+    }
+  }
+  shift[n] = acc;
 }
 
 // ---- 2. forward -----------------------------------------------------------------------------------------------
@@ -141,9 +177,16 @@ struct Best3 {
   }
 };
 
-__global__ void alpha_kernel(Meta m, const double* __restrict__ lp, double* __restrict__ A, double* __restrict__ logp) {
+// logp[n] = ln p_ρ(l) (relative to the frames' maxima: ln p(l|x) = logp + shift), −∞ when impossible, NaN when
+// the sequence is NaN (shift NaN).
+__global__ void alpha_kernel(Meta m, const double* __restrict__ lp, const double* __restrict__ shift,
+                             double* __restrict__ A, double* __restrict__ logp) {
   const int32_t n = blockIdx.x;
   const int32_t S = m.S[n], Tn = m.Tn[n];
+  if (shift[n] != shift[n]) {
+    if (threadIdx.x == 0) logp[n] = NAN;
+    return;
+  }
   if (S == 0 || Tn == 0) {
     // Statically infeasible, or T_n = 0 (then L = 0 and the empty alignment has p = 1).
     if (threadIdx.x == 0) logp[n] = S == 0 ? neg_inf() : 0.0;
@@ -169,6 +212,7 @@ __global__ void beta_kernel(Meta m, const double* __restrict__ lp, const double*
   const int32_t U = m.U[n];
   double* y = yp + m.yoff[n];
   const double lpn = logp[n];
+  if (lpn != lpn) return;  // NaN: the rows are NaN, y' is not read
   if (lpn == neg_inf()) {
     for (int64_t i = threadIdx.x; i < static_cast<int64_t>(Tn) * U; i += blockDim.x) y[i] = 0.0;
     return;
@@ -198,16 +242,21 @@ __global__ void beta_kernel(Meta m, const double* __restrict__ lp, const double*
       cur[s] = bt + et[cidx[s]];
     }
     __syncthreads();
+    // The frame's own total (p in exact arithmetic), so that rows sum to 1 to rounding.
+    double all = 0.0;
+    for (int i = threadIdx.x; i < S; i += blockDim.x) all += G[i];
+    const double total = block_sum(all, sh);
+    const double inv = total > 0.0 ? 1.0 / total : 1.0;
     // y'_t: the blank over the even states (fixed tree), each label class over its states in state order.
     double part = 0.0;
     for (int i = threadIdx.x; 2 * i < S; i += blockDim.x) part += G[2 * i];
     const double blank = block_sum(part, sh);
     double* yt = y + static_cast<int64_t>(t) * U;
-    if (threadIdx.x == 0) yt[0] = blank;
+    if (threadIdx.x == 0) yt[0] = blank * inv;
     for (int j = 1 + threadIdx.x; j < U; j += blockDim.x) {
       double v = 0.0;
       for (int32_t i = m.cs_start[g0 + j]; i < m.cs_start[g0 + j + 1]; ++i) v += G[m.cs_state[i]];
-      yt[j] = v;
+      yt[j] = v * inv;
     }
     __syncthreads();
     double* tmp = nxt;
@@ -219,8 +268,11 @@ __global__ void beta_kernel(Meta m, const double* __restrict__ lp, const double*
 // ---- 4. the iterative-fitting modifications (Li & Wang) -------------------------------------------------------
 
 __device__ inline bool solvable(const Meta& m, const double* logp, int32_t n) {
-  return m.S[n] > 0 && m.Tn[n] > 0 && logp[n] != neg_inf();
+  return m.S[n] > 0 && m.Tn[n] > 0 && logp[n] != neg_inf() && logp[n] == logp[n];
 }
+
+// A NaN or +∞ in a frame t < T_n (logits: or a frame of −∞): NaN loss and rows.
+__device__ inline bool nan_seq(const double* logp, int32_t n) { return logp[n] != logp[n]; }
 
 // Eq. 15: α N_k / V_k (labels), (1 − α) L / V_blank (blank), 0 where V_k = 0.
 __device__ inline double alpha_factor(double alpha, bool is_blank, double Nk, double L, double Vk) {
@@ -277,6 +329,7 @@ __global__ void fit_factor_kernel(Meta m, double alpha, int32_t scope, const dou
 // w_t = max(0, max_j (y'_tj − y_tj)) (Eq. 18; the classes outside the compact set only contribute −y ≤ 0).
 __global__ void fit_rows_kernel(Meta m, int32_t alpha_on, int32_t scope, const double* __restrict__ Lb,
                                 const double* __restrict__ logp, const double* __restrict__ lp,
+                                const double* __restrict__ R,
                                 const double* __restrict__ fac, double* __restrict__ yp, double* __restrict__ W) {
   const int lane = threadIdx.x;
   for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
@@ -300,7 +353,7 @@ __global__ void fit_rows_kernel(Meta m, int32_t alpha_on, int32_t scope, const d
     }
     if (W != nullptr) {
       double w = 0.0;
-      for (int j = lane; j < U; j += 32) w = fmax(w, y[j] - exp(e[j]));
+      for (int j = lane; j < U; j += 32) w = fmax(w, y[j] - exp(e[j] - R[r]));
       for (int o = 16; o > 0; o >>= 1) w = fmax(w, __shfl_xor_sync(0xffffffffu, w, o));
       if (lane == 0) W[r] = w;
     }
@@ -342,9 +395,10 @@ __global__ void ctc_rows_kernel(const float* __restrict__ x, Meta m, const float
     float* g = grad != nullptr ? grad + off : nullptr;
     float* q = post != nullptr ? post + off : nullptr;
     if (t >= m.Tn[n] || !solvable(m, logp, n)) {
+      const float v = t < m.Tn[n] && nan_seq(logp, n) ? NAN : 0.0f;
       for (int k = threadIdx.x; k < m.C; k += blockDim.x) {
-        if (g != nullptr) g[k] = 0.0f;
-        if (q != nullptr) q[k] = 0.0f;
+        if (g != nullptr) g[k] = v;
+        if (q != nullptr) q[k] = v;
       }
       continue;
     }
@@ -365,7 +419,7 @@ __global__ void ctc_rows_kernel(const float* __restrict__ x, Meta m, const float
       }
       __syncthreads();
       for (int j = threadIdx.x; j < U; j += blockDim.x) {
-        g[u[j]] = static_cast<float>(logits ? c * (exp(e[j]) - y[j]) : -c * y[j]);
+        g[u[j]] = static_cast<float>(logits ? c * (exp(e[j] - R[r]) - y[j]) : -c * y[j]);
       }
     }
     if (q != nullptr) {
@@ -383,11 +437,18 @@ __global__ void ctc_rows_kernel(const float* __restrict__ x, Meta m, const float
 // advance, skip); then thread 0 backtracks from the final blank (or the last label when strictly better),
 // recomputing each choice from the stored rows with the same comparisons (no back-pointers), as viterbi.cc.
 // path: N x T classes (−1 after T_n and for a row without a path); score: ln p of the path or −inf.
-__global__ void viterbi_kernel(Meta m, const double* __restrict__ lp, double* __restrict__ D,
-                               int32_t* __restrict__ path, double* __restrict__ score) {
+// The recursion runs on ρ (lp), the same doubles as on the CPU, so every comparison and tie goes the same way;
+// the score is then best + Σ_t c_t. A NaN sequence: score NaN, a row of −1.
+__global__ void viterbi_kernel(Meta m, const double* __restrict__ lp, const double* __restrict__ shift,
+                               double* __restrict__ D, int32_t* __restrict__ path, double* __restrict__ score) {
   const int32_t n = blockIdx.x;
   const int32_t S = m.S[n], Tn = m.Tn[n];
   int32_t* prow = path + static_cast<int64_t>(n) * m.T;
+  if (shift[n] != shift[n]) {
+    for (int t = threadIdx.x; t < m.T; t += blockDim.x) prow[t] = -1;
+    if (threadIdx.x == 0) score[n] = NAN;
+    return;
+  }
   if (S == 0 || Tn == 0) {
     for (int t = threadIdx.x; t < m.T; t += blockDim.x) prow[t] = -1;
     if (threadIdx.x == 0) score[n] = S == 0 ? neg_inf() : 0.0;
@@ -427,7 +488,7 @@ __global__ void viterbi_kernel(Meta m, const double* __restrict__ lp, double* __
   }
   prow[0] = u[cidx[s]];
   for (int t = Tn; t < m.T; ++t) prow[t] = -1;
-  score[n] = best;
+  score[n] = best + shift[n];
 }
 
 // ---- DCTC -----------------------------------------------------------------------------------------------------
@@ -435,24 +496,15 @@ __global__ void viterbi_kernel(Meta m, const double* __restrict__ lp, double* __
 struct DctcParams {
   int32_t alignment;
   double beta, lambda;
-  double s, rs;    // logit scale, reduction scale times s
-  double sm, esm;  // s·m and e^(−s·m)
+  double s, rs;  // logit scale, reduction scale times s
+  double sm;     // s·m in double (up to 1e36)
 };
 
-// The distillation target at z in closed form (dctc.cc): D = 1 − P_z + P_z e^(−s m), CE = −ln Q_z.
-struct Distill {
-  double om, inv_D, ce;
-};
-__device__ inline Distill distill_at(double lnPz, double Pz, double sm, double esm) {
-  const double om = Pz > 0.5 ? -expm1(lnPz) : 1.0 - Pz;
-  if (sm == 0.0) return Distill{om, 1.0, -lnPz};
-  const double D = om + Pz * esm;
-  return Distill{om, 1.0 / D, -(lnPz - sm - log(D))};
-}
-
-// One block per row (n, t): z*_t (ratio: argmax y'/max(P, 1e-8); posterior: argmax y'; viterbi: the path's class;
-// ties to the lowest class; all-zero y' or an unsolvable sequence: the blank), CE_t, the alignment, and the
-// gradient row r s [β (P − y') + λ (Q − e_z)] (β counts only for solvable sequences).
+// One block per row (n, t): z*_t (ratio: keys y'/max(P, 1e-8); posterior: keys y'; the near-tie rule of
+// csrc/numerics.h: keys within a relative 1e-6 of the best are tied, then the posteriors within 1e-6 of theirs,
+// then the lowest class; viterbi: the path's class; all-zero y' or an unsolvable sequence: the blank), CE_t, the
+// alignment, and the gradient row r s [β (P − y') + λ (Q − e_z)] (β counts only for solvable sequences), with
+// Q_t = softmax(ρ − s m e_z) in log space (numerics.h distill_*). A NaN sequence: NaN rows and CE, z* = blank.
 __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M,
                                  const double* __restrict__ R, const double* __restrict__ lp,
                                  const double* __restrict__ yp, const double* __restrict__ logp,
@@ -460,6 +512,8 @@ __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const floa
                                  int32_t* __restrict__ align, double* __restrict__ CE) {
   SEQLOSS_SHARED(int32_t, sh_jz, 1);
   SEQLOSS_SHARED(int32_t, sh_z, 1);
+  SEQLOSS_SHARED(double, shd, 33);
+  SEQLOSS_SHARED(float, shf, 33);
   const int64_t total = static_cast<int64_t>(m.N) * m.T;
   const float sf = static_cast<float>(prm.s);
   for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
@@ -467,11 +521,15 @@ __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const floa
     const int64_t t = b - static_cast<int64_t>(n) * m.T;
     const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
     float* g = grad != nullptr ? grad + off : nullptr;
-    if (t >= m.Tn[n]) {
+    if (t >= m.Tn[n] || nan_seq(logp, n)) {
+      const bool valid = t < m.Tn[n];
       if (g != nullptr) {
-        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = 0.0f;
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = valid ? NAN : 0.0f;
       }
-      if (threadIdx.x == 0) align[b] = -1;
+      if (threadIdx.x == 0) {
+        align[b] = valid ? m.blank : -1;
+        if (valid) CE[m.roff[n] + t] = NAN;
+      }
       continue;
     }
     const int64_t r = m.roff[n] + t;
@@ -480,6 +538,8 @@ __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const floa
     const int32_t* u = m.ucls + m.uoff[n];
     const double* y = ok && yp != nullptr ? yp + m.yoff[n] + t * U : nullptr;
     const double* e = ok ? lp + m.yoff[n] + t * U : nullptr;
+    const float mx = M[r];
+    const double lr = R[r];
     if (threadIdx.x == 0) {
       int32_t jz = -1;
       if (ok && prm.alignment == SEQLOSS_DCTC_VITERBI) {
@@ -487,16 +547,23 @@ __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const floa
         for (int32_t j = U - 1; j >= 0; --j) jz = u[j] == zc ? j : jz;
         if (jz < 0) jz = 0;  // no path (a row of -1): the blank (compact class 0), as the CPU backend
       } else if (ok) {
+        // Keys (three passes over the compact classes, as dctc.cc near_tie_argmax).
+        auto key = [&](int32_t j) {
+          if (prm.alignment != SEQLOSS_DCTC_RATIO) return y[j];
+          const double P = exp(e[j] - lr);
+          return y[j] / (P > num::kRatioFloor ? P : num::kRatioFloor);
+        };
         double best = 0.0;
-        for (int32_t j = 0; j < U; ++j) {
-          double key = y[j];
-          if (prm.alignment == SEQLOSS_DCTC_RATIO) {
-            const double P = exp(e[j]);
-            key = key / (P > 1e-8 ? P : 1e-8);
+        for (int32_t j = 0; j < U; ++j) best = key(j) > best ? key(j) : best;
+        if (best > 0.0) {
+          const double kf = num::tie_floor(best);
+          double ybest = 0.0;
+          for (int32_t j = 0; j < U; ++j) {
+            if (key(j) >= kf && y[j] > ybest) ybest = y[j];
           }
-          if (key > best || (key == best && key > 0.0 && jz >= 0 && u[j] < u[jz])) {
-            best = key;
-            jz = j;
+          const double yf = num::tie_floor(ybest);
+          for (int32_t j = 0; j < U; ++j) {
+            if (key(j) >= kf && y[j] >= yf && (jz < 0 || u[j] < u[jz])) jz = j;
           }
         }
         if (jz < 0) jz = 0;  // y'_t = 0: the blank (compact class 0)
@@ -507,46 +574,79 @@ __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const floa
     __syncthreads();
     const int32_t jz = sh_jz[0], z = sh_z[0];
     const float* row = x + off;
-    const float mx = M[r];
-    const double lr = R[r];
-    const double lnPz = (static_cast<double>(row[z]) - static_cast<double>(mx)) * prm.s - lr;
-    const Distill d = distill_at(lnPz, exp(lnPz), prm.sm, prm.esm);
+    // The distillation terms (numerics.h): R_z from P_z where P_z <= 1/2, else from the other classes (block
+    // reductions; the condition is the same for every thread).
+    const double rho_z = (static_cast<double>(row[z]) - static_cast<double>(mx)) * prm.s;
+    num::DistillTerms d;
+    if (prm.sm == 0.0) {
+      d = num::distill_plain(rho_z - lr);
+    } else {
+      const double Pz = exp(rho_z - lr);
+      double Rz;
+      if (Pz <= 0.5) {
+        Rz = num::rest_from_pz(lr, Pz);
+      } else {
+        float v = -HUGE_VALF;
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) v = k != z ? fmaxf(v, row[k]) : v;
+        const float x2 = block_max(v, shf);
+        const double rho2 = (static_cast<double>(x2) - static_cast<double>(mx)) * prm.s;
+        double acc = 0.0;
+        if (x2 != -HUGE_VALF) {
+          for (int k = threadIdx.x; k < m.C; k += blockDim.x) {
+            if (k != z) acc += exp((static_cast<double>(row[k]) - static_cast<double>(mx)) * prm.s - rho2);
+          }
+        }
+        const double sum = block_sum(acc, shd);
+        Rz = x2 == -HUGE_VALF ? neg_inf() : rho2 + log(sum);
+      }
+      d = num::distill_margin(rho_z, lr, Rz, prm.sm);
+    }
     if (threadIdx.x == 0) {
       CE[r] = d.ce;
       align[b] = z;
     }
     if (g != nullptr) {
       const double beta = ok ? prm.beta : 0.0;
-      const float dense = static_cast<float>(prm.rs * (beta + prm.lambda * d.inv_D));
-      const float lrf = static_cast<float>(lr);
-      for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) * sf - lrf) * dense;
+      if (d.ell <= num::kDenseFactorLog) {
+        const float dense = static_cast<float>(prm.rs * (d.ell == 0.0 ? beta + prm.lambda : beta + prm.lambda * exp(d.ell)));
+        const float lrf = static_cast<float>(lr);
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) * sf - lrf) * dense;
+      } else {
+        // Q_k = P_k e^ell with e^ell large: each class in double (P_k may underflow float where Q_k does not).
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) {
+          const double lnP = (static_cast<double>(row[k]) - static_cast<double>(mx)) * prm.s - lr;
+          g[k] = static_cast<float>(prm.rs * (beta * exp(lnP) + prm.lambda * exp(lnP + d.ell)));
+        }
+      }
       __syncthreads();
       if (ok && y != nullptr) {
         for (int j = threadIdx.x; j < U; j += blockDim.x) {
-          const double P = exp(e[j]);
-          const double v = j == jz ? prm.beta * (P - y[j]) - prm.lambda * d.om * d.inv_D
-                                   : prm.beta * (P - y[j]) + prm.lambda * P * d.inv_D;
+          const double lnP = (static_cast<double>(row[u[j]]) - static_cast<double>(mx)) * prm.s - lr;
+          const double v = num::dctc_bracket(prm.beta, prm.lambda, exp(e[j] - lr), lnP, y[j], d, j == jz);
           g[u[j]] = static_cast<float>(prm.rs * v);
         }
       } else if (threadIdx.x == 0) {
-        g[z] = static_cast<float>(prm.rs * (-prm.lambda * d.om * d.inv_D));
+        g[z] = static_cast<float>(prm.rs * num::dctc_bracket(0.0, prm.lambda, 0.0, 0.0, 0.0, d, true));
       }
     }
     __syncthreads();
   }
 }
 
-// Per sequence: distill_n = Σ_t CE_t (frames in order), ctc_n, and L_n = β ctc_n + λ distill_n (the CTC term left
-// out when β = 0). out: 3 x N doubles (L_n, ctc_n, distill_n).
-__global__ void dctc_losses_kernel(Meta m, const double* __restrict__ logp, const double* __restrict__ CE,
-                                   double beta, double lambda, int32_t zero_infinity, double* __restrict__ out) {
+// Per sequence: distill_n = Σ_t CE_t (frames in order), ctc_n (≥ 0: the input is logits), and
+// L_n = β ctc_n + λ distill_n (the CTC term left out when β = 0); all NaN for a NaN sequence. out: 3 x N doubles
+// (L_n, ctc_n, distill_n).
+__global__ void dctc_losses_kernel(Meta m, const double* __restrict__ logp, const double* __restrict__ shift,
+                                   const double* __restrict__ CE, double beta, double lambda, int32_t zero_infinity,
+                                   double* __restrict__ out) {
   const int32_t n = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x);
   if (n >= m.N) return;
   double distill = 0.0;
   for (int64_t r = m.roff[n]; r < m.roff[n + 1]; ++r) distill += CE[r];
   const bool ok = m.S[n] > 0 && logp[n] != neg_inf();
-  const double ctc = ok ? 0.0 - logp[n] : (zero_infinity != 0 ? 0.0 : HUGE_VAL);
-  out[n] = (beta == 0.0 ? 0.0 : beta * ctc) + lambda * distill;
+  double ctc = ok ? num::ctc_nll(logp[n], shift[n], true) : (zero_infinity != 0 ? 0.0 : HUGE_VAL);
+  if (shift[n] != shift[n]) ctc = distill = NAN;
+  out[n] = num::dctc_total(beta, lambda, ctc, distill);
   out[m.N + n] = ctc;
   out[2 * m.N + n] = distill;
 }
@@ -629,6 +729,7 @@ struct LabelBuffers {
   double* A = nullptr;
   double* work = nullptr;
   double* logp = nullptr;
+  double* shift = nullptr;
   double* V = nullptr;
   double* fac = nullptr;
   double* Lb = nullptr;
@@ -654,6 +755,7 @@ struct LabelBuffers {
     A = alpha ? c.take<double>(q.atotal) : nullptr;
     work = beta ? c.take<double>(3 * q.stotal) : nullptr;
     logp = c.take<double>(p.batch);
+    shift = c.take<double>(p.batch);
     V = fit_alpha ? c.take<double>(q.utotal) : nullptr;
     fac = fit_alpha ? c.take<double>(q.utotal) : nullptr;
     Lb = fit_alpha ? c.take<double>(1) : nullptr;
@@ -698,7 +800,8 @@ bool upload_and_stats(Call& call, const seqloss_problem& p, const LabelPlan& q, 
                    s, b.M, b.R, b.lp);
     if (!call.launched("row_stats_kernel")) return false;
   }
-  return true;
+  SEQLOSS_LAUNCH(shift_kernel, grid_for(p.batch, 128), 128, call.stream(), *meta, b.R, b.shift);
+  return call.launched("shift_kernel");
 }
 
 // Sizes the workspace of a label operation whose buffers `plan(&b)` selects.
@@ -776,7 +879,7 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
   }
   const int32_t N = p.batch;
   const int seq_threads = block_threads(q.smax, kSeqThreads);
-  SEQLOSS_LAUNCH(alpha_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp);
+  SEQLOSS_LAUNCH(alpha_kernel, N, seq_threads, call.stream(), m, b.lp, b.shift, b.A, b.logp);
   if (!call.launched("alpha_kernel")) return call.finish();
   if (b.beta) {
     SEQLOSS_LAUNCH(beta_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp, b.yp, b.work);
@@ -798,7 +901,7 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
   }
   if ((b.fit_alpha || b.fit_gamma) && q.rows > 0) {
     SEQLOSS_LAUNCH(fit_rows_kernel, row_grid(q.rows), 32, call.stream(), m, b.fit_alpha ? 1 : 0, o.fit_alpha_scope,
-                   b.Lb, b.logp, b.lp, b.fac, b.yp, b.W);
+                   b.Lb, b.logp, b.lp, b.R, b.fac, b.yp, b.W);
     if (!call.launched("fit_rows_kernel")) return call.finish();
     if (b.fit_gamma) {
       SEQLOSS_LAUNCH(fit_gamma_kernel, N, block_threads(p.time, kSeqThreads), call.stream(), m, b.logp, o.fit_gamma,
@@ -819,15 +922,20 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
   if (b.host_post && out.posterior != nullptr) {
     call.to_host(out.posterior, b.post_d, ntc_bytes, "cudaMemcpyAsync (posterior)");
   }
-  std::vector<double> logp(static_cast<size_t>(N));
+  std::vector<double> logp(static_cast<size_t>(N)), shift(static_cast<size_t>(N));
   call.to_host(logp.data(), b.logp, sizeof(double) * N, "cudaMemcpyAsync (log p)");
+  call.to_host(shift.data(), b.shift, sizeof(double) * N, "cudaMemcpyAsync (shift)");
   st = call.finish();
   if (st != SEQLOSS_OK) return st;
-  // The losses and their reduction, in sequence order (as the CPU backend).
+  // The losses and their reduction, in sequence order (as the CPU backend): −(ln p_ρ + Σ c_t), ≥ 0 for logits;
+  // NaN for a NaN sequence whatever zero_infinity says.
   double total = 0.0;
   for (int32_t n = 0; n < N; ++n) {
-    const bool ok = q.feasible(n) && logp[static_cast<size_t>(n)] != -HUGE_VAL;
-    double l = ok ? 0.0 - logp[static_cast<size_t>(n)] : (o.zero_infinity != 0 ? 0.0 : HUGE_VAL);
+    const double lp = logp[static_cast<size_t>(n)], sh = shift[static_cast<size_t>(n)];
+    const bool ok = q.feasible(n) && lp != -HUGE_VAL;
+    double l = sh != sh ? sh
+               : ok     ? num::ctc_nll(lp, sh, p.input == SEQLOSS_INPUT_LOGITS)
+                        : (o.zero_infinity != 0 ? 0.0 : HUGE_VAL);
     out.losses[n] = static_cast<float>(l);
     if (o.reduction == SEQLOSS_REDUCTION_MEAN) l /= (p.target_lengths[n] > 1 ? p.target_lengths[n] : 1);
     total += l;
@@ -882,25 +990,24 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
   }
   const int32_t N = p.batch;
   const int seq_threads = block_threads(q.smax, kSeqThreads);
-  SEQLOSS_LAUNCH(alpha_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp);
+  SEQLOSS_LAUNCH(alpha_kernel, N, seq_threads, call.stream(), m, b.lp, b.shift, b.A, b.logp);
   if (!call.launched("alpha_kernel")) return call.finish();
   if (b.beta) {
     SEQLOSS_LAUNCH(beta_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp, b.yp, b.work);
     if (!call.launched("beta_kernel")) return call.finish();
   }
   if (b.viterbi) {
-    SEQLOSS_LAUNCH(viterbi_kernel, N, seq_threads, call.stream(), m, b.lp, b.D, b.path, b.score);
+    SEQLOSS_LAUNCH(viterbi_kernel, N, seq_threads, call.stream(), m, b.lp, b.shift, b.D, b.path, b.score);
     if (!call.launched("viterbi_kernel")) return call.finish();
   }
   const double r = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
-  const DctcParams prm{o.alignment, o.ctc_weight, o.lambda, o.scale, r * o.scale, o.scale * o.margin,
-                       std::exp(-o.scale * o.margin)};
+  const DctcParams prm{o.alignment, o.ctc_weight, o.lambda, o.scale, r * o.scale, o.scale * o.margin};
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad_d : out.grad);
   SEQLOSS_LAUNCH(dctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads),
                  call.stream(), x, m, b.M, b.R, b.lp, b.beta ? b.yp : nullptr, b.logp, b.path, prm, grad, b.align,
                  b.CE);
   if (!call.launched("dctc_rows_kernel")) return call.finish();
-  SEQLOSS_LAUNCH(dctc_losses_kernel, grid_for(N, 128), 128, call.stream(), m, b.logp, b.CE, o.ctc_weight, o.lambda,
+  SEQLOSS_LAUNCH(dctc_losses_kernel, grid_for(N, 128), 128, call.stream(), m, b.logp, b.shift, b.CE, o.ctc_weight, o.lambda,
                  o.zero_infinity, b.dout);
   if (!call.launched("dctc_losses_kernel")) return call.finish();
   if (b.host_grad && out.grad != nullptr) {
@@ -959,7 +1066,7 @@ seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const 
     return call.finish();
   }
   const int32_t N = p.batch;
-  SEQLOSS_LAUNCH(viterbi_kernel, N, block_threads(q.smax, kSeqThreads), call.stream(), m, b.lp, b.D, b.path, b.score);
+  SEQLOSS_LAUNCH(viterbi_kernel, N, block_threads(q.smax, kSeqThreads), call.stream(), m, b.lp, b.shift, b.D, b.path, b.score);
   if (!call.launched("viterbi_kernel")) return call.finish();
   call.to_host(out.paths, b.path, sizeof(int32_t) * static_cast<size_t>(N) * p.time, "cudaMemcpyAsync (paths)");
   std::vector<double> score(static_cast<size_t>(N));

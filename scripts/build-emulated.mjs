@@ -3,7 +3,8 @@
 //   build-emu/        the addon and the C++ tests with SEQLOSS_CUDA_EMULATE=ON: the kernels of cuda/ compiled as C++
 //                     against the SIMT host (cuda/simt), so that backend 'cuda' runs on emulated devices (cmake-js,
 //                     as npm install's build; no nvcc needed)
-//   build-emu-asan/   the emulated C++ suites (simt_test, cuda_parity_test) under AddressSanitizer and UBSan
+//   build-emu-asan/   the emulated C++ suites (simt_test, cuda_parity_test) and the C ABI test (abi_test, CPU backend)
+//                     under AddressSanitizer and UBSan
 //                     (plain CMake; no addon: a sanitized addon cannot be loaded into an unsanitized node)
 // Both are incremental: a second run rebuilds only what changed.
 //
@@ -67,5 +68,5 @@ const configure = run('cmake', [
   '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DSEQLOSS_CUDA_EMULATE=ON', '-DSEQLOSS_SANITIZE=address,undefined',
 ]);
 if (configure.status !== 0) process.exit(1);
-const build = run('cmake', ['--build', 'build-emu-asan', '--parallel', jobs, '--target', 'simt_test', 'cuda_parity_test']);
+const build = run('cmake', ['--build', 'build-emu-asan', '--parallel', jobs, '--target', 'simt_test', 'cuda_parity_test', 'abi_test']);
 if (build.status !== 0) process.exit(1);

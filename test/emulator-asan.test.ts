@@ -1,4 +1,5 @@
-// The emulated C++ suites again under AddressSanitizer and UBSan (build-emu-asan/, vitest project 'cuda-emulated'):
+// The emulated C++ suites, and the C ABI test on the CPU backend, again under AddressSanitizer and UBSan
+// (build-emu-asan/, vitest project 'cuda-emulated'):
 // the kernels' device-memory accesses are checked byte by byte (every device allocation of the SIMT host is a heap
 // block with redzones, the fibers' stacks are announced to ASan), undefined behaviour stops the run, and simt_test's
 // deliberately out-of-bounds kernel is caught in a child process, with the kernel, block and thread named.
@@ -36,4 +37,8 @@ describe.skipIf(unavailable !== undefined)(`the emulated C++ suites under ASan a
   it('cuda_parity_test', () => {
     runSuite('cuda_parity_test');
   }, 1_800_000);
+
+  it('abi_test (the C ABI on the CPU backend, NaN and ±∞ inputs included)', () => {
+    runSuite('abi_test');
+  }, 600_000);
 });

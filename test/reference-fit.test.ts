@@ -101,8 +101,9 @@ function logSoftmax(x: ArrayLike<number>, o: number, C: number): number[] {
   for (let k = 0; k < C; k++) m = Math.max(m, x[o + k]);
   let s = 0;
   for (let k = 0; k < C; k++) s += Math.exp(x[o + k] - m);
-  const z = m + Math.log(s);
-  return Array.from({ length: C }, (_, k) => x[o + k] - z);
+  // (x − m) − ln Σ e^(x − m), the reference's order (README, "Numerics at the extremes": nothing cancels).
+  const z = Math.log(s);
+  return Array.from({ length: C }, (_, k) => x[o + k] - m - z);
 }
 
 /** Sequence n's valid frames of a dense array, compact: out[t·C + k]. */

@@ -1,10 +1,12 @@
 // align.cc — ctcAlign on the CPU: the single most probable path with B(path) = l per sequence (viterbi.h).
 //
 // Per sequence n, on one thread: the compact classes of the extended label (its distinct classes), one pass over
-// the T_n frames for their ln y^t (logits: (x - m_t) - r_t in double with the row max m_t and
-// r_t = ln sum_k e^(x_tk - m_t), as ctc.cc does, so ln y stays finite wherever the logits are; log-probs: as
-// given), then viterbi(). paths row n: the class per frame t < T_n, -1 after; all -1 and score -inf when no path
-// collapses to the label.
+// the T_n frames for their emissions relative to the frame's largest log-probability (numerics.h, as the CTC
+// kernel: rho = x - m_t in double, c_t = -r_t = -ln sum_k e^(x_tk - m_t) for logits; rho = x - max x, c_t = max x
+// for log-probs; rho < -1e8 is probability 0), then viterbi() on rho, and the score best + sum_t c_t. The rho are
+// the same doubles on every backend, so every comparison, ties included, goes the same way everywhere.
+// paths row n: the class per frame t < T_n, -1 after; all -1 and score -inf when no path collapses to the label;
+// all -1 and score NaN when a frame t < T_n holds a NaN or +inf (logits: or only -inf).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -16,6 +18,7 @@
 #include "cpu/rows.h"
 #include "cpu/viterbi.h"
 #include "cpu/vmath.h"
+#include "numerics.h"
 
 namespace seqloss {
 namespace cpu {
@@ -71,12 +74,25 @@ SEQLOSS_INLINE void align_sequence_impl(const AlignJob& job, int64_t n, const Al
   const int32_t* lab = p.targets + job.offsets[n];
   int32_t* prow = job.out->paths + n * T;
   float* score = job.out->scores + n;
+  const SeqRows<const float> x = seq_rows(p.data, p, n);
+  const bool strided = p.layout == SEQLOSS_LAYOUT_TNC && p.batch > 1;
+  const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
+
+  auto set_nan = [&] {
+    std::fill(prow, prow + T, -1);
+    *score = std::numeric_limits<float>::quiet_NaN();
+  };
 
   int64_t repeats = 0;
   if (L <= Tn) {
     for (int64_t i = 1; i < L; ++i) repeats += lab[i] == lab[i - 1] ? 1 : 0;
   }
   if (L > Tn || L + repeats > Tn) {
+    // NaN in, NaN out, before "no path".
+    for (int64_t t = 0; t < Tn; ++t) {
+      const float* r = x.row(t);
+      if (count_nan_inf<W>(r, C) != 0.0 || (logits && row_max<W>(r, C) == -vm::kInfF)) return set_nan();
+    }
     std::fill(prow, prow + T, -1);
     *score = -std::numeric_limits<float>::infinity();
     return;
@@ -95,21 +111,26 @@ SEQLOSS_INLINE void align_sequence_impl(const AlignJob& job, int64_t n, const Al
   }
   for (int64_t j = 0; j < U; ++j) w.cmap[w.u[j]] = -1;
 
-  // ln y^t of the compact classes.
-  const SeqRows<const float> x = seq_rows(p.data, p, n);
-  const bool strided = p.layout == SEQLOSS_LAYOUT_TNC && p.batch > 1;
-  const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
+  // rho of the compact classes, and shift = sum_t c_t.
+  double shift = 0.0;
   for (int64_t t = 0; t < Tn; ++t) {
     const float* r = x.row(t);
     if (strided && t + 2 < Tn) prefetch_row(x.row(t + 2), C);  // TNC rows defeat the hardware prefetchers
     double* ly = w.ly + t * U;
+    const float m = row_max<W>(r, C);
     if (logits) {
-      const float m = row_max<W>(r, C);
       const double lr = std::log(expsum_row<W>(r, C, m));
-      for (int64_t j = 0; j < U; ++j) ly[j] = (static_cast<double>(r[w.u[j]]) - m) - lr;
+      if (lr != lr) return set_nan();  // NaN, +inf or a row of -inf
+      shift -= lr;
+    } else if (count_nan_inf<W>(r, C) != 0.0) {
+      return set_nan();
+    } else if (m == -vm::kInfF) {
+      for (int64_t j = 0; j < U; ++j) ly[j] = vm::kNegInf;  // probability 0 everywhere: no path
+      continue;
     } else {
-      for (int64_t j = 0; j < U; ++j) ly[j] = static_cast<double>(r[w.u[j]]);
+      shift += m;
     }
+    for (int64_t j = 0; j < U; ++j) ly[j] = num::clamp_log_zero(static_cast<double>(r[w.u[j]]) - m);
   }
 
   const double best = viterbi(w.ly, U, Tn, lab, L, p.blank, w.cidx, w.vscratch, prow);
@@ -118,7 +139,7 @@ SEQLOSS_INLINE void align_sequence_impl(const AlignJob& job, int64_t n, const Al
   } else {
     std::fill(prow + Tn, prow + T, -1);
   }
-  *score = static_cast<float>(best);
+  *score = static_cast<float>(best == vm::kNegInf ? best : best + shift);
 }
 
 SEQLOSS_MULTIVERSION(void, align_sequence, (const AlignJob& job, int64_t n, const AlignSlot& w), (job, n, w))

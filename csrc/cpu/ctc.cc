@@ -109,10 +109,26 @@ SEQLOSS_INLINE void set_impossible(const CtcJob& job, int64_t n) {
   zero_rows(*job.p, *job.out, n, 0, job.p->time);
 }
 
-// val_j = scale * (y^t_j - y'_j) over whole blocks (y^t from the xfloat emissions).
-SEQLOSS_INLINE void compact_grad(const double* __restrict cm, const int64_t* __restrict ck,
-                                 const double* __restrict yp, double scale, double* __restrict val, int64_t up) {
-  for (int64_t j = 0; j < up; ++j) val[j] = scale * (xf::to_double(cm[j], ck[j]) - yp[j]);
+// A NaN or +inf in a frame t < T_n (logits: or a frame of -inf): loss NaN (zero_infinity does not apply), NaN rows
+// t < T_n, zero rows after.
+SEQLOSS_INLINE void set_nan(const CtcJob& job, int64_t n, int64_t Tn) {
+  const seqloss_problem& p = *job.p;
+  const seqloss_ctc_outputs& out = *job.out;
+  set_loss(job, n, std::numeric_limits<double>::quiet_NaN());
+  const SeqRows<float> grad = seq_rows(out.grad, p, n);
+  const SeqRows<float> post = seq_rows(out.posterior, p, n);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t t = 0; t < Tn; ++t) {
+    if (out.grad != nullptr) std::fill(grad.row(t), grad.row(t) + p.classes, nan);
+    if (out.posterior != nullptr) std::fill(post.row(t), post.row(t) + p.classes, nan);
+  }
+  zero_rows(p, out, n, Tn, p.time);
+}
+
+// val_j = scale * (y^t_j - y'_j) for the compact classes j < U, y^t_j = e^((x - m_t) - r_t) in double.
+SEQLOSS_INLINE void compact_grad(const float* __restrict row, const int32_t* __restrict u, float m, double r,
+                                 const double* __restrict yp, double scale, double* __restrict val, int64_t U) {
+  for (int64_t j = 0; j < U; ++j) val[j] = scale * (std::exp(log_softmax_at<false>(row[u[j]], m, r, 1.0)) - yp[j]);
 }
 
 // ---- plain CTC ------------------------------------------------------------------------------------------------
@@ -148,15 +164,7 @@ SEQLOSS_INLINE void plain_rows(const seqloss_problem& p, const seqloss_ctc_outpu
     }
     if (logits) {
       softmax_row<W>(q.x.row(t), C, w.M[t], static_cast<float>(w.R[t]), static_cast<float>(scale), g);
-      const double* em = w.Em + t * q.SP;
-      const int64_t* ek = w.Ek + t * q.SP;
-      for (int64_t j = 0; j < U; ++j) {
-        w.cm[j] = em[w.rep[j]];
-        w.ck[j] = ek[w.rep[j]];
-      }
-      fill<double>(w.cm, U, UP, 0.0);
-      fill<int64_t>(w.ck, U, UP, kZero);
-      compact_grad(w.cm, w.ck, yp, scale, w.val, UP);
+      compact_grad(q.x.row(t), w.u, w.M[t], w.R[t], yp, scale, w.val, U);
       for (int64_t j = 0; j < U; ++j) g[w.u[j]] = static_cast<float>(w.val[j]);
     } else {
       std::memset(g, 0, sizeof(float) * C);
@@ -178,8 +186,13 @@ SEQLOSS_INLINE void ctc_sequence_impl(const CtcJob& job, int64_t n, const CtcSlo
   const double scale = reduction_scale(p, job.o->reduction, q.L);
   PlainSink sink{out, w, q};
   double loss = 0.0;
-  if (!ctc_core<W, false>(p, q, 1.0f, 1.0, w, sink, &loss)) {
-    set_impossible(job, n);
+  const CoreResult res = ctc_core<W, false>(p, q, 1.0f, 1.0, w, sink, &loss);
+  if (res != kSolved) {
+    if (res == kNaN) {
+      set_nan(job, n, q.Tn);
+    } else {
+      set_impossible(job, n);
+    }
     return;
   }
   set_loss(job, n, loss);
@@ -205,8 +218,9 @@ struct FitStoreSink {
   double* vn = nullptr;
 
   SEQLOSS_INLINE void emission(int64_t t) {
+    // y_t = e^(rho - r_t) in double (0 where rho is below the extended range, as the recursion has it).
     double* b = fs.Yc + fs.yoff[q.n] + t * q.UP;
-    for (int64_t j = 0; j < q.UP; ++j) b[j] = xf::to_double(w.cm[j], w.ck[j]);
+    for (int64_t j = 0; j < q.UP; ++j) b[j] = std::exp(w.ec[j] - w.R[t]);
   }
   SEQLOSS_INLINE bool backward(double) {
     const int64_t n = q.n, U = q.U, UP = q.UP;
@@ -242,8 +256,14 @@ SEQLOSS_INLINE void fit_collect_impl(const CtcJob& job, int64_t n, const CtcSlot
   job.fs->U[n] = 0;
   FitStoreSink sink{*job.fs, w, q};
   double loss = 0.0;
-  if (!ctc_core<W, false>(p, q, 1.0f, 1.0, w, sink, &loss)) {
-    set_impossible(job, n);
+  const CoreResult res = ctc_core<W, false>(p, q, 1.0f, 1.0, w, sink, &loss);
+  if (res != kSolved) {
+    // Left out of the fitting sums (fs.U[n] = 0), as impossible sequences.
+    if (res == kNaN) {
+      set_nan(job, n, q.Tn);
+    } else {
+      set_impossible(job, n);
+    }
     return;
   }
   set_loss(job, n, loss);

@@ -3,15 +3,18 @@
 //
 // Per sequence n, on one thread:
 //  1. One pass over its T_n frames of scores: for logits the row max m_t and r_t = ln sum_k e^(s (x_tk - m_t))
-//     (s = 1 except for DCTC's logit scale; ln y_k^t = s (x_tk - m_t) - r_t, in double), and the gather of the
-//     "compact emissions": y^t_k for the distinct classes k of the extended label l' = (blank, l_1, blank, ...,
-//     l_L, blank), as xfloats (xfloat.h: a double mantissa and an int64 binary exponent, so e^-20000 is as exact
-//     as 0.5).
+//     (s = 1 except for DCTC's logit scale), and the gather of the "compact emissions" for the distinct classes k
+//     of the extended label l' = (blank, l_1, blank, ..., l_L, blank): relative to the frame's largest
+//     log-probability (numerics.h, README "Numerics at the extremes"), rho_tk = s (x_tk - m_t) in double for
+//     logits (c_t = -r_t), x_tk - max_k x_tk for log-probs (c_t = that max), below -1e8 probability 0; as xfloats
+//     (xfloat.h: a double mantissa and an int64 binary exponent, so e^-20000 is as exact as 0.5). ln p(l|x) is
+//     ln p_rho(l) + sum_t c_t. A frame with a NaN or +inf (or logits all -inf) makes the sequence NaN: the kernel
+//     stops there, before any integer exponent sees it.
 //  2. alpha_t(s) = (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [alpha_{t-1}(s-2) if l'_s != blank, l'_s != l'_{s-2}])
 //                  * y^t_{l'_s}, in xfloat arithmetic, vectorised over s. p(l|x) = alpha(S-1) + alpha(S-2).
 //  3. beta'_t(s) = p(frames t+1.. | state s at t) (emission at t excluded), from t = T_n - 1 down to 0; at each
 //     frame the state posterior gamma_t(s) = alpha_t(s) beta'_t(s) / p = p(pi_t = s | l, x) is summed per class in
-//     state order (repeated labels: several states, one class, a fixed order, no atomics) into y'_tk, and handed
+//     state order and normalised by the frame's own total (exactly p in exact arithmetic) (repeated labels: several states, one class, a fixed order, no atomics) into y'_tk, and handed
 //     to the sink, which keeps y'_t (plain CTC and the fit write the rows in a forward sweep afterwards) or uses it
 //     right away (DCTC: z*, the distillation term and the gradient row).
 // Only the band of states that are reachable from the start and can still reach the end is computed (blocks of
@@ -39,6 +42,7 @@
 #include "cpu/rows.h"
 #include "cpu/vmath.h"
 #include "cpu/xfloat.h"
+#include "numerics.h"
 #include "seqloss.h"
 
 namespace seqloss {
@@ -224,17 +228,44 @@ SEQLOSS_INLINE double log_softmax_at(float xk, float m, double r, double s) {
   }
 }
 
-// Steps 1-3 for q.n. Returns false, before any sink call but emission(), when the label has no feasible
-// alignment (L > T_n, or p(l|x) = 0); otherwise sets *loss = -ln p(l|x) and returns true.
+// What ctc_core found.
+enum CoreResult { kImpossible = 0, kSolved = 1, kNaN = 2 };
+
+// Whether a frame t < T_n of the sequence holds a NaN or +inf (or, for logits, only -inf): the scan for sequences
+// the kernel does not run (L > T_n).
+template <int W>
+SEQLOSS_INLINE bool sequence_has_nan(const seqloss_problem& p, const CtcSeq& q) {
+  for (int64_t t = 0; t < q.Tn; ++t) {
+    const float* row = q.x.row(t);
+    if (count_nan_inf<W>(row, p.classes) != 0.0) return true;
+    if (p.input == SEQLOSS_INPUT_LOGITS && row_max<W>(row, p.classes) == -vm::kInfF) return true;
+  }
+  return false;
+}
+
+// rho = s (x_k - m) in double (kScaled) or x_k - m: the log-probability relative to the frame's largest.
+template <bool kScaled>
+SEQLOSS_INLINE double relative_at(float xk, float m, double s) {
+  if constexpr (kScaled) {
+    return (static_cast<double>(xk) - m) * s;
+  } else {
+    (void)s;
+    return static_cast<double>(xk) - m;
+  }
+}
+
+// Steps 1-3 for q.n. Returns kNaN (before any sink call but emission()) when a frame holds a NaN or +inf (logits:
+// or only -inf); kImpossible (likewise) when the label has no feasible alignment (L > T_n, or p(l|x) = 0);
+// otherwise sets *loss = -ln p(l|x) (>= 0 for logits, numerics.h ctc_nll) and returns kSolved.
 template <int W, bool kScaled, class Sink>
-SEQLOSS_INLINE bool ctc_core(const seqloss_problem& p, CtcSeq& q, float s_f, double s_d, const CtcSlot& w,
+SEQLOSS_INLINE CoreResult ctc_core(const seqloss_problem& p, CtcSeq& q, float s_f, double s_d, const CtcSlot& w,
                              Sink& sink, double* loss) {
   const int64_t C = p.classes;
   const int64_t Tn = q.Tn;
   const int64_t L = q.L;
   const int32_t* lab = q.lab;
   const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
-  if (L > Tn) return false;
+  if (L > Tn) return sequence_has_nan<W>(p, q) ? kNaN : kImpossible;
 
   // The extended label, its transitions and its compact classes.
   const int64_t S = 2 * L + 1;
@@ -264,7 +295,9 @@ SEQLOSS_INLINE bool ctc_core(const seqloss_problem& p, CtcSeq& q, float s_f, dou
   q.U = U;
   q.UP = UP;
 
-  // 1. Emissions: ln y^t of the compact classes in double, then xfloats per state.
+  // 1. Emissions: rho of the compact classes in double (relative to the frame's largest log-probability, below
+  // -1e8 zero), then xfloats per state; shift = sum_t c_t.
+  double shift = 0.0;
   for (int64_t t = 0; t < Tn; ++t) {
     const float* row = q.x.row(t);
     if (q.strided && t + 2 < Tn) prefetch_row(q.x.row(t + 2), C);  // TNC rows defeat the hardware prefetchers
@@ -272,11 +305,24 @@ SEQLOSS_INLINE bool ctc_core(const seqloss_problem& p, CtcSeq& q, float s_f, dou
       float m;
       double r;
       row_logsumexp<W, kScaled>(row, C, s_f, &m, &r);
+      // NaN, +inf (inf - inf) and a row of -inf (-inf - -inf) all make the sum NaN.
+      if (r != r) return kNaN;
       w.M[t] = m;
       w.R[t] = r;
-      for (int64_t j = 0; j < U; ++j) w.ec[j] = log_softmax_at<kScaled>(row[w.u[j]], m, r, s_d);
+      shift -= r;
+      for (int64_t j = 0; j < U; ++j) w.ec[j] = num::clamp_log_zero(relative_at<kScaled>(row[w.u[j]], m, s_d));
     } else {
-      for (int64_t j = 0; j < U; ++j) w.ec[j] = static_cast<double>(row[w.u[j]]);
+      if (count_nan_inf<W>(row, C) != 0.0) return kNaN;
+      const float m = row_max<W>(row, C);
+      if (m == -vm::kInfF) {
+        // Every class has probability 0: no path passes (the forward gives p = 0).
+        for (int64_t j = 0; j < U; ++j) w.ec[j] = vm::kNegInf;
+      } else {
+        shift += m;
+        for (int64_t j = 0; j < U; ++j) {
+          w.ec[j] = num::clamp_log_zero(static_cast<double>(row[w.u[j]]) - static_cast<double>(m));
+        }
+      }
     }
     compact_from_log(w.ec, w.cm, w.ck, UP);
     sink.emission(t);
@@ -327,8 +373,8 @@ SEQLOSS_INLINE bool ctc_core(const seqloss_problem& p, CtcSeq& q, float s_f, dou
       xf::normalise(xf::shift_down(lm[S - 1], lk[S - 1] - K) + xf::shift_down(lm[S - 2], lk[S - 2] - K), K, &mp, &kp);
     }
   }
-  if (mp == 0.0) return false;
-  *loss = 0.0 - xf::to_log(mp, kp);  // +0 for p = 1
+  if (mp == 0.0) return kImpossible;
+  *loss = num::ctc_nll(xf::to_log(mp, kp), shift, logits);  // +0 for p = 1
 
   // 3. Backward and posterior, frame by frame from the end.
   if (sink.backward(*loss)) {
@@ -368,12 +414,19 @@ SEQLOSS_INLINE bool ctc_core(const seqloss_problem& p, CtcSeq& q, float s_f, dou
         }
       }
       yp[0] = yblank;
+      // The frame's own total (p in exact arithmetic): rows sum to 1 to rounding.
+      double total = 0.0;
+      for (int64_t j = 0; j < U; ++j) total += yp[j];
+      if (total > 0.0) {
+        const double inv = 1.0 / total;
+        for (int64_t j = 0; j < U; ++j) yp[j] *= inv;
+      }
       sink.frame(t, em, ek);
       std::swap(btm, bnm);
       std::swap(btk, bnk);
     }
   }
-  return true;
+  return kSolved;
 }
 
 }  // namespace detail

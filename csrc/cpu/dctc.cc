@@ -25,70 +25,77 @@
 #include "cpu/viterbi.h"
 #include "cpu/vmath.h"
 #include "cpu/xfloat.h"
+#include "numerics.h"
 
 namespace seqloss {
 namespace cpu {
 namespace detail {
 
-// ---- the DCTC formulas ----------------------------------------------------------------------------------------
+// ---- the DCTC formulas (numerics.h) --------------------------------------------------------------------------
 
-// The distillation target at frame t, Q_t = softmax(u_t - s m e_z), in closed form from ln P_z (and P_z):
-// D = 1 - P_z + P_z e^(-s m), ln Q_z = ln P_z - s m - ln D, Q_k = P_k / D (k != z), and Q_z - 1 = -(1 - P_z) / D.
-// 1 - P_z is -expm1(ln P_z) where P_z > 1/2 (no cancellation; below, 1 - P_z is exact to rounding), and D = 1
-// exactly when m = 0 (then Q = P).
-struct Distill {
-  double om;     // 1 - P_z
-  double inv_D;  // 1 / D
-  double ce;     // CE_t = -ln Q_z
-};
-SEQLOSS_INLINE Distill distill_at(double lnPz, double Pz, double sm, double esm) {
-  const double om = Pz > 0.5 ? -std::expm1(lnPz) : 1.0 - Pz;
-  if (sm == 0.0) return Distill{om, 1.0, -lnPz};
-  const double D = om + Pz * esm;
-  return Distill{om, 1.0 / D, -(lnPz - sm - vm::log_f64(D))};
-}
-
-// The gradient bracket beta (P_k - y'_k) + lambda (Q_k - [k = z]) (times r s outside): for k != z
-// beta (P_k - y'_k) + lambda P_k / D, for z beta (P_z - y'_z) - lambda (1 - P_z) / D; outside the label
-// (y'_k = 0, k != z) that is P_k (beta + lambda / D), the factor of the dense softmax row.
-SEQLOSS_INLINE double dctc_grad(double beta, double lambda, double Pk, double yk, const Distill& d) {
-  return beta * (Pk - yk) + lambda * Pk * d.inv_D;
-}
-SEQLOSS_INLINE double dctc_grad_z(double beta, double lambda, double Pz, double yz, const Distill& d) {
-  return beta * (Pz - yz) - lambda * d.om * d.inv_D;
-}
-SEQLOSS_INLINE double dctc_dense_factor(double beta, double lambda, const Distill& d) {
-  return beta + lambda * d.inv_D;
+// The distillation terms of frame t with target z (numerics.h distill_*): Q_t = softmax(rho - s m e_z) in log
+// space. r = r_t, Pz = P_z; with a margin, R_z = ln sum_{k != z} e^rho_k comes from P_z where P_z <= 1/2 and from a
+// pass over the other classes otherwise (z is then the frame's unique maximum and 1 - P_z would cancel).
+SEQLOSS_INLINE num::DistillTerms distill_frame(const float* row, int64_t C, int32_t z, float m, double r, double s,
+                                               double sm) {
+  const double rho_z = relative_at<true>(row[z], m, s);
+  if (sm == 0.0) return num::distill_plain(rho_z - r);
+  const double Pz = std::exp(rho_z - r);
+  double Rz;
+  if (Pz <= 0.5) {
+    Rz = num::rest_from_pz(r, Pz);
+  } else {
+    double mx = vm::kNegInf;
+    for (int64_t k = 0; k < C; ++k) {
+      if (k != z) mx = std::max(mx, relative_at<true>(row[k], m, s));
+    }
+    double sum = 0.0;
+    if (mx != vm::kNegInf) {
+      for (int64_t k = 0; k < C; ++k) {
+        if (k != z) sum += std::exp(relative_at<true>(row[k], m, s) - mx);
+      }
+    }
+    Rz = mx == vm::kNegInf ? vm::kNegInf : mx + std::log(sum);
+  }
+  return num::distill_margin(rho_z, r, Rz, sm);
 }
 
-// L_n = beta ctc_n + lambda distill_n, the CTC term left out when beta = 0 (no 0 * inf).
-SEQLOSS_INLINE double dctc_loss(double beta, double lambda, double ctc_n, double distill_n) {
-  return (beta == 0.0 ? 0.0 : beta * ctc_n) + lambda * distill_n;
-}
-
-// z*_t over the compact classes j < U (keys padded with zeros to UP): the largest key, ties to the lowest class
-// u[j]. Returns the compact index, or -1 when every key is 0 (y'_t = 0). Vector passes (the max, then how many
-// keys and which hold it); the rare tie is settled by a scalar pass.
+// The dense gradient row rs (beta P_k + lambda Q_k), Q_k = P_k e^ell: one float softmax row times a factor while
+// e^ell is moderate, else each class in double (P_k may underflow float where Q_k does not).
 template <int W>
-SEQLOSS_INLINE int64_t argmax_compact(const double* __restrict key, const int32_t* __restrict u, int64_t U,
-                                      int64_t UP) {
-  const double m = max8<W>(key, UP);
-  if (m == 0.0) return -1;
-  int64_t count = 0, at = 0;
-  for (int64_t j = 0; j < UP; ++j) {
-    const bool hit = key[j] == m;
-    count += hit ? 1 : 0;
-    at += hit ? j : 0;
+SEQLOSS_INLINE void dense_row(const float* row, int64_t C, float m, float s_f, double s, double r, double rs,
+                              double beta, double lambda, const num::DistillTerms& d, float* g) {
+  if (d.ell <= num::kDenseFactorLog) {
+    const double factor = d.ell == 0.0 ? beta + lambda : beta + lambda * std::exp(d.ell);
+    softmax_row_scaled<W>(row, C, m, s_f, static_cast<float>(r), static_cast<float>(rs * factor), g);
+    return;
   }
-  if (count == 1) return at;
-  int64_t best = -1;
-  for (int64_t j = 0; j < U; ++j) {
-    if (key[j] == m && (best < 0 || u[j] < u[best])) best = j;
+  for (int64_t k = 0; k < C; ++k) {
+    const double lnP = relative_at<true>(row[k], m, s) - r;
+    g[k] = static_cast<float>(rs * (beta * std::exp(lnP) + lambda * std::exp(lnP + d.ell)));
   }
-  return best;
 }
 
-constexpr double kRatioFloor = 1e-8;  // 'ratio': y'_k / max(P_k, 1e-8)
+// z*_t over the compact classes j < U (numerics.h, D6): keys within a relative kZTie of the largest are tied;
+// among them the posteriors within kZTie of their largest; then the lowest class u[j]. Returns the compact index,
+// or -1 when every key is 0 (y'_t = 0).
+SEQLOSS_INLINE int64_t near_tie_argmax(const double* __restrict key, const double* __restrict yp,
+                                       const int32_t* __restrict u, int64_t U) {
+  double best = 0.0;
+  for (int64_t j = 0; j < U; ++j) best = key[j] > best ? key[j] : best;
+  if (!(best > 0.0)) return -1;
+  const double kf = num::tie_floor(best);
+  double ybest = 0.0;
+  for (int64_t j = 0; j < U; ++j) {
+    if (key[j] >= kf && yp[j] > ybest) ybest = yp[j];
+  }
+  const double yf = num::tie_floor(ybest);
+  int64_t at = -1;
+  for (int64_t j = 0; j < U; ++j) {
+    if (key[j] >= kf && yp[j] >= yf && (at < 0 || u[j] < u[at])) at = j;
+  }
+  return at;
+}
 
 // ---- the kernel -----------------------------------------------------------------------------------------------
 
@@ -110,8 +117,7 @@ struct DctcJob {
   double rs;     // r s: reduction scale times logit scale
   double s;      // logit scale
   float s_f;
-  double sm;     // s m
-  double esm;    // e^(-s m)
+  double sm;     // s m, in double (up to 1e36)
 };
 
 // The backward's sink: z*, CE and the gradient row of each frame.
@@ -128,8 +134,9 @@ struct DctcSink {
   static constexpr bool kPosteriorRows = false;
 
   SEQLOSS_INLINE void emission(int64_t t) {
+    // P_tj = e^(rho - r_t) in double (0 where rho is below the extended range, as the recursion has it).
     double* P = w.P + t * q.UP;
-    for (int64_t j = 0; j < q.UP; ++j) P[j] = xf::to_double(w.c.cm[j], w.c.ck[j]);
+    for (int64_t j = 0; j < q.UP; ++j) P[j] = std::exp(w.c.ec[j] - w.c.R[t]);
     if (mode == SEQLOSS_DCTC_VITERBI) std::memcpy(w.lg + t * q.UP, w.c.ec, sizeof(double) * q.UP);
   }
   SEQLOSS_INLINE bool backward(double) {
@@ -153,16 +160,18 @@ struct DctcSink {
       const int32_t zc = w.path[t];
       for (int64_t j = U - 1; j >= 0; --j) jz = u[j] == zc ? j : jz;
     } else if (mode == SEQLOSS_DCTC_POSTERIOR) {
-      jz = argmax_compact<W>(yp, u, U, UP);
+      jz = near_tie_argmax(yp, yp, u, U);
     } else {
       double* key = w.key;
-      for (int64_t j = 0; j < UP; ++j) key[j] = yp[j] / (P[j] > kRatioFloor ? P[j] : kRatioFloor);
-      jz = argmax_compact<W>(key, u, U, UP);
+      for (int64_t j = 0; j < U; ++j) key[j] = yp[j] / (P[j] > num::kRatioFloor ? P[j] : num::kRatioFloor);
+      jz = near_tie_argmax(key, yp, u, U);
     }
     if (jz < 0) jz = 0;  // y'_t = 0: the blank (compact class 0)
     const int32_t z = u[jz];
     const float* row = q.x.row(t);
-    const Distill d = distill_at(log_softmax_at<true>(row[z], w.c.M[t], w.c.R[t], job.s), P[jz], job.sm, job.esm);
+    const float m = w.c.M[t];
+    const double r = w.c.R[t];
+    const num::DistillTerms d = distill_frame(row, C, z, m, r, job.s, job.sm);
     ce += d.ce;
     if (align != nullptr) align[t] = z;
     if (job.out->grad != nullptr) {
@@ -172,13 +181,12 @@ struct DctcSink {
         prefetch_row(q.x.row(t - 2), C);
       }
       const double beta = o.ctc_weight, lambda = o.lambda, rs = job.rs;
-      softmax_row_scaled<W>(row, C, w.c.M[t], job.s_f, static_cast<float>(w.c.R[t]),
-                            static_cast<float>(rs * dctc_dense_factor(beta, lambda, d)), g);
+      dense_row<W>(row, C, m, job.s_f, job.s, r, rs, beta, lambda, d, g);
       // The label's classes and z in double.
-      double* val = w.c.val;
-      for (int64_t j = 0; j < UP; ++j) val[j] = rs * dctc_grad(beta, lambda, P[j], yp[j], d);
-      val[jz] = rs * dctc_grad_z(beta, lambda, P[jz], yp[jz], d);
-      for (int64_t j = 0; j < U; ++j) g[u[j]] = static_cast<float>(val[j]);
+      for (int64_t j = 0; j < U; ++j) {
+        const double lnP = relative_at<true>(row[u[j]], m, job.s) - r;
+        g[u[j]] = static_cast<float>(rs * num::dctc_bracket(beta, lambda, P[j], lnP, yp[j], d, j == jz));
+      }
     }
   }
 };
@@ -204,15 +212,13 @@ SEQLOSS_INLINE double distill_pass(const DctcJob& job, const CtcSeq& q, const Dc
       row_logsumexp<W, true>(row, C, job.s_f, &m, &r);
     }
     const int32_t zt = z != nullptr ? z[t] : p.blank;
-    const double lnPz = log_softmax_at<true>(row[zt], m, r, job.s);
-    const Distill d = distill_at(lnPz, std::exp(lnPz), job.sm, job.esm);
+    const num::DistillTerms d = distill_frame(row, C, zt, m, r, job.s, job.sm);
     ce += d.ce;
     if (align != nullptr) align[t] = zt;
     if (job.out->grad != nullptr) {
       float* g = grad.row(t);
-      softmax_row_scaled<W>(row, C, m, job.s_f, static_cast<float>(r),
-                            static_cast<float>(job.rs * dctc_dense_factor(0.0, lambda, d)), g);
-      g[zt] = static_cast<float>(job.rs * dctc_grad_z(0.0, lambda, 0.0, 0.0, d));
+      dense_row<W>(row, C, m, job.s_f, job.s, r, job.rs, 0.0, lambda, d, g);
+      g[zt] = static_cast<float>(job.rs * num::dctc_bracket(0.0, lambda, 0.0, 0.0, 0.0, d, true));
     }
   }
   return ce;
@@ -229,14 +235,30 @@ SEQLOSS_INLINE void dctc_sequence_impl(const DctcJob& job, int64_t n, const Dctc
   int32_t* align = out.alignment != nullptr ? out.alignment + n * T : nullptr;
   DctcSink<W> sink{job, w, q, grad, align, o.alignment};
   double loss = 0.0, ctc_n = 0.0, distill_n = 0.0;
-  if (!ctc_core<W, true>(p, q, job.s_f, job.s, w.c, sink, &loss)) {
+  const CoreResult res = ctc_core<W, true>(p, q, job.s_f, job.s, w.c, sink, &loss);
+  if (res == kNaN) {
+    // NaN in, NaN out: both terms, the rows t < T_n; z* = the blank there.
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    job.loss_n[n] = nan;
+    out.losses[n] = static_cast<float>(nan);
+    if (out.ctc_losses != nullptr) out.ctc_losses[n] = static_cast<float>(nan);
+    if (out.distill_losses != nullptr) out.distill_losses[n] = static_cast<float>(nan);
+    for (int64_t t = 0; t < T; ++t) {
+      if (out.grad != nullptr) {
+        std::fill(grad.row(t), grad.row(t) + C, t < q.Tn ? std::numeric_limits<float>::quiet_NaN() : 0.0f);
+      }
+      if (align != nullptr) align[t] = t < q.Tn ? p.blank : -1;
+    }
+    return;
+  }
+  if (res == kImpossible) {
     ctc_n = o.zero_infinity != 0 ? 0.0 : std::numeric_limits<double>::infinity();
     distill_n = distill_pass<W>(job, q, w, nullptr, false, grad, align);
   } else {
     ctc_n = loss;
     distill_n = sink.ran ? sink.ce : distill_pass<W>(job, q, w, w.path, true, grad, align);
   }
-  const double ln = dctc_loss(o.ctc_weight, o.lambda, ctc_n, distill_n);
+  const double ln = num::dctc_total(o.ctc_weight, o.lambda, ctc_n, distill_n);
   job.loss_n[n] = ln;
   out.losses[n] = static_cast<float>(ln);
   if (out.ctc_losses != nullptr) out.ctc_losses[n] = static_cast<float>(ctc_n);
@@ -297,7 +319,7 @@ void dctc(const seqloss_problem& p, const seqloss_dctc_options& o, int threads, 
   detail::label_offsets(p, offsets);
   const double r = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / p.batch : 1.0;
   detail::DctcJob job{&p,          &o, &out, offsets, loss_n, r * o.scale, o.scale, static_cast<float>(o.scale),
-                      o.scale * o.margin, std::exp(-o.scale * o.margin)};
+                      o.scale * o.margin};
   const int width = dispatch_width();
   parallel_for(threads, p.batch, [&](int64_t n, int slot) { detail::dctc_sequence(width, job, n, slots[slot]); });
   if (out.loss != nullptr) {

@@ -365,6 +365,16 @@ SEQLOSS_INLINE double sum_row(const float* v, int64_t C) {
   });
 }
 
+// The number of entries of a row that are NaN or +inf (in double; 0 for a row of finite and -inf values).
+template <int W>
+SEQLOSS_INLINE double count_nan_inf(const float* v, int64_t C) {
+  typedef typename Pack<W>::F F;
+  return sum_blocks<W>(C, [&](int64_t k, int64_t n) SEQLOSS_LAMBDA_INLINE {
+    F b = n == W ? vload<F>(v + k) : load_part<W>(v + k, n, 0.0f);
+    return (b != b) | (b == vm::kInfF) ? F{} + 1.0f : F{};
+  });
+}
+
 // sum_k e^(x[k] - m) in double (m = max_k x[k]).
 template <int W>
 SEQLOSS_INLINE double expsum_row(const float* x, int64_t C, float m) {
@@ -563,6 +573,12 @@ template <int W>
 SEQLOSS_INLINE double sum_row(const float* v, int64_t C) {
   double s = 0;
   for (int64_t k = 0; k < C; ++k) s += v[k];
+  return s;
+}
+template <int W>
+SEQLOSS_INLINE double count_nan_inf(const float* v, int64_t C) {
+  double s = 0;
+  for (int64_t k = 0; k < C; ++k) s += (v[k] != v[k] || v[k] == vm::kInfF) ? 1.0 : 0.0;
   return s;
 }
 template <int W>

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "cpu/vmath.h"
+#include "numerics.h"
 
 namespace seqloss {
 namespace cpu {
@@ -51,16 +52,18 @@ SEQLOSS_INLINE int64_t max3(int64_t a, int64_t b, int64_t c) {
   return ab > c ? ab : c;
 }
 
-// e^x as (m, k), for x a natural log (-inf gives zero). x = (k + f) ln 2 with k an integer and |f| <= 1/2, and
-// 2^f by its Taylor series (degree 11, relative error < 1e-14). |x| is clamped to 1e15 (e^-1e15 stays a tiny
-// nonzero probability) so that the integer part fits the rounding trick.
+// e^x as (m, k), for x a natural log. x = (k + f) ln 2 with k an integer and |f| <= 1/2, and 2^f by its Taylor
+// series (degree 11, relative error < 1e-14). x < num::kLogZero (-1e8) and -inf give exactly zero (the CTC rule
+// for probabilities below the extended range, numerics.h), so |k| < 1.5e8 and sums of T < 2^31 exponents stay far
+// from int64 overflow; x above 1e8 (never passed: the kernels' logs are <= 0) is clamped there. NaN gives a NaN
+// mantissa with exponent 0 (no NaN reaches the integer arithmetic).
 SEQLOSS_INLINE void from_log(double x, double* m, int64_t* k) {
   const double magic = 6755399441055744.0;  // 1.5·2^52
   const double ln2 = 0.69314718055994530942;
-  bool zero = x == vm::kNegInf;
-  double xc = x < -1e15 ? -1e15 : x;
-  xc = xc > 1e15 ? 1e15 : xc;
-  xc = zero ? 0.0 : xc;
+  bool zero = x < num::kLogZero;
+  bool nan = x != x;
+  double xc = x > 1e8 ? 1e8 : x;
+  xc = (zero || nan) ? 0.0 : xc;
   double l2 = xc * 1.4426950408889634074;
   double t = l2 + magic;
   double kr = t - magic;
@@ -78,8 +81,8 @@ SEQLOSS_INLINE void from_log(double x, double* m, int64_t* k) {
   p = p * r + 0.5;
   p = p * r + 1.0;
   p = p * r + 1.0;  // in [0.70, 1.42]
-  p = x != x ? x : p;
   normalise(p, kk, m, k);
+  *m = nan ? x : *m;
   *m = zero ? 0.0 : *m;
   *k = zero ? kZero : *k;
 }

@@ -8,8 +8,7 @@
 // at the end the final blank (S−1) before the last label (S−2): each candidate replaces the best only when strictly
 // greater.
 import type { AlignProblem, RefAlignResult } from '../types.js';
-import { extendedLabel } from './ctc.js';
-import { frameOffset, logSoftmaxFrame } from './math.js';
+import { extendedLabel, sequenceEmissions } from './ctc.js';
 
 /**
  * The best path of one sequence. `logY[t·C + k]` = ln y_k^t for t < T_n. Returns the class of the path at each frame
@@ -71,14 +70,15 @@ export function ctcAlign(data: ArrayLike<number>, p: AlignProblem): RefAlignResu
   for (let n = 0; n < N; n++) {
     const Tn = p.inputLengths[n];
     const l = p.targets.subarray(p.targetOffsets[n], p.targetOffsets[n] + p.targetLengths[n]);
-    const logY = new Float64Array(Tn * C);
-    for (let t = 0; t < Tn; t++) {
-      const at = frameOffset(p, n, t);
-      if (p.input === 'logits') logSoftmaxFrame(data, at, C, logY, t * C);
-      else for (let k = 0; k < C; k++) logY[t * C + k] = data[at + k];
+    // The recursion runs on ρ = ln y − c_t (clamped at LOG_ZERO), which every backend forms as the same doubles,
+    // so that every comparison, ties included, comes out the same everywhere; Σ_t c_t is added to the best score.
+    const em = sequenceEmissions(data, p, n, Tn, p.input === 'logits');
+    if (em.status === 'nan') {
+      scores[n] = NaN; // NaN in, NaN out; the path row stays −1
+      continue;
     }
-    const { path, score } = viterbi(logY, extendedLabel(l, blank), Tn, C, blank);
-    scores[n] = score;
+    const { path, score } = viterbi(em.rel, extendedLabel(l, blank), Tn, C, blank);
+    scores[n] = score === -Infinity ? -Infinity : score + em.shift;
     if (path) paths.set(path, n * T);
   }
   return { paths, scores };

@@ -6,9 +6,9 @@
 // the labels: |l'| = 2|l| + 1), y_k^t the probability of class k at frame t, α_t(s) / β_t(s) the forward / backward
 // variables. Everything below is in log space: logAlpha[t·S + s] = ln α_t(s), with S = |l'|. Indices are 0-based
 // (the paper's t = 1 is our t = 0, its s = 1 our s = 0).
-import type { CtcProblem, RefLossResult } from '../types.js';
+import type { CtcProblem, Problem, RefLossResult } from '../types.js';
 import { activeFit, frameWeights, nonBlankProportion, type FitSequence } from './fit.js';
-import { frameOffset, logAddExp, logSoftmaxFrame } from './math.js';
+import { clampLogZero, frameOffset, logAddExp, relativeFrame } from './math.js';
 
 /** l' = (blank, l_1, blank, l_2, …, l_|l|, blank). */
 export function extendedLabel(l: ArrayLike<number>, blank: number): Int32Array {
@@ -84,14 +84,16 @@ export function logLikelihood(logAlpha: Float64Array, S: number, Tn: number): nu
 }
 
 /**
- * y'_tk = p(π_t = k | l, x) = Σ_{s: l'_s = k} α_t(s) β_t(s) / (p(l|x) · y_k^t): the pseudo ground truth
- * (iterative fitting Eq. 12, via Graves Eq. 14), T_n × C, for a sequence with p(l|x) > 0.
+ * y'_tk = p(π_t = k | l, x) = Σ_{s: l'_s = k} α_t(s) β_t(s) / y_k^t  /  Σ_s α_t(s) β_t(s) / y_{l'_s}^t: the pseudo
+ * ground truth (iterative fitting Eq. 12, via Graves Eq. 14), T_n × C, for a sequence with p(l|x) > 0. Each frame is
+ * normalised by its own total (in exact arithmetic every frame's total is p(l|x), Graves Eq. 14), so that rows sum to
+ * 1 to rounding even where α + β − ln p would cancel. `logY` may be relative to any per-frame constant (the α, β of
+ * the same logY).
  */
 export function framePosterior(
   logY: Float64Array,
   lPrime: Int32Array,
   logAlpha: Float64Array,
-  logP: number,
   Tn: number,
   C: number,
   blank: number,
@@ -99,16 +101,67 @@ export function framePosterior(
   const S = lPrime.length;
   const logBeta = backward(logY, lPrime, Tn, C, blank);
   const yPrime = new Float64Array(Tn * C);
+  const v = new Float64Array(S);
   for (let t = 0; t < Tn; t++) {
+    let m = -Infinity;
     for (let s = 0; s < S; s++) {
       const a = logAlpha[t * S + s];
       const b = logBeta[t * S + s];
-      if (a === -Infinity || b === -Infinity) continue; // no path of l passes through (t, s)
-      const k = lPrime[s];
-      yPrime[t * C + k] += Math.exp(a + b - logY[t * C + k] - logP);
+      // −∞ where no path of l passes through (t, s).
+      v[s] = a === -Infinity || b === -Infinity ? -Infinity : a + b - logY[t * C + lPrime[s]];
+      if (v[s] > m) m = v[s];
     }
+    if (m === -Infinity) continue;
+    let z = 0;
+    for (let s = 0; s < S; s++) z += Math.exp(v[s] - m);
+    const lz = m + Math.log(z);
+    for (let s = 0; s < S; s++) if (v[s] !== -Infinity) yPrime[t * C + lPrime[s]] += Math.exp(v[s] - lz);
   }
   return yPrime;
+}
+
+/** One sequence's emissions (README, "Numerics at the extremes"). */
+export interface SequenceEmissions {
+  /** 'nan': a frame t < T_n holds NaN or +∞ (or, for logits, only −∞); 'zero': a log-probs frame is all −∞. */
+  status: 'ok' | 'nan' | 'zero';
+  /** ρ[t·C + k] = ln y_k^t − c_t, with ρ < LOG_ZERO as −∞: what the recursions run on. */
+  rel: Float64Array;
+  /** Logits only: ln y_k^t = the log-softmax of s·x_t (unclamped). */
+  logY: Float64Array | null;
+  /** The unclamped ρ (DCTC's distillation term reads it). */
+  raw: Float64Array;
+  /** c_t per frame (logits: −ln Σ_k e^{ρ_tk}). */
+  c: Float64Array;
+  /** Σ_{t<T_n} c_t, in frame order: ln p(l|x) = ln p_ρ(l) + shift. */
+  shift: number;
+}
+
+/** The emissions of sequence n over its T_n frames (logit scale s: DCTC's; 1 otherwise). */
+export function sequenceEmissions(
+  data: ArrayLike<number>,
+  p: { batch: number; time: number; classes: number; layout: 'NTC' | 'TNC' },
+  n: number,
+  Tn: number,
+  logits: boolean,
+  s = 1,
+): SequenceEmissions {
+  const C = p.classes;
+  const rel = new Float64Array(Tn * C);
+  const logY = logits ? new Float64Array(Tn * C) : null;
+  const cs = new Float64Array(Tn);
+  let shift = 0;
+  let status: SequenceEmissions['status'] = 'ok';
+  for (let t = 0; t < Tn; t++) {
+    const c = relativeFrame(data, frameOffset(p as Problem, n, t), C, logits, s, rel, t * C);
+    if (Number.isNaN(c)) return { status: 'nan', rel, logY, raw: rel, c: cs, shift: NaN };
+    cs[t] = c;
+    if (c === -Infinity) status = 'zero';
+    else shift += c;
+    if (logY) for (let k = 0; k < C; k++) logY[t * C + k] = rel[t * C + k] + c;
+  }
+  const raw = logY ? rel.slice() : rel;
+  clampLogZero(rel);
+  return { status, rel, logY, raw, c: cs, shift };
 }
 
 /**
@@ -143,23 +196,35 @@ export function ctcLoss(data: ArrayLike<number>, p: CtcProblem): RefLossResult {
     const lPrime = extendedLabel(l, blank);
     const S = lPrime.length;
 
-    // ln y_k^t for the valid frames: log-softmax of the logits, or the log-probs as given.
-    const logY = new Float64Array(Tn * C);
-    for (let t = 0; t < Tn; t++) {
-      const at = frameOffset(p, n, t);
-      if (p.input === 'logits') logSoftmaxFrame(data, at, C, logY, t * C);
-      else for (let k = 0; k < C; k++) logY[t * C + k] = data[at + k];
+    // ρ = ln y − c_t per frame (log-softmax relative to its maximum, or the log-probs relative to theirs).
+    const logits = p.input === 'logits';
+    const em = sequenceEmissions(data, p, n, Tn, logits);
+    const perLabel = p.reduction === 'mean' ? 1 / Math.max(L, 1) : 1;
+    if (em.status === 'nan') {
+      // NaN in, NaN out: the loss and the rows t < T_n (zeroInfinity does not apply).
+      losses[n] = NaN;
+      loss += NaN;
+      for (let t = 0; t < Tn; t++) {
+        const at = frameOffset(p, n, t);
+        for (let k = 0; k < C; k++) {
+          if (grad) grad[at + k] = NaN;
+          if (posterior) posterior[at + k] = NaN;
+        }
+      }
+      continue;
     }
 
-    const logAlpha = forward(logY, lPrime, Tn, C, blank);
-    const logP = logLikelihood(logAlpha, S, Tn);
-    const impossible = logP === -Infinity;
-    losses[n] = impossible ? (p.zeroInfinity ? 0 : Infinity) : logP === 0 ? 0 : -logP;
-    const perLabel = p.reduction === 'mean' ? 1 / Math.max(L, 1) : 1;
+    const logAlpha = forward(em.rel, lPrime, Tn, C, blank);
+    const logPRel = logLikelihood(logAlpha, S, Tn);
+    const impossible = logPRel === -Infinity || em.status === 'zero';
+    // ln p(l|x) = ln p_ρ(l) + Σ_t c_t in double; for logits −ln p ≥ 0 exactly, so a rounding artefact below 0 is 0.
+    const nll = 0 - (logPRel + em.shift);
+    losses[n] = impossible ? (p.zeroInfinity ? 0 : Infinity) : logits && nll < 0 ? 0 : nll === 0 ? 0 : nll;
     loss += losses[n] * perLabel;
 
     if ((!grad && !posterior) || impossible || Tn === 0) continue;
-    const yPrime = framePosterior(logY, lPrime, logAlpha, logP, Tn, C, blank);
+    const yPrime = framePosterior(em.rel, lPrime, logAlpha, Tn, C, blank);
+    const logY = em.logY ?? em.rel; // logProbs: only y' is used
     fitted.push({ n, Tn, labels: l, logY, yPrime });
   }
 

@@ -9,12 +9,18 @@
 // The gradient w.r.t. a is r·s·[β·(P_t − y'_t) + λ·(Q_t − e_{z*_t})] on the valid frames.
 import type { DctcAlignment, DctcProblem, RefDctcResult } from '../types.js';
 import { viterbi } from './align.js';
-import { extendedLabel, forward, framePosterior, logLikelihood } from './ctc.js';
-import { argmaxFrame, frameOffset, logSoftmaxFrame } from './math.js';
+import { extendedLabel, forward, framePosterior, logLikelihood, sequenceEmissions } from './ctc.js';
+import { frameOffset } from './math.js';
+
+/** Keys within a relative 10⁻⁶ of the best count as tied when z* is chosen (README, "Numerics at the extremes"). */
+export const Z_TIE = 1e-6;
 
 /**
- * z*_t for t < T_n (ties to the lowest class). `logP[t·C + k]` = ln P_tk, `yPrime` = y' (all 0 for an impossible
- * sequence, whose frames then get the blank; so does 'viterbi' when no path exists).
+ * z*_t for t < T_n. `logP[t·C + k]` = ln P_tk, `yPrime` = y' (all 0 for an impossible sequence, whose frames then
+ * get the blank; so does 'viterbi' when no path exists). Near-ties are ties, so that every backend picks the same
+ * class although each rounds y' and P its own way: 'ratio' takes the classes whose key y'_tk / max(P_tk, 10⁻⁸) is
+ * within a relative Z_TIE of the largest, then among them those whose y'_tk is within Z_TIE of their largest, and
+ * the lowest class of those; 'posterior' the lowest class whose y'_tk is within Z_TIE of the largest.
  */
 export function latentAlignment(
   mode: DctcAlignment,
@@ -24,26 +30,72 @@ export function latentAlignment(
   Tn: number,
   C: number,
   blank: number,
+  viterbiEmissions: Float64Array = logP,
 ): Int32Array {
   const z = new Int32Array(Tn).fill(blank);
   if (mode === 'viterbi') {
-    const { path } = viterbi(logP, lPrime, Tn, C, blank);
+    // On the clamped relative emissions, as ctcAlign: the same path on every backend.
+    const { path } = viterbi(viterbiEmissions, lPrime, Tn, C, blank);
     if (path) z.set(path);
     return z;
   }
-  const ratio = new Float64Array(C);
+  const key = new Float64Array(C);
   for (let t = 0; t < Tn; t++) {
     let any = false;
     for (let k = 0; k < C; k++) if (yPrime[t * C + k] !== 0) any = true;
     if (!any) continue; // y'_t ≡ 0: impossible sequence → blank
-    if (mode === 'posterior') {
-      z[t] = argmaxFrame(yPrime, t * C, C);
-    } else {
-      for (let k = 0; k < C; k++) ratio[k] = yPrime[t * C + k] / Math.max(Math.exp(logP[t * C + k]), 1e-8);
-      z[t] = argmaxFrame(ratio, 0, C);
+    for (let k = 0; k < C; k++) {
+      const y = yPrime[t * C + k];
+      key[k] = mode === 'posterior' ? y : y / Math.max(Math.exp(logP[t * C + k]), 1e-8);
     }
+    z[t] = nearTieArgmax(key, yPrime, t * C, C);
   }
   return z;
+}
+
+/** The z* rule on one frame: the classes with key_k ≥ (1 − Z_TIE)·max key, then of those the ones with
+ * y_k ≥ (1 − Z_TIE)·their max y, then the lowest class. */
+export function nearTieArgmax(key: ArrayLike<number>, y: ArrayLike<number>, yOffset: number, C: number): number {
+  let best = 0;
+  for (let k = 0; k < C; k++) if (key[k] > best) best = key[k];
+  const keyFloor = best * (1 - Z_TIE);
+  let ybest = 0;
+  for (let k = 0; k < C; k++) if (key[k] >= keyFloor && y[yOffset + k] > ybest) ybest = y[yOffset + k];
+  const yFloor = ybest * (1 - Z_TIE);
+  for (let k = 0; k < C; k++) if (key[k] >= keyFloor && y[yOffset + k] >= yFloor) return k;
+  return 0;
+}
+
+/**
+ * The distillation term at one frame in log space (README, "Numerics at the extremes"): with ρ_k = s·(a_k − max a)
+ * (`rel`), r = ln Σ_k e^{ρ_k} and R_z = ln Σ_{k≠z} e^{ρ_k},
+ *   Δ = R_z − ρ_z + s·m,   CE = −ln Q_z = softplus(Δ),   1 − Q_z = σ(Δ),   Q_k = P_k·e^ℓ (k ≠ z), ℓ = r − R_z − softplus(−Δ)
+ * (Q_t = softmax(s·a_t − s·m·e_z)): no term overflows or cancels for any s·m up to 1e36. With m = 0: Q = P.
+ */
+export function distillFrame(rel: Float64Array, off: number, C: number, z: number, r: number, sm: number): { ce: number; q1: number; ell: number } {
+  if (sm === 0) {
+    const lnPz = rel[off + z] - r;
+    return { ce: -lnPz, q1: -Math.expm1(lnPz), ell: 0 };
+  }
+  let m = -Infinity;
+  for (let k = 0; k < C; k++) if (k !== z && rel[off + k] > m) m = rel[off + k];
+  if (m === -Infinity) return { ce: 0, q1: 0, ell: 0 }; // only z has probability: Q_z = 1
+  let sum = 0;
+  for (let k = 0; k < C; k++) if (k !== z) sum += Math.exp(rel[off + k] - m);
+  const Rz = m + Math.log(sum);
+  const d = Rz - rel[off + z] + sm;
+  return { ce: softplus(d), q1: sigmoid(d), ell: r - Rz - softplus(-d) };
+}
+
+/** ln(1 + e^x) without overflow. */
+export function softplus(x: number): number {
+  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+}
+/** 1 / (1 + e^−x) without overflow. */
+export function sigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
 }
 
 /** The DCTC loss of a batch, z* estimated as `p.alignment` says. */
@@ -64,8 +116,8 @@ function dctc(data: ArrayLike<number>, p: DctcProblem, fixed: Int32Array | null)
   const distillLosses = new Float64Array(N);
   const alignment = new Int32Array(N * T).fill(-1);
   const grad = p.grad ? new Float64Array(N * T * C) : undefined;
-  // r: 'mean' averages L_n over the batch (no division by the target length); 'sum' and 'none' add them.
-  const r = p.reduction === 'mean' ? 1 / N : 1;
+  // red: 'mean' averages L_n over the batch (no division by the target length); 'sum' and 'none' add them.
+  const red = p.reduction === 'mean' ? 1 / N : 1;
   let loss = 0;
 
   for (let n = 0; n < N; n++) {
@@ -73,42 +125,46 @@ function dctc(data: ArrayLike<number>, p: DctcProblem, fixed: Int32Array | null)
     const l = p.targets.subarray(p.targetOffsets[n], p.targetOffsets[n] + p.targetLengths[n]);
     const lPrime = extendedLabel(l, blank);
 
-    // ln P_t = log-softmax(s·a_t).
-    const u = new Float64Array(C);
-    const logP = new Float64Array(Tn * C);
-    for (let t = 0; t < Tn; t++) {
-      const at = frameOffset(p, n, t);
-      for (let k = 0; k < C; k++) u[k] = s * data[at + k];
-      logSoftmaxFrame(u, 0, C, logP, t * C);
+    // ρ = s·(a_t − max a_t) per frame, ln P = ρ − r_t, and the CTC term under P on ρ (README, "Numerics at the
+    // extremes").
+    const em = sequenceEmissions(data, p, n, Tn, true, s);
+    if (em.status === 'nan') {
+      // NaN in, NaN out: both terms, the loss and the rows t < T_n; z* is the blank.
+      losses[n] = ctcLosses[n] = distillLosses[n] = NaN;
+      loss += NaN;
+      alignment.fill(blank, n * T, n * T + Tn);
+      if (grad) for (let t = 0; t < Tn; t++) grad.fill(NaN, frameOffset(p, n, t), frameOffset(p, n, t) + C);
+      continue;
     }
+    const logP = em.logY!;
+    const rel = em.raw; // unclamped ρ, for the distillation term
 
-    // The CTC term under P and its posterior y' (0 for an impossible sequence).
-    const logAlpha = forward(logP, lPrime, Tn, C, blank);
+    // The CTC term under P and its posterior y' (0 for an impossible sequence); for logits −ln p ≥ 0 exactly.
+    const logAlpha = forward(em.rel, lPrime, Tn, C, blank);
     const logPl = logLikelihood(logAlpha, lPrime.length, Tn);
     const impossible = logPl === -Infinity;
-    ctcLosses[n] = impossible ? (p.zeroInfinity ? 0 : Infinity) : logPl === 0 ? 0 : -logPl;
-    const yPrime = impossible || Tn === 0 ? new Float64Array(Tn * C) : framePosterior(logP, lPrime, logAlpha, logPl, Tn, C, blank);
+    const nll = 0 - (logPl + em.shift);
+    ctcLosses[n] = impossible ? (p.zeroInfinity ? 0 : Infinity) : nll < 0 ? 0 : nll;
+    const yPrime = impossible || Tn === 0 ? new Float64Array(Tn * C) : framePosterior(em.rel, lPrime, logAlpha, Tn, C, blank);
 
-    const z = fixed ? fixed.subarray(n * T, n * T + Tn) : latentAlignment(p.alignment, logP, yPrime, lPrime, Tn, C, blank);
+    const z = fixed ? fixed.subarray(n * T, n * T + Tn) : latentAlignment(p.alignment, logP, yPrime, lPrime, Tn, C, blank, em.rel);
     alignment.set(z, n * T);
 
-    // The distillation term: CE_t = −ln Q_t[z], Q_t = softmax(u_t − s·m·e_z), in closed form from ln P_z:
-    //   D = 1 − P_z + P_z·e^{−s·m},  ln Q_z = ln P_z − s·m − ln D,  Q_k = P_k / D (k ≠ z).
+    // The distillation term: CE_t = −ln Q_t[z], Q_t = softmax(u_t − s·m·e_z), in log space (distillFrame).
+    const sm = s * m;
     let distill = 0;
     for (let t = 0; t < Tn; t++) {
       const zt = z[t];
-      const lnPz = logP[t * C + zt];
-      const D = -Math.expm1(lnPz) + Math.exp(lnPz) * Math.exp(-s * m);
-      const lnQz = lnPz - s * m - Math.log(D);
-      distill -= lnQz;
+      const d = distillFrame(rel, t * C, C, zt, -em.c[t], sm);
+      distill += d.ce;
       if (!grad) continue;
       const at = frameOffset(p, n, t);
       for (let k = 0; k < C; k++) {
-        const P = Math.exp(logP[t * C + k]);
-        const Q = k === zt ? Math.exp(lnQz) : P / D;
+        const lnPk = logP[t * C + k];
+        const P = Math.exp(lnPk);
         const ctcPart = impossible ? 0 : beta * (P - yPrime[t * C + k]);
-        const distillPart = lambda * (Q - (k === zt ? 1 : 0));
-        grad[at + k] = r * s * (ctcPart + distillPart);
+        const distillPart = k === zt ? -lambda * d.q1 : lambda * Math.exp(lnPk + d.ell);
+        grad[at + k] = red * s * (ctcPart + distillPart);
       }
     }
     distillLosses[n] = distill;

@@ -1786,6 +1786,158 @@ void test_aliasing() {
                  seqloss_align_outputs out{both.data() + 2, 8, scores.data(), 2};
                  return seqloss_ctc_align(&p, &e, &out, nullptr, 0, m, ms);
                });
+// ---- numerics at the extremes (README, "Numerics at the extremes"; D2-D4 at the ABI) ---------------------------
+
+// The number of CTC alignments of length T collapsing to l (no repeats needed here), as a double.
+double count_alignments(int T, const std::vector<int32_t>& l) {
+  const int S = 2 * static_cast<int>(l.size()) + 1;
+  auto cls = [&](int s) { return (s & 1) ? l[(s - 1) / 2] : -1; };
+  std::vector<double> a(S, 0.0);
+  a[0] = 1;
+  if (S > 1) a[1] = 1;
+  for (int t = 1; t < T; ++t) {
+    std::vector<double> b(S, 0.0);
+    for (int s = 0; s < S; ++s) {
+      b[s] = a[s] + (s >= 1 ? a[s - 1] : 0) + (s >= 2 && cls(s) != -1 && cls(s) != cls(s - 2) ? a[s - 2] : 0);
+    }
+    a = b;
+  }
+  return S == 1 ? a[0] : a[S - 1] + a[S - 2];
+}
+
+void test_numerics_extremes() {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  auto all_of = [](const std::vector<float>& v, size_t from, size_t to, auto pred) {
+    for (size_t i = from; i < to; ++i) {
+      if (!pred(v[i])) return false;
+    }
+    return true;
+  };
+  auto is_nan = [](float v) { return v != v; };
+  auto is_zero = [](float v) { return v == 0.0f; };
+  auto finite = [](float v) { return std::isfinite(v); };
+
+  // D1/D2: logits all -3e38 (and +3e38): T ln C - ln #alignments.
+  for (float v : {-3e38f, 3e38f}) {
+    Case c;
+    c.N = 1, c.T = 12, c.C = 6;
+    c.x.assign(12 * 6, v);
+    c.targets = {1, 2, 3, 2};
+    c.tl = {4};
+    CtcResult r = run_ctc(c, ctc_opts());
+    const double want = 12 * std::log(6.0) - std::log(count_alignments(12, c.targets));
+    check(r.status == SEQLOSS_OK && close(r.loss, want, 1e-12), fmt("logits all %g: loss %.12g", v, r.loss));
+    AlignResult a = run_align(c);
+    check(a.status == SEQLOSS_OK && close(a.scores[0], -12 * std::log(6.0), 1e-6),
+          fmt("logits all %g: align score %.9g", v, a.scores[0]));
+  }
+
+  // D2: one label class at logit -1e30 on every frame: +inf, zero rows (0 with zero_infinity).
+  {
+    Case c;
+    c.N = 2, c.T = 6, c.C = 5;
+    c.x.resize(2 * 6 * 5);
+    for (size_t i = 0; i < c.x.size(); ++i) c.x[i] = static_cast<float>(std::sin(static_cast<double>(i)));
+    for (int t = 0; t < 6; ++t) c.x[c.idx(0, t, 3)] = -1e30f;
+    c.targets = {1, 3, 2};
+    c.tl = {2, 1};
+    for (int zi = 0; zi <= 1; ++zi) {
+      CtcResult r = run_ctc(c, ctc_opts(SEQLOSS_REDUCTION_SUM, zi));
+      check(r.losses[0] == (zi ? 0.0f : inf) && std::isfinite(r.losses[1]) && r.losses[1] > 0,
+            fmt("-1e30 label class: losses %g, %g", r.losses[0], r.losses[1]));
+      check(all_of(r.grad, 0, 30, is_zero) && all_of(r.posterior, 0, 30, is_zero), "-1e30 label class: zero rows");
+    }
+  }
+
+  // D2: logits +-3e38: a label class 6e38 below the frame max is impossible; a path on the maxima costs 0.
+  {
+    Case c;
+    c.N = 2, c.T = 4, c.C = 3;
+    const int maxima[2][4] = {{0, 0, 0, 0}, {1, 0, 2, 0}};
+    for (int n = 0; n < 2; ++n) {
+      for (int t = 0; t < 4; ++t) {
+        for (int k = 0; k < 3; ++k) c.x.push_back(k == maxima[n][t] ? 3e38f : -3e38f);
+      }
+    }
+    c.targets = {1, 1, 2};
+    c.tl = {1, 2};
+    CtcResult r = run_ctc(c, ctc_opts());
+    check(r.losses[0] == inf && r.losses[1] == 0.0f, fmt("+-3e38: losses %g, %g", r.losses[0], r.losses[1]));
+    check(all_of(r.grad, 0, r.grad.size(), is_zero), "+-3e38: zero gradient");
+  }
+
+  // D2: beyond float32: log-probs all -3e38, T = 2, C = 2, l = [1]: +inf in losses, 6e38 - ln 3 in loss.
+  {
+    Case c;
+    c.N = 1, c.T = 2, c.C = 2, c.input = SEQLOSS_INPUT_LOG_PROBS;
+    c.x.assign(4, -3e38f);
+    c.targets = {1};
+    c.tl = {1};
+    CtcResult r = run_ctc(c, ctc_opts());
+    const double want = -2.0 * static_cast<double>(-3e38f) - std::log(3.0);
+    check(r.losses[0] == inf && close(r.loss, want, 1e-15), fmt("beyond float32: %g, %.17g", r.losses[0], r.loss));
+  }
+
+  // D3: NaN, +inf, a logits frame of -inf in t < T_n: NaN losses and rows; t >= T_n ignored; no UB (UBSan).
+  {
+    Case c;
+    c.N = 4, c.T = 5, c.C = 4, c.use_il = true;
+    c.il = {5, 5, 3, 2};
+    c.x.resize(4 * 5 * 4);
+    for (size_t i = 0; i < c.x.size(); ++i) c.x[i] = static_cast<float>(std::cos(0.7 * static_cast<double>(i)));
+    c.x[c.idx(0, 2, 3)] = nan;
+    c.x[c.idx(1, 1, 0)] = inf;
+    c.x[c.idx(2, 4, 1)] = nan;  // t >= T_2
+    for (int k = 0; k < 4; ++k) c.x[c.idx(3, 1, k)] = -inf;
+    c.targets = {1, 2, 2, 3, 1, 2, 3, 1, 2};
+    c.tl = {2, 1, 1, 5};
+    for (int zi = 0; zi <= 1; ++zi) {
+      CtcResult r = run_ctc(c, ctc_opts(SEQLOSS_REDUCTION_MEAN, zi));
+      check(is_nan(r.losses[0]) && is_nan(r.losses[1]) && std::isfinite(r.losses[2]) && is_nan(r.losses[3]) &&
+                std::isnan(r.loss),
+            fmt("NaN inputs: losses %g, %g", r.losses[0], r.losses[2]));
+      check(all_of(r.grad, 0, 40, is_nan) && all_of(r.posterior, 0, 40, is_nan), "NaN inputs: NaN rows");
+      check(all_of(r.grad, 40, 52, finite) && all_of(r.grad, 52, 60, is_zero), "NaN inputs: a NaN at t >= T_n is ignored");
+      check(all_of(r.grad, 60, 68, is_nan) && all_of(r.grad, 68, 80, is_zero), "NaN inputs: rows t >= T_n stay 0");
+    }
+    AlignResult a = run_align(c);
+    check(is_nan(a.scores[0]) && is_nan(a.scores[1]) && std::isfinite(a.scores[2]) && is_nan(a.scores[3]),
+          "NaN inputs: align scores");
+    bool rows = true;
+    for (int t = 0; t < 5; ++t) rows = rows && a.paths[t] == -1 && a.paths[5 + t] == -1;
+    check(rows, "NaN inputs: align rows of -1");
+    for (int mode = 0; mode <= 2; ++mode) {
+      DctcResult d = run_dctc(c, dctc_opts(SEQLOSS_REDUCTION_SUM, mode, 0.5, 1.0, 1.0, 0.0));
+      check(d.status == SEQLOSS_OK && is_nan(d.losses[0]) && is_nan(d.ctc[0]) && is_nan(d.distill[0]) &&
+                is_nan(d.losses[3]) && std::isfinite(d.losses[2]),
+            fmt("NaN inputs: DCTC mode %g losses (%g)", mode, d.losses[0]));
+      bool z = true;
+      for (int t = 0; t < 5; ++t) z = z && d.alignment[t] == 0 && d.alignment[15 + t] == (t < 2 ? 0 : -1);
+      check(z && all_of(d.grad, 0, 40, is_nan) && all_of(d.grad, 60, 68, is_nan), "NaN inputs: DCTC rows, z* = blank");
+    }
+  }
+
+  // D4: logits with a near-certain alignment: -ln p >= 0 (a rounding artefact below 0 is 0).
+  {
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    bool ok = true;
+    for (int trial = 0; trial < 30; ++trial) {
+      Case c;
+      c.N = 1, c.T = 1 + trial % 17, c.C = 2 + trial % 4;
+      const int lab = 1 + trial % (c.C - 1);
+      for (int t = 0; t < c.T; ++t) {
+        for (int k = 0; k < c.C; ++k) c.x.push_back((t == 0 ? k == lab : k == 0) ? 20 + 30 * u(rng) : -20 * u(rng));
+      }
+      c.targets = {lab};
+      c.tl = {1};
+      CtcResult r = run_ctc(c, ctc_opts());
+      DctcResult d = run_dctc(c, dctc_opts(SEQLOSS_REDUCTION_SUM, SEQLOSS_DCTC_RATIO, 0.01, 1.0, 1.0, 0.0));
+      ok = ok && r.losses[0] >= 0 && r.loss >= 0 && d.ctc[0] >= 0;
+    }
+    check(ok, "near-certain logits: losses >= 0");
+  }
 }
 
 int main() {
@@ -1808,6 +1960,7 @@ int main() {
   test_align();
   test_new_errors();
   test_aliasing();
+  test_numerics_extremes();
   std::printf("abi_test: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
