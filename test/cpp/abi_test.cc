@@ -1786,6 +1786,8 @@ void test_aliasing() {
                  seqloss_align_outputs out{both.data() + 2, 8, scores.data(), 2};
                  return seqloss_ctc_align(&p, &e, &out, nullptr, 0, m, ms);
                });
+}
+
 // ---- numerics at the extremes (README, "Numerics at the extremes"; D2-D4 at the ABI) ---------------------------
 
 // The number of CTC alignments of length T collapsing to l (no repeats needed here), as a double.
