@@ -40,12 +40,10 @@ describe.runIf(info.cpu)('async calls', () => {
   it('a large CTC call lets timers fire while it runs, and equals the sync result', async () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
-    const started = performance.now();
+    // The call is handed to the thread pool after copying its input (a memcpy, small next to the call; timing it
+    // here would make a timed test on a shared machine): the event loop keeps running while it computes.
     const pending = ctcLossAsync(logits, options);
-    // The call has been handed to the thread pool after copying its input (a memcpy, small next to the call).
-    const handedOver = performance.now() - started;
     const r = await pending;
-    expect(handedOver).toBeLessThan((performance.now() - started) / 2);
     clearInterval(timer);
     expect(ticks).toBeGreaterThanOrEqual(3);
     const sync = ctcLoss(logits, options);
