@@ -325,7 +325,6 @@ bool PrepareOutputs(Job& j, napi_value outputs, const std::vector<Input>& inputs
     Out& o = j.out[i];
     napi_value given = nullptr;
     if (spec.want != Want::kAlways) {
-      const char* key = spec.want == Want::kGrad ? "grad" : "posterior";
       if (!ObjectArg(c, outputs, "outputs") || !Get(c, outputs, spec.want == Want::kGrad ? k_grad : k_posterior, &given)) {
         return false;
       }
@@ -336,16 +335,16 @@ bool PrepareOutputs(Job& j, napi_value outputs, const std::vector<Input>& inputs
         napi_get_value_bool(c.env, given, &want);
         if (!want) continue;
         given = nullptr;
-      } else {
-        const std::string what = std::string("out.") + key;
-        if (!ViewOf(c, given, napi_float32_array, "Float32Array", what.c_str(), false, &o.caller)) return false;
+      } else if (!ViewOf(c, given, napi_float32_array, "Float32Array", spec.want == Want::kGrad ? "out.grad" : "out.posterior",
+                         false, &o.caller)) {
+        return false;
       }
     }
     o.present = true;
     o.count = ExtentCount(j, spec.extent);
     o.bytes = static_cast<size_t>(o.count) * 4;
     if (o.caller.present) {
-      const std::string what = std::string("out.") + spec.name;
+      const std::string what = std::string("out.") + spec.name;  // short: within the string's own buffer
       if (static_cast<int64_t>(o.caller.length) != o.count) {
         return RangeErr(c, what + ".length", "batch·time·classes = " + std::to_string(o.count),
                         std::to_string(o.caller.length));

@@ -213,16 +213,19 @@ bool ViewOf(const Ctx& ctx, napi_value value, napi_typedarray_type type, const c
   napi_valuetype vt = napi_undefined;
   if (napi_typeof(ctx.env, value, &vt) != napi_ok) return false;
   if (nullable && (vt == napi_null || vt == napi_undefined)) return true;
-  const std::string expected = std::string(type_name[0] == 'I' ? "an " : "a ") + type_name + (nullable ? " or null" : "");
+  // The message is only built for an error (a small call should not allocate for it).
+  auto expected = [&]() {
+    return std::string(type_name[0] == 'I' ? "an " : "a ") + type_name + (nullable ? " or null" : "");
+  };
   bool is = false;
-  if (napi_is_typedarray(ctx.env, value, &is) != napi_ok || !is) return TypeErr(ctx, what, expected, value);
+  if (napi_is_typedarray(ctx.env, value, &is) != napi_ok || !is) return TypeErr(ctx, what, expected(), value);
   napi_typedarray_type t = napi_uint8_array;
   size_t length = 0;
   void* data = nullptr;
   napi_value buffer = nullptr;
   size_t offset = 0;
   if (napi_get_typedarray_info(ctx.env, value, &t, &length, &data, &buffer, &offset) != napi_ok) return false;
-  if (t != type) return TypeErr(ctx, what, expected, value);
+  if (t != type) return TypeErr(ctx, what, expected(), value);
   bool plain = false;
   if (napi_is_arraybuffer(ctx.env, buffer, &plain) != napi_ok) return false;
   out->data = length > 0 ? data : nullptr;
