@@ -174,6 +174,7 @@ SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seq
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
     SEQLOSS_ON_CUDA(exec, seqloss::cuda::ctc(*problem, *options, *exec, *outputs, workspace, workspace_bytes, msg));
+    seqloss::cpu::PoolScope scope(exec->pool, problem);
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     size_t need = 0;
     if (!seqloss::cpu::ctc_workspace_bytes(*problem, *options, threads, &need)) return seqloss::too_large(msg);
@@ -213,6 +214,7 @@ SEQLOSS_API seqloss_status seqloss_dctc(const seqloss_problem* problem, const se
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
     SEQLOSS_ON_CUDA(exec, seqloss::cuda::dctc(*problem, *options, *exec, *outputs, workspace, workspace_bytes, msg));
+    seqloss::cpu::PoolScope scope(exec->pool, problem);
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     size_t need = 0;
     if (!seqloss::cpu::dctc_workspace_bytes(*problem, *options, threads, &need)) return seqloss::too_large(msg);
@@ -251,6 +253,7 @@ SEQLOSS_API seqloss_status seqloss_ctc_align(const seqloss_problem* problem, con
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
     SEQLOSS_ON_CUDA(exec, seqloss::cuda::ctc_align(*problem, *exec, *outputs, workspace, workspace_bytes, msg));
+    seqloss::cpu::PoolScope scope(exec->pool, problem);
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     size_t need = 0;
     if (!seqloss::cpu::align_workspace_bytes(*problem, threads, &need)) return seqloss::too_large(msg);
@@ -289,6 +292,7 @@ SEQLOSS_API seqloss_status seqloss_ace(const seqloss_problem* problem, const seq
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
     SEQLOSS_ON_CUDA(exec, seqloss::cuda::ace(*problem, *options, *exec, *outputs, workspace, workspace_bytes, msg));
+    seqloss::cpu::PoolScope scope(exec->pool, problem);
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     size_t need = 0;
     if (!seqloss::cpu::ace_workspace_bytes(*problem, threads, &need)) return seqloss::too_large(msg);
@@ -311,6 +315,7 @@ SEQLOSS_API seqloss_status seqloss_ctc_greedy_decode(const seqloss_problem* prob
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
     SEQLOSS_ON_CUDA(exec, seqloss::cuda::greedy_decode(*problem, *exec, false, true, labels, lengths, msg));
+    seqloss::cpu::PoolScope scope(exec->pool, problem);
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     seqloss::cpu::ctc_greedy_decode(*problem, threads, labels, lengths);
     seqloss::clear(msg);
@@ -331,6 +336,7 @@ SEQLOSS_API seqloss_status seqloss_ace_decode(const seqloss_problem* problem, in
     if (st != SEQLOSS_OK) return st;
     SEQLOSS_ON_CUDA(exec,
                     seqloss::cuda::greedy_decode(*problem, *exec, true, collapse_repeats != 0, labels, lengths, msg));
+    seqloss::cpu::PoolScope scope(exec->pool, problem);
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     seqloss::cpu::ace_decode(*problem, collapse_repeats != 0, threads, labels, lengths);
     seqloss::clear(msg);
@@ -349,6 +355,7 @@ SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, con
     if (st == SEQLOSS_OK) st = seqloss::backend_gate(exec, msg);
     if (st != SEQLOSS_OK) return st;
     SEQLOSS_ON_CUDA(exec, seqloss::cuda::ace_count(*problem, *exec, expected, rounded, msg));
+    seqloss::cpu::PoolScope scope(exec->pool, problem);
     int threads = seqloss::cpu::resolve_threads(exec->threads, problem->batch);
     seqloss::cpu::ace_count(*problem, threads, expected, rounded);
     seqloss::clear(msg);
