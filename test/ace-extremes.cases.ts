@@ -99,6 +99,22 @@ export function aceExtremes(backend: Backend): void {
       }
     });
 
+    it('many labelled classes (K > 64, the CPU gathers per frame) with logits of scale 1000 match the reference', () => {
+      const r = rng(4711);
+      const N = 2, T = 90, C = 100;
+      const counts: number[] = [];
+      for (let n = 0; n < N; n++) for (let k = 0; k < C; k++) counts.push(k === 0 ? 0 : k <= 80 ? 1 : 0);
+      const x = normalFloats(r, N * T * C, 1000);
+      x.set(normalFloats(r, T * C, 2), 0); // sequence 0 moderate (NTC): the batch's gradient scale
+      for (const eps of [0, 1e-10]) {
+        const o = { batch: N, time: T, classes: C, counts, eps, reduction: 'mean' } as const;
+        const want = aceLoss(x, { ...o, backend: 'js' });
+        const got = ace(x, o);
+        expectLossesClose(got.losses, want.losses, 1e-6, `eps ${eps} losses`);
+        expectClose(got.grad!, want.grad!, 1e-6, `eps ${eps} grad`, sequenceBlocks(N, T, C, 'NTC'));
+      }
+    });
+
     const poisons: [string, number][] = [
       ['NaN', NaN],
       ['+Infinity', Infinity],

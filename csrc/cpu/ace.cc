@@ -45,14 +45,13 @@ namespace cpu {
 namespace detail {
 
 constexpr int64_t kKeep = 64;  // CE: keep y^t on K between the passes when K fits in this many
-constexpr int64_t kDenseC = 64;  // CE with logits: C up to this works on all classes (ace_ce_dense)
 constexpr double kTiny = 0x1p-60;  // CE, logits: a linear aggregate below this is redone in log space
 const float kNaNF = std::numeric_limits<float>::quiet_NaN();
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct AceSlot {
   double* y;     // C: y_k
-  double* g;     // C rounded up to 16, + 16: g_k (regression, dense CE) / K: g_k (sparse CE)
+  double* g;     // C: g_k (regression) / K: g_k (CE)
   double* R;     // tmax: r_t (regression) / 1 / sum_k e^(x_k - m_t) (CE)
   float* M;      // tmax: m_t (regression)
   float* buf;    // 2 C: one or two frames' y^t or e^(x - m)
@@ -75,7 +74,7 @@ inline int64_t ace_tmax(const seqloss_problem& p) {
 inline AceSlot carve_ace_slot(Carver& c, int64_t tmax, int64_t C) {
   AceSlot s;
   s.y = c.take<double>(C + 8);
-  s.g = c.take<double>(round_up(C, 16) + 16);
+  s.g = c.take<double>(C + 8);
   s.R = c.take<double>(tmax);
   s.M = c.take<float>(tmax);
   s.buf = c.take<float>(2 * C);
@@ -150,49 +149,6 @@ SEQLOSS_INLINE double exp_sum_row_g(const float* __restrict x, int64_t C, float 
 template <int W>
 SEQLOSS_INLINE double exp_sum_row_full(const float* __restrict x, int64_t C, float m, bool low, float* __restrict out) {
   return low ? exp_sum_row_g<W, true>(x, C, m, out) : exp_sum_row_g<W, false>(x, C, m, out);
-}
-
-// sum_k e[k] g[k] in double; g holds at least max(C, W) values (zeros past C when C < W).
-template <int W>
-SEQLOSS_INLINE double dot_row(const float* e, const double* g, int64_t C) {
-  typedef typename Pack<W>::F F;
-  typedef typename Pack<W>::D D;
-  D a0 = {}, a1 = {};
-  auto add = [&](F b, int64_t k) SEQLOSS_LAMBDA_INLINE {
-    a0 += lo<W>(b) * vload<D>(g + k);
-    a1 += hi<W>(b) * vload<D>(g + k + W / 2);
-  };
-  if (C < W) {
-    add(load_part<W>(e, C, 0.0f), 0);
-  } else {
-    int64_t k = 0;
-    for (; k + W <= C; k += W) add(vload<F>(e + k), k);
-    if (k < C) add(keep_from<W>(vload<F>(e + C - W), k - (C - W)), C - W);
-  }
-  return reduce(a0, a1);
-}
-
-// o[k] = c e[k] (g[k] - d) in double, rounded to float, in place (o holds e).
-template <int W>
-SEQLOSS_INLINE void grad_row(float* o, const double* g, int64_t C, double d, double c) {
-  typedef typename Pack<W>::F F;
-  typedef typename Pack<W>::D D;
-  typedef typename Half<F>::T HF;
-  if (C < W) {
-    for (int64_t k = 0; k < C; ++k) o[k] = static_cast<float>(c * (static_cast<double>(o[k]) * (g[k] - d)));
-    return;
-  }
-  disjoint_cover<W>(C, [&](int64_t k, int64_t n) SEQLOSS_LAMBDA_INLINE {
-    if (n == 1) {
-      o[k] = static_cast<float>(c * (static_cast<double>(o[k]) * (g[k] - d)));
-    } else {
-      F v = vload<F>(o + k);
-      D r0 = (lo<W>(v) * (vload<D>(g + k) - d)) * c;
-      D r1 = (hi<W>(v) * (vload<D>(g + k + W / 2) - d)) * c;
-      vstore(o + k, __builtin_convertvector(r0, HF));
-      vstore(o + k + W / 2, __builtin_convertvector(r1, HF));
-    }
-  });
 }
 
 // out[k] = e^((x[k] - m) - r) with gradual underflow (rows.h's softmax_row with scale 1 and vm::exp_f32).
@@ -405,6 +361,11 @@ SEQLOSS_INLINE void ace_ce(const AceJob& job, int64_t n, const AceSlot& w) {
       double d = dot8<W>(ky, g, KP);
       if (tiny > 0) d += tiny_terms(t, w.gs + KP);
       scale_row<W>(o, C, static_cast<float>(scale * -d * inv));
+      if (tiny == 0) {  // the patch in one loop (no log-space class to add)
+        const int32_t* __restrict kc = w.kc;
+        for (int64_t j = 0; j < K; ++j) o[kc[j]] = static_cast<float>(scale * (ky[j] * (g[j] - d)));
+        continue;
+      }
       for (int64_t j = 0; j < KP; ++j) w.gs[j] = scale * (ky[j] * (g[j] - d));
       for (int64_t i = 0; i < tiny; ++i) w.gs[w.tj[i]] -= scale * w.gs[KP + i];
       for (int64_t j = 0; j < K; ++j) o[w.kc[j]] = static_cast<float>(w.gs[j]);
@@ -416,131 +377,6 @@ SEQLOSS_INLINE void ace_ce(const AceJob& job, int64_t n, const AceSlot& w) {
     for (int64_t t = 1; t < Tn; ++t) std::memcpy(grad.row(t), first, sizeof(float) * C);
   }
   for (int64_t t = Tn; t < T; ++t) std::memset(grad.row(t), 0, sizeof(float) * C);
-}
-
-// Cross-entropy ACE with logits on all C classes, for small C (kDenseC): the same numbers as ace_ce, with whole
-// vectors instead of gathers and scatters over K. Per frame: pass 1 writes e^(x - m) into the gradient row and adds
-// e inv into y (double, every class); pass 3 computes d_t = inv sum_k e_k g_k (g_k = 0 outside K and for log-space
-// classes) and rewrites the row as scale inv e_k (g_k - d_t) in double, then patches the log-space classes.
-template <int W>
-SEQLOSS_INLINE void ace_ce_dense(const AceJob& job, int64_t n, const AceSlot& w) {
-  const seqloss_problem& p = *job.p;
-  const seqloss_ace_outputs& out = *job.out;
-  const int64_t T = p.time, C = p.classes, blank = p.blank;
-  const int64_t Tn = p.input_lengths != nullptr ? p.input_lengths[n] : T;
-  const double scale = job.o->reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / p.batch : 1.0;
-  const SeqRows<const float> x = seq_rows(p.data, p, n);
-  const float* counts = p.counts + n * C;
-  const double tn = static_cast<double>(Tn);
-  const bool with_grad = out.grad != nullptr;
-  const SeqRows<float> grad = seq_rows(out.grad, p, n);
-
-  // 1. Aggregation, two frames per step (independent chains; the sums still run frame by frame).
-  double* y = w.y;
-  for (int64_t k = 0; k < C; ++k) y[k] = 0.0;
-  bool bad = false;
-  auto frame = [&](float m, double s, const float* e, int64_t t) SEQLOSS_LAMBDA_INLINE {
-    const double inv = 1.0 / s;
-    bad |= !(s == s);
-    w.M[t] = m;
-    w.R[t] = inv;
-    accumulate_scaled<W>(e, C, inv, y);
-  };
-  const bool strided = p.layout == SEQLOSS_LAYOUT_TNC && p.batch > 1;
-  int64_t t = 0;
-  for (; t + 1 < Tn; t += 2) {
-    const float* r0 = x.row(t);
-    const float* r1 = x.row(t + 1);
-    if (strided && t + 3 < Tn) {
-      prefetch_row(x.row(t + 2), C);
-      prefetch_row(x.row(t + 3), C);
-    }
-    float* e0 = with_grad ? grad.row(t) : w.buf;
-    float* e1 = with_grad ? grad.row(t + 1) : w.buf + C;
-    bool low0, low1;
-    const float m0 = row_max_low<W>(r0, C, &low0);
-    const float m1 = row_max_low<W>(r1, C, &low1);
-    const double s0 = exp_sum_row_full<W>(r0, C, m0, low0, e0);
-    const double s1 = exp_sum_row_full<W>(r1, C, m1, low1, e1);
-    frame(m0, s0, e0, t);
-    frame(m1, s1, e1, t + 1);
-  }
-  for (; t < Tn; ++t) {
-    const float* row = x.row(t);
-    float* e = with_grad ? grad.row(t) : w.buf;
-    bool low;
-    const float m = row_max_low<W>(row, C, &low);
-    frame(m, exp_sum_row_full<W>(row, C, m, low, e), e, t);
-  }
-  if (bad) {
-    ace_poison(job, n, Tn, T, C, grad);
-    return;
-  }
-
-  // 2. Loss (class order over K) and g_k; log-space classes as in ace_ce.
-  double labelled = 0.0;
-  for (int64_t k = 0; k < C; ++k) {
-    if (k != blank) labelled += static_cast<double>(counts[k]);
-  }
-  const double teps = tn * job.o->eps;
-  const double ln_teps = teps > 0 ? std::log(teps) : vm::kNegInf;
-  const double ln_tn = std::log(tn);
-  double* g = w.g;
-  const int64_t gpad = round_up(C, 16) + 16;
-  for (int64_t k = 0; k < gpad; ++k) g[k] = 0.0;
-  double loss = 0.0;
-  int64_t tiny = 0;
-  for (int64_t k = 0; k < C; ++k) {
-    const double nk = k == blank ? tn - labelled : static_cast<double>(counts[k]);
-    if (!(nk > 0)) continue;
-    const double sum = y[k];
-    if (sum < kTiny) {
-      double mx = vm::kNegInf;
-      for (int64_t u = 0; u < Tn; ++u) {
-        const double l = static_cast<double>(x.row(u)[k]) - static_cast<double>(w.M[u]) + std::log(w.R[u]);
-        mx = l > mx ? l : mx;
-      }
-      double acc = 0.0;
-      if (mx > vm::kNegInf) {
-        for (int64_t u = 0; u < Tn; ++u) {
-          acc += std::exp(static_cast<double>(x.row(u)[k]) - static_cast<double>(w.M[u]) + std::log(w.R[u]) - mx);
-        }
-      }
-      const double lnyk = log_add(mx > vm::kNegInf ? mx + std::log(acc) : vm::kNegInf, ln_teps);
-      w.kc[tiny] = static_cast<int32_t>(k);
-      w.kn[tiny] = nk;
-      w.lny[tiny] = lnyk;
-      ++tiny;
-      loss -= (nk / tn) * (lnyk - ln_tn);
-    } else {
-      const double yk = sum + teps;
-      loss -= (nk / tn) * vm::log_f64(yk / tn);
-      g[k] = -nk / (tn * yk);
-    }
-  }
-  if (job.o->eps == 0.0 && loss < 0.0) loss = 0.0;  // >= 0 in exact arithmetic: a rounding residue
-  job.loss_n[n] = loss;
-  out.losses[n] = static_cast<float>(loss);
-
-  // 3. Gradient rows.
-  if (!with_grad) return;
-  double* rho = w.gs;
-  for (int64_t u = 0; u < Tn; ++u) {
-    float* o = grad.row(u);  // holds e^(x - m_u)
-    const double inv = w.R[u];
-    double d = inv * dot_row<W>(o, g, C);
-    if (tiny > 0) {
-      const double lp0 = std::log(inv) - static_cast<double>(w.M[u]);
-      for (int64_t i = 0; i < tiny; ++i) {
-        rho[i] = (w.kn[i] / tn) * std::exp(static_cast<double>(x.row(u)[w.kc[i]]) + lp0 - w.lny[i]);
-        d -= rho[i];
-      }
-      for (int64_t i = 0; i < tiny; ++i) rho[i] = static_cast<double>(o[w.kc[i]]) * inv * -d - rho[i];
-    }
-    grad_row<W>(o, g, C, d, scale * inv);
-    for (int64_t i = 0; i < tiny; ++i) o[w.kc[i]] = static_cast<float>(scale * rho[i]);
-  }
-  for (int64_t u = Tn; u < T; ++u) std::memset(grad.row(u), 0, sizeof(float) * C);
 }
 
 // Any variant on all C classes (used for regression, whose g_k is dense).
@@ -640,9 +476,7 @@ SEQLOSS_INLINE void ace_dense(const AceJob& job, int64_t n, const AceSlot& w) {
 
 template <int W>
 SEQLOSS_INLINE void ace_sequence_impl(const AceJob& job, int64_t n, const AceSlot& w) {
-  if (job.o->variant == SEQLOSS_ACE_CE && job.p->input == SEQLOSS_INPUT_LOGITS && job.p->classes <= kDenseC) {
-    ace_ce_dense<W>(job, n, w);
-  } else if (job.o->variant == SEQLOSS_ACE_CE) {
+  if (job.o->variant == SEQLOSS_ACE_CE) {
     ace_ce<W>(job, n, w);
   } else {
     ace_dense<W>(job, n, w);
