@@ -90,11 +90,12 @@ int64_t current_work();
 
 // Work (N*T*C input elements) below which a call runs on the calling thread whatever its thread count: waking
 // workers (or, without a pool, starting threads) costs more than the rest of such a call saves. Measured on the
-// 2-core AMD EPYC (AVX-512) development VM, ACE logits CE + grad, with test/cpp/abi_test's pool timing: a pool job
-// that does nothing costs ~6 us with spinning workers and ~25-60 us when they sleep (futex wake-up on a VM);
-// starting and joining one std::thread ~35 us; ACE costs ~1.3 ns per element and CTC 2-10 ns. At 16384 elements
-// a single thread takes ~21 us (ACE) to ~100 us (CTC), so splitting a smaller call could at best save ~10-50 us
-// and risks losing as much to a sleeping worker.
+// 2-core AMD EPYC (AVX-512) development VM, with a C++ loop over the C ABI (single-thread ACE logits CE + grad and
+// CTC + grad, C = 37, and empty pool jobs): ACE costs 1.3-1.9 ns per element and CTC 4.6-7 ns; an empty pool job
+// 2.5 us back to back on a quiet machine (100 us and more while other processes share the cores), one whose
+// workers sleep 140-390 us there; starting and joining one std::thread 60-75 us. At 16384 elements one thread
+// takes ~25 us (ACE) to ~100 us (CTC): splitting it over two saves at most half of that, no more than waking or
+// starting the second thread costs.
 constexpr int64_t kInlineWork = 16384;
 
 }  // namespace cpu
