@@ -1,4 +1,4 @@
-// pool.cc — seqloss_pool_create / seqloss_pool_release and the persistent thread pool (cpu/pool.h).
+// pool.cc — seqloss_pool_create / _retain / _release and the persistent thread pool (cpu/pool.h).
 //
 // A job is announced by bumping a generation counter. Workers that just finished a job spin on it for a short while
 // (back-to-back calls, as a training loop makes, then find their next job without a system call), then sleep on a
@@ -191,6 +191,10 @@ SEQLOSS_API seqloss_status seqloss_pool_create(int32_t threads, seqloss_pool** p
   }
   seqloss::clear(msg);
   return SEQLOSS_OK;
+}
+
+SEQLOSS_API void seqloss_pool_retain(seqloss_pool* pool) {
+  if (pool != nullptr) seqloss::cpu::pool_retain(pool);
 }
 
 SEQLOSS_API void seqloss_pool_release(seqloss_pool* pool) {

@@ -254,6 +254,9 @@ SEQLOSS_API seqloss_status seqloss_cuda_device_query(int32_t index, seqloss_cuda
  * calling thread alone. No global state: pools are independent of each other. */
 SEQLOSS_API seqloss_status seqloss_pool_create(int32_t threads, seqloss_pool** pool, char* message,
                                                size_t message_size);
+/* Adds one reference (NULL: nothing), for work that will use the pool later than the caller can vouch for it (an
+ * asynchronous call queued now and run on another thread): take it when queueing, release it when done. */
+SEQLOSS_API void seqloss_pool_retain(seqloss_pool* pool);
 /* Drops one reference (NULL: nothing). The last one stops the workers and joins them, on the calling thread; it
  * must not be dropped by a thread of the pool itself (seqloss never does). */
 SEQLOSS_API void seqloss_pool_release(seqloss_pool* pool);

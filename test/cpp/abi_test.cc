@@ -1833,6 +1833,23 @@ void test_pool() {
     caller.join();
     check(same, "pool: a call outlives the creator's release");
   }
+  // seqloss_pool_retain: a reference for queued work, taken by the queueing thread and dropped by the worker.
+  {
+    seqloss_pool* pr = nullptr;
+    check(seqloss_pool_create(2, &pr, nullptr, 0) == SEQLOSS_OK, "pool: create for retain");
+    seqloss_pool_retain(nullptr);  // a no-op
+    seqloss_pool_retain(pr);       // for the queued work
+    bool same = false;
+    std::thread queued([&] {
+      seqloss_exec e = cpu_exec(2);
+      e.pool = pr;
+      same = pool_run(c, e) == want;
+      seqloss_pool_release(pr);  // the work's reference: the last one when the creator's went first
+    });
+    seqloss_pool_release(pr);  // the creator's, possibly before the work has started
+    queued.join();
+    check(same, "pool: retained for queued work");
+  }
   // Release while a call runs on another thread (the creator's reference dropped as soon as the call started).
   {
     seqloss_pool* pr = nullptr;
