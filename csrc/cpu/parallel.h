@@ -120,6 +120,19 @@ inline bool small_call() {
 
 }  // namespace detail
 
+// The threads worth using for a call whose single-thread time is about current_work() * ns_per_element: `threads`,
+// or 1 when splitting the call would save less than waking the pool's workers (~10 us when they sleep) or, without
+// a pool, starting and joining threads (~60 us each) costs (pool.h has the measurements). For kernels whose cost
+// per element is known (ACE ~1.5 ns, the decoders less); the others rely on kInlineWork alone.
+inline int worth_threads(int threads, double ns_per_element) {
+  const int64_t work = current_work();
+  if (threads <= 1 || work < 0) return threads;
+  const double single_us = static_cast<double>(work) * ns_per_element * 1e-3;
+  const double saved_us = single_us * (1.0 - 1.0 / threads);
+  const double cost_us = current_pool() != nullptr ? 10.0 : 60.0 * (threads - 1);
+  return saved_us > cost_us ? threads : 1;
+}
+
 // Calls body(item, slot) for every item in [0, items), on `threads` threads (the calling thread is slot 0).
 // slot < threads identifies the thread's scratch. Items are handed out in runs of consecutive indices (about 8
 // runs per thread): neighbouring sequences share cache lines at their edges in the TNC layout, and two threads
