@@ -17,7 +17,8 @@
 //
 // At the extremes (README, "ACE at the extremes"):
 //  - e^(x - m) keeps gradual underflow (vm::exp_f32: results down to 2^-149 are subnormal, not 0), so every
-//    softmax value representable in float is.
+//    softmax value representable in float is; rows whose range stays above -87.33 (all of them in practice) take
+//    the faster exp_neg_f32, which is the same there (row_max_low).
 //  - CE with logits: a class of K whose linear aggregate sum_t y_k^t is below kTiny = 2^-60 (its terms are then
 //    at most 2^-60 each, and the dropped part of a term, below 2^-150, is no longer negligible next to them) is
 //    aggregated again in log space, ln y_k = logsumexp_t (x_tk - m_t - ln s_t) (+) ln(T_n eps), which is finite
