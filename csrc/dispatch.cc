@@ -253,6 +253,8 @@ seqloss_status run_entry(const Op& op, const seqloss_exec* exec, void* workspace
 #if defined(SEQLOSS_WITH_CUDA)
     if (exec->backend == SEQLOSS_BACKEND_CUDA) return op.cuda_run(*exec, workspace, workspace_bytes, msg);
 #endif
+    // The call's thread pool (exec->pool, or threads of its own when NULL) and its size, for run_threads.
+    cpu::PoolScope scope(exec->pool, op.p);
     const int threads = cpu::resolve_threads(exec->threads, op.p->batch);
     size_t need = 0;
     if (!op.cpu_bytes(threads, &need)) return too_large(msg);

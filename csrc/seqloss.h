@@ -47,7 +47,7 @@ extern "C" {
 #define SEQLOSS_API __attribute__((visibility("default")))
 #endif
 
-#define SEQLOSS_ABI_VERSION 3
+#define SEQLOSS_ABI_VERSION 4
 
 typedef enum seqloss_status {
   SEQLOSS_OK = 0,
@@ -76,6 +76,9 @@ typedef enum seqloss_reduction {
 typedef enum seqloss_backend { SEQLOSS_BACKEND_CPU = 0, SEQLOSS_BACKEND_CUDA = 1 } seqloss_backend;
 
 typedef enum seqloss_memory { SEQLOSS_MEMORY_HOST = 0, SEQLOSS_MEMORY_DEVICE = 1 } seqloss_memory;
+
+/* A persistent pool of CPU threads (seqloss_pool_create); opaque. */
+typedef struct seqloss_pool seqloss_pool;
 
 typedef enum seqloss_ace_variant {
   SEQLOSS_ACE_CE = 0,        /* cross-entropy, ACE paper Eq. (8) */
@@ -115,6 +118,11 @@ typedef struct seqloss_exec {
                       after everything queued before it on that stream and on every blocking stream of the device,
                       as the caller's own work on stream 0 is. Code built with --default-stream per-thread passes
                       cudaStreamPerThread explicitly. */
+  seqloss_pool* pool; /* CPU backend: the threads to run on (seqloss_pool_create), used by min(threads, pool size)
+                         threads, the caller included; NULL: threads are started per call and joined before it
+                         returns. Either way a small call (under 16384 = N*T*C elements) runs on the calling
+                         thread only. The results do not depend on it. The caller must hold a reference to the
+                         pool when the call starts; the call takes its own for its duration. */
 } seqloss_exec;
 
 /* The scope of the alpha modification (iterative fitting, Eq. 13-14): sums over the whole batch (as the
@@ -241,6 +249,22 @@ SEQLOSS_API seqloss_status seqloss_cuda_query(seqloss_cuda_info* info);
 SEQLOSS_API seqloss_status seqloss_cuda_device_query(int32_t index, seqloss_cuda_device* device, char* message,
                                                      size_t message_size);
 
+/* ---- thread pools ---------------------------------------------------------------------------------------- */
+/* Starts a pool of `threads` CPU threads (0 = seqloss_cpu_threads(); at most 1024): threads - 1 workers, the thread
+ * of each call being the last. Reference counted: *pool holds one reference, owned by the caller. A call with
+ * exec.pool = pool takes its own reference for its duration, so the creator may release its reference while calls
+ * on other threads still run. Several threads may call with one pool at once: the calls take turns (first come,
+ * first served), each with all the pool's threads; a call made from inside a call on the same pool runs on its
+ * calling thread alone. No global state: pools are independent of each other. */
+SEQLOSS_API seqloss_status seqloss_pool_create(int32_t threads, seqloss_pool** pool, char* message,
+                                               size_t message_size);
+/* Adds one reference (NULL: nothing), for work that will use the pool later than the caller can vouch for it (an
+ * asynchronous call queued now and run on another thread): take it when queueing, release it when done. */
+SEQLOSS_API void seqloss_pool_retain(seqloss_pool* pool);
+/* Drops one reference (NULL: nothing). The last one stops the workers and joins them, on the calling thread; it
+ * must not be dropped by a thread of the pool itself (seqloss never does). */
+SEQLOSS_API void seqloss_pool_release(seqloss_pool* pool);
+
 /* ---- CTC ------------------------------------------------------------------------------------------------- */
 /* Uses: batch, time, classes, layout, input (LOGITS or LOG_PROBS), blank, data, input_lengths, targets,
  * target_lengths. Loss -log p(l|x) by the forward-backward algorithm (Graves et al. 2006) in log space.
@@ -303,9 +327,18 @@ SEQLOSS_API seqloss_status seqloss_ctc_align(const seqloss_problem* problem, con
 
 /* ---- ACE ------------------------------------------------------------------------------------------------- */
 /* Uses: batch, time, classes, layout, input (LOGITS or PROBS), blank, data, input_lengths, counts.
- * y_k = sum_{t<T_n} (y_k^t + eps); CE (Eq. 8): L = -sum_k (N_k/T_n) ln(y_k/T_n) over classes with N_k > 0;
- * regression (Eq. 4): L = 1/2 sum_k (N_k - y_k)^2; N_blank = T_n - sum_{k != blank} N_k.
- * Reduction scale: mean 1/N, sum and none 1. */
+ * y_k = sum_{t<T_n} (y_k^t + eps) = sum_t y_k^t + T_n eps; CE (Eq. 8): L = -sum_k (N_k/T_n) ln(y_k/T_n) over classes
+ * with N_k > 0; regression (Eq. 4): L = 1/2 sum_k (N_k - y_k)^2; N_blank = T_n - sum_{k != blank} N_k.
+ * eps enters only y_k (so the loss, and g_k = dL/dy_k^t: CE -N_k/(T_n y_k), regression y_k - N_k); it has no
+ * derivative, so the softmax Jacobian of LOGITS, grad_tk = y_k^t (g_k - sum_j g_j y_j^t) (Eq. 9), sees the plain
+ * y_k^t. Reduction scale: mean 1/N, sum and none 1.
+ * Extremes (the same on every backend): no softmax value is flushed to 0 and no aggregate underflows: for every
+ * finite float input the loss and gradient are those of exact arithmetic rounded (LOGITS: y_k from
+ * ln y_k = logsumexp_t ln y_k^t where it is tiny; the gradient's terms y_k^t / y_k <= 1). CE with eps = 0 is >= 0
+ * exactly, so a negative rounding residue is returned as 0 (with eps > 0 a slightly negative loss is genuine and
+ * kept). A sequence with NaN or +inf in a frame t < T_n, a LOGITS frame that is all -inf, or a non-finite PROBS
+ * value there, gets loss NaN and NaN gradient rows t < T_n (rows t >= T_n stay 0). y_k = 0 (only with -inf logits
+ * or zero probabilities and eps = 0) gives CE loss +inf. */
 SEQLOSS_API seqloss_status seqloss_ace_workspace_size(const seqloss_problem* problem,
                                                       const seqloss_ace_options* options,
                                                       const seqloss_exec* exec, size_t* bytes, char* message,
@@ -330,7 +363,8 @@ SEQLOSS_API seqloss_status seqloss_ace_decode(const seqloss_problem* problem, in
                                               int32_t* lengths, int64_t lengths_size, char* message,
                                               size_t message_size);
 /* ACE counting: expected[n*C + k] = sum_{t<T_n} y_k^t (softmax of logits, or the probabilities as given),
- * rounded[n*C + k] = nearest integer (half away from zero). expected_size and rounded_size must be >= N*C;
+ * rounded[n*C + k] = the double sum's nearest integer (half away from zero) saturated to [-2^31, 2^31 - 1] (so
+ * +-inf give the bounds), NaN -> 0; the same on every backend. expected_size and rounded_size must be >= N*C;
  * rounded may be NULL. Uses: batch, time, classes, layout, input (LOGITS: softmax; LOG_PROBS: exp; PROBS: as
  * given), data, input_lengths. */
 SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, const seqloss_exec* exec,

@@ -2,14 +2,20 @@
 //
 // ACE, per call:
 //  1. stats: one block per valid row (n, t < T_n): m_t and 1 / Σ_k e^(x_tk − m_t) (logits only).
-//  2. partial: y_k = Σ_t (y_k^t + eps) in chunks of kChunk frames, one thread per (n, chunk, class), frames in order;
+//  2. partial: Σ_t y_k^t in chunks of kChunk frames, one thread per (n, chunk, class), frames in order;
 //     total: the chunks summed in order (a fixed two-level sum, so the result does not depend on the hardware).
-//  3. loss: one block per sequence: N_blank = T_n − Σ_{k≠blank} N_k (from the host), CE (Eq. 8)
-//     L = −Σ_{N_k>0} (N_k/T_n) ln(y_k/T_n) with g_k = −N_k/(T_n y_k), or regression (Eq. 4) L = ½ Σ (N_k − y_k)²
-//     with g_k = y_k − N_k; L_n by a fixed-tree block sum.
+//  3. loss: one block per sequence: y_k = Σ_t y_k^t + T_n eps (eps enters here only), N_blank = T_n − Σ_{k≠blank} N_k
+//     (from the host), CE (Eq. 8) L = −Σ_{N_k>0} (N_k/T_n) ln(y_k/T_n) with g_k = −N_k/(T_n y_k) (L = 0 when
+//     eps = 0 and rounding leaves it below 0), or regression (Eq. 4) L = ½ Σ (N_k − y_k)² with g_k = y_k − N_k;
+//     L_n by a fixed-tree block sum.
 //  4. rows: one block per row: probabilities scale·g_k; logits through the softmax (Eq. 9) as
 //     scale·y_k ((g_k − g_r) − Σ_j y_j (g_j − g_r)) with r the row's first most likely class (the same number since
 //     Σ_j y_j = 1, without losing 1 − y_r on nearly certain frames).
+// At the extremes, as ace.cc (README, "ACE at the extremes"): with logits, a CE class whose Σ_t y_k^t is below
+// kTiny = 2^-60 is aggregated again in log space by its loss thread, ln y_k = logsumexp_t (x_tk − m_t − ln s_t)
+// (⊕ ln(T_n eps)); its g_k is stored as 0 and the rows add its terms from ρ_tk = y_k^t / y_k = e^(ln y_k^t − ln y_k)
+// (y_k^t g_k = −(N_k/T_n) ρ_tk, bounded). A sequence whose y has a non-finite entry (a NaN or +∞ in a valid frame,
+// a logits frame all −∞, a non-finite probability) gets loss NaN and NaN rows t < T_n.
 // Decoders: the argmax of every valid row (ties to the lowest class; x[0] NaN decodes to 0, other NaNs never win),
 // then one thread per sequence merges and drops blanks. Counting: y summed per class as in 2, without eps.
 #include <cmath>
@@ -23,6 +29,7 @@ namespace seqloss {
 namespace cuda {
 namespace {
 
+constexpr double kTiny = 0x1p-60;  // see the file comment
 constexpr int kChunk = 64;      // frames per partial sum (more when a sequence would need over 65535 chunks)
 constexpr int kRowThreads = 256;
 constexpr unsigned kMaxGrid = 1u << 20;
@@ -66,10 +73,10 @@ __device__ inline double prob_at(const float* row, int k, int32_t input, float m
   return static_cast<double>(row[k]);
 }
 
-// Chunk sums: part[(n·G + g)·C + k] = Σ_{t in chunk g, t < T_n} (y^t_k + eps), chunks of `chunk` frames.
+// Chunk sums: part[(n·G + g)·C + k] = Σ_{t in chunk g, t < T_n} y^t_k, chunks of `chunk` frames.
 // Grid (class blocks, chunks, sequences), the last two looping when there are more than the grid holds.
 __global__ void partial_kernel(const float* __restrict__ x, Dense d, const float* __restrict__ M,
-                               const double* __restrict__ inv, double eps, int32_t G, int32_t chunk,
+                               const double* __restrict__ inv, int32_t G, int32_t chunk,
                                double* __restrict__ part) {
   const int k = blockIdx.x * blockDim.x + threadIdx.x;
   if (k >= d.C) return;
@@ -84,7 +91,7 @@ __global__ void partial_kernel(const float* __restrict__ x, Dense d, const float
         const int64_t r = d.roff[n] + t;
         const float mx = M != nullptr ? M[r] : 0.0f;
         const double iv = inv != nullptr ? inv[r] : 1.0;
-        acc += prob_at(row, k, d.input, mx, iv) + eps;
+        acc += prob_at(row, k, d.input, mx, iv);
       }
       part[(static_cast<int64_t>(n) * G + g) * d.C + k] = acc;
     }
@@ -116,39 +123,83 @@ __global__ void total_kernel(Dense d, int32_t G, const double* __restrict__ part
   }
 }
 
+// ln(e^a + e^b) for a, b < +∞ (−∞ allowed).
+__device__ inline double log_add(double a, double b) {
+  if (a == -HUGE_VAL) return b;
+  if (b == -HUGE_VAL) return a;
+  const double m = a > b ? a : b;
+  return m + log1p(exp(-fabs(a - b)));
+}
+
 // Per sequence: L_n and g_k (see the file comment). counts: N x C floats (the blank column ignored), nblank: N.
-__global__ void ace_loss_kernel(Dense d, int32_t variant, const float* __restrict__ counts,
-                                const double* __restrict__ nblank, const double* __restrict__ y,
-                                double* __restrict__ G, double* __restrict__ loss) {
+// y: the class sums Σ_t y_k^t. Out: G = g_k (0 for log-space classes), A = N_k/T_n for log-space classes (else 0)
+// with lny their ln y_k, loss = L_n, bad = 1 for a poisoned sequence.
+__global__ void ace_loss_kernel(const float* __restrict__ x, Dense d, const float* __restrict__ M,
+                                const double* __restrict__ inv, int32_t variant, double eps,
+                                const float* __restrict__ counts, const double* __restrict__ nblank,
+                                const double* __restrict__ y, double* __restrict__ G, double* __restrict__ A,
+                                double* __restrict__ lny, double* __restrict__ loss, int32_t* __restrict__ bad) {
   SEQLOSS_SHARED(double, sh, 33);
   const int32_t n = blockIdx.x;
-  const double tn = static_cast<double>(d.Tn[n]);
-  double part = 0.0;
+  const int32_t Tn = d.Tn[n];
+  const double tn = static_cast<double>(Tn);
+  const double teps = tn * eps;
+  double part = 0.0, probe = 0.0;
   for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
     const int64_t i = static_cast<int64_t>(n) * d.C + k;
     const double nk = k == d.blank ? nblank[n] : static_cast<double>(counts[i]);
-    const double yk = y[i];
-    double g;
+    const double sum = y[i];
+    const double yk = sum + teps;
+    probe += sum - sum;
+    double g = 0.0, a = 0.0, l = 0.0;
     if (variant == SEQLOSS_ACE_REGRESSION) {
       const double diff = nk - yk;
       part += 0.5 * diff * diff;
       g = yk - nk;
+    } else if (nk > 0 && d.input == SEQLOSS_INPUT_LOGITS && sum < kTiny) {
+      // ln y_k = logsumexp_t (x_tk − m_t − ln s_t) ⊕ ln(T_n eps), max-shifted in two passes over the frames.
+      double mx = -HUGE_VAL;
+      for (int32_t t = 0; t < Tn; ++t) {
+        const int64_t r = d.roff[n] + t;
+        const double v = static_cast<double>(x[row_offset(d.layout, n, t, d.N, d.T, d.C) + k]) -
+                         static_cast<double>(M[r]) + log(inv[r]);
+        mx = v > mx ? v : mx;
+      }
+      double acc = 0.0;
+      if (mx > -HUGE_VAL) {
+        for (int32_t t = 0; t < Tn; ++t) {
+          const int64_t r = d.roff[n] + t;
+          acc += exp(static_cast<double>(x[row_offset(d.layout, n, t, d.N, d.T, d.C) + k]) -
+                     static_cast<double>(M[r]) + log(inv[r]) - mx);
+        }
+      }
+      l = log_add(mx > -HUGE_VAL ? mx + log(acc) : -HUGE_VAL, teps > 0 ? log(teps) : -HUGE_VAL);
+      a = nk / tn;
+      part += -a * (l - log(tn));
     } else if (nk > 0) {
       part += -(nk / tn) * log(yk / tn);
       g = -nk / (tn * yk);
-    } else {
-      g = 0.0;
     }
     G[i] = g;
+    A[i] = a;
+    lny[i] = l;
   }
-  const double l = block_sum(part, sh);
-  if (threadIdx.x == 0) loss[n] = l;
+  const double lsum = block_sum(part, sh);
+  const double psum = block_sum(probe, sh);
+  if (threadIdx.x == 0) {
+    const bool poisoned = !(psum == 0.0);
+    double l = lsum;
+    if (variant != SEQLOSS_ACE_REGRESSION && eps == 0.0 && l < 0.0) l = 0.0;  // a rounding residue
+    loss[n] = poisoned ? HUGE_VAL - HUGE_VAL : l;
+    bad[n] = poisoned ? 1 : 0;
+  }
 }
 
 // The gradient rows (all N x T; zero for t >= T_n).
 __global__ void ace_rows_kernel(const float* __restrict__ x, Dense d, const float* __restrict__ M,
-                                const double* __restrict__ inv, const double* __restrict__ G, double scale,
-                                float* __restrict__ grad) {
+                                const double* __restrict__ inv, const double* __restrict__ G,
+                                const double* __restrict__ A, const double* __restrict__ lny,
+                                const int32_t* __restrict__ bad, double scale, float* __restrict__ grad) {
   SEQLOSS_SHARED(double, sh, 33);
   SEQLOSS_SHARED(int32_t, shi, 32);
   const int64_t total = static_cast<int64_t>(d.N) * d.T;
@@ -157,11 +208,14 @@ __global__ void ace_rows_kernel(const float* __restrict__ x, Dense d, const floa
     const int64_t t = b - static_cast<int64_t>(n) * d.T;
     const int64_t off = row_offset(d.layout, n, t, d.N, d.T, d.C);
     float* gr = grad + off;
-    if (t >= d.Tn[n]) {
-      for (int k = threadIdx.x; k < d.C; k += blockDim.x) gr[k] = 0.0f;
+    if (t >= d.Tn[n] || bad[n] != 0) {
+      const float fill = t >= d.Tn[n] ? 0.0f : HUGE_VALF - HUGE_VALF;
+      for (int k = threadIdx.x; k < d.C; k += blockDim.x) gr[k] = fill;
       continue;
     }
     const double* g = G + static_cast<int64_t>(n) * d.C;
+    const double* a = A + static_cast<int64_t>(n) * d.C;
+    const double* ly = lny + static_cast<int64_t>(n) * d.C;
     if (d.input != SEQLOSS_INPUT_LOGITS) {
       for (int k = threadIdx.x; k < d.C; k += blockDim.x) gr[k] = static_cast<float>(scale * g[k]);
       continue;
@@ -186,14 +240,19 @@ __global__ void ace_rows_kernel(const float* __restrict__ x, Dense d, const floa
     __syncthreads();
     const double gr0 = g[shi[0]];
     __syncthreads();
+    // Log-space classes (a > 0): y_k^t g_k = −a ρ_tk, ρ_tk = e^(x_tk − m_t − ln s_t − ln y_k).
+    const double lp0 = log(iv) - static_cast<double>(mx);
     double part = 0.0;
     for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
       part += static_cast<double>(expf(row[k] - mx)) * iv * (g[k] - gr0);
+      if (a[k] > 0) part -= a[k] * exp(static_cast<double>(row[k]) + lp0 - ly[k]);
     }
     const double dd = block_sum(part, sh);
     for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
       const double yk = static_cast<double>(expf(row[k] - mx)) * iv;
-      gr[k] = static_cast<float>(scale * yk * ((g[k] - gr0) - dd));
+      double v = yk * ((g[k] - gr0) - dd);
+      if (a[k] > 0) v -= a[k] * exp(static_cast<double>(row[k]) + lp0 - ly[k]);
+      gr[k] = static_cast<float>(scale * v);
     }
   }
 }
@@ -302,7 +361,10 @@ struct DenseBuffers {
   double* part = nullptr;
   double* y = nullptr;
   double* G_ = nullptr;
+  double* A = nullptr;
+  double* lny = nullptr;
   double* loss = nullptr;
+  int32_t* bad = nullptr;
   float* cnt = nullptr;
   double* nblank = nullptr;
   float* expected = nullptr;
@@ -323,7 +385,10 @@ struct DenseBuffers {
     part = ace || counts ? c.take<double>(nc * G) : nullptr;
     y = ace ? c.take<double>(nc) : nullptr;
     G_ = ace ? c.take<double>(nc) : nullptr;
+    A = ace ? c.take<double>(nc) : nullptr;
+    lny = ace ? c.take<double>(nc) : nullptr;
     loss = ace ? c.take<double>(p.batch) : nullptr;
+    bad = ace ? c.take<int32_t>(p.batch) : nullptr;
     cnt = ace ? c.take<float>(nc) : nullptr;
     nblank = ace ? c.take<double>(p.batch) : nullptr;
     expected = counts ? c.take<float>(nc) : nullptr;
@@ -378,13 +443,13 @@ bool start(Call& call, const seqloss_problem& p, const DenseHost& h, const Dense
   return true;
 }
 
-// The chunked class sums (ACE's y_k with eps, counting's without).
-bool class_sums(Call& call, const seqloss_problem& p, const Dense& m, const DenseBuffers& b, const float* x, double eps,
+// The chunked class sums Σ_t y_k^t (ACE adds T_n eps in its loss kernel).
+bool class_sums(Call& call, const seqloss_problem& p, const Dense& m, const DenseBuffers& b, const float* x,
                 double* y, float* expected, int32_t* rounded) {
   const int threads = block_threads(p.classes, 128);
   const dim3 grid(grid_for(p.classes, threads), static_cast<unsigned>(b.G < 65535 ? b.G : 65535),
                   static_cast<unsigned>(p.batch < 65535 ? p.batch : 65535));
-  SEQLOSS_LAUNCH(partial_kernel, grid, threads, call.stream(), x, m, b.M, b.inv, eps, b.G, b.chunk, b.part);
+  SEQLOSS_LAUNCH(partial_kernel, grid, threads, call.stream(), x, m, b.M, b.inv, b.G, b.chunk, b.part);
   if (!call.launched("partial_kernel")) return false;
   const int64_t nc = static_cast<int64_t>(p.batch) * p.classes;
   SEQLOSS_LAUNCH(total_kernel, grid_for(nc, 256), 256, call.stream(), m, b.G, b.part, y, expected, rounded);
@@ -455,15 +520,16 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
   call.to_device(b.cnt, p.counts, sizeof(float) * static_cast<size_t>(nc), "cudaMemcpyAsync (counts)");
   call.to_device(b.nblank, nblank.data(), sizeof(double) * N, "cudaMemcpyAsync (blank counts)");
   if (!call.ok()) return call.finish();
-  if (!class_sums(call, p, m, b, x, o.eps, b.y, nullptr, nullptr)) return call.finish();
-  SEQLOSS_LAUNCH(ace_loss_kernel, N, block_threads(p.classes, kRowThreads), call.stream(), m, o.variant, b.cnt,
-                 b.nblank, b.y, b.G_, b.loss);
+  if (!class_sums(call, p, m, b, x, b.y, nullptr, nullptr)) return call.finish();
+  SEQLOSS_LAUNCH(ace_loss_kernel, N, block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv,
+                 o.variant, o.eps, b.cnt, b.nblank, b.y, b.G_, b.A, b.lny, b.loss, b.bad);
   if (!call.launched("ace_loss_kernel")) return call.finish();
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad : out.grad);
   const double scale = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
   if (grad != nullptr) {
     SEQLOSS_LAUNCH(ace_rows_kernel, capped_grid(static_cast<int64_t>(N) * p.time),
-                   block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv, b.G_, scale, grad);
+                   block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv, b.G_, b.A, b.lny, b.bad,
+                   scale, grad);
     if (!call.launched("ace_rows_kernel")) return call.finish();
     if (b.host_grad) {
       call.to_host(out.grad, b.grad, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,
@@ -526,7 +592,7 @@ seqloss_status ace_count(const seqloss_problem& p, const seqloss_exec& e, float*
   Dense m;
   const float* x = nullptr;
   if (!start(call, p, h, k, b, nullptr, 0, "", &m, &x)) return call.finish();
-  if (!class_sums(call, p, m, b, x, 0.0, nullptr, b.expected, b.rounded)) return call.finish();
+  if (!class_sums(call, p, m, b, x, nullptr, b.expected, b.rounded)) return call.finish();
   const size_t nc = static_cast<size_t>(p.batch) * p.classes;
   call.to_host(expected, b.expected, sizeof(float) * nc, "cudaMemcpyAsync (expected)");
   if (rounded != nullptr) call.to_host(rounded, b.rounded, sizeof(int32_t) * nc, "cudaMemcpyAsync (rounded)");

@@ -4,9 +4,11 @@
 // per-sequence result is written to its own place; the caller reduces them afterwards in index order. Which
 // thread takes which sequence (dynamic, via an atomic counter) therefore cannot change a single bit.
 //
-// No global state: threads are created per call and joined before it returns (a few tens of microseconds,
-// small next to any batch worth parallelising), so concurrent calls from several host threads (the Node thread
-// pool, worker threads) never share anything.
+// No global state. A call runs on the pool its caller passed (seqloss_exec.pool, made current for the call by
+// PoolScope, pool.h): persistent workers, woken per call. Without a pool, threads are created per call and joined
+// before it returns (a few tens of microseconds), so concurrent calls from several host threads (the Node thread
+// pool, worker threads) never share anything. Either way, a call whose work is below kInlineWork (pool.h) runs on
+// the calling thread alone: the same results, without the cost of waking or starting threads.
 #ifndef SEQLOSS_CPU_PARALLEL_H
 #define SEQLOSS_CPU_PARALLEL_H
 
@@ -16,7 +18,10 @@
 #include <exception>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
+
+#include "cpu/pool.h"
 
 #if defined(__linux__)
 #include <sched.h>
@@ -70,11 +75,25 @@ void drain(std::atomic<int64_t>& next, int64_t items, int64_t run, int slot, Bod
   }
 }
 
-// Starts work(slot) on threads 1 .. threads - 1 and runs work(0) on the calling thread, then joins them and
-// rethrows the first exception (lowest slot). work gets the number of threads actually running (if a thread cannot
-// be created the others take its share).
+template <class Work>
+void call_work(void* ctx, int slot, int running) {
+  (*static_cast<Work*>(ctx))(slot, running);
+}
+
+// Runs work(slot, running) for slots 0 .. running - 1, slot 0 on the calling thread and the others on the current
+// call's pool (current_pool()) or, without one, on threads started here and joined before returning; then rethrows
+// the first exception (lowest slot). running <= threads is the number of threads actually taking part (a smaller
+// pool, or a thread that could not be created: the others take its share).
 template <class Work>
 void run_threads(int threads, std::vector<std::exception_ptr>& errors, Work&& work) {
+  if (Pool* shared = current_pool()) {
+    typedef typename std::remove_reference<Work>::type W;
+    shared->run(threads, &call_work<W>, static_cast<void*>(&work));
+    for (auto& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
+    return;
+  }
   std::vector<std::thread> pool;
   pool.reserve(static_cast<size_t>(threads - 1));
   std::atomic<int> running{threads};
@@ -93,7 +112,26 @@ void run_threads(int threads, std::vector<std::exception_ptr>& errors, Work&& wo
   }
 }
 
+// True when the current call is too small to share (pool.h, kInlineWork).
+inline bool small_call() {
+  const int64_t work = current_work();
+  return work >= 0 && work < kInlineWork;
+}
+
 }  // namespace detail
+
+// The threads worth using for a call whose single-thread time is about current_work() * ns_per_element: `threads`,
+// or 1 when splitting the call would save less than waking the pool's workers (~10 us when they sleep) or, without
+// a pool, starting and joining threads (~60 us each) costs (pool.h has the measurements). For kernels whose cost
+// per element is known (ACE ~1.5 ns, the decoders less); the others rely on kInlineWork alone.
+inline int worth_threads(int threads, double ns_per_element) {
+  const int64_t work = current_work();
+  if (threads <= 1 || work < 0) return threads;
+  const double single_us = static_cast<double>(work) * ns_per_element * 1e-3;
+  const double saved_us = single_us * (1.0 - 1.0 / threads);
+  const double cost_us = current_pool() != nullptr ? 10.0 : 60.0 * (threads - 1);
+  return saved_us > cost_us ? threads : 1;
+}
 
 // Calls body(item, slot) for every item in [0, items), on `threads` threads (the calling thread is slot 0).
 // slot < threads identifies the thread's scratch. Items are handed out in runs of consecutive indices (about 8
@@ -102,7 +140,7 @@ void run_threads(int threads, std::vector<std::exception_ptr>& errors, Work&& wo
 // its share. The first exception (lowest slot) is rethrown after every thread has joined.
 template <class Body>
 void parallel_for(int threads, int64_t items, Body&& body) {
-  if (threads <= 1 || items <= 1) {
+  if (threads <= 1 || items <= 1 || detail::small_call()) {
     for (int64_t i = 0; i < items; ++i) body(i, 0);
     return;
   }
@@ -119,7 +157,7 @@ void parallel_for(int threads, int64_t items, Body&& body) {
 // slots and exceptions as parallel_for; between() and second() are skipped once a first() has thrown.
 template <class First, class Between, class Second>
 void parallel_two_pass(int threads, int64_t items, First&& first, Between&& between, Second&& second) {
-  if (threads <= 1 || items <= 1) {
+  if (threads <= 1 || items <= 1 || detail::small_call()) {
     for (int64_t i = 0; i < items; ++i) first(i, 0);
     between();
     for (int64_t i = 0; i < items; ++i) second(i, 0);

@@ -37,9 +37,19 @@ export function aceDecode(data: ArrayLike<number>, p: DecodeProblem, collapseRep
   return out;
 }
 
+/** The rounding of aceCount, the same on every backend: the nearest integer with halves away from zero, saturated
+ * to the int32 range [−2³¹, 2³¹ − 1] (±∞ included); NaN → 0. */
+export function roundCount(v: number): number {
+  if (Number.isNaN(v)) return 0;
+  const r = Math.sign(v) * Math.round(Math.abs(v));
+  if (r >= 2147483647) return 2147483647;
+  if (r <= -2147483648) return -2147483648;
+  return r;
+}
+
 /** ACE counting: expected[n·C + k] = y_k = Σ_{t<T_n} y_k^t (the aggregation of ACE, without eps), with y_k^t the
- * softmax of 'logits', the probabilities as given for 'probs', exp of the value for 'logProbs'; rounded = the
- * nearest integer, halves away from zero (= Math.round for the non-negative counts of valid input). */
+ * softmax of 'logits', the probabilities as given for 'probs', exp of the value for 'logProbs'; rounded =
+ * roundCount(expected) (the float64 sum, before its conversion to float32). */
 export function aceCount(data: ArrayLike<number>, p: DecodeProblem): { expected: Float64Array; rounded: Int32Array } {
   const { batch: N, classes: C } = p;
   const expected = new Float64Array(N * C);
@@ -55,6 +65,6 @@ export function aceCount(data: ArrayLike<number>, p: DecodeProblem): { expected:
       for (let k = 0; k < C; k++) expected[n * C + k] += yt[k];
     }
   }
-  for (let i = 0; i < N * C; i++) rounded[i] = Math.sign(expected[i]) * Math.round(Math.abs(expected[i]));
+  for (let i = 0; i < N * C; i++) rounded[i] = roundCount(expected[i]);
   return { expected, rounded };
 }

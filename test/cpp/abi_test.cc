@@ -2,6 +2,7 @@
 // determinism, and every argument error. Plain main, no framework: prints "N passed, N failed" and exits non-zero
 // on any failure. Runs clean under -fsanitize=address,undefined and valgrind.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -10,9 +11,11 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.h"
+#include "cpu/pool.h"  // test_pool: PoolScope and Pool::run, to hold a reference and to nest calls deterministically
 #include "seqloss.h"
 
 namespace {
@@ -1942,6 +1945,191 @@ void test_numerics_extremes() {
   }
 }
 
+// ---- thread pools ----------------------------------------------------------------------------------------------
+
+// One CPU call of each kind (CTC with grad and posterior, ACE, decoders) on exec `e`; everything they write.
+struct PoolRun {
+  std::vector<float> ctc_losses, ctc_grad, ctc_post, ace_losses, ace_grad, expected;
+  std::vector<int32_t> labels, lengths, rounded;
+  double ctc_loss = 0, ace_loss = 0;
+  bool ok = true;
+  bool operator==(const PoolRun& o) const {
+    return ok && o.ok && std::memcmp(&ctc_loss, &o.ctc_loss, sizeof ctc_loss) == 0 &&
+           std::memcmp(&ace_loss, &o.ace_loss, sizeof ace_loss) == 0 && ctc_losses == o.ctc_losses &&
+           std::memcmp(ctc_grad.data(), o.ctc_grad.data(), ctc_grad.size() * 4) == 0 &&
+           std::memcmp(ctc_post.data(), o.ctc_post.data(), ctc_post.size() * 4) == 0 && ace_losses == o.ace_losses &&
+           std::memcmp(ace_grad.data(), o.ace_grad.data(), ace_grad.size() * 4) == 0 && expected == o.expected &&
+           labels == o.labels && lengths == o.lengths && rounded == o.rounded;
+  }
+};
+
+PoolRun pool_run(const Case& c, const seqloss_exec& e) {
+  PoolRun r;
+  const size_t n = c.x.size();
+  r.ctc_losses.assign(c.N, -1.0f);
+  r.ctc_grad.assign(n, -7.0f);
+  r.ctc_post.assign(n, -7.0f);
+  r.ace_losses.assign(c.N, -1.0f);
+  r.ace_grad.assign(n, -7.0f);
+  r.expected.assign(static_cast<size_t>(c.N) * c.C, -1.0f);
+  r.rounded.assign(static_cast<size_t>(c.N) * c.C, -1);
+  r.labels.assign(static_cast<size_t>(c.N) * c.T, -1);
+  r.lengths.assign(c.N, -1);
+  seqloss_problem p = c.problem();
+  seqloss_ctc_options co = ctc_opts(SEQLOSS_REDUCTION_MEAN);
+  seqloss_ctc_outputs out{r.ctc_losses.data(), c.N, &r.ctc_loss, r.ctc_grad.data(), static_cast<int64_t>(n),
+                          r.ctc_post.data(), static_cast<int64_t>(n)};
+  r.ok &= seqloss_ctc(&p, &co, &e, &out, nullptr, 0, nullptr, 0) == SEQLOSS_OK;
+  seqloss_ace_options ao = ace_opts(SEQLOSS_REDUCTION_MEAN);
+  seqloss_ace_outputs aout{r.ace_losses.data(), c.N, &r.ace_loss, r.ace_grad.data(), static_cast<int64_t>(n)};
+  r.ok &= seqloss_ace(&p, &ao, &e, &aout, nullptr, 0, nullptr, 0) == SEQLOSS_OK;
+  const int64_t nt = static_cast<int64_t>(c.N) * c.T, nc = static_cast<int64_t>(c.N) * c.C;
+  r.ok &= seqloss_ctc_greedy_decode(&p, &e, r.labels.data(), nt, r.lengths.data(), c.N, nullptr, 0) == SEQLOSS_OK;
+  r.ok &= seqloss_ace_count(&p, &e, r.expected.data(), nc, r.rounded.data(), nc, nullptr, 0) == SEQLOSS_OK;
+  return r;
+}
+
+// A case above the inline threshold (kInlineWork), so that its calls really run on several threads.
+Case pool_case(std::mt19937& rng) {
+  Case c = random_ctc_case(rng, 24, 40, 30, 3.0f, SEQLOSS_LAYOUT_TNC, SEQLOSS_INPUT_LOGITS, true);
+  c.counts.assign(static_cast<size_t>(c.N) * c.C, 0.0f);
+  int64_t off = 0;
+  for (int n = 0; n < c.N; ++n) {
+    for (int j = 0; j < c.tl[n]; ++j) c.counts[static_cast<size_t>(n) * c.C + c.targets[off + j]] += 1;
+    off += c.tl[n];
+  }
+  return c;
+}
+
+void test_pool() {
+  // Creation and its errors.
+  char msg[512];
+  seqloss_pool* bad = reinterpret_cast<seqloss_pool*>(&msg);
+  check(seqloss_pool_create(2, nullptr, msg, sizeof msg) == SEQLOSS_ERROR_TYPE, "pool: NULL out pointer");
+  check(seqloss_pool_create(-1, &bad, msg, sizeof msg) == SEQLOSS_ERROR_RANGE && bad == nullptr &&
+            std::strstr(msg, "threads") != nullptr,
+        "pool: threads < 0 is a RANGE error naming threads, *pool = NULL");
+  check(seqloss_pool_create(100000, &bad, msg, sizeof msg) == SEQLOSS_ERROR_RANGE, "pool: threads > 1024");
+  seqloss_pool_release(nullptr);  // a no-op
+  seqloss_pool *p1 = nullptr, *p3 = nullptr, *p0 = nullptr;
+  check(seqloss_pool_create(1, &p1, msg, sizeof msg) == SEQLOSS_OK && p1 != nullptr && msg[0] == '\0', "pool: 1");
+  check(seqloss_pool_create(3, &p3, msg, sizeof msg) == SEQLOSS_OK && p3 != nullptr, "pool: 3 threads");
+  check(seqloss_pool_create(0, &p0, nullptr, 0) == SEQLOSS_OK && p0 != nullptr, "pool: hardware threads");
+
+  // With and without a pool, any thread count: the same bits. Small calls (inline) as well.
+  std::mt19937 rng(4242);
+  const Case c = pool_case(rng);
+  const PoolRun want = pool_run(c, cpu_exec(1));
+  check(want.ok, "pool: reference run");
+  for (int threads : {0, 2, 3, 7}) {
+    seqloss_exec e = cpu_exec(threads);
+    check(pool_run(c, e) == want, "pool: threads per call (no pool), threads " + std::to_string(threads));
+    for (seqloss_pool* p : {p1, p3, p0}) {
+      e.pool = p;
+      check(pool_run(c, e) == want, "pool: with a pool, threads " + std::to_string(threads));
+    }
+  }
+  Case small = random_ctc_case(rng, 3, 5, 4, 2.0f, SEQLOSS_LAYOUT_NTC, SEQLOSS_INPUT_LOGITS, false);
+  small.counts.assign(static_cast<size_t>(small.N) * small.C, 0.0f);
+  seqloss_exec es = cpu_exec(3);
+  es.pool = p3;
+  check(pool_run(small, es) == pool_run(small, cpu_exec(1)), "pool: a small call (inline) gives the same bits");
+
+  // Several host threads on one pool at once: every call's own bits, no deadlock.
+  {
+    std::vector<std::thread> callers;
+    std::vector<int> good(4, 0);
+    for (int i = 0; i < 4; ++i) {
+      callers.emplace_back([&, i] {
+        seqloss_exec e = cpu_exec(i == 0 ? 0 : 3);
+        e.pool = p3;
+        for (int rep = 0; rep < 6; ++rep) good[static_cast<size_t>(i)] += pool_run(c, e) == want ? 1 : 0;
+      });
+    }
+    for (auto& t : callers) t.join();
+    for (int i = 0; i < 4; ++i) check(good[static_cast<size_t>(i)] == 6, "pool: concurrent caller " + std::to_string(i));
+  }
+
+  // A call made from inside a job of the same pool (on its workers and on its caller) runs inline.
+  {
+    struct Nest {
+      const Case* c;
+      seqloss_pool* pool;
+      const PoolRun* want;
+      std::atomic<int> good{0};
+    } nest{&c, p3, &want};
+    auto fn = [](void* ctx, int, int) {
+      Nest& n = *static_cast<Nest*>(ctx);
+      seqloss_exec e = cpu_exec(3);
+      e.pool = n.pool;
+      if (pool_run(*n.c, e) == *n.want) n.good.fetch_add(1);
+    };
+    p3->pool.run(3, fn, &nest);
+    check(nest.good.load() == p3->pool.size(), "pool: nested calls complete inline with the same bits");
+  }
+
+  // The creator's reference released while a call holds its own: the call completes, the last release (at the
+  // end of the call's scope, on the calling thread) joins the workers.
+  {
+    seqloss_pool* pr = nullptr;
+    check(seqloss_pool_create(3, &pr, nullptr, 0) == SEQLOSS_OK, "pool: create for release");
+    std::atomic<int> stage{0};
+    bool same = false;
+    std::thread caller([&] {
+      seqloss::cpu::PoolScope hold(pr, nullptr);  // what a call's entry takes
+      stage.store(1);
+      while (stage.load() != 2) std::this_thread::yield();
+      seqloss_exec e = cpu_exec(3);
+      e.pool = pr;
+      same = pool_run(c, e) == want;
+    });
+    while (stage.load() != 1) std::this_thread::yield();
+    seqloss_pool_release(pr);  // the creator's reference
+    stage.store(2);
+    caller.join();
+    check(same, "pool: a call outlives the creator's release");
+  }
+  // seqloss_pool_retain: a reference for queued work, taken by the queueing thread and dropped by the worker.
+  {
+    seqloss_pool* pr = nullptr;
+    check(seqloss_pool_create(2, &pr, nullptr, 0) == SEQLOSS_OK, "pool: create for retain");
+    seqloss_pool_retain(nullptr);  // a no-op
+    seqloss_pool_retain(pr);       // for the queued work
+    bool same = false;
+    std::thread queued([&] {
+      seqloss_exec e = cpu_exec(2);
+      e.pool = pr;
+      same = pool_run(c, e) == want;
+      seqloss_pool_release(pr);  // the work's reference: the last one when the creator's went first
+    });
+    seqloss_pool_release(pr);  // the creator's, possibly before the work has started
+    queued.join();
+    check(same, "pool: retained for queued work");
+  }
+  // Release while a call runs on another thread (the creator's reference dropped as soon as the call started).
+  {
+    seqloss_pool* pr = nullptr;
+    check(seqloss_pool_create(2, &pr, nullptr, 0) == SEQLOSS_OK, "pool: create for release 2");
+    std::atomic<bool> go{false};
+    bool same = false;
+    std::thread caller([&] {
+      seqloss::cpu::PoolScope hold(pr, nullptr);
+      go.store(true);
+      seqloss_exec e = cpu_exec(2);
+      e.pool = pr;
+      for (int rep = 0; rep < 3; ++rep) same = pool_run(c, e) == want;
+    });
+    while (!go.load()) std::this_thread::yield();
+    seqloss_pool_release(pr);
+    caller.join();
+    check(same, "pool: released while calls run");
+  }
+
+  seqloss_pool_release(p1);
+  seqloss_pool_release(p3);
+  seqloss_pool_release(p0);
+}
+
 int main() {
   std::mt19937 rng(2024);
   test_discovery();
@@ -1963,6 +2151,7 @@ int main() {
   test_new_errors();
   test_aliasing();
   test_numerics_extremes();
+  test_pool();
   std::printf("abi_test: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
