@@ -52,6 +52,13 @@ export function aceExtremes(backend: Backend): void {
       for (const g of e.grad!) expect(Number.isFinite(g)).toBe(true);
     });
 
+    it('two classes tied at 3e38 in a frame share it: y = 1/2 each, loss ln 2 (no cancellation of ln 2)', () => {
+      // One frame, classes 1 and 2 at 3e38: softmax [0, 1/2, 1/2]; N_1 = 1 → L = −ln(1/2); grad [0, −1/2, 1/2].
+      const r = ace(new Float32Array([0, 3e38, 3e38]), { batch: 1, time: 1, classes: 3, counts: [0, 1, 0], eps: 0 });
+      expect(close(r.loss, Math.LN2, 1e-7), `loss ${r.loss}`).toBe(true);
+      expect(Array.from(r.grad!)).toEqual([0, -0.5, 0.5]);
+    });
+
     it('the largest finite logits: loss 2e38 and a finite gradient [1, -1, 0]', () => {
       const r = ace(new Float32Array([1e38, -1e38, 0]), { batch: 1, time: 1, classes: 3, counts: [0, 1, 0], eps: 0 });
       // The float32 loss 2e38 is representable; ln y_1 = -1e38 - 1e38.

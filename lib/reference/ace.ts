@@ -69,8 +69,10 @@ export function aceLoss(data: ArrayLike<number>, p: AceProblem): RefLossResult {
         }
         let s = 0;
         for (let k = 0; k < C; k++) s += Math.exp(data[at + k] - m);
-        const z = m + Math.log(s);
-        for (let k = 0; k < C; k++) v[t * C + k] = data[at + k] - z;
+        // ln y_k^t = (x_k − m) − ln s: subtracting m first, never x_k − (m + ln s), which cancels ln s away when m
+        // is large (two classes at 3e38 are 1/2 each, not 1).
+        const lns = Math.log(s);
+        for (let k = 0; k < C; k++) v[t * C + k] = data[at + k] - m - lns;
       } else {
         for (let k = 0; k < C; k++) {
           const x = data[at + k];

@@ -114,8 +114,8 @@ export function framePosterior(
     if (m === -Infinity) continue;
     let z = 0;
     for (let s = 0; s < S; s++) z += Math.exp(v[s] - m);
-    const lz = m + Math.log(z);
-    for (let s = 0; s < S; s++) if (v[s] !== -Infinity) yPrime[t * C + lPrime[s]] += Math.exp(v[s] - lz);
+    const lz = Math.log(z);
+    for (let s = 0; s < S; s++) if (v[s] !== -Infinity) yPrime[t * C + lPrime[s]] += Math.exp(v[s] - m - lz);
   }
   return yPrime;
 }
