@@ -359,6 +359,11 @@ function nativeOutput(want: boolean, given: Float32Array | undefined): boolean |
   return want ? (given ?? true) : false;
 }
 
+function allTime(lengths: Int32Array, time: number): boolean {
+  for (let n = 0; n < lengths.length; n++) if (lengths[n] !== time) return false;
+  return true;
+}
+
 function nativeProblem(
   p: Problem,
   input: keyof typeof INPUT,
@@ -372,7 +377,8 @@ function nativeProblem(
     layout: LAYOUT[p.layout],
     input: INPUT[input],
     blank: p.blank,
-    inputLengths: p.inputLengths,
+    // NULL means every T_n = T in the C ABI: the common case then crosses nothing.
+    inputLengths: allTime(p.inputLengths, p.time) ? null : p.inputLengths,
     targets: sup ? sup.targets : null,
     targetLengths: sup ? sup.targetLengths : null,
     counts,
