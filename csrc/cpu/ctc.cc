@@ -125,6 +125,15 @@ SEQLOSS_INLINE void set_nan(const CtcJob& job, int64_t n, int64_t Tn) {
   zero_rows(p, out, n, Tn, p.time);
 }
 
+// The outputs of a sequence the recursion did not solve: NaN (set_nan) or impossible (set_impossible).
+SEQLOSS_INLINE void set_unsolved(const CtcJob& job, int64_t n, int64_t Tn, CoreResult res) {
+  if (res == kNaN) {
+    set_nan(job, n, Tn);
+  } else {
+    set_impossible(job, n);
+  }
+}
+
 // val_j = scale * (y^t_j - y'_j) for the compact classes j < U, y^t_j = e^((x - m_t) - r_t) in double.
 SEQLOSS_INLINE void compact_grad(const float* __restrict row, const int32_t* __restrict u, float m, double r,
                                  const double* __restrict yp, double scale, double* __restrict val, int64_t U) {
@@ -188,11 +197,7 @@ SEQLOSS_INLINE void ctc_sequence_impl(const CtcJob& job, int64_t n, const CtcSlo
   double loss = 0.0;
   const CoreResult res = ctc_core<W, false>(p, q, 1.0f, 1.0, w, sink, &loss);
   if (res != kSolved) {
-    if (res == kNaN) {
-      set_nan(job, n, q.Tn);
-    } else {
-      set_impossible(job, n);
-    }
+    set_unsolved(job, n, q.Tn, res);
     return;
   }
   set_loss(job, n, loss);
@@ -258,12 +263,7 @@ SEQLOSS_INLINE void fit_collect_impl(const CtcJob& job, int64_t n, const CtcSlot
   double loss = 0.0;
   const CoreResult res = ctc_core<W, false>(p, q, 1.0f, 1.0, w, sink, &loss);
   if (res != kSolved) {
-    // Left out of the fitting sums (fs.U[n] = 0), as impossible sequences.
-    if (res == kNaN) {
-      set_nan(job, n, q.Tn);
-    } else {
-      set_impossible(job, n);
-    }
+    set_unsolved(job, n, q.Tn, res);  // left out of the fitting sums (fs.U[n] = 0), as impossible sequences
     return;
   }
   set_loss(job, n, loss);

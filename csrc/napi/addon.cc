@@ -273,12 +273,21 @@ struct Input {
   View view;
 };
 
+// The (at most five) arrays a call reads: data, inputLengths, targets, targetLengths, counts.
+struct Inputs {
+  Input at[5];
+  int count = 0;
+  void add(const char* name, const View& v) { at[count++] = Input{name, v}; }
+  const Input* begin() const { return at; }
+  const Input* end() const { return at + count; }
+};
+
 // problem.<key>: a typed array of `type` or null, copied into `into` (its length checked against `need` when
 // need >= 0). `inputs` collects the caller's arrays, to be checked against caller-owned outputs.
 template <typename T>
 bool ReadSmall(Job& j, napi_value problem, Key key, const char* what, napi_typedarray_type type,
                const char* type_name, int64_t need, SmallCopy<T>* into, const T** ptr, int64_t* size,
-               std::vector<Input>* inputs) {
+               Inputs* inputs) {
   napi_value value = nullptr;
   if (!Get(j.ctx, problem, key, &value)) return false;
   View v;
@@ -292,7 +301,7 @@ bool ReadSmall(Job& j, napi_value problem, Key key, const char* what, napi_typed
   if (v.length > 0) std::memcpy(into->data(), v.data, v.length * sizeof(T));
   *ptr = into->data();
   *size = static_cast<int64_t>(v.length);
-  inputs->push_back(Input{KeyName(key), v});
+  inputs->add(KeyName(key), v);
   return true;
 }
 
@@ -318,7 +327,7 @@ bool NewTypedArray(napi_env env, napi_typedarray_type type, size_t count, void**
 }
 
 // The outputs of `j`: fresh arrays (sync: JavaScript's; async, staged: the call's own memory) or the caller's.
-bool PrepareOutputs(Job& j, napi_value outputs, const std::vector<Input>& inputs, bool async) {
+bool PrepareOutputs(Job& j, napi_value outputs, const Inputs& inputs, bool async) {
   const Ctx& c = j.ctx;
   for (int i = 0; i < j.op->outs; ++i) {
     const OutSpec& spec = j.op->out[i];
@@ -434,7 +443,8 @@ bool Prepare(napi_env env, napi_callback_info info, bool async, Job& j) {
     p.data = static_cast<const float*>(data.data);
   }
 
-  std::vector<Input> inputs{Input{data_name(p.input), data}};
+  Inputs inputs;
+  inputs.add(data_name(p.input), data);
   if (!ReadSmall<int32_t>(j, problem, k_inputLengths, "problem.inputLengths", napi_int32_array, "Int32Array", p.batch,
                           &j.input_lengths, &p.input_lengths, &p.input_lengths_size, &inputs)) {
     return false;
@@ -505,7 +515,7 @@ napi_value Result(Job& j, napi_value* values) {
   return result;
 }
 
-// A stray C++ exception (out of memory in a std::vector) never crosses into Node-API.
+// A stray C++ exception (out of memory in a std::string of a message) never crosses into Node-API.
 template <typename F>
 napi_value Guarded(napi_env env, F&& body) {
   try {
