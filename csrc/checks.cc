@@ -239,9 +239,9 @@ seqloss_status check_ctc_options(const seqloss_ctc_options* o, Message msg) {
     return fail(msg, SEQLOSS_ERROR_RANGE, "fit.alphaScope must be 0 (batch) or 1 (sequence), got %d",
                 o->fit_alpha_scope);
   }
-  if (o->reserved != 0) {
-    return fail(msg, SEQLOSS_ERROR_RANGE, "options.reserved must be 0 in ABI version %d, got %d", SEQLOSS_ABI_VERSION,
-                o->reserved);
+  if (o->grad_convention != SEQLOSS_GRAD_EXACT && o->grad_convention != SEQLOSS_GRAD_PYTORCH) {
+    return fail(msg, SEQLOSS_ERROR_RANGE, "gradConvention must be 0 (exact) or 1 (pytorch), got %d",
+                o->grad_convention);
   }
   return SEQLOSS_OK;
 }

@@ -47,7 +47,7 @@ extern "C" {
 #define SEQLOSS_API __attribute__((visibility("default")))
 #endif
 
-#define SEQLOSS_ABI_VERSION 4
+#define SEQLOSS_ABI_VERSION 5
 
 typedef enum seqloss_status {
   SEQLOSS_OK = 0,
@@ -129,6 +129,18 @@ typedef struct seqloss_exec {
  * authors' code) or over each sequence on its own. */
 typedef enum seqloss_fit_scope { SEQLOSS_FIT_SCOPE_BATCH = 0, SEQLOSS_FIT_SCOPE_SEQUENCE = 1 } seqloss_fit_scope;
 
+/* The convention of CTC's gradient for input LOG_PROBS (ABI 5). With LOGITS both give d loss / d logits,
+ * w_n (y_t - y'_t): the conventions differ only in what they call the gradient of a log-probability.
+ *  EXACT:   d loss / d x for free log-probs x, -w_n y'_tk (the loss reads only the label's classes).
+ *  PYTORCH: w_n (e^(x_tk) - y'_tk), the log-probs gradient of PyTorch's F.ctc_loss, which assumes x = log_softmax(z):
+ *           the two differ by w_n e^(x_t), which log_softmax's backward maps to 0 when the row sums to 1, so both
+ *           give the same d loss / d z. Frames t >= T_n are 0 in both; so are impossible sequences (PyTorch writes NaN
+ *           for those without zero_infinity, 0 with it) and NaN sequences keep their NaN rows. */
+typedef enum seqloss_grad_convention {
+  SEQLOSS_GRAD_EXACT = 0,
+  SEQLOSS_GRAD_PYTORCH = 1
+} seqloss_grad_convention;
+
 typedef struct seqloss_ctc_options {
   int32_t reduction;     /* seqloss_reduction: scales `grad` and defines `loss` */
   int32_t zero_infinity; /* infinite losses (impossible alignments) become 0 */
@@ -143,7 +155,8 @@ typedef struct seqloss_ctc_options {
   double fit_alpha;        /* 0 = off, else in (0, 1) */
   double fit_gamma;        /* 0 = off (the identity), else finite > 0 */
   int32_t fit_alpha_scope; /* seqloss_fit_scope */
-  int32_t reserved;        /* must be 0 */
+  int32_t grad_convention; /* seqloss_grad_convention (ABI 5; before it this field was `reserved`, always 0, and 0
+                              still means EXACT: an older caller's zeroed struct keeps its meaning) */
 } seqloss_ctc_options;
 
 typedef struct seqloss_ctc_outputs {

@@ -380,12 +380,13 @@ __global__ void fit_gamma_kernel(Meta m, const double* __restrict__ logp, double
 // ---- 5. the gradient and posterior rows -----------------------------------------------------------------------
 
 // One block per row (n, t) of the N x T grid. grad = c·(softmax(x_t) − y'_t) with c = scale·ŵ_t, the label's
-// classes in double; −c·y'_t for log-probs; posterior y'_t. Zero rows for t ≥ T_n and unsolvable sequences.
+// classes in double; −c·y'_t for log-probs (c·(e^(x_t) − y'_t) with `pytorch`, PyTorch's convention); posterior
+// y'_t. Zero rows for t ≥ T_n and unsolvable sequences.
 __global__ void ctc_rows_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M,
                                 const double* __restrict__ R, const double* __restrict__ lp,
                                 const double* __restrict__ yp, const double* __restrict__ logp,
-                                const double* __restrict__ W, int32_t mean, float* __restrict__ grad,
-                                float* __restrict__ post) {
+                                const double* __restrict__ W, int32_t mean, int32_t pytorch,
+                                float* __restrict__ grad, float* __restrict__ post) {
   const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
   const int64_t total = static_cast<int64_t>(m.N) * m.T;
   for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
@@ -414,12 +415,17 @@ __global__ void ctc_rows_kernel(const float* __restrict__ x, Meta m, const float
       if (logits) {
         const float mx = M[r], lr = static_cast<float>(R[r]), cf = static_cast<float>(c);
         for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) - lr) * cf;
+      } else if (pytorch != 0) {
+        const float cf = static_cast<float>(c);
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf(row[k]) * cf;
       } else {
         for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = 0.0f;
       }
       __syncthreads();
       for (int j = threadIdx.x; j < U; j += blockDim.x) {
-        g[u[j]] = static_cast<float>(logits ? c * (exp(e[j] - R[r]) - y[j]) : -c * y[j]);
+        g[u[j]] = static_cast<float>(logits    ? c * (exp(e[j] - R[r]) - y[j])
+                                     : pytorch ? c * (exp(static_cast<double>(row[u[j]])) - y[j])
+                                               : -c * y[j]);
       }
     }
     if (q != nullptr) {
@@ -914,7 +920,8 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
   if (grad != nullptr || post != nullptr) {
     SEQLOSS_LAUNCH(ctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads),
                    call.stream(), x, m, b.M, b.R, b.lp, b.yp, b.logp, b.W,
-                   o.reduction == SEQLOSS_REDUCTION_MEAN ? 1 : 0, grad, post);
+                   o.reduction == SEQLOSS_REDUCTION_MEAN ? 1 : 0, o.grad_convention == SEQLOSS_GRAD_PYTORCH ? 1 : 0,
+                   grad, post);
     if (!call.launched("ctc_rows_kernel")) return call.finish();
   }
   const size_t ntc_bytes = sizeof(float) * static_cast<size_t>(N) * p.time * p.classes;

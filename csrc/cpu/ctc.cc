@@ -2,8 +2,9 @@
 // per-sequence kernel is in ctc_kernel.h), and its "iterative fitting" variant (Li & Wang, fit.h).
 //
 // Plain CTC: the kernel's backward keeps each frame's posterior y'_t (compact classes); then one forward sweep
-// writes the rows: softmax(x_t) - y'_t (logits) or -y'_t (log-probs), times the reduction scale, with the label's
-// classes recomputed in double (no cancellation error), and the posterior row y'_t.
+// writes the rows: softmax(x_t) - y'_t (logits) or -y'_t (log-probs; e^(x_t) - y'_t in PyTorch's convention,
+// options.grad_convention), times the reduction scale, with the label's classes recomputed in double (no
+// cancellation error), and the posterior row y'_t.
 // Impossible alignments give +inf (or 0 with zero_infinity) and zero rows.
 //
 // Fit (alpha / gamma, logits only): y' must be known on every frame of a scope before any row can be written.
@@ -157,11 +158,13 @@ struct PlainSink {
   SEQLOSS_INLINE void frame(int64_t, const double*, const int64_t*) {}
 };
 
-// Frame t's rows: softmax(x_t) - y'_t (logits) or -y'_t (log-probs), times the reduction scale, with the label's
-// classes recomputed in double (no cancellation error), and the posterior row y'_t.
+// Frame t's rows: softmax(x_t) - y'_t (logits) or -y'_t (log-probs; PyTorch's convention: e^(x_t) - y'_t), times
+// the reduction scale, with the label's classes recomputed in double (no cancellation error), and the posterior row
+// y'_t.
 template <int W>
 SEQLOSS_INLINE void plain_rows(const seqloss_problem& p, const seqloss_ctc_outputs& out, const CtcSlot& w,
-                               const CtcSeq& q, SeqRows<float> grad, SeqRows<float> post, double scale, int64_t t) {
+                               const CtcSeq& q, SeqRows<float> grad, SeqRows<float> post, double scale, bool pytorch,
+                               int64_t t) {
   const int64_t C = p.classes, U = q.U, UP = q.UP;
   const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
   const double* yp = w.Ypr + t * UP;
@@ -175,6 +178,13 @@ SEQLOSS_INLINE void plain_rows(const seqloss_problem& p, const seqloss_ctc_outpu
       softmax_row<W>(q.x.row(t), C, w.M[t], static_cast<float>(w.R[t]), static_cast<float>(scale), g);
       compact_grad(q.x.row(t), w.u, w.M[t], w.R[t], yp, scale, w.val, U);
       for (int64_t j = 0; j < U; ++j) g[w.u[j]] = static_cast<float>(w.val[j]);
+    } else if (pytorch) {
+      const float* x = q.x.row(t);
+      const float sf = static_cast<float>(scale);
+      for (int64_t k = 0; k < C; ++k) g[k] = std::exp(x[k]) * sf;
+      for (int64_t j = 0; j < U; ++j) {
+        g[w.u[j]] = static_cast<float>(scale * (std::exp(static_cast<double>(x[w.u[j]])) - yp[j]));
+      }
     } else {
       std::memset(g, 0, sizeof(float) * C);
       for (int64_t j = 0; j < U; ++j) g[w.u[j]] = static_cast<float>(-scale * yp[j]);
@@ -204,7 +214,8 @@ SEQLOSS_INLINE void ctc_sequence_impl(const CtcJob& job, int64_t n, const CtcSlo
   if (sink.backward(loss)) {
     const SeqRows<float> grad = seq_rows(out.grad, p, n);
     const SeqRows<float> post = seq_rows(out.posterior, p, n);
-    for (int64_t t = 0; t < q.Tn; ++t) plain_rows<W>(p, out, w, q, grad, post, scale, t);
+    const bool pytorch = job.o->grad_convention == SEQLOSS_GRAD_PYTORCH;
+    for (int64_t t = 0; t < q.Tn; ++t) plain_rows<W>(p, out, w, q, grad, post, scale, pytorch, t);
   }
   zero_rows(p, out, n, q.Tn, p.time);
 }

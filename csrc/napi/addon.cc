@@ -247,7 +247,8 @@ bool ReadOptions(Job& j, napi_value o) {
              Int32Prop(c, o, k_zeroInfinity, "options.zeroInfinity", &j.ctc.zero_infinity) &&
              NumberProp(c, o, k_fitAlpha, "options.fitAlpha", &j.ctc.fit_alpha) &&
              NumberProp(c, o, k_fitGamma, "options.fitGamma", &j.ctc.fit_gamma) &&
-             Int32Prop(c, o, k_fitAlphaScope, "options.fitAlphaScope", &j.ctc.fit_alpha_scope);
+             Int32Prop(c, o, k_fitAlphaScope, "options.fitAlphaScope", &j.ctc.fit_alpha_scope) &&
+             OptionalInt32Prop(c, o, k_gradConvention, "options.gradConvention", &j.ctc.grad_convention);
     case Options::kDctc:
       return ObjectArg(c, o, "options") && Int32Prop(c, o, k_reduction, "options.reduction", &j.dctc.reduction) &&
              Int32Prop(c, o, k_zeroInfinity, "options.zeroInfinity", &j.dctc.zero_infinity) &&

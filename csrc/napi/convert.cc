@@ -200,6 +200,15 @@ bool Int32Prop(const Ctx& ctx, napi_value obj, Key key, const char* what, int32_
   return true;
 }
 
+bool OptionalInt32Prop(const Ctx& ctx, napi_value obj, Key key, const char* what, int32_t* out) {
+  napi_value value = nullptr;
+  if (!Get(ctx, obj, key, &value)) return false;
+  napi_valuetype type = napi_undefined;
+  if (napi_typeof(ctx.env, value, &type) != napi_ok) return false;
+  if (type == napi_undefined) return true;
+  return Int32Prop(ctx, obj, key, what, out);
+}
+
 bool NumberProp(const Ctx& ctx, napi_value obj, Key key, const char* what, double* out) {
   napi_value value = nullptr;
   if (!Get(ctx, obj, key, &value)) return false;

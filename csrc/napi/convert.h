@@ -22,7 +22,7 @@ constexpr size_t kMessageSize = 1024;
 // looked up in V8's string table on every access, which is a fair share of a small call's cost).
 #define SEQLOSS_NAPI_KEYS(X)                                                                                      \
   X(batch) X(time) X(classes) X(layout) X(input) X(blank) X(inputLengths) X(targets) X(targetLengths) X(counts) \
-  X(reduction) X(zeroInfinity) X(fitAlpha) X(fitGamma) X(fitAlphaScope) X(alignment) X(lambda) X(ctcWeight)   \
+  X(reduction) X(zeroInfinity) X(fitAlpha) X(fitGamma) X(fitAlphaScope) X(gradConvention) X(alignment) X(lambda) X(ctcWeight)   \
   X(scale) X(margin) X(variant) X(eps) X(collapseRepeats) X(grad) X(posterior) X(backend) X(device) X(threads)  \
   X(losses) X(loss) X(ctcLosses) X(distillLosses) X(paths) X(scores) X(labels) X(lengths) X(expected)          \
   X(rounded)
@@ -76,6 +76,8 @@ bool Set(const Ctx& ctx, napi_value obj, Key key, napi_value value);
 bool ObjectArg(const Ctx& ctx, napi_value value, const char* what);
 // obj[key] must be a number with an integral value in int32 range (TypeError for a non-number, RangeError else).
 bool Int32Prop(const Ctx& ctx, napi_value obj, Key key, const char* what, int32_t* out);
+// As Int32Prop, but an undefined obj[key] leaves *out as it is (an option that older callers do not pass).
+bool OptionalInt32Prop(const Ctx& ctx, napi_value obj, Key key, const char* what, int32_t* out);
 // obj[key] must be a number (its value is for the ABI to check).
 bool NumberProp(const Ctx& ctx, napi_value obj, Key key, const char* what, double* out);
 

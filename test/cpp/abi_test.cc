@@ -547,6 +547,35 @@ void test_ctc_layouts_and_inputs() {
     err = std::max(err, std::fabs(static_cast<double>(rl.posterior[i]) - rs.posterior[i]));
   }
   check(err < 1e-6, "log-probs: grad = -posterior, posterior as for logits");
+  // PyTorch's convention (grad_convention = PYTORCH): log-probs rows w_n (e^x - y') on frames t < T_n, 0 after, with
+  // w_n = 1 / (N max(L_n, 1)) for 'mean'; the losses and the posterior unchanged; logits rows unchanged.
+  seqloss_ctc_options pt = ctc_opts(SEQLOSS_REDUCTION_MEAN);
+  pt.grad_convention = SEQLOSS_GRAD_PYTORCH;
+  CtcResult rpe = run_ctc(lp, ctc_opts(SEQLOSS_REDUCTION_MEAN)), rpt = run_ctc(lp, pt);
+  check(rpt.status == SEQLOSS_OK && rpt.losses == rpe.losses && rpt.loss == rpe.loss && rpt.posterior == rpe.posterior,
+        "pytorch convention: the same losses, loss and posterior");
+  err = 0;
+  bool padded_zero = true;
+  for (int n = 0; n < lp.N; ++n) {
+    const double w = 1.0 / (lp.N * std::max(lp.tl[n], 1));
+    for (int t = 0; t < lp.T; ++t) {
+      for (int k = 0; k < lp.C; ++k) {
+        const int64_t i = lp.idx(n, t, k);
+        if (t >= lp.tn(n)) {
+          padded_zero = padded_zero && rpt.grad[i] == 0.0f;
+          continue;
+        }
+        // An impossible sequence has zero rows in both conventions.
+        const bool possible = std::isfinite(rpe.losses[n]);
+        const double want = possible ? rpe.grad[i] + w * std::exp(static_cast<double>(lp.x[i])) : 0.0;
+        err = std::max(err, std::fabs(rpt.grad[i] - want));
+      }
+    }
+  }
+  check(err < 1e-7 && padded_zero,
+        "pytorch convention: log-probs grad = exact grad + w_n e^x on t < T_n (0 when impossible), 0 after");
+  CtcResult rlt = run_ctc(a, pt), rlm = run_ctc(a, ctc_opts(SEQLOSS_REDUCTION_MEAN));
+  check(rlt.grad == rlm.grad && rlt.posterior == rlm.posterior, "pytorch convention: logits rows bitwise unchanged");
   // Only the posterior, only the gradient.
   CtcResult only_post = run_ctc(a, ctc_opts(), 0, true, false);
   CtcResult only_grad = run_ctc(a, ctc_opts(), 0, false, true);
@@ -989,7 +1018,8 @@ void test_errors() {
   ctc_err("label negative", SEQLOSS_ERROR_RANGE, "got -4", [](P& p, O&, E&, Out&) { const_cast<int32_t*>(p.targets)[0] = -4; });
   ctc_err("reduction 3", SEQLOSS_ERROR_RANGE, "reduction must be", [](P&, O& o, E&, Out&) { o.reduction = 3; });
   ctc_err("zeroInfinity 2", SEQLOSS_ERROR_RANGE, "zeroInfinity", [](P&, O& o, E&, Out&) { o.zero_infinity = 2; });
-  ctc_err("reserved nonzero", SEQLOSS_ERROR_RANGE, "options.reserved must be 0", [](P&, O& o, E&, Out&) { o.reserved = 1; });
+  ctc_err("gradConvention 2", SEQLOSS_ERROR_RANGE, "gradConvention must be 0 (exact) or 1 (pytorch), got 2",
+          [](P&, O& o, E&, Out&) { o.grad_convention = 2; });
   ctc_err("fit alpha 1", SEQLOSS_ERROR_RANGE, "fit.alpha must be a number in (0, 1) (or 0 = off), got 1",
           [](P&, O& o, E&, Out&) { o.fit_alpha = 1; });
   ctc_err("fit alpha -0.5", SEQLOSS_ERROR_RANGE, "fit.alpha must be", [](P&, O& o, E&, Out&) { o.fit_alpha = -0.5; });
