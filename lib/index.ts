@@ -45,6 +45,9 @@ import type {
 export type * from './types.js';
 export { backends };
 
+/** The type of a `grad` or `posterior` option: what a loss's result type is computed from (types.ts, GradOutput). */
+type Flag = boolean | undefined;
+
 /** The addon's result for a validated call, on the calling thread. */
 function nativeSync(fn: string, call: Call<unknown>, backend: ResolvedBackend): NativeResult {
   const n = call.native;
@@ -156,19 +159,28 @@ async function runAsync<P, R extends object>(
  * share α of its mass (Eq. 13–16), γ > 0 weights frame t by its fitting error max_k (y'_tk − y_tk)^γ (Eq. 17–18).
  * Both need logits; the losses stay those of plain CTC, `grad` and `posterior` (the modified y') change.
  */
-export function ctcLoss(logits: Float32Array, options: CtcOptions): CtcResult {
+export function ctcLoss<G extends Flag = undefined, P extends Flag = undefined>(
+  logits: Float32Array,
+  options: CtcOptions & { grad?: G; posterior?: P },
+): CtcResult<G, P> {
   const fn = 'ctcLoss';
-  return run(fn, normalizeCtc(fn, logits, options), (c) => fromReference(fn, ref.ctcLoss(c.data, c.problem), c.problem.out));
+  const r = run(fn, normalizeCtc(fn, logits, options), (c) =>
+    fromReference(fn, ref.ctcLoss(c.data, c.problem), c.problem.out),
+  );
+  return r as CtcResult as CtcResult<G, P>;
 }
 
 /** ctcLoss off the main thread (native backends run on the libuv pool, on a copy of the inputs taken at call time). */
-export function ctcLossAsync(logits: Float32Array, options: CtcOptions): Promise<CtcResult> {
+export function ctcLossAsync<G extends Flag = undefined, P extends Flag = undefined>(
+  logits: Float32Array,
+  options: CtcOptions & { grad?: G; posterior?: P },
+): Promise<CtcResult<G, P>> {
   const fn = 'ctcLossAsync';
   return settle(() =>
     runAsync(fn, normalizeCtc(fn, logits, options), (c) =>
       fromReference(fn, ref.ctcLoss(c.data, c.problem), c.problem.out),
     ),
-  );
+  ) as Promise<CtcResult> as Promise<CtcResult<G, P>>;
 }
 
 /**
@@ -178,21 +190,28 @@ export function ctcLossAsync(logits: Float32Array, options: CtcOptions): Promise
  * 'viterbi': the best path); no gradient flows through it. Returns the weighted losses, their parts, z* and
  * d loss / d logits. Only logits (the softmax scale s needs them); zeroInfinity defaults to true.
  */
-export function dctcLoss(logits: Float32Array, options: DctcOptions): DctcResult {
+export function dctcLoss<G extends Flag = undefined>(
+  logits: Float32Array,
+  options: DctcOptions & { grad?: G },
+): DctcResult<G> {
   const fn = 'dctcLoss';
-  return run(fn, normalizeDctc(fn, logits, options), (c) =>
+  const r = run(fn, normalizeDctc(fn, logits, options), (c) =>
     fromReferenceDctc(fn, ref.dctcLoss(c.data, c.problem), c.problem.out),
   );
+  return r as DctcResult as DctcResult<G>;
 }
 
 /** dctcLoss off the main thread (native backends run on the libuv pool, on a copy of the inputs taken at call time). */
-export function dctcLossAsync(logits: Float32Array, options: DctcOptions): Promise<DctcResult> {
+export function dctcLossAsync<G extends Flag = undefined>(
+  logits: Float32Array,
+  options: DctcOptions & { grad?: G },
+): Promise<DctcResult<G>> {
   const fn = 'dctcLossAsync';
   return settle(() =>
     runAsync(fn, normalizeDctc(fn, logits, options), (c) =>
       fromReferenceDctc(fn, ref.dctcLoss(c.data, c.problem), c.problem.out),
     ),
-  );
+  ) as Promise<DctcResult> as Promise<DctcResult<G>>;
 }
 
 /**
@@ -215,19 +234,25 @@ export function ctcAlignAsync(input: Float32Array, options: CtcAlignOptions): Pr
 }
 
 /** Aggregation cross-entropy (Xie et al. 2019), 1D or flattened 2D, cross-entropy (Eq. 8) or regression (Eq. 4). */
-export function aceLoss(input: Float32Array, options: AceOptions): AceResult {
+export function aceLoss<G extends Flag = undefined>(input: Float32Array, options: AceOptions & { grad?: G }): AceResult<G> {
   const fn = 'aceLoss';
-  return run(fn, normalizeAce(fn, input, options), (c) => fromReference(fn, ref.aceLoss(c.data, c.problem), c.problem.out));
+  const r = run(fn, normalizeAce(fn, input, options), (c) =>
+    fromReference(fn, ref.aceLoss(c.data, c.problem), c.problem.out),
+  );
+  return r as AceResult as AceResult<G>;
 }
 
 /** aceLoss off the main thread (native backends run on the libuv pool, on a copy of the inputs taken at call time). */
-export function aceLossAsync(input: Float32Array, options: AceOptions): Promise<AceResult> {
+export function aceLossAsync<G extends Flag = undefined>(
+  input: Float32Array,
+  options: AceOptions & { grad?: G },
+): Promise<AceResult<G>> {
   const fn = 'aceLossAsync';
   return settle(() =>
     runAsync(fn, normalizeAce(fn, input, options), (c) =>
       fromReference(fn, ref.aceLoss(c.data, c.problem), c.problem.out),
     ),
-  );
+  ) as Promise<AceResult> as Promise<AceResult<G>>;
 }
 
 function splitLabels(r: NativeDecodeResult, time: number): Int32Array[] {

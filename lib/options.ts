@@ -26,6 +26,7 @@ import type {
   DctcProblem,
   DecodeProblem,
   Fit,
+  GradConvention,
   Layout,
   Problem,
   Reduction,
@@ -255,7 +256,9 @@ function shape(
 }
 
 /** Targets as concatenated labels + lengths + offsets, copied from the caller's arrays (each value read once) and
- * every label of the copy checked against C and the blank. */
+ * every label of the copy checked against C and the blank. Three forms (types.ts, Targets): an Int32Array with
+ * targetLengths, concatenated or, with targetsWidth S, padded N×S (only the first L_n of row n are copied and
+ * checked: the rest is padding, as PyTorch never reads it); or one label array per sequence. */
 function targets(
   a: Args,
   o: Record<string, unknown>,
@@ -268,7 +271,36 @@ function targets(
   const labelRule = `a class in [0, ${classes}) other than the blank ${blank}`;
   let flat: Int32Array;
   let lengths: Int32Array;
-  if (isView(t, Int32Array)) {
+  const width = o.targetsWidth === undefined ? -1 : a.int('targetsWidth', o.targetsWidth, 0);
+  if (width >= 0 && isView(t, Int32Array)) {
+    if (o.targetLengths === undefined) {
+      throw a.type('targetLengths', 'an Int32Array or an array of integers when targetsWidth is given', undefined);
+    }
+    const available = t.length;
+    if (available !== batch * width) {
+      throw a.range('targets.length', `batch·targetsWidth = ${batch}·${width} = ${batch * width} (padded targets)`, available);
+    }
+    lengths = a.ints('targetLengths', o.targetLengths, batch, 0, width);
+    if (ArrayBuffer.isView(o.targetLengths)) inputs.push(['targetLengths', o.targetLengths]);
+    inputs.push(['targets', t]);
+    let sum = 0;
+    for (let n = 0; n < batch; n++) sum += lengths[n];
+    flat = new Int32Array(sum);
+    for (let n = 0, i = 0; n < batch; n++) {
+      flat.set(t.subarray(n * width, n * width + lengths[n]), i);
+      i += lengths[n];
+    }
+    for (let n = 0, i = 0; n < batch; n++) {
+      for (let j = 0; j < lengths[n]; j++, i++) {
+        const l = flat[i];
+        if (l < 0 || l >= classes || l === blank) {
+          throw a.range(`targets[${n * width + j}] (row ${n}, position ${j})`, labelRule, l);
+        }
+      }
+    }
+  } else if (width >= 0) {
+    throw a.type('targets', 'an Int32Array of batch·targetsWidth labels when targetsWidth is given', t);
+  } else if (isView(t, Int32Array)) {
     if (o.targetLengths === undefined) {
       throw a.type('targetLengths', 'an Int32Array or an array of integers when targets is an Int32Array', undefined);
     }
@@ -386,9 +418,13 @@ function nativeProblem(
 }
 
 export const CTC_KEYS = [
-  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'inputLengths', 'blank', 'reduction',
-  'zeroInfinity', 'input', 'grad', 'posterior', 'out', 'fit', ...EXEC_KEYS,
+  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'targetsWidth', 'inputLengths', 'blank',
+  'reduction', 'zeroInfinity', 'input', 'grad', 'gradConvention', 'posterior', 'out', 'fit', ...EXEC_KEYS,
 ] as const;
+
+const GRAD_CONVENTIONS = ['exact', 'pytorch'] as const;
+/** The C ABI's seqloss_grad_convention. */
+const GRAD_CONVENTION = { exact: 0, pytorch: 1 } as const;
 
 const FIT_KEYS = ['alpha', 'alphaScope', 'gamma'] as const;
 
@@ -423,16 +459,20 @@ export function normalizeCtc(fn: string, data: unknown, options: unknown): Call<
     reduction: a.oneOf<Reduction>('reduction', o.reduction, REDUCTIONS, 'mean'),
     zeroInfinity: a.bool('zeroInfinity', o.zeroInfinity, false),
     grad: a.bool('grad', o.grad, true),
+    gradConvention: a.oneOf<GradConvention>('gradConvention', o.gradConvention, GRAD_CONVENTIONS, 'exact'),
     posterior: a.bool('posterior', o.posterior, false),
     out: outputs(a, o.out, x, ['grad', 'posterior'], inputs),
     fit: fit(a, o.fit, input),
   });
-  const options_: NativeCtcOptions = {
+  // gradConvention crosses as seqloss_ctc_options.grad_convention (ABI 5; lib/native.ts's NativeCtcOptions does not
+  // name it yet, hence the intersection).
+  const options_: NativeCtcOptions & { gradConvention: number } = {
     reduction: REDUCTION[problem.reduction],
     zeroInfinity: problem.zeroInfinity ? 1 : 0,
     fitAlpha: problem.fit?.alpha ?? 0,
     fitGamma: problem.fit?.gamma ?? 0,
     fitAlphaScope: FIT_SCOPE[problem.fit?.alphaScope ?? 'batch'],
+    gradConvention: GRAD_CONVENTION[problem.gradConvention ?? 'exact'],
   };
   const native: NativeCall = {
     op: OP.ctc,
@@ -447,7 +487,7 @@ export function normalizeCtc(fn: string, data: unknown, options: unknown): Call<
 }
 
 export const DCTC_KEYS = [
-  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'inputLengths', 'blank', 'reduction',
+  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'targetsWidth', 'inputLengths', 'blank', 'reduction',
   'zeroInfinity', 'input', 'grad', 'out', 'lambda', 'ctcWeight', 'alignment', 'margin', ...EXEC_KEYS,
 ] as const;
 
@@ -495,7 +535,8 @@ export function normalizeDctc(fn: string, data: unknown, options: unknown): Call
 }
 
 export const ALIGN_KEYS = [
-  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'inputLengths', 'blank', 'input', ...EXEC_KEYS,
+  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'targetsWidth', 'inputLengths', 'blank', 'input',
+  ...EXEC_KEYS,
 ] as const;
 
 export function normalizeAlign(fn: string, data: unknown, options: unknown): Call<AlignProblem> {
@@ -580,7 +621,7 @@ function aceShape(
 }
 
 export const ACE_KEYS = [
-  ...ACE_SHAPE_KEYS, 'counts', 'targets', 'targetLengths', 'variant', 'eps', 'reduction', 'grad', 'out',
+  ...ACE_SHAPE_KEYS, 'counts', 'targets', 'targetLengths', 'targetsWidth', 'variant', 'eps', 'reduction', 'grad', 'out',
 ] as const;
 
 export function normalizeAce(fn: string, data: unknown, options: unknown): Call<AceProblem> & { counts32: Float32Array } {
@@ -592,8 +633,12 @@ export function normalizeAce(fn: string, data: unknown, options: unknown): Call<
   // N_k per class; the blank column is N_blank = T_n − |S| (ACE §3.1).
   const counts = new Float64Array(N * C);
   if (o.counts !== undefined) {
-    if (o.targets !== undefined || o.targetLengths !== undefined) {
-      throw a.type('targets', 'absent when counts are given (give one supervision)', o.targets ?? o.targetLengths);
+    if (o.targets !== undefined || o.targetLengths !== undefined || o.targetsWidth !== undefined) {
+      throw a.type(
+        'targets',
+        'absent when counts are given (give one supervision)',
+        o.targets ?? o.targetLengths ?? o.targetsWidth,
+      );
     }
     const c = o.counts;
     if (!isNumberArray(c)) throw a.type('counts', 'a Float32Array or an array of numbers (batch·classes)', c);

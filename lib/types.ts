@@ -9,8 +9,19 @@ export type BackendName = 'auto' | 'cpu' | 'js' | 'cuda';
 /** A backend that actually ran. */
 export type ResolvedBackend = 'cpu' | 'js' | 'cuda';
 
-/** Targets: concatenated labels with `targetLengths`, or one array of labels per sequence. */
+/** Targets, in one of three forms:
+ *  - concatenated: an Int32Array of Σ L_n labels (or more) with `targetLengths`;
+ *  - padded (PyTorch's 2-D form): an Int32Array of N·S values, row n holding sequence n's L_n labels first, with
+ *    `targetLengths` and `targetsWidth: S`; the values after L_n in a row are padding and never read;
+ *  - one array of labels per sequence (no `targetLengths`). */
 export type Targets = Int32Array | ArrayLike<number>[];
+
+/** The convention of CTC's gradient for input 'logProbs'. 'exact' (default): d loss / d logProbs with the
+ * log-probabilities as free inputs, −w_n·y'_tk. 'pytorch': w_n·(exp(logProbs_tk) − y'_tk), what PyTorch's
+ * F.ctc_loss returns as its log_probs gradient (it assumes log_probs = log_softmax(z); through log_softmax's backward
+ * both give the same d loss / d z). Both are 0 on padded frames and for impossible sequences. With input 'logits'
+ * the two are the same gradient, d loss / d logits = w_n·(softmax − y'). */
+export type GradConvention = 'exact' | 'pytorch';
 
 interface ShapeOptions {
   /** N, sequences in the batch. */
@@ -18,107 +29,136 @@ interface ShapeOptions {
   /** C, classes including the blank. */
   classes: number;
   /** Class index of the blank. Default 0. */
-  blank?: number;
+  blank?: number | undefined;
   /** Default 'auto'. */
-  backend?: BackendName;
+  backend?: BackendName | undefined;
   /** CPU threads for the native backend; default: one per hardware thread. */
-  threads?: number;
+  threads?: number | undefined;
   /** CUDA device index for backend 'cuda'. Default 0. */
-  device?: number;
+  device?: number | undefined;
 }
 
-export interface CtcOptions extends ShapeOptions {
+/** The supervision shared by ctcLoss, dctcLoss, ctcAlign and aceLoss's targets form (see Targets). */
+export interface TargetOptions {
+  /** Concatenated or padded labels (Int32Array, with `targetLengths`) or one label array per sequence. Labels lie
+   * in [0, C) and are never the blank (checked only where they are read: the first L_n of each padded row). */
+  targets: Targets;
+  /** Required when `targets` is an Int32Array: N lengths L_n, summing to at most `targets.length` (concatenated),
+   * each at most `targetsWidth` (padded). */
+  targetLengths?: Int32Array | ArrayLike<number> | undefined;
+  /** S, the row width of padded targets (an N×S Int32Array, PyTorch's `targets.flatten()`): `targets.length` must
+   * be N·S and sequence n's labels are targets[n·S .. n·S + L_n). Absent: the concatenated form. */
+  targetsWidth?: number | undefined;
+}
+
+export interface CtcOptions extends ShapeOptions, TargetOptions {
   /** T, frames per sequence (the padded length). */
   time: number;
   /** Default 'NTC'. */
-  layout?: Layout;
-  /** Concatenated labels (with `targetLengths`) or one label array per sequence. Labels lie in [0, C) and are
-   * never the blank. */
-  targets: Targets;
-  /** Required when `targets` is an Int32Array: N lengths summing to at most `targets.length`. */
-  targetLengths?: Int32Array | ArrayLike<number>;
+  layout?: Layout | undefined;
   /** T_n per sequence, each in [0, T]. Default: T for all. */
-  inputLengths?: Int32Array | ArrayLike<number>;
+  inputLengths?: Int32Array | ArrayLike<number> | undefined;
   /** Default 'mean': batch mean of loss_n / max(L_n, 1), as PyTorch. */
-  reduction?: Reduction;
+  reduction?: Reduction | undefined;
   /** Replace infinite losses (impossible alignments) by 0. Default false. */
-  zeroInfinity?: boolean;
+  zeroInfinity?: boolean | undefined;
   /** 'logits' (default): softmax is applied inside; 'logProbs': used as given. */
-  input?: 'logits' | 'logProbs';
+  input?: 'logits' | 'logProbs' | undefined;
   /** Return the gradient. Default true. */
-  grad?: boolean;
+  grad?: boolean | undefined;
+  /** The gradient's convention for input 'logProbs' (see GradConvention). Default 'exact'. */
+  gradConvention?: GradConvention | undefined;
   /** Return y'_tk = p(π_t = k | l, x). Default false. */
-  posterior?: boolean;
+  posterior?: boolean | undefined;
   /** Caller-owned output arrays (N·T·C each) to write into instead of allocating: reused across training steps
    * they save the allocation and page faults of a fresh N·T·C buffer. The result returns these same arrays. */
-  out?: { grad?: Float32Array; posterior?: Float32Array };
+  out?: { grad?: Float32Array | undefined; posterior?: Float32Array | undefined } | undefined;
   /** CTC as iterative fitting (Li & Wang): modify the fitted target y' (α) and reweight frames (γ). Needs
    * `input: 'logits'`; the loss is unchanged, `grad` and `posterior` (the target actually fitted) move. */
-  fit?: FitOptions;
+  fit?: FitOptions | undefined;
 }
 
 /** The iterative-fitting modifications of CTC's target (Li & Wang, "Reinterpreting CTC training as iterative
  * fitting", Eq. 13–18). */
 export interface FitOptions {
   /** α in (0, 1): the non-blank share of y' (Eq. 13–16). Default: off. */
-  alpha?: number;
+  alpha?: number | undefined;
   /** Where V_k and N_k are summed for α: over the whole batch (default, as the authors' code) or per sequence. */
-  alphaScope?: 'batch' | 'sequence';
+  alphaScope?: 'batch' | 'sequence' | undefined;
   /** γ >= 0: frame weights ŵ_t ∝ w_t^γ with w_t = max_k (y'_tk − y_tk), mean 1 per sequence (Eq. 17–18).
    * Default 0 (the identity). */
-  gamma?: number;
+  gamma?: number | undefined;
 }
 
-export interface CtcResult {
+/** The `grad` of a result, by the type G of the option `grad`: present when G is true or absent (undefined),
+ * missing when G is false, possibly undefined when G is `boolean`. d loss / d input, in the input's layout. */
+export type GradOutput<G extends boolean | undefined> = [G] extends [false]
+  ? unknown
+  : [G] extends [true | undefined]
+    ? { grad: Float32Array }
+    : { grad?: Float32Array };
+
+/** The `posterior` of a result, by the type P of the option `posterior`: present when P is true, missing when P is
+ * false or absent, possibly undefined when P is `boolean`. */
+export type PosteriorOutput<P extends boolean | undefined> = [P] extends [true]
+  ? { posterior: Float32Array }
+  : [P] extends [false | undefined]
+    ? unknown
+    : { posterior?: Float32Array };
+
+/** What ctcLoss always returns. */
+export interface CtcResultBase {
   /** N values of −log p(l|x); +Infinity for an impossible alignment (0 with zeroInfinity). */
   losses: Float32Array;
   /** The reduced loss. */
   loss: number;
-  /** d loss / d input, same layout as the input. For 'none' the gradient of Σ losses. */
-  grad?: Float32Array;
-  /** y'_tk, same layout as the input, zero on padded frames. */
-  posterior?: Float32Array;
   backend: ResolvedBackend;
 }
+
+/** ctcLoss's result for options with `grad: G` and `posterior: P` (the defaults describe any options): `grad` is
+ * d loss / d input in the input's layout (for 'none' the gradient of Σ losses; see GradConvention for 'logProbs'),
+ * `posterior` is y'_tk in the input's layout, zero on padded frames. */
+export type CtcResult<G extends boolean | undefined = boolean | undefined, P extends boolean | undefined = boolean | undefined> =
+  CtcResultBase & GradOutput<G> & PosteriorOutput<P>;
 
 /** How DCTC picks the latent alignment z*_t. */
 export type DctcAlignment = 'ratio' | 'posterior' | 'viterbi';
 
-export interface DctcOptions extends ShapeOptions {
+export interface DctcOptions extends ShapeOptions, TargetOptions {
   time: number;
-  layout?: Layout;
-  targets: Targets;
-  targetLengths?: Int32Array | ArrayLike<number>;
-  inputLengths?: Int32Array | ArrayLike<number>;
+  layout?: Layout | undefined;
+  inputLengths?: Int32Array | ArrayLike<number> | undefined;
   /** Only 'logits' (the default): DCTC needs the scores a to form softmax(s·a). */
-  input?: 'logits';
+  input?: 'logits' | undefined;
   /** Default 'mean': the batch mean of L_n, with no division by the target length (as the DCTC code; ctcLoss
    * divides by it). */
-  reduction?: Reduction;
+  reduction?: Reduction | undefined;
   /** An infinite CTC term becomes 0. Default true (as the DCTC code). */
-  zeroInfinity?: boolean;
+  zeroInfinity?: boolean | undefined;
   /** λ, the weight of the framewise distillation term. Default 0.01. */
-  lambda?: number;
+  lambda?: number | undefined;
   /** β, the weight of the CTC term. Default 1. */
-  ctcWeight?: number;
+  ctcWeight?: number | undefined;
   /** How z* is estimated: 'ratio' (default, the DCTC code: argmax_k y'_tk / max(P_tk, 1e-8)), 'posterior'
    * (argmax_k y'_tk) or 'viterbi' (the most probable path that collapses to the target). */
-  alignment?: DctcAlignment;
+  alignment?: DctcAlignment | undefined;
   /** Scale s and margin m: P = softmax(s·a); the distillation target's logit is lowered by s·m. Default
    * { s: 1, m: 0 }. */
-  margin?: { s?: number; m?: number };
+  margin?: { s?: number | undefined; m?: number | undefined } | undefined;
   /** Return the gradient. Default true. */
-  grad?: boolean;
+  grad?: boolean | undefined;
   /** A caller-owned N·T·C array for the gradient. */
-  out?: { grad?: Float32Array };
+  out?: { grad?: Float32Array | undefined } | undefined;
 }
 
-export interface DctcResult {
+/** dctcLoss's result for options with `grad: G` (`grad`: d loss / d logits, in the input's layout). */
+export type DctcResult<G extends boolean | undefined = boolean | undefined> = DctcResultBase & GradOutput<G>;
+
+/** What dctcLoss always returns. */
+export interface DctcResultBase {
   /** N values L_n = β·ctcLosses[n] + λ·distillLosses[n]. */
   losses: Float32Array;
   loss: number;
-  /** d loss / d logits, same layout as the input. */
-  grad?: Float32Array;
   /** N×T: z*_t for t < T_n, −1 after. */
   alignment: Int32Array;
   /** N values −ln p(l | softmax(s·a)) (+Infinity when impossible, 0 with zeroInfinity), unweighted. */
@@ -128,14 +168,12 @@ export interface DctcResult {
   backend: ResolvedBackend;
 }
 
-export interface CtcAlignOptions extends ShapeOptions {
+export interface CtcAlignOptions extends ShapeOptions, TargetOptions {
   time: number;
-  layout?: Layout;
-  targets: Targets;
-  targetLengths?: Int32Array | ArrayLike<number>;
-  inputLengths?: Int32Array | ArrayLike<number>;
+  layout?: Layout | undefined;
+  inputLengths?: Int32Array | ArrayLike<number> | undefined;
   /** 'logits' (default): softmax is applied inside; 'logProbs': used as given. */
-  input?: 'logits' | 'logProbs';
+  input?: 'logits' | 'logProbs' | undefined;
 }
 
 export interface CtcAlignResult {
@@ -153,16 +191,16 @@ interface AceShape1D {
   height?: undefined;
   width?: undefined;
   /** Default 'NTC'. */
-  layout?: Layout;
+  layout?: Layout | undefined;
   /** T_n per sequence, each in [1, T]. Default: T for all. 1D only. */
-  inputLengths?: Int32Array | ArrayLike<number>;
+  inputLengths?: Int32Array | ArrayLike<number> | undefined;
 }
 interface AceShape2D {
   time?: undefined;
   /** H and W of a 2D prediction in NHWC layout, flattened row-major (t = h·W + w). */
   height: number;
   width: number;
-  layout?: 'NHWC';
+  layout?: 'NHWC' | undefined;
   inputLengths?: undefined;
 }
 export type AceShape = AceShape1D | AceShape2D;
@@ -170,42 +208,50 @@ export type AceShape = AceShape1D | AceShape2D;
 export type AceInputOptions = ShapeOptions &
   AceShape & {
     /** 'logits' (default): softmax is applied inside; 'probs': probabilities used as given. */
-    input?: 'logits' | 'probs';
+    input?: 'logits' | 'probs' | undefined;
   };
 
 export type AceOptions = AceInputOptions & {
   /** N×C per-class counts N_k; the blank column is ignored and set to T_n − Σ others. Or give `targets`. */
-  counts?: Float32Array | ArrayLike<number>;
-  targets?: Targets;
-  targetLengths?: Int32Array | ArrayLike<number>;
+  counts?: Float32Array | ArrayLike<number> | undefined;
+  /** The labels whose counts are N_k, in any form of Targets (instead of `counts`). */
+  targets?: Targets | undefined;
+  targetLengths?: Int32Array | ArrayLike<number> | undefined;
+  /** S of padded targets, as for CTC. */
+  targetsWidth?: number | undefined;
   /** 'ce' (default): cross-entropy, ACE Eq. (8); 'regression': squared error, ACE Eq. (4). */
-  variant?: 'ce' | 'regression';
+  variant?: 'ce' | 'regression' | undefined;
   /** Added to every probability before aggregation. Default 1e-10, as in the ACE code. */
-  eps?: number;
+  eps?: number | undefined;
   /** Default 'mean': batch mean (as the ACE code). */
-  reduction?: Reduction;
+  reduction?: Reduction | undefined;
   /** Default true. */
-  grad?: boolean;
+  grad?: boolean | undefined;
   /** A caller-owned N·T·C array for the gradient, as for CTC. */
-  out?: { grad?: Float32Array };
+  out?: { grad?: Float32Array | undefined } | undefined;
 };
 
-export interface AceResult {
+/** What aceLoss always returns. */
+export interface AceResultBase {
   losses: Float32Array;
   loss: number;
-  grad?: Float32Array;
   backend: ResolvedBackend;
 }
 
+/** aceLoss's result for options with `grad: G` (`grad`: d loss / d input, in the input's layout). */
+export type AceResult<G extends boolean | undefined = boolean | undefined> = AceResultBase & GradOutput<G>;
+
 export interface CtcDecodeOptions extends ShapeOptions {
   time: number;
-  layout?: Layout;
-  inputLengths?: Int32Array | ArrayLike<number>;
+  layout?: Layout | undefined;
+  inputLengths?: Int32Array | ArrayLike<number> | undefined;
+  /** 'logits' (default) or 'logProbs': the argmax is the same either way. */
+  input?: 'logits' | 'logProbs' | undefined;
 }
 
 export type AceDecodeOptions = AceInputOptions & {
   /** Merge repeated labels before dropping blanks. Default false, as in the ACE code. */
-  collapseRepeats?: boolean;
+  collapseRepeats?: boolean | undefined;
 };
 
 export interface AceCountResult {
@@ -275,6 +321,8 @@ export interface CtcProblem extends Problem {
   reduction: Reduction;
   zeroInfinity: boolean;
   grad: boolean;
+  /** The gradient's convention for input 'logProbs' (absent: 'exact'). */
+  gradConvention?: GradConvention;
   posterior: boolean;
   out: Outputs;
   /** The iterative-fitting modifications, or null for plain CTC (also when α is off and γ = 0). */

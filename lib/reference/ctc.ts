@@ -169,7 +169,9 @@ export function sequenceEmissions(
  * +∞ when no path collapses to l (0 with zeroInfinity). On request:
  *  - posterior y'_tk = Σ_{s: l'_s = k} α_t(s) β_t(s) / (p(l|x) · y_k^t) = p(π_t = k | l, x)  (iterative fitting Eq. 12)
  *  - grad: 'logits' scale·(y_k^t − y'_tk) (iterative fitting Eq. 5/11; Graves Eq. 16); 'logProbs' −scale·y'_tk
- *    (the log-probs as free inputs: ∂(−ln p)/∂ ln y_k^t = −y'_tk).
+ *    (the log-probs as free inputs: ∂(−ln p)/∂ ln y_k^t = −y'_tk), or with gradConvention 'pytorch'
+ *    scale·(e^{x_tk} − y'_tk), PyTorch's: its F.ctc_loss takes x = log_softmax(z) for granted and returns
+ *    ∂(−ln p)/∂z_tk = y_k^t − y'_tk (Graves Eq. 16) as the gradient of x, with y = e^x read from the input.
  * Both are zero on padded frames t ≥ T_n and for impossible sequences (also with zeroInfinity).
  * scale and the reduced loss: 'mean' → 1/(N·max(L_n, 1)) and (1/N) Σ_n loss_n / max(L_n, 1) (as PyTorch);
  * 'sum' → 1 and Σ_n loss_n; 'none' → 1 and, for the scalar, Σ_n loss_n too (the per-sequence values are in
@@ -235,6 +237,7 @@ export function ctcLoss(data: ArrayLike<number>, p: CtcProblem): RefLossResult {
   }
 
   // Pass 2: write y' and the gradient.
+  const pytorch = p.input === 'logProbs' && p.gradConvention === 'pytorch';
   for (const { n, Tn, labels, logY, yPrime } of fitted) {
     const weights = fit && fit.gamma !== 0 ? frameWeights(logY, yPrime, Tn, C, fit.gamma) : null;
     const scale = p.reduction === 'mean' ? 1 / Math.max(labels.length, 1) / N : 1;
@@ -244,7 +247,14 @@ export function ctcLoss(data: ArrayLike<number>, p: CtcProblem): RefLossResult {
       for (let k = 0; k < C; k++) {
         const yp = yPrime[t * C + k];
         if (posterior) posterior[at + k] = yp;
-        if (grad) grad[at + k] = p.input === 'logits' ? scale * w * (Math.exp(logY[t * C + k]) - yp) : 0 - scale * yp;
+        if (grad) {
+          grad[at + k] =
+            p.input === 'logits'
+              ? scale * w * (Math.exp(logY[t * C + k]) - yp)
+              : pytorch
+                ? scale * (Math.exp(data[at + k]) - yp)
+                : 0 - scale * yp;
+        }
       }
     }
   }
