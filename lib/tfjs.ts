@@ -1,7 +1,7 @@
 // seqloss/tfjs — seqloss's losses as differentiable ops on TensorFlow.js tensors. Each op reads the logits once to
 // the CPU, makes one seqloss call that returns the losses and the gradient together, and hands that gradient,
 // multiplied by the upstream dy, to tf.customGrad. Only tfjs-core's public API is used (customGrad, tensor, mul,
-// reshape, dataSync), so any backend works (pure-JS 'cpu', tfjs-node, WebGL…); values make a round trip to the CPU.
+// reshape, tidy, dataSync), so any tfjs backend can hold the tensors; their values make a round trip to the CPU.
 import * as tf from '@tensorflow/tfjs-core';
 import { aceLoss as coreAce, ctcLoss as coreCtc, dctcLoss as coreDctc } from './index.js';
 import { Args } from './options.js';
@@ -87,9 +87,10 @@ interface CoreResult {
 
 /**
  * The op around one seqloss result `r` (computed before, so that argument errors are thrown before tf's engine is
- * entered): its loss as the value and its gradient times dy as the gradient. With reduction 'none' the value holds the N losses; seqloss's gradient for 'none' is that of
- * Σ_n loss_n, and sequence n's loss depends on sequence n's rows only, so scaling those rows by dy_n gives the
- * gradient of Σ_n dy_n·loss_n exactly.
+ * entered): its loss as the value and its gradient times dy as the gradient. With reduction 'none' the value holds
+ * the N losses; seqloss's gradient for 'none' is that of Σ_n loss_n, and sequence n's loss depends on sequence n's
+ * rows only, so scaling those rows by dy_n gives the gradient of Σ_n dy_n·loss_n exactly. The gradient is kept as
+ * a plain array until tf asks for it, so a forward pass outside a gradient leaves no tensor behind.
  */
 function op(x: tf.Tensor, reduction: unknown, batchAxis: number, r: CoreResult, fn: string): tf.Scalar | tf.Tensor1D {
   const grad = r.grad;
