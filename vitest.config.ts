@@ -36,7 +36,7 @@ export default defineConfig({
         },
       },
       ...(process.env.SEQLOSS_GPU === '1'
-        ? [{ extends: true, test: { name: 'cuda-gpu', include: cudaFiles, env: { SEQLOSS_TEST_BACKENDS: 'cuda' } } }]
+        ? [{ extends: true as const, test: { name: 'cuda-gpu', include: cudaFiles, env: { SEQLOSS_TEST_BACKENDS: 'cuda' } } }]
         : []),
     ],
   },

@@ -176,7 +176,7 @@ describe.each(available)("ctcAlign tie rules on backend '%s'", (backend) => {
       const r = rng(seed);
       const x = new Float32Array(c.logits.length);
       for (let i = 0; i < x.length; i += c.classes) {
-        const frame = Array.from({ length: c.classes }, (_, k) => (k < c.classes / 2 ? 0 : -1));
+        const frame: number[] = Array.from({ length: c.classes }, (_, k) => (k < c.classes / 2 ? 0 : -1));
         for (let k = c.classes - 1; k > 0; k--) {
           const j = Math.floor(r() * (k + 1));
           [frame[k], frame[j]] = [frame[j], frame[k]];

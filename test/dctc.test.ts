@@ -235,7 +235,7 @@ describe.runIf(native)('DCTC: its parts', () => {
       }
       expect(r.loss).toBe(sync.loss);
       const none = dctcLoss(c.logits, { ...o, grad: false });
-      expect(none.grad).toBeUndefined();
+      expect((none as { grad?: Float32Array }).grad).toBeUndefined();
       expect(bits(none.losses).equals(bits(sync.losses))).toBe(true);
     }
   });

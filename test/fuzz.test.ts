@@ -40,6 +40,7 @@ describe.concurrent(`fuzz (backends ${backends.join(', ')}; seeds ${seeds.join('
     expect(r.status, `seed ${seed}: ${describeExit(r)}${where}`).toBe(0);
     const done = r.records.find((x) => x.done);
     expect(done, `seed ${seed}: the child did not finish`).toBeDefined();
+    if (!done) return;
     const failures = r.records.filter((x) => x.failure).map((x) => x.failure);
     // Grouped by what failed (numbers aside), with the first instance of each.
     const groups = new Map<string, { count: number; first: Record<string, unknown> }>();

@@ -116,7 +116,7 @@ for (const b of available) {
     it('grad: false gives the same values and no gradient', () => {
       const f = fixtures.find((c) => c.name === 'dctc_ratio_margin_mean')!;
       const r = dctcLoss(Float32Array.from(f.data), { ...toOptions(f, b.name), grad: false });
-      expect(r.grad).toBeUndefined();
+      expect((r as { grad?: Float32Array }).grad).toBeUndefined();
       expect(Array.from(r.alignment)).toEqual(f.expected.alignment);
       expectLossesClose(r.losses, nums(f.expected.losses), TOL, 'losses');
       expectLossesClose([r.loss], [num(f.expected.loss)], TOL, 'loss');

@@ -1,6 +1,6 @@
 // The native CPU backend against the float64 reference on random shapes and at the numeric extremes.
 import { describe, expect, it } from 'vitest';
-import { aceCount, aceDecode, aceLoss, backends, ctcGreedyDecode, ctcLoss, type CtcOptions } from '../lib/index.js';
+import { aceCount, aceDecode, aceLoss, backends, ctcGreedyDecode, ctcLoss, type AceDecodeOptions, type AceInputOptions, type AceOptions, type CtcOptions } from '../lib/index.js';
 import { normalizeAce, normalizeAceDecode, normalizeCtc, normalizeCtcDecode, ACE_SHAPE_KEYS } from '../lib/options.js';
 import * as ref from '../lib/reference/index.js';
 import { logSoftmaxRows, ctcCase, type CtcCase, expectClose, expectLossesClose, normalFloats, randInt, rng, sequenceBlocks } from './helpers.js';
@@ -174,7 +174,7 @@ describe.runIf(native)('ACE: native CPU vs reference', () => {
       const { input, options } = aceCase(seed);
       const { problem } = normalizeAce('test', input, options);
       const want = ref.aceLoss(input, problem);
-      const got = aceLoss(input, { ...(options as never), backend: 'cpu' });
+      const got = aceLoss(input, { ...options, backend: 'cpu' } as unknown as AceOptions);
       expectLossesClose(got.losses, want.losses, TOL, `seed ${seed} losses`);
       expectLossesClose([got.loss], [want.loss], TOL, `seed ${seed} loss`);
       expectClose(got.grad!, want.grad!, TOL, `seed ${seed} grad`, sequenceBlocks(problem.batch, problem.time, problem.classes, problem.layout));
@@ -189,7 +189,7 @@ describe.runIf(native)('ACE: native CPU vs reference', () => {
       const x = input.map(() => (r() < 0.5 ? -1e4 : 1e4) * r());
       const { problem } = normalizeAce('test', x, options);
       const want = ref.aceLoss(x, problem);
-      const got = aceLoss(x, { ...(options as never), backend: 'cpu' });
+      const got = aceLoss(x, { ...options, backend: 'cpu' } as unknown as AceOptions);
       expectLossesClose(got.losses, want.losses, TOL, `±1e4 seed ${seed} losses`);
       expectClose(got.grad!, want.grad!, TOL, `±1e4 seed ${seed} grad`, sequenceBlocks(problem.batch, problem.time, problem.classes, problem.layout));
     }
@@ -202,11 +202,11 @@ describe.runIf(native)('ACE: native CPU vs reference', () => {
       const x = input.map((v) => Math.round(v * 4) / 4);
       for (const collapseRepeats of [false, true]) {
         const { problem } = normalizeAceDecode('test', x, { ...shape, collapseRepeats });
-        expect(aceDecode(x, { ...(shape as never), collapseRepeats, backend: 'cpu' })).toEqual(ref.aceDecode(x, problem, collapseRepeats));
+        expect(aceDecode(x, { ...shape, collapseRepeats, backend: 'cpu' } as unknown as AceDecodeOptions)).toEqual(ref.aceDecode(x, problem, collapseRepeats));
       }
       const { problem } = normalizeAceDecode('test', x, shape, ACE_SHAPE_KEYS);
       const want = ref.aceCount(x, problem);
-      const got = aceCount(x, { ...(shape as never), backend: 'cpu' });
+      const got = aceCount(x, { ...shape, backend: 'cpu' } as unknown as AceInputOptions);
       expectClose(got.expected, want.expected, TOL, `seed ${seed} expected`);
       expect(Array.from(got.rounded)).toEqual(Array.from(want.rounded));
     }

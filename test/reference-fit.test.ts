@@ -367,7 +367,7 @@ describe('reference CTC with fit (α, γ)', () => {
             }
             const logY = logYRows(x, shape, n, Tn);
             const yPrime = rows(res.posterior!, shape, n, Tn);
-            let weights = new Float64Array(Tn).fill(1);
+            let weights: Float64Array = new Float64Array(Tn).fill(1);
             if (fit.gamma !== 0) {
               weights = frameWeights(logY, yPrime, Tn, C, fit.gamma);
               const w = frameDeviation(logY, yPrime, Tn, C);

@@ -44,6 +44,8 @@ function makeCtc(s: Shape & { targets: number[][] }, o: Partial<CtcProblem> = {}
     zeroInfinity: false,
     grad: true,
     posterior: false,
+    out: {},
+    fit: null,
     ...o,
   };
 }
@@ -75,6 +77,7 @@ function makeAce(s: Shape & { counts: number[][] }, o: Partial<AceProblem> = {})
     eps: 1e-10,
     reduction: 'mean',
     grad: true,
+    out: {},
     ...o,
   };
 }

@@ -26,7 +26,8 @@ const info = backends();
 const gpu = info.cuda.available;
 const TOL = 1e-5;
 
-const optionsOf = (c: CtcCase): CtcOptions => {
+// The case's shape and labels: options every loss takes (ctcLoss, dctcLoss, ctcAlign).
+const optionsOf = (c: CtcCase): Omit<CtcCase, 'logits'> => {
   const { logits: _, ...o } = c;
   return o;
 };
