@@ -201,8 +201,7 @@ seqloss_status check_ace_counts(const seqloss_problem* p, Message msg) {
       float v = row[k];
       if (!std::isfinite(v) || v < 0) {
         return fail(msg, SEQLOSS_ERROR_RANGE, "counts[%lld] must be a finite count >= 0, got %s",
-                    static_cast<long long>(static_cast<int64_t>(n) * p->classes + k),
-                    format_float(v, num, sizeof num));
+                    static_cast<long long>(static_cast<int64_t>(n) * p->classes + k), format_float(v, num, sizeof num));
       }
       labelled += v;
     }
@@ -330,8 +329,10 @@ seqloss_status check_dctc_outputs(const seqloss_dctc_outputs* out, const Extents
                 static_cast<long long>(ext.n), static_cast<long long>(out->losses_size));
   }
   seqloss_status st = check_dense_output("grad", out->grad, out->grad_size, ext.ntc, "batch·time·classes", msg);
-  if (st == SEQLOSS_OK) st = check_dense_output("alignment", out->alignment, out->alignment_size, ext.nt, "batch·time", msg);
-  if (st == SEQLOSS_OK) st = check_dense_output("ctc_losses", out->ctc_losses, out->ctc_losses_size, ext.n, "batch", msg);
+  if (st == SEQLOSS_OK)
+    st = check_dense_output("alignment", out->alignment, out->alignment_size, ext.nt, "batch·time", msg);
+  if (st == SEQLOSS_OK)
+    st = check_dense_output("ctc_losses", out->ctc_losses, out->ctc_losses_size, ext.n, "batch", msg);
   if (st == SEQLOSS_OK) {
     st = check_dense_output("distill_losses", out->distill_losses, out->distill_losses_size, ext.n, "batch", msg);
   }
@@ -491,9 +492,9 @@ seqloss_status check_ace_call(const seqloss_problem* p, const seqloss_ace_option
   return check_aliasing(in, n_in, outs, 3, msg);
 }
 
-seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* exec, bool ace,
-                                 const int32_t* labels, int64_t labels_size, const int32_t* lengths,
-                                 int64_t lengths_size, Extents* ext, Message msg) {
+seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* exec, bool ace, const int32_t* labels,
+                                 int64_t labels_size, const int32_t* lengths, int64_t lengths_size, Extents* ext,
+                                 Message msg) {
   seqloss_status st = check_exec(exec, msg);
   if (st != SEQLOSS_OK) return st;
   ShapeRules rules{0, true, ace ? 1 : 0, true, ace ? "aceDecode" : "ctcGreedyDecode"};
@@ -521,8 +522,8 @@ seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* e
 }
 
 seqloss_status check_count_call(const seqloss_problem* p, const seqloss_exec* exec, const float* expected,
-                                int64_t expected_size, const int32_t* rounded, int64_t rounded_size,
-                                Extents* ext, Message msg) {
+                                int64_t expected_size, const int32_t* rounded, int64_t rounded_size, Extents* ext,
+                                Message msg) {
   seqloss_status st = check_exec(exec, msg);
   if (st != SEQLOSS_OK) return st;
   ShapeRules rules{kAllowLogits | kAllowLogProbs | kAllowProbs, false, 1, true, "aceCount"};

@@ -92,11 +92,11 @@ enum InputMask : unsigned {
 };
 
 struct ShapeRules {
-  unsigned inputs;        // allowed input kinds (bit mask); 0 = `input` is ignored
-  bool uses_blank;        // blank must be in [0, C)
+  unsigned inputs;           // allowed input kinds (bit mask); 0 = `input` is ignored
+  bool uses_blank;           // blank must be in [0, C)
   int32_t min_input_length;  // 0 (CTC, CTC decoder) or 1 (ACE)
-  bool need_data;         // data must not be NULL (false for the *_workspace_size entries)
-  const char* op;         // e.g. "ctcLoss", used in messages about the input kind
+  bool need_data;            // data must not be NULL (false for the *_workspace_size entries)
+  const char* op;            // e.g. "ctcLoss", used in messages about the input kind
 };
 
 // exec: not NULL, backend / memory known, threads >= 0, device >= 0.
@@ -132,12 +132,12 @@ seqloss_status check_align_call(const seqloss_problem* p, const seqloss_exec* ex
 seqloss_status check_ace_call(const seqloss_problem* p, const seqloss_ace_options* o, const seqloss_exec* exec,
                               const seqloss_ace_outputs* out, bool with_outputs, Extents* ext, Message msg);
 // Decoders. `ace` selects the ACE rules (input lengths in [1, T]).
-seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* exec, bool ace,
-                                 const int32_t* labels, int64_t labels_size, const int32_t* lengths,
-                                 int64_t lengths_size, Extents* ext, Message msg);
+seqloss_status check_decode_call(const seqloss_problem* p, const seqloss_exec* exec, bool ace, const int32_t* labels,
+                                 int64_t labels_size, const int32_t* lengths, int64_t lengths_size, Extents* ext,
+                                 Message msg);
 seqloss_status check_count_call(const seqloss_problem* p, const seqloss_exec* exec, const float* expected,
-                                int64_t expected_size, const int32_t* rounded, int64_t rounded_size,
-                                Extents* ext, Message msg);
+                                int64_t expected_size, const int32_t* rounded, int64_t rounded_size, Extents* ext,
+                                Message msg);
 
 // The public name of the dense input for an input kind: "logits", "logProbs" or "probs".
 const char* data_name(int32_t input);

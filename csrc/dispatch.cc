@@ -33,9 +33,7 @@ seqloss_status guarded(Message msg, F&& body) noexcept {
     return fail(msg, SEQLOSS_ERROR_ALLOC, "out of memory");
   } catch (const std::exception& e) {
     return fail(msg, SEQLOSS_ERROR_INTERNAL, "internal error: %s", e.what());
-  } catch (...) {
-    return fail(msg, SEQLOSS_ERROR_INTERNAL, "internal error: unknown exception");
-  }
+  } catch (...) { return fail(msg, SEQLOSS_ERROR_INTERNAL, "internal error: unknown exception"); }
 }
 
 // After the checks: the CUDA backend needs a build with CUDA; the CPU backend reads host memory only.
@@ -244,8 +242,7 @@ seqloss_status workspace_entry(const Op& op, const seqloss_exec* exec, size_t* b
 // An operation's entry: the checks (once), the backend gate, then the backend with the caller's workspace
 // (checked against the size) or one of its own.
 template <class Op>
-seqloss_status run_entry(const Op& op, const seqloss_exec* exec, void* workspace, size_t workspace_bytes,
-                         Message msg) {
+seqloss_status run_entry(const Op& op, const seqloss_exec* exec, void* workspace, size_t workspace_bytes, Message msg) {
   return guarded(msg, [&]() -> seqloss_status {
     seqloss_status st = op.check(exec, true, msg);
     if (st == SEQLOSS_OK) st = backend_gate(exec, msg);
@@ -272,9 +269,9 @@ seqloss_status run_entry(const Op& op, const seqloss_exec* exec, void* workspace
 }  // namespace seqloss
 
 using seqloss::Extents;
-using seqloss::Message;
 using seqloss::fail;
 using seqloss::guarded;
+using seqloss::Message;
 
 extern "C" {
 
@@ -327,10 +324,11 @@ SEQLOSS_API seqloss_status seqloss_cuda_device_query(int32_t index, seqloss_cuda
 
 // ---- the operations --------------------------------------------------------------------------------------------
 
-SEQLOSS_API seqloss_status seqloss_ctc_workspace_size(const seqloss_problem* problem, const seqloss_ctc_options* options,
-                                                      const seqloss_exec* exec, size_t* bytes, char* message,
-                                                      size_t message_size) {
-  return seqloss::workspace_entry(seqloss::CtcOp{problem, options, nullptr}, exec, bytes, Message{message, message_size});
+SEQLOSS_API seqloss_status seqloss_ctc_workspace_size(const seqloss_problem* problem,
+                                                      const seqloss_ctc_options* options, const seqloss_exec* exec,
+                                                      size_t* bytes, char* message, size_t message_size) {
+  return seqloss::workspace_entry(seqloss::CtcOp{problem, options, nullptr}, exec, bytes,
+                                  Message{message, message_size});
 }
 
 SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seqloss_ctc_options* options,
@@ -366,10 +364,11 @@ SEQLOSS_API seqloss_status seqloss_ctc_align(const seqloss_problem* problem, con
                             Message{message, message_size});
 }
 
-SEQLOSS_API seqloss_status seqloss_ace_workspace_size(const seqloss_problem* problem, const seqloss_ace_options* options,
-                                                      const seqloss_exec* exec, size_t* bytes, char* message,
-                                                      size_t message_size) {
-  return seqloss::workspace_entry(seqloss::AceOp{problem, options, nullptr}, exec, bytes, Message{message, message_size});
+SEQLOSS_API seqloss_status seqloss_ace_workspace_size(const seqloss_problem* problem,
+                                                      const seqloss_ace_options* options, const seqloss_exec* exec,
+                                                      size_t* bytes, char* message, size_t message_size) {
+  return seqloss::workspace_entry(seqloss::AceOp{problem, options, nullptr}, exec, bytes,
+                                  Message{message, message_size});
 }
 
 SEQLOSS_API seqloss_status seqloss_ace(const seqloss_problem* problem, const seqloss_ace_options* options,

@@ -88,16 +88,16 @@ typedef enum seqloss_ace_variant {
 /* The shape of a batch and its supervision. Shared by every operation; fields an operation does not use are
  * ignored (documented per entry). */
 typedef struct seqloss_problem {
-  int32_t batch;   /* N >= 1 */
-  int32_t time;    /* T >= 1 (H*W for 2D ACE) */
-  int32_t classes; /* C >= 1 (>= 2 when a blank and a label must coexist) */
-  int32_t layout;  /* seqloss_layout */
-  int32_t input;   /* seqloss_input_kind */
-  int32_t blank;   /* 0 <= blank < C */
-  const float* data;  /* the dense input, N*T*C floats in `layout` */
-  int64_t data_size;  /* element count of `data`; must equal N*T*C */
-  const int32_t* input_lengths; /* N values in [0, T] ([1, T] for ACE), or NULL for all T */
-  int64_t input_lengths_size;   /* element count of `input_lengths`; must be >= N when it is not NULL */
+  int32_t batch;                 /* N >= 1 */
+  int32_t time;                  /* T >= 1 (H*W for 2D ACE) */
+  int32_t classes;               /* C >= 1 (>= 2 when a blank and a label must coexist) */
+  int32_t layout;                /* seqloss_layout */
+  int32_t input;                 /* seqloss_input_kind */
+  int32_t blank;                 /* 0 <= blank < C */
+  const float* data;             /* the dense input, N*T*C floats in `layout` */
+  int64_t data_size;             /* element count of `data`; must equal N*T*C */
+  const int32_t* input_lengths;  /* N values in [0, T] ([1, T] for ACE), or NULL for all T */
+  int64_t input_lengths_size;    /* element count of `input_lengths`; must be >= N when it is not NULL */
   const int32_t* targets;        /* CTC: concatenated labels, each in [0, C) and != blank */
   int64_t targets_size;          /* element count of `targets`; must be >= sum(target_lengths) */
   const int32_t* target_lengths; /* CTC: N values >= 0 */
@@ -109,12 +109,12 @@ typedef struct seqloss_problem {
 
 /* Where and how to run. */
 typedef struct seqloss_exec {
-  int32_t backend; /* seqloss_backend */
-  int32_t device;  /* CUDA device index (ignored by the CPU backend); past the last device: a RANGE error; a device
+  int32_t backend;    /* seqloss_backend */
+  int32_t device;     /* CUDA device index (ignored by the CPU backend); past the last device: a RANGE error; a device
                       this build cannot run on: an UNSUPPORTED error */
-  int32_t memory;  /* seqloss_memory of `data` and of the dense outputs */
-  int32_t threads; /* CPU threads; 0 = one per hardware thread */
-  void* stream;    /* cudaStream_t (CUDA backend), or NULL for the legacy default stream: then a call is ordered
+  int32_t memory;     /* seqloss_memory of `data` and of the dense outputs */
+  int32_t threads;    /* CPU threads; 0 = one per hardware thread */
+  void* stream;       /* cudaStream_t (CUDA backend), or NULL for the legacy default stream: then a call is ordered
                       after everything queued before it on that stream and on every blocking stream of the device,
                       as the caller's own work on stream 0 is. Code built with --default-stream per-thread passes
                       cudaStreamPerThread explicitly. */
@@ -136,10 +136,7 @@ typedef enum seqloss_fit_scope { SEQLOSS_FIT_SCOPE_BATCH = 0, SEQLOSS_FIT_SCOPE_
  *           the two differ by w_n e^(x_t), which log_softmax's backward maps to 0 when the row sums to 1, so both
  *           give the same d loss / d z. Frames t >= T_n are 0 in both; so are impossible sequences (PyTorch writes NaN
  *           for those without zero_infinity, 0 with it) and NaN sequences keep their NaN rows. */
-typedef enum seqloss_grad_convention {
-  SEQLOSS_GRAD_EXACT = 0,
-  SEQLOSS_GRAD_PYTORCH = 1
-} seqloss_grad_convention;
+typedef enum seqloss_grad_convention { SEQLOSS_GRAD_EXACT = 0, SEQLOSS_GRAD_PYTORCH = 1 } seqloss_grad_convention;
 
 typedef struct seqloss_ctc_options {
   int32_t reduction;     /* seqloss_reduction: scales `grad` and defines `loss` */
@@ -160,10 +157,10 @@ typedef struct seqloss_ctc_options {
 } seqloss_ctc_options;
 
 typedef struct seqloss_ctc_outputs {
-  float* losses;    /* N: -log p(l|x) per sequence (+inf when impossible, 0 with zero_infinity); required */
+  float* losses;       /* N: -log p(l|x) per sequence (+inf when impossible, 0 with zero_infinity); required */
   int64_t losses_size; /* must be >= N */
-  double* loss;     /* host scalar: the reduced loss; may be NULL */
-  float* grad;      /* N*T*C in the input layout, d loss / d input; may be NULL */
+  double* loss;        /* host scalar: the reduced loss; may be NULL */
+  float* grad;         /* N*T*C in the input layout, d loss / d input; may be NULL */
   int64_t grad_size;
   float* posterior; /* N*T*C in the input layout, y'_tk = p(pi_t = k | l, x); may be NULL */
   int64_t posterior_size;
@@ -176,15 +173,15 @@ typedef struct seqloss_ace_options {
 } seqloss_ace_options;
 
 typedef struct seqloss_ace_outputs {
-  float* losses; /* N; required */
+  float* losses;       /* N; required */
   int64_t losses_size; /* must be >= N */
-  double* loss;  /* host scalar: the reduced loss; may be NULL */
-  float* grad;   /* N*T*C in the input layout; may be NULL */
+  double* loss;        /* host scalar: the reduced loss; may be NULL */
+  float* grad;         /* N*T*C in the input layout; may be NULL */
   int64_t grad_size;
 } seqloss_ace_outputs;
 
 typedef enum seqloss_dctc_alignment {
-  SEQLOSS_DCTC_RATIO = 0,     /* z*_t = argmax_k y'_tk / max(P_tk, 1e-8) (the DCTC code: argmin_k G_tk / max(P_tk, 1e-8)) */
+  SEQLOSS_DCTC_RATIO = 0, /* z*_t = argmax_k y'_tk / max(P_tk, 1e-8) (the DCTC code: argmin_k G_tk / max(P_tk, 1e-8)) */
   SEQLOSS_DCTC_POSTERIOR = 1, /* z*_t = argmax_k y'_tk */
   SEQLOSS_DCTC_VITERBI = 2    /* z*_t = the frame labels of the most probable path that collapses to l */
 } seqloss_dctc_alignment;
@@ -207,9 +204,9 @@ typedef struct seqloss_dctc_outputs {
   double* loss;        /* host scalar: the reduced loss; may be NULL */
   float* grad;         /* N*T*C in the input layout, d loss / d logits; may be NULL */
   int64_t grad_size;
-  int32_t* alignment;  /* N*T: z*_t for t < T_n, -1 after; may be NULL */
+  int32_t* alignment; /* N*T: z*_t for t < T_n, -1 after; may be NULL */
   int64_t alignment_size;
-  float* ctc_losses;   /* N: ctc_n = -ln p(l | P) (+inf when impossible, 0 with zero_infinity); may be NULL */
+  float* ctc_losses; /* N: ctc_n = -ln p(l | P) (+inf when impossible, 0 with zero_infinity); may be NULL */
   int64_t ctc_losses_size;
   float* distill_losses; /* N: distill_n = sum_{t<T_n} -ln softmax(s a_t - s m e_{z*_t})[z*_t]; may be NULL */
   int64_t distill_losses_size;
@@ -235,12 +232,12 @@ SEQLOSS_API int32_t seqloss_cpu_threads(void);
 typedef struct seqloss_cuda_device {
   int32_t index;
   char name[256];
-  int32_t major, minor;        /* compute capability */
-  int64_t total_memory;        /* bytes */
+  int32_t major, minor; /* compute capability */
+  int64_t total_memory; /* bytes */
   int32_t multiprocessors;
-  int32_t usable;              /* 1 when this build holds code the device can run (its architecture, or PTX it can
+  int32_t usable;   /* 1 when this build holds code the device can run (its architecture, or PTX it can
                                   compile); a call on an unusable device is an UNSUPPORTED error naming the reason */
-  char reason[256];            /* why the device is not usable, empty when it is */
+  char reason[256]; /* why the device is not usable, empty when it is */
 } seqloss_cuda_device;
 
 typedef struct seqloss_cuda_info {
@@ -294,13 +291,11 @@ SEQLOSS_API void seqloss_pool_release(seqloss_pool* pool);
  *  - LOGITS: a loss that rounds below 0 is 0 (-ln p >= 0 exactly); LOG_PROBS: as computed. A finite loss beyond
  *    float32 is +inf in losses and exact in the double loss. */
 SEQLOSS_API seqloss_status seqloss_ctc_workspace_size(const seqloss_problem* problem,
-                                                      const seqloss_ctc_options* options,
-                                                      const seqloss_exec* exec, size_t* bytes, char* message,
-                                                      size_t message_size);
+                                                      const seqloss_ctc_options* options, const seqloss_exec* exec,
+                                                      size_t* bytes, char* message, size_t message_size);
 SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seqloss_ctc_options* options,
-                                       const seqloss_exec* exec, const seqloss_ctc_outputs* outputs,
-                                       void* workspace, size_t workspace_bytes, char* message,
-                                       size_t message_size);
+                                       const seqloss_exec* exec, const seqloss_ctc_outputs* outputs, void* workspace,
+                                       size_t workspace_bytes, char* message, size_t message_size);
 
 /* ---- DCTC ------------------------------------------------------------------------------------------------ */
 /* Distillation CTC (Zhang et al., AAAI 2024). Uses what seqloss_ctc uses; input must be LOGITS (a).
@@ -316,13 +311,11 @@ SEQLOSS_API seqloss_status seqloss_ctc(const seqloss_problem* problem, const seq
  * (CE = softplus(ln sum_{k != z} e^(s a_k) - s a_z + s m)), exact for every finite logit with s in (0, 1e6] and
  * m in [0, 1e30]. */
 SEQLOSS_API seqloss_status seqloss_dctc_workspace_size(const seqloss_problem* problem,
-                                                       const seqloss_dctc_options* options,
-                                                       const seqloss_exec* exec, size_t* bytes, char* message,
-                                                       size_t message_size);
+                                                       const seqloss_dctc_options* options, const seqloss_exec* exec,
+                                                       size_t* bytes, char* message, size_t message_size);
 SEQLOSS_API seqloss_status seqloss_dctc(const seqloss_problem* problem, const seqloss_dctc_options* options,
-                                        const seqloss_exec* exec, const seqloss_dctc_outputs* outputs,
-                                        void* workspace, size_t workspace_bytes, char* message,
-                                        size_t message_size);
+                                        const seqloss_exec* exec, const seqloss_dctc_outputs* outputs, void* workspace,
+                                        size_t workspace_bytes, char* message, size_t message_size);
 
 /* ---- Viterbi alignment ----------------------------------------------------------------------------------- */
 /* The single most probable path pi (frames t < T_n) with B(pi) = l: argmax_pi sum_t ln y^t_{pi_t} (as torchaudio's
@@ -353,13 +346,11 @@ SEQLOSS_API seqloss_status seqloss_ctc_align(const seqloss_problem* problem, con
  * value there, gets loss NaN and NaN gradient rows t < T_n (rows t >= T_n stay 0). y_k = 0 (only with -inf logits
  * or zero probabilities and eps = 0) gives CE loss +inf. */
 SEQLOSS_API seqloss_status seqloss_ace_workspace_size(const seqloss_problem* problem,
-                                                      const seqloss_ace_options* options,
-                                                      const seqloss_exec* exec, size_t* bytes, char* message,
-                                                      size_t message_size);
+                                                      const seqloss_ace_options* options, const seqloss_exec* exec,
+                                                      size_t* bytes, char* message, size_t message_size);
 SEQLOSS_API seqloss_status seqloss_ace(const seqloss_problem* problem, const seqloss_ace_options* options,
-                                       const seqloss_exec* exec, const seqloss_ace_outputs* outputs,
-                                       void* workspace, size_t workspace_bytes, char* message,
-                                       size_t message_size);
+                                       const seqloss_exec* exec, const seqloss_ace_outputs* outputs, void* workspace,
+                                       size_t workspace_bytes, char* message, size_t message_size);
 
 /* ---- decoders -------------------------------------------------------------------------------------------- */
 /* Greedy CTC decode: per frame t < T_n the argmax class (ties to the lowest index), merge repeats, drop blanks.
@@ -380,9 +371,9 @@ SEQLOSS_API seqloss_status seqloss_ace_decode(const seqloss_problem* problem, in
  * +-inf give the bounds), NaN -> 0; the same on every backend. expected_size and rounded_size must be >= N*C;
  * rounded may be NULL. Uses: batch, time, classes, layout, input (LOGITS: softmax; LOG_PROBS: exp; PROBS: as
  * given), data, input_lengths. */
-SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, const seqloss_exec* exec,
-                                             float* expected, int64_t expected_size, int32_t* rounded,
-                                             int64_t rounded_size, char* message, size_t message_size);
+SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, const seqloss_exec* exec, float* expected,
+                                             int64_t expected_size, int32_t* rounded, int64_t rounded_size,
+                                             char* message, size_t message_size);
 
 #ifdef __cplusplus
 }

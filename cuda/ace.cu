@@ -30,7 +30,7 @@ namespace cuda {
 namespace {
 
 constexpr double kTiny = 0x1p-60;  // see the file comment
-constexpr int kChunk = 64;      // frames per partial sum (more when a sequence would need over 65535 chunks)
+constexpr int kChunk = 64;         // frames per partial sum (more when a sequence would need over 65535 chunks)
 constexpr int kRowThreads = 256;
 constexpr unsigned kMaxGrid = 1u << 20;
 
@@ -76,8 +76,7 @@ __device__ inline double prob_at(const float* row, int k, int32_t input, float m
 // Chunk sums: part[(n·G + g)·C + k] = Σ_{t in chunk g, t < T_n} y^t_k, chunks of `chunk` frames.
 // Grid (class blocks, chunks, sequences), the last two looping when there are more than the grid holds.
 __global__ void partial_kernel(const float* __restrict__ x, Dense d, const float* __restrict__ M,
-                               const double* __restrict__ inv, int32_t G, int32_t chunk,
-                               double* __restrict__ part) {
+                               const double* __restrict__ inv, int32_t G, int32_t chunk, double* __restrict__ part) {
   const int k = blockIdx.x * blockDim.x + threadIdx.x;
   if (k >= d.C) return;
   for (int32_t n = blockIdx.z; n < d.N; n += gridDim.z) {
@@ -169,8 +168,8 @@ __global__ void ace_loss_kernel(const float* __restrict__ x, Dense d, const floa
       if (mx > -HUGE_VAL) {
         for (int32_t t = 0; t < Tn; ++t) {
           const int64_t r = d.roff[n] + t;
-          acc += exp(static_cast<double>(x[row_offset(d.layout, n, t, d.N, d.T, d.C) + k]) -
-                     static_cast<double>(M[r]) + log(inv[r]) - mx);
+          acc += exp(static_cast<double>(x[row_offset(d.layout, n, t, d.N, d.T, d.C) + k]) - static_cast<double>(M[r]) +
+                     log(inv[r]) - mx);
         }
       }
       l = log_add(mx > -HUGE_VAL ? mx + log(acc) : -HUGE_VAL, teps > 0 ? log(teps) : -HUGE_VAL);
@@ -351,7 +350,7 @@ DenseHost plan_dense(const seqloss_problem& p) {
 
 struct DenseBuffers {
   bool copy_data = false, host_grad = false, stats = false, ace = false, counts = false, decode = false;
-  int32_t G = 1;      // chunks per sequence
+  int32_t G = 1;  // chunks per sequence
   int32_t chunk = kChunk;
   unsigned char* meta = nullptr;
   float* data = nullptr;
@@ -444,8 +443,8 @@ bool start(Call& call, const seqloss_problem& p, const DenseHost& h, const Dense
 }
 
 // The chunked class sums Σ_t y_k^t (ACE adds T_n eps in its loss kernel).
-bool class_sums(Call& call, const seqloss_problem& p, const Dense& m, const DenseBuffers& b, const float* x,
-                double* y, float* expected, int32_t* rounded) {
+bool class_sums(Call& call, const seqloss_problem& p, const Dense& m, const DenseBuffers& b, const float* x, double* y,
+                float* expected, int32_t* rounded) {
   const int threads = block_threads(p.classes, 128);
   const dim3 grid(grid_for(p.classes, threads), static_cast<unsigned>(b.G < 65535 ? b.G : 65535),
                   static_cast<unsigned>(p.batch < 65535 ? p.batch : 65535));
@@ -521,8 +520,8 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
   call.to_device(b.nblank, nblank.data(), sizeof(double) * N, "cudaMemcpyAsync (blank counts)");
   if (!call.ok()) return call.finish();
   if (!class_sums(call, p, m, b, x, b.y, nullptr, nullptr)) return call.finish();
-  SEQLOSS_LAUNCH(ace_loss_kernel, N, block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv,
-                 o.variant, o.eps, b.cnt, b.nblank, b.y, b.G_, b.A, b.lny, b.loss, b.bad);
+  SEQLOSS_LAUNCH(ace_loss_kernel, N, block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv, o.variant,
+                 o.eps, b.cnt, b.nblank, b.y, b.G_, b.A, b.lny, b.loss, b.bad);
   if (!call.launched("ace_loss_kernel")) return call.finish();
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad : out.grad);
   const double scale = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;

@@ -329,8 +329,8 @@ __global__ void fit_factor_kernel(Meta m, double alpha, int32_t scope, const dou
 // w_t = max(0, max_j (y'_tj − y_tj)) (Eq. 18; the classes outside the compact set only contribute −y ≤ 0).
 __global__ void fit_rows_kernel(Meta m, int32_t alpha_on, int32_t scope, const double* __restrict__ Lb,
                                 const double* __restrict__ logp, const double* __restrict__ lp,
-                                const double* __restrict__ R,
-                                const double* __restrict__ fac, double* __restrict__ yp, double* __restrict__ W) {
+                                const double* __restrict__ R, const double* __restrict__ fac, double* __restrict__ yp,
+                                double* __restrict__ W) {
   const int lane = threadIdx.x;
   for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
     const int32_t n = seq_of_row(m.roff, m.N, r);
@@ -385,8 +385,8 @@ __global__ void fit_gamma_kernel(Meta m, const double* __restrict__ logp, double
 __global__ void ctc_rows_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M,
                                 const double* __restrict__ R, const double* __restrict__ lp,
                                 const double* __restrict__ yp, const double* __restrict__ logp,
-                                const double* __restrict__ W, int32_t mean, int32_t pytorch,
-                                float* __restrict__ grad, float* __restrict__ post) {
+                                const double* __restrict__ W, int32_t mean, int32_t pytorch, float* __restrict__ grad,
+                                float* __restrict__ post) {
   const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
   const int64_t total = static_cast<int64_t>(m.N) * m.T;
   for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
@@ -614,7 +614,8 @@ __global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const floa
     if (g != nullptr) {
       const double beta = ok ? prm.beta : 0.0;
       if (d.ell <= num::kDenseFactorLog) {
-        const float dense = static_cast<float>(prm.rs * (d.ell == 0.0 ? beta + prm.lambda : beta + prm.lambda * exp(d.ell)));
+        const float dense =
+            static_cast<float>(prm.rs * (d.ell == 0.0 ? beta + prm.lambda : beta + prm.lambda * exp(d.ell)));
         const float lrf = static_cast<float>(lr);
         for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) * sf - lrf) * dense;
       } else {
@@ -662,8 +663,8 @@ __global__ void dctc_losses_kernel(Meta m, const double* __restrict__ logp, cons
 // The metadata of a plan, packed for one copy; `meta` then points into the device copy.
 struct Packed {
   HostPack pack;
-  size_t Tn, L, S, U, roff, yoff, aoff, soff, uoff, ucls, ncount, cseq, cidx, skip, cs_start, cs_state, bclass,
-      bstart, bitem;
+  size_t Tn, L, S, U, roff, yoff, aoff, soff, uoff, ucls, ncount, cseq, cidx, skip, cs_start, cs_state, bclass, bstart,
+      bitem;
 };
 
 inline Packed pack_plan(const LabelPlan& q) {
@@ -779,7 +780,8 @@ struct LabelBuffers {
 // The label plan's global compact indices are int32 on the device.
 seqloss_status plan_fits(const LabelPlan& q, Message msg) {
   if (q.utotal > INT32_MAX || static_cast<int64_t>(q.cs_state.size()) > INT32_MAX) {
-    return fail(msg, SEQLOSS_ERROR_RANGE, "the labels of this batch are too many for the CUDA backend (%lld compact classes)",
+    return fail(msg, SEQLOSS_ERROR_RANGE,
+                "the labels of this batch are too many for the CUDA backend (%lld compact classes)",
                 static_cast<long long>(q.utotal));
   }
   return SEQLOSS_OK;
@@ -859,8 +861,9 @@ void plan_ctc_buffers(const seqloss_problem& p, const seqloss_ctc_options& o, co
 
 seqloss_status ctc_workspace_bytes(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
                                    const seqloss_ctc_outputs* out, size_t* bytes, Message msg) {
-  return label_workspace(p, e, o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH,
-                         [&](LabelBuffers* b) { plan_ctc_buffers(p, o, e, out, b); }, bytes, msg);
+  return label_workspace(
+      p, e, o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH,
+      [&](LabelBuffers* b) { plan_ctc_buffers(p, o, e, out, b); }, bytes, msg);
 }
 
 seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
@@ -973,7 +976,8 @@ void plan_dctc_buffers(const seqloss_problem& p, const seqloss_dctc_options& o, 
 
 seqloss_status dctc_workspace_bytes(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
                                     const seqloss_dctc_outputs* out, size_t* bytes, Message msg) {
-  return label_workspace(p, e, false, [&](LabelBuffers* b) { plan_dctc_buffers(p, o, e, out, b); }, bytes, msg);
+  return label_workspace(
+      p, e, false, [&](LabelBuffers* b) { plan_dctc_buffers(p, o, e, out, b); }, bytes, msg);
 }
 
 seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
@@ -991,8 +995,7 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
   }
   Meta m;
   const float* x = nullptr;
-  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_dctc_workspace_size",
-                   o.scale, &m, &x)) {
+  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_dctc_workspace_size", o.scale, &m, &x)) {
     return call.finish();
   }
   const int32_t N = p.batch;
@@ -1014,8 +1017,8 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
                  call.stream(), x, m, b.M, b.R, b.lp, b.beta ? b.yp : nullptr, b.logp, b.path, prm, grad, b.align,
                  b.CE);
   if (!call.launched("dctc_rows_kernel")) return call.finish();
-  SEQLOSS_LAUNCH(dctc_losses_kernel, grid_for(N, 128), 128, call.stream(), m, b.logp, b.shift, b.CE, o.ctc_weight, o.lambda,
-                 o.zero_infinity, b.dout);
+  SEQLOSS_LAUNCH(dctc_losses_kernel, grid_for(N, 128), 128, call.stream(), m, b.logp, b.shift, b.CE, o.ctc_weight,
+                 o.lambda, o.zero_infinity, b.dout);
   if (!call.launched("dctc_losses_kernel")) return call.finish();
   if (b.host_grad && out.grad != nullptr) {
     call.to_host(out.grad, b.grad_d, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,
@@ -1054,7 +1057,8 @@ void plan_align_buffers(const seqloss_exec& e, LabelBuffers* b) {
 }  // namespace
 
 seqloss_status align_workspace_bytes(const seqloss_problem& p, const seqloss_exec& e, size_t* bytes, Message msg) {
-  return label_workspace(p, e, false, [&](LabelBuffers* b) { plan_align_buffers(e, b); }, bytes, msg);
+  return label_workspace(
+      p, e, false, [&](LabelBuffers* b) { plan_align_buffers(e, b); }, bytes, msg);
 }
 
 seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const seqloss_align_outputs& out,
@@ -1073,7 +1077,8 @@ seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const 
     return call.finish();
   }
   const int32_t N = p.batch;
-  SEQLOSS_LAUNCH(viterbi_kernel, N, block_threads(q.smax, kSeqThreads), call.stream(), m, b.lp, b.shift, b.D, b.path, b.score);
+  SEQLOSS_LAUNCH(viterbi_kernel, N, block_threads(q.smax, kSeqThreads), call.stream(), m, b.lp, b.shift, b.D, b.path,
+                 b.score);
   if (!call.launched("viterbi_kernel")) return call.finish();
   call.to_host(out.paths, b.path, sizeof(int32_t) * static_cast<size_t>(N) * p.time, "cudaMemcpyAsync (paths)");
   std::vector<double> score(static_cast<size_t>(N));

@@ -22,16 +22,16 @@ namespace cuda {
 struct LabelPlan {
   int32_t N = 0;
   std::vector<int32_t> Tn, L, S, U;
-  std::vector<int64_t> roff;  // N + 1: first row of sequence n among the sum of T_n valid rows
-  std::vector<int64_t> yoff;  // N: first value of its T_n x U compact rows (lp, y')
-  std::vector<int64_t> aoff;  // N: first value of its T_n x S state rows (alpha, delta)
-  std::vector<int64_t> soff;  // N: first state (cidx, skip, scratch rows)
-  std::vector<int64_t> uoff;  // N: first compact class (ucls, ncount, ...)
-  std::vector<int32_t> ucls;   // sum U: compact class -> class
-  std::vector<int32_t> ncount; // sum U: occurrences in the label (0 for the blank)
-  std::vector<int32_t> cseq;   // sum U: the sequence of each compact class
-  std::vector<int32_t> cidx;   // sum S: state -> compact index
-  std::vector<uint8_t> skip;   // sum S: 1 where s - 2 -> s is allowed
+  std::vector<int64_t> roff;      // N + 1: first row of sequence n among the sum of T_n valid rows
+  std::vector<int64_t> yoff;      // N: first value of its T_n x U compact rows (lp, y')
+  std::vector<int64_t> aoff;      // N: first value of its T_n x S state rows (alpha, delta)
+  std::vector<int64_t> soff;      // N: first state (cidx, skip, scratch rows)
+  std::vector<int64_t> uoff;      // N: first compact class (ucls, ncount, ...)
+  std::vector<int32_t> ucls;      // sum U: compact class -> class
+  std::vector<int32_t> ncount;    // sum U: occurrences in the label (0 for the blank)
+  std::vector<int32_t> cseq;      // sum U: the sequence of each compact class
+  std::vector<int32_t> cidx;      // sum S: state -> compact index
+  std::vector<uint8_t> skip;      // sum S: 1 where s - 2 -> s is allowed
   std::vector<int32_t> cs_start;  // sum U + 1: the label states of each compact class (the blank's: none)
   std::vector<int32_t> cs_state;  // sum L
   int64_t rows = 0, ytotal = 0, atotal = 0, stotal = 0, utotal = 0;
@@ -99,7 +99,8 @@ inline LabelPlan plan_labels(const seqloss_problem& p, bool batch_classes) {
     for (int32_t j = 0; j < U; ++j) cmap[static_cast<size_t>(q.ucls[static_cast<size_t>(first + j)])] = -1;
     // The label states of each compact class, in state order (CSR over the global compact index).
     std::vector<std::vector<int32_t>> states(static_cast<size_t>(U));
-    for (int32_t s = 1; s < S; s += 2) states[static_cast<size_t>(q.cidx[static_cast<size_t>(q.stotal + s)])].push_back(s);
+    for (int32_t s = 1; s < S; s += 2)
+      states[static_cast<size_t>(q.cidx[static_cast<size_t>(q.stotal + s)])].push_back(s);
     for (int32_t j = 0; j < U; ++j) {
       q.cs_start.push_back(static_cast<int32_t>(q.cs_state.size()));
       for (int32_t s : states[static_cast<size_t>(j)]) q.cs_state.push_back(s);

@@ -22,7 +22,7 @@ namespace cuda {
 template <class T>
 using Smem = ::seqloss::simt::Shared<T>;
 
-#define SEQLOSS_SHARED(T, name, count)                                                 \
+#define SEQLOSS_SHARED(T, name, count)                                              \
   static const ::seqloss::simt::SharedSite name##_site_{#name, __FILE__, __LINE__}; \
   const ::seqloss::simt::Shared<T> name(&name##_site_, (count))
 

@@ -322,8 +322,9 @@ class Call {
       if (range(&base, &size, p) == 0 && p >= base) {
         const size_t avail = static_cast<size_t>(base + size - p);
         if (avail < bytes) {
-          fail_with(SEQLOSS_ERROR_RANGE, "%s must hold %zu bytes of device memory from its address, but its allocation "
-                                         "ends %zu bytes after it",
+          fail_with(SEQLOSS_ERROR_RANGE,
+                    "%s must hold %zu bytes of device memory from its address, but its allocation "
+                    "ends %zu bytes after it",
                     what, bytes, avail);
           return false;
         }

@@ -45,24 +45,24 @@ namespace seqloss {
 namespace cpu {
 namespace detail {
 
-constexpr int64_t kKeep = 64;  // CE: keep y^t on K between the passes when K fits in this many
+constexpr int64_t kKeep = 64;      // CE: keep y^t on K between the passes when K fits in this many
 constexpr double kTiny = 0x1p-60;  // CE, logits: a linear aggregate below this is redone in log space
 const float kNaNF = std::numeric_limits<float>::quiet_NaN();
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct AceSlot {
-  double* y;     // C: y_k
-  double* g;     // C: g_k (regression) / K: g_k (CE)
-  double* R;     // tmax: r_t (regression) / 1 / sum_k e^(x_k - m_t) (CE)
-  float* M;      // tmax: m_t (regression)
-  float* buf;    // 2 C: one or two frames' y^t or e^(x - m)
-  int32_t* kc;   // C + 8: the classes of K
-  double* kn;    // C + 8: N_k on K
-  double* ky;    // C + 8: y_k^t on K (one frame)
-  double* kyT;   // tmax x kKeep: y_k^t on K for every frame, when K is small
-  double* gs;    // 2 (C + 8): gradient values on K (one frame), then the log-space classes' terms
-  int32_t* tj;   // C + 8: CE: the positions in K of the classes aggregated in log space
-  double* lny;   // C + 8: CE: ln y_k of those classes
+  double* y;    // C: y_k
+  double* g;    // C: g_k (regression) / K: g_k (CE)
+  double* R;    // tmax: r_t (regression) / 1 / sum_k e^(x_k - m_t) (CE)
+  float* M;     // tmax: m_t (regression)
+  float* buf;   // 2 C: one or two frames' y^t or e^(x - m)
+  int32_t* kc;  // C + 8: the classes of K
+  double* kn;   // C + 8: N_k on K
+  double* ky;   // C + 8: y_k^t on K (one frame)
+  double* kyT;  // tmax x kKeep: y_k^t on K for every frame, when K is small
+  double* gs;   // 2 (C + 8): gradient values on K (one frame), then the log-space classes' terms
+  int32_t* tj;  // C + 8: CE: the positions in K of the classes aggregated in log space
+  double* lny;  // C + 8: CE: ln y_k of those classes
 };
 
 inline int64_t ace_tmax(const seqloss_problem& p) {
@@ -327,7 +327,7 @@ SEQLOSS_INLINE void ace_ce(const AceJob& job, int64_t n, const AceSlot& w) {
     }
   }
   double loss = 0.0;
-  for (int64_t j = 0; j < K; ++j) loss -= ly[j];  // class order
+  for (int64_t j = 0; j < K; ++j) loss -= ly[j];    // class order
   if (job.o->eps == 0.0 && loss < 0.0) loss = 0.0;  // >= 0 in exact arithmetic: a rounding residue
   job.loss_n[n] = loss;
   out.losses[n] = static_cast<float>(loss);

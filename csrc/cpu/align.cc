@@ -41,11 +41,11 @@ inline AlignDims align_dims(const seqloss_problem& p) {
 }
 
 struct AlignSlot {
-  double* ly;              // tmax x (lmax + 1): ln y^t of the compact classes
-  int32_t* cidx;           // 2 lmax + 1: compact index of each state
-  int32_t* u;              // lmax + 1: compact class -> class
-  int32_t* cmap;           // C: class -> compact index, -1 when unused (restored after each sequence)
-  unsigned char* vscratch; // viterbi_scratch_bytes(tmax, lmax)
+  double* ly;               // tmax x (lmax + 1): ln y^t of the compact classes
+  int32_t* cidx;            // 2 lmax + 1: compact index of each state
+  int32_t* u;               // lmax + 1: compact class -> class
+  int32_t* cmap;            // C: class -> compact index, -1 when unused (restored after each sequence)
+  unsigned char* vscratch;  // viterbi_scratch_bytes(tmax, lmax)
 };
 
 inline AlignSlot carve_slot(Carver& c, const AlignDims& d, int64_t C) {
@@ -149,8 +149,8 @@ SEQLOSS_MULTIVERSION(void, align_sequence, (const AlignJob& job, int64_t n, cons
 using detail::AlignDims;
 using detail::AlignSlot;
 
-static bool align_layout(const seqloss_problem& p, int threads, unsigned char* base, size_t* bytes,
-                         int64_t** offsets, AlignSlot* slots) {
+static bool align_layout(const seqloss_problem& p, int threads, unsigned char* base, size_t* bytes, int64_t** offsets,
+                         AlignSlot* slots) {
   const AlignDims d = detail::align_dims(p);
   Carver shared(base);
   int64_t* off = shared.take<int64_t>(p.batch);

@@ -80,9 +80,9 @@ struct CtcJob {
   const int64_t* offsets;  // N: start of each sequence's labels in targets
   double* loss_n;          // N: per-sequence loss (double), for the reduction
   const seqloss_ctc_outputs* out;
-  const FitShared* fs;     // fit only
-  double fit_L;            // fit, scope 'batch': L over the batch
-  bool dense;              // fit, scope 'batch' without gamma: phase A writes the rows, C patches the label's classes
+  const FitShared* fs;  // fit only
+  double fit_L;         // fit, scope 'batch': L over the batch
+  bool dense;           // fit, scope 'batch' without gamma: phase A writes the rows, C patches the label's classes
 };
 
 SEQLOSS_INLINE double reduction_scale(const seqloss_problem& p, int32_t reduction, int64_t L) {

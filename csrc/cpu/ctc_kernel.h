@@ -72,11 +72,11 @@ inline CtcDims ctc_dims(const seqloss_problem& p) {
 
 // One thread's scratch. xfloat arrays come in pairs: mantissas (double) and exponents (int64).
 struct CtcSlot {
-  double* Em;     // tmax x sp: emission of each state
+  double* Em;  // tmax x sp: emission of each state
   int64_t* Ek;
-  double* Am;     // (tmax + 2) x sp: a zero row, the virtual row t = -1, then alpha
+  double* Am;  // (tmax + 2) x sp: a zero row, the virtual row t = -1, then alpha
   int64_t* Ak;
-  double* b0m;    // sp + 8: beta' rows, times the emission (two, swapped)
+  double* b0m;  // sp + 8: beta' rows, times the emission (two, swapped)
   int64_t* b0k;
   double* b1m;
   int64_t* b1k;
@@ -142,11 +142,11 @@ struct CtcSeq {
   int64_t L;
   const int32_t* lab;
   SeqRows<const float> x;
-  bool strided;   // TNC with N > 1: rows are prefetched by hand
-  int64_t S = 0;  // 2 L + 1 states
-  int64_t SP = 0; // state stride
-  int64_t U = 0;  // compact classes (compact index 0 is the blank)
-  int64_t UP = 0; // U rounded up to a block
+  bool strided;    // TNC with N > 1: rows are prefetched by hand
+  int64_t S = 0;   // 2 L + 1 states
+  int64_t SP = 0;  // state stride
+  int64_t U = 0;   // compact classes (compact index 0 is the blank)
+  int64_t UP = 0;  // U rounded up to a block
 };
 
 SEQLOSS_INLINE CtcSeq make_seq(const seqloss_problem& p, const int64_t* offsets, int64_t n) {
@@ -259,7 +259,7 @@ SEQLOSS_INLINE double relative_at(float xk, float m, double s) {
 // otherwise sets *loss = -ln p(l|x) (>= 0 for logits, numerics.h ctc_nll) and returns kSolved.
 template <int W, bool kScaled, class Sink>
 SEQLOSS_INLINE CoreResult ctc_core(const seqloss_problem& p, CtcSeq& q, float s_f, double s_d, const CtcSlot& w,
-                             Sink& sink, double* loss) {
+                                   Sink& sink, double* loss) {
   const int64_t C = p.classes;
   const int64_t Tn = q.Tn;
   const int64_t L = q.L;

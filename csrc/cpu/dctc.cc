@@ -114,10 +114,10 @@ struct DctcJob {
   const seqloss_dctc_outputs* out;
   const int64_t* offsets;
   double* loss_n;
-  double rs;     // r s: reduction scale times logit scale
-  double s;      // logit scale
+  double rs;  // r s: reduction scale times logit scale
+  double s;   // logit scale
   float s_f;
-  double sm;     // s m, in double (up to 1e36)
+  double sm;  // s m, in double (up to 1e36)
 };
 
 // The backward's sink: z*, CE and the gradient row of each frame.
@@ -194,8 +194,8 @@ struct DctcSink {
 // The distillation alone over frames t < T_n: z*_t = z[t] (or the blank when z is null); the gradient rows (when
 // written) get only lambda (Q_t - e_z). stats: m_t, r_t are in the slot (else they are computed here).
 template <int W>
-SEQLOSS_INLINE double distill_pass(const DctcJob& job, const CtcSeq& q, const DctcSlot& w, const int32_t* z,
-                                   bool stats, SeqRows<float> grad, int32_t* align) {
+SEQLOSS_INLINE double distill_pass(const DctcJob& job, const CtcSeq& q, const DctcSlot& w, const int32_t* z, bool stats,
+                                   SeqRows<float> grad, int32_t* align) {
   const seqloss_problem& p = *job.p;
   const int64_t C = p.classes;
   const double lambda = job.o->lambda;
@@ -318,8 +318,8 @@ void dctc(const seqloss_problem& p, const seqloss_dctc_options& o, int threads, 
   for (auto& s : slots) std::fill(s.c.cmap, s.c.cmap + p.classes, -1);
   detail::label_offsets(p, offsets);
   const double r = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / p.batch : 1.0;
-  detail::DctcJob job{&p,          &o, &out, offsets, loss_n, r * o.scale, o.scale, static_cast<float>(o.scale),
-                      o.scale * o.margin};
+  detail::DctcJob job{
+      &p, &o, &out, offsets, loss_n, r * o.scale, o.scale, static_cast<float>(o.scale), o.scale * o.margin};
   const int width = dispatch_width();
   parallel_for(threads, p.batch, [&](int64_t n, int slot) { detail::dctc_sequence(width, job, n, slots[slot]); });
   if (out.loss != nullptr) {

@@ -41,8 +41,8 @@ SEQLOSS_INLINE void decode_sequence_impl(const seqloss_problem& p, int64_t n, bo
 }
 
 template <int W>
-SEQLOSS_INLINE void count_sequence_impl(const seqloss_problem& p, int64_t n, double* acc, float* buf,
-                                        float* expected, int32_t* rounded) {
+SEQLOSS_INLINE void count_sequence_impl(const seqloss_problem& p, int64_t n, double* acc, float* buf, float* expected,
+                                        int32_t* rounded) {
   const int64_t C = p.classes;
   const int64_t Tn = p.input_lengths != nullptr ? p.input_lengths[n] : p.time;
   const SeqRows<const float> x = seq_rows(p.data, p, n);
@@ -84,8 +84,7 @@ SEQLOSS_MULTIVERSION(void, decode_sequence,
                      (const seqloss_problem& p, int64_t n, bool merge, int32_t* labels, int32_t* lengths),
                      (p, n, merge, labels, lengths))
 SEQLOSS_MULTIVERSION(void, count_sequence,
-                     (const seqloss_problem& p, int64_t n, double* acc, float* buf, float* expected,
-                      int32_t* rounded),
+                     (const seqloss_problem& p, int64_t n, double* acc, float* buf, float* expected, int32_t* rounded),
                      (p, n, acc, buf, expected, rounded))
 
 }  // namespace detail
@@ -113,8 +112,8 @@ void ace_count(const seqloss_problem& p, int threads, float* expected, int32_t* 
     buf[static_cast<size_t>(i)].reset(new float[C]);
   }
   parallel_for(worth_threads(threads, 1.5), p.batch, [&](int64_t n, int slot) {
-    detail::count_sequence(width, p, n, acc[static_cast<size_t>(slot)].get(), buf[static_cast<size_t>(slot)].get(), expected,
-                           rounded);
+    detail::count_sequence(width, p, n, acc[static_cast<size_t>(slot)].get(), buf[static_cast<size_t>(slot)].get(),
+                           expected, rounded);
   });
 }
 

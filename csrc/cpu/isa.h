@@ -56,17 +56,17 @@ inline int dispatch_width() { return kNativeWidth; }
 // copies of the implementation, each compiled for its instruction set. Usage:
 //   SEQLOSS_MULTIVERSION(void, ctc_sequence, (const CtcJob& job, int64_t n, const CtcSlot& w), (job, n, w))
 #if SEQLOSS_DISPATCH
-#define SEQLOSS_MULTIVERSION(ret, name, params, args)                                       \
+#define SEQLOSS_MULTIVERSION(ret, name, params, args)                                                    \
   SEQLOSS_TARGET_AVX512 __attribute__((noinline)) ret name##_w16 params { return name##_impl<16> args; } \
   SEQLOSS_TARGET_AVX2 __attribute__((noinline)) ret name##_w8 params { return name##_impl<8> args; }     \
-  __attribute__((noinline)) ret name##_w4 params { return name##_impl<4> args; }                        \
-  inline ret name(int width, SEQLOSS_UNPAREN params) {                                        \
-    if (width == 16) return name##_w16 args;                                                \
-    if (width == 8) return name##_w8 args;                                                  \
-    return name##_w4 args;                                                                  \
+  __attribute__((noinline)) ret name##_w4 params { return name##_impl<4> args; }                         \
+  inline ret name(int width, SEQLOSS_UNPAREN params) {                                                   \
+    if (width == 16) return name##_w16 args;                                                             \
+    if (width == 8) return name##_w8 args;                                                               \
+    return name##_w4 args;                                                                               \
   }
 #else
-#define SEQLOSS_MULTIVERSION(ret, name, params, args)                                       \
+#define SEQLOSS_MULTIVERSION(ret, name, params, args) \
   inline ret name(int, SEQLOSS_UNPAREN params) { return name##_impl<::seqloss::cpu::kNativeWidth> args; }
 #endif
 #define SEQLOSS_UNPAREN(...) __VA_ARGS__

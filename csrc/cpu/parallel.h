@@ -148,7 +148,8 @@ void parallel_for(int threads, int64_t items, Body&& body) {
   std::atomic<int64_t> next{0};
   std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
   std::atomic<bool> failed{false};
-  detail::run_threads(threads, errors, [&](int slot, int) { detail::drain(next, items, run, slot, body, errors, failed); });
+  detail::run_threads(threads, errors,
+                      [&](int slot, int) { detail::drain(next, items, run, slot, body, errors, failed); });
 }
 
 // Two parallel passes over [0, items) with a serial step between them, on one set of threads (started once: at

@@ -68,8 +68,7 @@ inline bool total_bytes(size_t shared, size_t per_slot, int slots, size_t* bytes
   size_t slot_bytes = 0, all = 0;
   size_t aligned = (per_slot + 63) & ~size_t{63};
   if (aligned < per_slot || mul_overflow(aligned, static_cast<size_t>(slots), &slot_bytes) ||
-      add_overflow(slot_bytes, (shared + 63) & ~size_t{63}, &all) ||
-      add_overflow(all, size_t{128}, &all)) {
+      add_overflow(slot_bytes, (shared + 63) & ~size_t{63}, &all) || add_overflow(all, size_t{128}, &all)) {
     return false;
   }
   *bytes = all;
@@ -80,8 +79,7 @@ inline bool total_bytes(size_t shared, size_t per_slot, int slots, size_t* bytes
 // carved from `shared`. `carve(Carver&)` carves one slot and returns its pointers. With base == nullptr it only
 // measures (*bytes); otherwise it also fills slots[0 .. threads). False when a size overflows.
 template <class Slot, class Carve>
-bool layout_slots(const Carver& shared, unsigned char* base, int threads, size_t* bytes, Slot* slots,
-                  Carve&& carve) {
+bool layout_slots(const Carver& shared, unsigned char* base, int threads, size_t* bytes, Slot* slots, Carve&& carve) {
   if (!shared.ok()) return false;
   Carver one(nullptr);
   carve(one);

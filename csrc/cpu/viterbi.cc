@@ -27,9 +27,9 @@ constexpr double kNegInf = vm::kNegInf;
 inline int64_t row_stride(int64_t S) { return round_up(S + 4, 8); }
 
 struct Scratch {
-  double* D;     // T_n x RS: delta rows, state s of frame t at D[t * RS + 2 + s]
-  int64_t* skip; // RS: 1 where s - 2 -> s is allowed (state s at skip[s])
-  double* e;     // RS: emissions of one frame per state
+  double* D;      // T_n x RS: delta rows, state s of frame t at D[t * RS + 2 + s]
+  int64_t* skip;  // RS: 1 where s - 2 -> s is allowed (state s at skip[s])
+  double* e;      // RS: emissions of one frame per state
 };
 
 inline Scratch carve(Carver& c, int64_t tmax, int64_t rs) {
@@ -72,7 +72,8 @@ SEQLOSS_INLINE void forward_rows_impl(const double* logy, int64_t ld, int64_t Tn
       auto vec = [&](int64_t s) SEQLOSS_LAMBDA_INLINE {
         const V c = vload<V>(P + s - 2);
         const V none = V{} + kNegInf;
-        vstore(R + s, vload<V>(e + s) + best_of(vload<V>(P + s), vload<V>(P + s - 1), vload<M>(skip + s) != 0 ? c : none));
+        vstore(R + s,
+               vload<V>(e + s) + best_of(vload<V>(P + s), vload<V>(P + s - 1), vload<M>(skip + s) != 0 ? c : none));
       };
       int64_t s = lo;
       for (; s + H <= hi + 1; s += H) vec(s);

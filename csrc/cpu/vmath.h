@@ -76,22 +76,22 @@ struct FloatBits<double> {
 };
 #if defined(__GNUC__) || defined(__clang__)
 // Vector-extension types, 4 / 8 / 16 floats and their double, int32 and int64 companions (SSE2, AVX2, AVX-512).
-#define SEQLOSS_VEC_TYPES(W, B)                                                   \
-  typedef float vf##W __attribute__((vector_size(B)));                            \
-  typedef int32_t vi##W __attribute__((vector_size(B)));                          \
-  typedef uint32_t vu##W __attribute__((vector_size(B)));                         \
-  typedef double vd##W##h __attribute__((vector_size(B)));                        \
-  typedef int64_t vl##W##h __attribute__((vector_size(B)));                       \
-  typedef uint64_t vq##W##h __attribute__((vector_size(B)));                      \
-  template <>                                                                     \
-  struct FloatBits<vf##W> {                                                       \
-    typedef vi##W I;                                                              \
-    typedef vu##W U;                                                              \
-  };                                                                              \
-  template <>                                                                     \
-  struct FloatBits<vd##W##h> {                                                    \
-    typedef vl##W##h I;                                                           \
-    typedef vq##W##h U;                                                           \
+#define SEQLOSS_VEC_TYPES(W, B)                              \
+  typedef float vf##W __attribute__((vector_size(B)));       \
+  typedef int32_t vi##W __attribute__((vector_size(B)));     \
+  typedef uint32_t vu##W __attribute__((vector_size(B)));    \
+  typedef double vd##W##h __attribute__((vector_size(B)));   \
+  typedef int64_t vl##W##h __attribute__((vector_size(B)));  \
+  typedef uint64_t vq##W##h __attribute__((vector_size(B))); \
+  template <>                                                \
+  struct FloatBits<vf##W> {                                  \
+    typedef vi##W I;                                         \
+    typedef vu##W U;                                         \
+  };                                                         \
+  template <>                                                \
+  struct FloatBits<vd##W##h> {                               \
+    typedef vl##W##h I;                                      \
+    typedef vq##W##h U;                                      \
   };
 SEQLOSS_VEC_TYPES(4, 16)
 SEQLOSS_VEC_TYPES(8, 32)

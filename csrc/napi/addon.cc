@@ -96,8 +96,8 @@ struct Out {
   int64_t count = 0;    // elements
   size_t bytes = 0;
   bool present = false;
-  bool owned = false;     // ptr is the call's own (malloc) memory
-  View caller;            // a caller-owned output (out.grad / out.posterior), else absent
+  bool owned = false;       // ptr is the call's own (malloc) memory
+  View caller;              // a caller-owned output (out.grad / out.posterior), else absent
   napi_value js = nullptr;  // sync: the JavaScript array returned
   napi_ref ref = nullptr;   // async: the caller-owned array, held until the call settles
 };
@@ -202,32 +202,68 @@ constexpr napi_typedarray_type kI32 = napi_int32_array;
 
 // Indexed by OP in lib/native.ts.
 const OpTraits kOps[] = {
-    {"seqloss.ctc", true, false, Options::kCtc, true, 3,
+    {"seqloss.ctc",
+     true,
+     false,
+     Options::kCtc,
+     true,
+     3,
      {{"losses", k_losses, kF32, Extent::kN, Want::kAlways},
       {"grad", k_grad, kF32, Extent::kNTC, Want::kGrad},
       {"posterior", k_posterior, kF32, Extent::kNTC, Want::kPosterior}},
      RunCtc},
-    {"seqloss.dctc", true, false, Options::kDctc, true, 5,
+    {"seqloss.dctc",
+     true,
+     false,
+     Options::kDctc,
+     true,
+     5,
      {{"losses", k_losses, kF32, Extent::kN, Want::kAlways},
       {"grad", k_grad, kF32, Extent::kNTC, Want::kGrad},
       {"alignment", k_alignment, kI32, Extent::kNT, Want::kAlways},
       {"ctcLosses", k_ctcLosses, kF32, Extent::kN, Want::kAlways},
       {"distillLosses", k_distillLosses, kF32, Extent::kN, Want::kAlways}},
      RunDctc},
-    {"seqloss.ctcAlign", true, false, Options::kNone, false, 2,
+    {"seqloss.ctcAlign",
+     true,
+     false,
+     Options::kNone,
+     false,
+     2,
      {{"paths", k_paths, kI32, Extent::kNT, Want::kAlways}, {"scores", k_scores, kF32, Extent::kN, Want::kAlways}},
      RunAlign},
-    {"seqloss.ace", false, true, Options::kAce, true, 2,
+    {"seqloss.ace",
+     false,
+     true,
+     Options::kAce,
+     true,
+     2,
      {{"losses", k_losses, kF32, Extent::kN, Want::kAlways}, {"grad", k_grad, kF32, Extent::kNTC, Want::kGrad}},
      RunAce},
-    {"seqloss.ctcGreedyDecode", false, false, Options::kNone, false, 2,
+    {"seqloss.ctcGreedyDecode",
+     false,
+     false,
+     Options::kNone,
+     false,
+     2,
      {{"labels", k_labels, kI32, Extent::kNT, Want::kAlways}, {"lengths", k_lengths, kI32, Extent::kN, Want::kAlways}},
      RunGreedyDecode},
-    {"seqloss.aceDecode", false, false, Options::kDecode, false, 2,
+    {"seqloss.aceDecode",
+     false,
+     false,
+     Options::kDecode,
+     false,
+     2,
      {{"labels", k_labels, kI32, Extent::kNT, Want::kAlways}, {"lengths", k_lengths, kI32, Extent::kN, Want::kAlways}},
      RunAceDecode},
-    {"seqloss.aceCount", false, false, Options::kNone, false, 2,
-     {{"expected", k_expected, kF32, Extent::kNC, Want::kAlways}, {"rounded", k_rounded, kI32, Extent::kNC, Want::kAlways}},
+    {"seqloss.aceCount",
+     false,
+     false,
+     Options::kNone,
+     false,
+     2,
+     {{"expected", k_expected, kF32, Extent::kNC, Want::kAlways},
+      {"rounded", k_rounded, kI32, Extent::kNC, Want::kAlways}},
      RunAceCount},
 };
 constexpr int32_t kOpCount = static_cast<int32_t>(sizeof kOps / sizeof kOps[0]);
@@ -262,8 +298,7 @@ bool ReadOptions(Job& j, napi_value o) {
              Int32Prop(c, o, k_variant, "options.variant", &j.ace.variant) &&
              NumberProp(c, o, k_eps, "options.eps", &j.ace.eps);
     case Options::kDecode:
-      return ObjectArg(c, o, "options") &&
-             Int32Prop(c, o, k_collapseRepeats, "options.collapseRepeats", &j.collapse);
+      return ObjectArg(c, o, "options") && Int32Prop(c, o, k_collapseRepeats, "options.collapseRepeats", &j.collapse);
   }
   return true;
 }
@@ -286,9 +321,8 @@ struct Inputs {
 // problem.<key>: a typed array of `type` or null, copied into `into` (its length checked against `need` when
 // need >= 0). `inputs` collects the caller's arrays, to be checked against caller-owned outputs.
 template <typename T>
-bool ReadSmall(Job& j, napi_value problem, Key key, const char* what, napi_typedarray_type type,
-               const char* type_name, int64_t need, SmallCopy<T>* into, const T** ptr, int64_t* size,
-               Inputs* inputs) {
+bool ReadSmall(Job& j, napi_value problem, Key key, const char* what, napi_typedarray_type type, const char* type_name,
+               int64_t need, SmallCopy<T>* into, const T** ptr, int64_t* size, Inputs* inputs) {
   napi_value value = nullptr;
   if (!Get(j.ctx, problem, key, &value)) return false;
   View v;
@@ -335,7 +369,8 @@ bool PrepareOutputs(Job& j, napi_value outputs, const Inputs& inputs, bool async
     Out& o = j.out[i];
     napi_value given = nullptr;
     if (spec.want != Want::kAlways) {
-      if (!ObjectArg(c, outputs, "outputs") || !Get(c, outputs, spec.want == Want::kGrad ? k_grad : k_posterior, &given)) {
+      if (!ObjectArg(c, outputs, "outputs") ||
+          !Get(c, outputs, spec.want == Want::kGrad ? k_grad : k_posterior, &given)) {
         return false;
       }
       napi_valuetype type = napi_undefined;
@@ -345,8 +380,8 @@ bool PrepareOutputs(Job& j, napi_value outputs, const Inputs& inputs, bool async
         napi_get_value_bool(c.env, given, &want);
         if (!want) continue;
         given = nullptr;
-      } else if (!ViewOf(c, given, napi_float32_array, "Float32Array", spec.want == Want::kGrad ? "out.grad" : "out.posterior",
-                         false, &o.caller)) {
+      } else if (!ViewOf(c, given, napi_float32_array, "Float32Array",
+                         spec.want == Want::kGrad ? "out.grad" : "out.posterior", false, &o.caller)) {
         return false;
       }
     }
@@ -423,8 +458,7 @@ bool Prepare(napi_env env, napi_callback_info info, bool async, Job& j) {
     return false;
   }
   // The extents sized below: each factor in [1, 2^31), and N·T·C must be the data's length (so it fits).
-  if (p.batch < 1 || p.time < 1 || p.classes < 1 ||
-      static_cast<int64_t>(p.batch) * p.time > INT64_MAX / p.classes ||
+  if (p.batch < 1 || p.time < 1 || p.classes < 1 || static_cast<int64_t>(p.batch) * p.time > INT64_MAX / p.classes ||
       static_cast<int64_t>(p.batch) * p.time * p.classes != static_cast<int64_t>(data.length)) {
     RangeErr(c, "data.length", "batch·time·classes",
              std::to_string(data.length) + " (batch " + std::to_string(p.batch) + ", time " + std::to_string(p.time) +
@@ -457,8 +491,8 @@ bool Prepare(napi_env env, napi_callback_info info, bool async, Job& j) {
                            p.batch, &j.target_lengths, &p.target_lengths, &p.target_lengths_size, &inputs))) {
     return false;
   }
-  if (j.op->counts && !ReadSmall<float>(j, problem, k_counts, "problem.counts", napi_float32_array, "Float32Array",
-                                        -1, &j.counts, &p.counts, &p.counts_size, &inputs)) {
+  if (j.op->counts && !ReadSmall<float>(j, problem, k_counts, "problem.counts", napi_float32_array, "Float32Array", -1,
+                                        &j.counts, &p.counts, &p.counts_size, &inputs)) {
     return false;
   }
   if (!ReadOptions(j, argv[4])) return false;
@@ -521,9 +555,7 @@ template <typename F>
 napi_value Guarded(napi_env env, F&& body) {
   try {
     return body();
-  } catch (const std::bad_alloc&) {
-    Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
-  } catch (...) {
+  } catch (const std::bad_alloc&) { Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory"); } catch (...) {
     Throw(env, SEQLOSS_ERROR_INTERNAL, "seqloss: internal error");
   }
   return nullptr;
@@ -649,9 +681,7 @@ void Complete(napi_env env, napi_status status, void* data) {
       return;
     }
     napi_resolve_deferred(env, j.deferred, result);
-  } catch (...) {
-    Reject(env, j.deferred, nullptr);
-  }
+  } catch (...) { Reject(env, j.deferred, nullptr); }
 }
 
 // Argument errors reject the returned promise (they are not thrown).
@@ -672,9 +702,7 @@ napi_value CallAsync(napi_env env, napi_callback_info info) {
   } else {
     try {
       ok = Prepare(env, info, true, *job);
-    } catch (...) {
-      Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory");
-    }
+    } catch (...) { Throw(env, SEQLOSS_ERROR_ALLOC, "seqloss: out of memory"); }
   }
   if (!ok) {
     if (job) {

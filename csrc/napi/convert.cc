@@ -78,7 +78,8 @@ bool TypeErr(const Ctx& ctx, const std::string& what, const std::string& expecte
 }
 
 bool RangeErr(const Ctx& ctx, const std::string& what, const std::string& expected, const std::string& got) {
-  return Throw(ctx.env, SEQLOSS_ERROR_RANGE, std::string(ctx.fn) + ": " + what + " must be " + expected + ", got " + got);
+  return Throw(ctx.env, SEQLOSS_ERROR_RANGE,
+               std::string(ctx.fn) + ": " + what + " must be " + expected + ", got " + got);
 }
 
 std::string Describe(napi_env env, napi_value value) {

@@ -150,9 +150,7 @@ void thread_main(void* p) {
   Executor& E = exec();
   try {
     (*E.body)();
-  } catch (...) {
-    hazard("the kernel threw a C++ exception");
-  }
+  } catch (...) { hazard("the kernel threw a C++ exception"); }
   check_not_awaited(E, *t, "returns");
   t->state = kDone;
   E.done++;
@@ -195,9 +193,9 @@ void diagnose(Executor& E) {
       if (o.state == kBarrier) continue;
       char buf[512];
       stop_block(E, where(E, o.linear) + ": " + state_of(o, buf, sizeof buf) +
-                        " without reaching the __syncthreads() at " + t.file +
-                        ":" + std::to_string(t.line) + " where " + std::to_string(E.arrived) + " of " +
-                        std::to_string(E.n) + " threads wait (a barrier every thread must reach)");
+                        " without reaching the __syncthreads() at " + t.file + ":" + std::to_string(t.line) +
+                        " where " + std::to_string(E.arrived) + " of " + std::to_string(E.n) +
+                        " threads wait (a barrier every thread must reach)");
       return;
     }
   }
@@ -380,8 +378,8 @@ void shuffle(int mode, unsigned mask, void* value, int bytes, int arg, int width
     for (int l = 0; l < 32; ++l) {
       if (((mask >> l) & 1u) == 0) continue;
       if (base + l >= E.n) {
-        hazard("%s at %s:%d: mask 0x%08x names lane %d, which does not exist (a block of %d threads)", name, file,
-               line, mask, l, E.n);
+        hazard("%s at %s:%d: mask 0x%08x names lane %d, which does not exist (a block of %d threads)", name, file, line,
+               mask, l, E.n);
       }
       const Thread& o = E.threads[base + l];
       if (l != lane && (o.state == kDone || o.state == kBarrier)) {
@@ -453,16 +451,18 @@ void shared_access(const SharedSite* site, int64_t index, int64_t word, int word
       continue;
     }
     if (s.writer >= 0 && s.writer != me) {
-      hazard("shared-memory race on '%s'[%lld] (%s:%d): written by thread %s and %s by thread %s with no "
-             "__syncthreads() between",
-             site->name, static_cast<long long>(index), site->file, site->line, thread_name(E, s.writer, na),
-             write ? "written" : "read", thread_name(E, me, nb));
+      hazard(
+          "shared-memory race on '%s'[%lld] (%s:%d): written by thread %s and %s by thread %s with no "
+          "__syncthreads() between",
+          site->name, static_cast<long long>(index), site->file, site->line, thread_name(E, s.writer, na),
+          write ? "written" : "read", thread_name(E, me, nb));
     }
     if (write && (s.reader == -2 || (s.reader >= 0 && s.reader != me))) {
-      hazard("shared-memory race on '%s'[%lld] (%s:%d): read by thread %s and written by thread %s with no "
-             "__syncthreads() between",
-             site->name, static_cast<long long>(index), site->file, site->line,
-             s.reader == -2 ? "(several)" : thread_name(E, s.reader, na), thread_name(E, me, nb));
+      hazard(
+          "shared-memory race on '%s'[%lld] (%s:%d): read by thread %s and written by thread %s with no "
+          "__syncthreads() between",
+          site->name, static_cast<long long>(index), site->file, site->line,
+          s.reader == -2 ? "(several)" : thread_name(E, s.reader, na), thread_name(E, me, nb));
     }
     if (write) {
       s.writer = me;

@@ -154,13 +154,13 @@ inline T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = warpSize
   return seqloss_simt_shuffle(1, mask, v, static_cast<int>(delta), width, file, line);
 }
 template <class T>
-inline T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = warpSize,
-                          const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+inline T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = warpSize, const char* file = __builtin_FILE(),
+                          int line = __builtin_LINE()) {
   return seqloss_simt_shuffle(2, mask, v, static_cast<int>(delta), width, file, line);
 }
 template <class T>
-inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize,
-                         const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize, const char* file = __builtin_FILE(),
+                         int line = __builtin_LINE()) {
   return seqloss_simt_shuffle(3, mask, v, lane_mask, width, file, line);
 }
 

@@ -46,7 +46,7 @@ struct Pool;
 struct Op {
   uint64_t seq = 0;
   Stream* stream = nullptr;
-  bool is_free = false;                 // frees still run on a failed stream
+  bool is_free = false;                   // frees still run on a failed stream
   std::function<bool(std::string*)> run;  // false: the operation failed (why)
   bool running = false;
   cudaError_t fault = cudaErrorLaunchFailure;  // the stream's error when `run` fails
@@ -162,11 +162,9 @@ cudaError_t injected(const char* name, cudaError_t err = cudaErrorUnknown) {
   return err;
 }
 
-#define SIMT_ENTER(name, ...)                                      \
-  do {                                                             \
-    if (const cudaError_t inj_ = ::seqloss::simt::injected(name, ##__VA_ARGS__)) { \
-      return fail(inj_);                                           \
-    }                                                              \
+#define SIMT_ENTER(name, ...)                                                                           \
+  do {                                                                                                  \
+    if (const cudaError_t inj_ = ::seqloss::simt::injected(name, ##__VA_ARGS__)) { return fail(inj_); } \
   } while (0)
 
 Device* device_at(State& s, int i) {
@@ -416,23 +414,26 @@ cudaError_t copy_or_set(void* dst, const void* src, int value, size_t n, cudaMem
     return fail(cudaErrorInvalidValue);
   }
   const std::string what = name_of(fn, dst, n);
-  enqueue(s, st, [dst, src, value, n, src_dev, dst_dev, set, what](std::string* why) {
-    State& s2 = state();
-    {
-      // Device memory freed since the copy was queued: what a GPU reports as an illegal address.
-      std::lock_guard<std::mutex> g(s2.mu);
-      if ((dst_dev && find_alloc(s2, dst, n) == nullptr) || (src_dev && find_alloc(s2, src, n) == nullptr)) {
-        *why = what + ": its device memory was freed before the copy ran";
-        return false;
-      }
-    }
-    if (set) {
-      std::memset(dst, value, n);
-    } else {
-      std::memmove(dst, src, n);
-    }
-    return true;
-  }, false, cudaErrorIllegalAddress);
+  enqueue(
+      s, st,
+      [dst, src, value, n, src_dev, dst_dev, set, what](std::string* why) {
+        State& s2 = state();
+        {
+          // Device memory freed since the copy was queued: what a GPU reports as an illegal address.
+          std::lock_guard<std::mutex> g(s2.mu);
+          if ((dst_dev && find_alloc(s2, dst, n) == nullptr) || (src_dev && find_alloc(s2, src, n) == nullptr)) {
+            *why = what + ": its device memory was freed before the copy ran";
+            return false;
+          }
+        }
+        if (set) {
+          std::memset(dst, value, n);
+        } else {
+          std::memmove(dst, src, n);
+        }
+        return true;
+      },
+      false, cudaErrorIllegalAddress);
   if (!blocking) return cudaSuccess;
   return fail(sync_stream(s, lk, st));
 }
@@ -520,9 +521,8 @@ void enqueue_kernel(const char* name, dim3 grid, dim3 block, cudaStream_t stream
     return;
   }
   const std::string kname = name;
-  enqueue(s, st, [kname, grid, block, body](std::string* why) {
-    return run_kernel(kname.c_str(), grid, block, body, why);
-  });
+  enqueue(s, st,
+          [kname, grid, block, body](std::string* why) { return run_kernel(kname.c_str(), grid, block, body, why); });
 }
 
 }  // namespace simt
@@ -531,11 +531,11 @@ void enqueue_kernel(const char* name, dim3 grid, dim3 block, cudaStream_t stream
 // ---- the CUDA runtime API -------------------------------------------------------------------------------------
 
 using seqloss::simt::Device;
+using seqloss::simt::fail;
 using seqloss::simt::Pool;
 using seqloss::simt::State;
-using seqloss::simt::Stream;
-using seqloss::simt::fail;
 using seqloss::simt::state;
+using seqloss::simt::Stream;
 using seqloss::simt::tls_detail;
 using seqloss::simt::tls_device;
 using seqloss::simt::tls_error;
@@ -591,8 +591,8 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorUnknown: return "unknown error";
     case cudaErrorIllegalAddress:
     case cudaErrorLaunchFailure: {
-      const char* base = e == cudaErrorIllegalAddress ? "an illegal memory access was encountered"
-                                                      : "unspecified launch failure";
+      const char* base =
+          e == cudaErrorIllegalAddress ? "an illegal memory access was encountered" : "unspecified launch failure";
       if (tls_detail.empty()) return base;
       seqloss::simt::tls_text = std::string(base) + " (SIMT host: " + tls_detail + ")";
       return seqloss::simt::tls_text.c_str();
@@ -838,12 +838,15 @@ cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
   uintptr_t base = 0;
   const seqloss::simt::Alloc* a = seqloss::simt::find_alloc(s, ptr, 1, &base);
   if (a == nullptr || base != reinterpret_cast<uintptr_t>(ptr)) return fail(cudaErrorInvalidValue);
-  seqloss::simt::enqueue(s, st, [base](std::string*) {
-    State& s2 = state();
-    std::lock_guard<std::mutex> g(s2.mu);
-    seqloss::simt::release(s2, base);
-    return true;
-  }, true);
+  seqloss::simt::enqueue(
+      s, st,
+      [base](std::string*) {
+        State& s2 = state();
+        std::lock_guard<std::mutex> g(s2.mu);
+        seqloss::simt::release(s2, base);
+        return true;
+      },
+      true);
   return cudaSuccess;
 }
 

@@ -395,13 +395,15 @@ void test_ctc_reference(std::mt19937& rng) {
     check(r.status == SEQLOSS_OK, "reference case runs: " + r.message);
     double total = 0;
     for (int n = 0; n < N; ++n) {
-      double rel = std::isinf(ref.loss[n]) ? (std::isinf(r.losses[n]) ? 0 : 1)
-                                           : std::fabs(r.losses[n] - ref.loss[n]) / std::max(1e-3, std::fabs(ref.loss[n]));
+      double rel = std::isinf(ref.loss[n])
+                       ? (std::isinf(r.losses[n]) ? 0 : 1)
+                       : std::fabs(r.losses[n] - ref.loss[n]) / std::max(1e-3, std::fabs(ref.loss[n]));
       worst_loss = std::max(worst_loss, rel);
       total += red == SEQLOSS_REDUCTION_MEAN ? ref.loss[n] / std::max(c.tl[n], 1) : ref.loss[n];
     }
     if (red == SEQLOSS_REDUCTION_MEAN) total /= N;
-    if (std::isfinite(total)) worst_loss = std::max(worst_loss, std::fabs(r.loss - total) / std::max(1e-3, std::fabs(total)));
+    if (std::isfinite(total))
+      worst_loss = std::max(worst_loss, std::fabs(r.loss - total) / std::max(1e-3, std::fabs(total)));
     for (int n = 0; n < N; ++n) {
       double sc = red == SEQLOSS_REDUCTION_MEAN ? 1.0 / (N * std::max(c.tl[n], 1)) : 1.0;
       for (int t = 0; t < T; ++t) {
@@ -442,7 +444,7 @@ void test_ctc_extremes() {
     for (int k = 0; k < 4; ++k) s += std::exp(c.x[t * 4 + k] - m);
     for (int k = 0; k < 4; ++k) c.x[t * 4 + k] = static_cast<float>(c.x[t * 4 + k] - m - std::log(s));
   }
-  for (int k = 0; k < 4; ++k) c.x[5 * 4 + k] = -500.0f;  // frame 5: every class at -500
+  for (int k = 0; k < 4; ++k) c.x[5 * 4 + k] = -500.0f;      // frame 5: every class at -500
   c.x[7 * 4 + 0] = -std::numeric_limits<float>::infinity();  // frame 7: the blank impossible
   c.targets = {1, 2, 3, 1};
   c.tl = {4};
@@ -489,7 +491,8 @@ void test_ctc_finite_differences() {
       p.x[i] = c.x[i] + h;
       m.x[i] = c.x[i] - h;
       double dx = static_cast<double>(p.x[i]) - static_cast<double>(m.x[i]);
-      double fd = (run_ctc(p, ctc_opts(SEQLOSS_REDUCTION_MEAN)).loss - run_ctc(m, ctc_opts(SEQLOSS_REDUCTION_MEAN)).loss) / dx;
+      double fd =
+          (run_ctc(p, ctc_opts(SEQLOSS_REDUCTION_MEAN)).loss - run_ctc(m, ctc_opts(SEQLOSS_REDUCTION_MEAN)).loss) / dx;
       worst = std::max(worst, std::fabs(fd - r.grad[i]));
     }
     check(worst < 2e-4, fmt(input ? "CTC grad (log-probs) vs finite differences: %.3g (%g)"
@@ -658,8 +661,7 @@ void ref_ace(const Case& c, const seqloss_ace_options& o, std::vector<double>* l
       double dot = 0;
       for (int k = 0; k < C; ++k) dot += g[k] * y[t][k];
       for (int k = 0; k < C; ++k) {
-        (*grad)[c.idx(n, t, k)] =
-            scale * (c.input == SEQLOSS_INPUT_PROBS ? g[k] : y[t][k] * (g[k] - dot));
+        (*grad)[c.idx(n, t, k)] = scale * (c.input == SEQLOSS_INPUT_PROBS ? g[k] : y[t][k] * (g[k] - dot));
       }
     }
   }
@@ -770,16 +772,20 @@ void test_decoders() {
   seqloss_exec e = cpu_exec(2);
   std::vector<int32_t> labels(2 * T, -1), lengths(2, -1);
   char msg[256];
-  check(seqloss_ctc_greedy_decode(&p, &e, labels.data(), 2 * T, lengths.data(), static_cast<int64_t>(lengths.size()), msg, sizeof msg) == SEQLOSS_OK,
+  check(seqloss_ctc_greedy_decode(&p, &e, labels.data(), 2 * T, lengths.data(), static_cast<int64_t>(lengths.size()),
+                                  msg, sizeof msg) == SEQLOSS_OK,
         "ctc greedy decode runs");
-  std::vector<int32_t> l0(labels.begin(), labels.begin() + lengths[0]), l1(labels.begin() + T, labels.begin() + T + lengths[1]);
+  std::vector<int32_t> l0(labels.begin(), labels.begin() + lengths[0]),
+      l1(labels.begin() + T, labels.begin() + T + lengths[1]);
   check(l0 == std::vector<int32_t>({1, 1, 2}), "ctc greedy: merge repeats, drop blanks, ties low");
   check(l1 == std::vector<int32_t>({1, 1, 2}), "ctc greedy: input length");
-  check(seqloss_ace_decode(&p, 0, &e, labels.data(), 2 * T, lengths.data(), static_cast<int64_t>(lengths.size()), msg, sizeof msg) == SEQLOSS_OK,
+  check(seqloss_ace_decode(&p, 0, &e, labels.data(), 2 * T, lengths.data(), static_cast<int64_t>(lengths.size()), msg,
+                           sizeof msg) == SEQLOSS_OK,
         "ace decode runs");
   l0.assign(labels.begin(), labels.begin() + lengths[0]);
   check(l0 == std::vector<int32_t>({1, 1, 1, 2, 2, 2}), "ace decode: drop blanks only");
-  check(seqloss_ace_decode(&p, 1, &e, labels.data(), 2 * T, lengths.data(), static_cast<int64_t>(lengths.size()), msg, sizeof msg) == SEQLOSS_OK,
+  check(seqloss_ace_decode(&p, 1, &e, labels.data(), 2 * T, lengths.data(), static_cast<int64_t>(lengths.size()), msg,
+                           sizeof msg) == SEQLOSS_OK,
         "ace decode (collapse) runs");
   l0.assign(labels.begin(), labels.begin() + lengths[0]);
   check(l0 == std::vector<int32_t>({1, 1, 2}), "ace decode: collapse repeats");
@@ -789,7 +795,8 @@ void test_decoders() {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   nn.x = {nan, 5.0f, 6.0f, 1.0f, nan, 0.5f};
   seqloss_problem pn = nn.problem();
-  check(seqloss_ctc_greedy_decode(&pn, &e, labels.data(), 2, lengths.data(), static_cast<int64_t>(lengths.size()), msg, sizeof msg) == SEQLOSS_OK &&
+  check(seqloss_ctc_greedy_decode(&pn, &e, labels.data(), 2, lengths.data(), static_cast<int64_t>(lengths.size()), msg,
+                                  sizeof msg) == SEQLOSS_OK &&
             lengths[0] == 1 && labels[0] == 0,
         "argmax: NaN first gives 0, NaN later is skipped");
   // ace_count: softmax sums and rounding.
@@ -799,7 +806,8 @@ void test_decoders() {
   seqloss_problem pk = k.problem();
   std::vector<float> expected(2);
   std::vector<int32_t> rounded(2);
-  check(seqloss_ace_count(&pk, &e, expected.data(), 2, rounded.data(), 2, msg, sizeof msg) == SEQLOSS_OK, "ace count runs");
+  check(seqloss_ace_count(&pk, &e, expected.data(), 2, rounded.data(), 2, msg, sizeof msg) == SEQLOSS_OK,
+        "ace count runs");
   double e0 = 0.5 + 0.5 + 1.0 / (1.0 + std::exp(-20.0));
   check(close(expected[0], e0, 1e-6) && close(expected[0] + expected[1], 3.0, 1e-6), "ace count: expected");
   check(rounded[0] == 2 && rounded[1] == 1, "ace count: rounded");
@@ -861,15 +869,22 @@ void test_determinism() {
   seqloss_exec e = cpu_exec(2);
   size_t bytes = 0;
   char msg[256];
-  check(seqloss_ctc_workspace_size(&p, &o, &e, &bytes, msg, sizeof msg) == SEQLOSS_OK && bytes > 0, "CTC workspace size");
+  check(seqloss_ctc_workspace_size(&p, &o, &e, &bytes, msg, sizeof msg) == SEQLOSS_OK && bytes > 0,
+        "CTC workspace size");
   std::vector<unsigned char> ws(bytes + 1);
   CtcResult rw;
   rw.losses.assign(c.N, 0);
   rw.grad.assign(c.x.size(), 0);
   rw.posterior.assign(c.x.size(), 0);
-  seqloss_ctc_outputs out{rw.losses.data(), static_cast<int64_t>(rw.losses.size()), &rw.loss, rw.grad.data(), static_cast<int64_t>(rw.grad.size()),
-                          rw.posterior.data(), static_cast<int64_t>(rw.posterior.size())};
-  check(seqloss_ctc(&p, &o, &e, &out, ws.data() + 1, bytes, msg, sizeof msg) == SEQLOSS_OK, "CTC with a caller workspace");
+  seqloss_ctc_outputs out{rw.losses.data(),
+                          static_cast<int64_t>(rw.losses.size()),
+                          &rw.loss,
+                          rw.grad.data(),
+                          static_cast<int64_t>(rw.grad.size()),
+                          rw.posterior.data(),
+                          static_cast<int64_t>(rw.posterior.size())};
+  check(seqloss_ctc(&p, &o, &e, &out, ws.data() + 1, bytes, msg, sizeof msg) == SEQLOSS_OK,
+        "CTC with a caller workspace");
   check(same(rw, r2), "CTC: caller workspace gives the same bits");
   check(seqloss_ctc(&p, &o, &e, &out, ws.data(), bytes - 1, msg, sizeof msg) == SEQLOSS_ERROR_RANGE &&
             std::strstr(msg, "workspace") != nullptr,
@@ -877,13 +892,15 @@ void test_determinism() {
 
   seqloss_problem pa = a.problem();
   seqloss_ace_options ao = ace_opts();
-  check(seqloss_ace_workspace_size(&pa, &ao, &e, &bytes, msg, sizeof msg) == SEQLOSS_OK && bytes > 0, "ACE workspace size");
+  check(seqloss_ace_workspace_size(&pa, &ao, &e, &bytes, msg, sizeof msg) == SEQLOSS_OK && bytes > 0,
+        "ACE workspace size");
   ws.assign(bytes + 3, 0);
   std::vector<float> losses(a.N), grad(a.x.size());
   double loss = 0;
   seqloss_ace_outputs aout{losses.data(), static_cast<int64_t>(losses.size()), &loss, grad.data(),
                            static_cast<int64_t>(grad.size())};
-  check(seqloss_ace(&pa, &ao, &e, &aout, ws.data() + 3, bytes, msg, sizeof msg) == SEQLOSS_OK, "ACE with a caller workspace");
+  check(seqloss_ace(&pa, &ao, &e, &aout, ws.data() + 3, bytes, msg, sizeof msg) == SEQLOSS_OK,
+        "ACE with a caller workspace");
   AceResult ar = run_ace(a, ao, 2);
   check(loss == ar.loss && grad == ar.grad, "ACE: caller workspace gives the same bits");
   check(seqloss_ace(&pa, &ao, &e, &aout, ws.data(), bytes - 1, msg, sizeof msg) == SEQLOSS_ERROR_RANGE,
@@ -915,7 +932,8 @@ void expect_error(const std::string& what, seqloss_status want, const char* need
   seqloss_status st = call(msg, sizeof msg);
   bool terminated = std::memchr(msg, '\0', sizeof msg) != nullptr;
   bool ok = st == want && terminated && (needle == nullptr || std::strstr(msg, needle) != nullptr);
-  if (!ok) std::printf("  [%s] got %s: %s\n", what.c_str(), seqloss_status_name(st), terminated ? msg : "(unterminated)");
+  if (!ok)
+    std::printf("  [%s] got %s: %s\n", what.c_str(), seqloss_status_name(st), terminated ? msg : "(unterminated)");
   check(ok, "error: " + what);
   // The same call with a tiny message buffer and with none must not overflow or crash.
   char tiny[4] = {'a', 'b', 'c', 'd'};
@@ -935,51 +953,56 @@ void test_errors() {
 
   std::vector<float> losses(2), grad(base.x.size()), post(base.x.size());
   double loss;
-  seqloss_ctc_outputs cout_{losses.data(), static_cast<int64_t>(losses.size()), &loss, grad.data(), static_cast<int64_t>(grad.size()), post.data(),
-                            static_cast<int64_t>(post.size())};
+  seqloss_ctc_outputs cout_{
+      losses.data(), static_cast<int64_t>(losses.size()), &loss, grad.data(), static_cast<int64_t>(grad.size()),
+      post.data(),   static_cast<int64_t>(post.size())};
   seqloss_ace_outputs aout{losses.data(), static_cast<int64_t>(losses.size()), &loss, grad.data(),
                            static_cast<int64_t>(grad.size())};
 
   // CTC: mutate one thing at a time.
-  auto ctc_err = [&](const std::string& what, seqloss_status want, const char* needle,
-                     const std::function<void(seqloss_problem&, seqloss_ctc_options&, seqloss_exec&,
-                                              seqloss_ctc_outputs&)>& mutate) {
-    expect_error("ctc " + what, want, needle, [&](char* m, size_t ms) {
-      Case c = base;
-      seqloss_problem p = c.problem();
-      seqloss_ctc_options o = ctc_opts();
-      seqloss_exec e = cpu_exec();
-      seqloss_ctc_outputs out = cout_;
-      mutate(p, o, e, out);
-      return seqloss_ctc(&p, &o, &e, &out, nullptr, 0, m, ms);
-    });
-    // The workspace-size twin checks the same problem/options/exec (outputs aside).
-    if (what.find("outputs") == std::string::npos && what.find("losses") == std::string::npos &&
-        what.find("grad") == std::string::npos && what.find("posterior") == std::string::npos &&
-        what.find("data NULL") == std::string::npos) {
-      expect_error("ctc_workspace_size " + what, want, needle, [&](char* m, size_t ms) {
-        Case c = base;
-        seqloss_problem p = c.problem();
-        seqloss_ctc_options o = ctc_opts();
-        seqloss_exec e = cpu_exec();
-        seqloss_ctc_outputs out = cout_;
-        mutate(p, o, e, out);
-        size_t bytes = 0;
-        return seqloss_ctc_workspace_size(&p, &o, &e, &bytes, m, ms);
-      });
-    }
-  };
+  auto ctc_err =
+      [&](const std::string& what, seqloss_status want, const char* needle,
+          const std::function<void(seqloss_problem&, seqloss_ctc_options&, seqloss_exec&, seqloss_ctc_outputs&)>&
+              mutate) {
+        expect_error("ctc " + what, want, needle, [&](char* m, size_t ms) {
+          Case c = base;
+          seqloss_problem p = c.problem();
+          seqloss_ctc_options o = ctc_opts();
+          seqloss_exec e = cpu_exec();
+          seqloss_ctc_outputs out = cout_;
+          mutate(p, o, e, out);
+          return seqloss_ctc(&p, &o, &e, &out, nullptr, 0, m, ms);
+        });
+        // The workspace-size twin checks the same problem/options/exec (outputs aside).
+        if (what.find("outputs") == std::string::npos && what.find("losses") == std::string::npos &&
+            what.find("grad") == std::string::npos && what.find("posterior") == std::string::npos &&
+            what.find("data NULL") == std::string::npos) {
+          expect_error("ctc_workspace_size " + what, want, needle, [&](char* m, size_t ms) {
+            Case c = base;
+            seqloss_problem p = c.problem();
+            seqloss_ctc_options o = ctc_opts();
+            seqloss_exec e = cpu_exec();
+            seqloss_ctc_outputs out = cout_;
+            mutate(p, o, e, out);
+            size_t bytes = 0;
+            return seqloss_ctc_workspace_size(&p, &o, &e, &bytes, m, ms);
+          });
+        }
+      };
   using P = seqloss_problem;
   using O = seqloss_ctc_options;
   using E = seqloss_exec;
   using Out = seqloss_ctc_outputs;
-  ctc_err("batch 0", SEQLOSS_ERROR_RANGE, "batch must be an integer >= 1, got 0", [](P& p, O&, E&, Out&) { p.batch = 0; });
+  ctc_err("batch 0", SEQLOSS_ERROR_RANGE, "batch must be an integer >= 1, got 0",
+          [](P& p, O&, E&, Out&) { p.batch = 0; });
   ctc_err("time -1", SEQLOSS_ERROR_RANGE, "time must be", [](P& p, O&, E&, Out&) { p.time = -1; });
   ctc_err("classes 0", SEQLOSS_ERROR_RANGE, "classes must be", [](P& p, O&, E&, Out&) { p.classes = 0; });
   ctc_err("layout 2", SEQLOSS_ERROR_RANGE, "layout", [](P& p, O&, E&, Out&) { p.layout = 2; });
-  ctc_err("input probs", SEQLOSS_ERROR_RANGE, "input must be", [](P& p, O&, E&, Out&) { p.input = SEQLOSS_INPUT_PROBS; });
+  ctc_err("input probs", SEQLOSS_ERROR_RANGE, "input must be",
+          [](P& p, O&, E&, Out&) { p.input = SEQLOSS_INPUT_PROBS; });
   ctc_err("input -1", SEQLOSS_ERROR_RANGE, "input must be", [](P& p, O&, E&, Out&) { p.input = -1; });
-  ctc_err("blank 3", SEQLOSS_ERROR_RANGE, "blank must be an integer in [0, 2], got 3", [](P& p, O&, E&, Out&) { p.blank = 3; });
+  ctc_err("blank 3", SEQLOSS_ERROR_RANGE, "blank must be an integer in [0, 2], got 3",
+          [](P& p, O&, E&, Out&) { p.blank = 3; });
   ctc_err("blank -1", SEQLOSS_ERROR_RANGE, "blank", [](P& p, O&, E&, Out&) { p.blank = -1; });
   ctc_err("N*T*C overflow", SEQLOSS_ERROR_RANGE, "overflows", [](P& p, O&, E&, Out&) {
     p.batch = INT32_MAX;
@@ -1009,13 +1032,17 @@ void test_errors() {
   ctc_err("targetLengths sum too large", SEQLOSS_ERROR_RANGE,
           "the sum of targetLengths must be at most targets.length = 3, got 4",
           [](P& p, O&, E&, Out&) { const_cast<int32_t*>(p.target_lengths)[1] = 2; });
-  ctc_err("targets_size negative", SEQLOSS_ERROR_RANGE, "targets.length", [](P& p, O&, E&, Out&) { p.targets_size = -1; });
-  ctc_err("targets NULL", SEQLOSS_ERROR_TYPE, "targets must not be NULL", [](P& p, O&, E&, Out&) { p.targets = nullptr; });
-  ctc_err("label is the blank", SEQLOSS_ERROR_RANGE, "targets[1] must be a class in [0, 3) other than the blank 0, got 0",
+  ctc_err("targets_size negative", SEQLOSS_ERROR_RANGE, "targets.length",
+          [](P& p, O&, E&, Out&) { p.targets_size = -1; });
+  ctc_err("targets NULL", SEQLOSS_ERROR_TYPE, "targets must not be NULL",
+          [](P& p, O&, E&, Out&) { p.targets = nullptr; });
+  ctc_err("label is the blank", SEQLOSS_ERROR_RANGE,
+          "targets[1] must be a class in [0, 3) other than the blank 0, got 0",
           [](P& p, O&, E&, Out&) { const_cast<int32_t*>(p.targets)[1] = 0; });
   ctc_err("label too large", SEQLOSS_ERROR_RANGE, "targets[2] must be a class in [0, 3) other than the blank 0, got 3",
           [](P& p, O&, E&, Out&) { const_cast<int32_t*>(p.targets)[2] = 3; });
-  ctc_err("label negative", SEQLOSS_ERROR_RANGE, "got -4", [](P& p, O&, E&, Out&) { const_cast<int32_t*>(p.targets)[0] = -4; });
+  ctc_err("label negative", SEQLOSS_ERROR_RANGE, "got -4",
+          [](P& p, O&, E&, Out&) { const_cast<int32_t*>(p.targets)[0] = -4; });
   ctc_err("reduction 3", SEQLOSS_ERROR_RANGE, "reduction must be", [](P&, O& o, E&, Out&) { o.reduction = 3; });
   ctc_err("zeroInfinity 2", SEQLOSS_ERROR_RANGE, "zeroInfinity", [](P&, O& o, E&, Out&) { o.zero_infinity = 2; });
   ctc_err("gradConvention 2", SEQLOSS_ERROR_RANGE, "gradConvention must be 0 (exact) or 1 (pytorch), got 2",
@@ -1029,11 +1056,10 @@ void test_errors() {
   ctc_err("fit gamma inf", SEQLOSS_ERROR_RANGE, "got Infinity", [](P&, O& o, E&, Out&) { o.fit_gamma = kInf; });
   ctc_err("fit scope 2", SEQLOSS_ERROR_RANGE, "fit.alphaScope must be 0 (batch) or 1 (sequence), got 2",
           [](P&, O& o, E&, Out&) { o.fit_alpha_scope = 2; });
-  ctc_err("fit with logProbs", SEQLOSS_ERROR_RANGE, "input must be 0 (logits) when fit",
-          [](P& p, O& o, E&, Out&) {
-            p.input = SEQLOSS_INPUT_LOG_PROBS;
-            o.fit_gamma = 1;
-          });
+  ctc_err("fit with logProbs", SEQLOSS_ERROR_RANGE, "input must be 0 (logits) when fit", [](P& p, O& o, E&, Out&) {
+    p.input = SEQLOSS_INPUT_LOG_PROBS;
+    o.fit_gamma = 1;
+  });
   ctc_err("backend 7", SEQLOSS_ERROR_RANGE, "backend must be", [](P&, O&, E& e, Out&) { e.backend = 7; });
   ctc_err("memory 3", SEQLOSS_ERROR_RANGE, "memory must be", [](P&, O&, E& e, Out&) { e.memory = 3; });
   ctc_err("threads -1", SEQLOSS_ERROR_RANGE, "threads must be", [](P&, O&, E& e, Out&) { e.threads = -1; });
@@ -1055,19 +1081,21 @@ void test_errors() {
               e.device = 1000;
             });
     // Host arrays passed as device memory are refused before any kernel reads them.
-    expect_error("ctc host pointers as device memory", SEQLOSS_ERROR_RANGE, "must be device memory", [&](char* m, size_t ms) {
-      Case c = base;
-      seqloss_problem p = c.problem();
-      seqloss_ctc_options o = ctc_opts();
-      seqloss_exec e = cpu_exec();
-      e.backend = SEQLOSS_BACKEND_CUDA;
-      e.memory = SEQLOSS_MEMORY_DEVICE;
-      seqloss_ctc_outputs out = cout_;
-      return seqloss_ctc(&p, &o, &e, &out, nullptr, 0, m, ms);
-    });
+    expect_error("ctc host pointers as device memory", SEQLOSS_ERROR_RANGE, "must be device memory",
+                 [&](char* m, size_t ms) {
+                   Case c = base;
+                   seqloss_problem p = c.problem();
+                   seqloss_ctc_options o = ctc_opts();
+                   seqloss_exec e = cpu_exec();
+                   e.backend = SEQLOSS_BACKEND_CUDA;
+                   e.memory = SEQLOSS_MEMORY_DEVICE;
+                   seqloss_ctc_outputs out = cout_;
+                   return seqloss_ctc(&p, &o, &e, &out, nullptr, 0, m, ms);
+                 });
   }
   ctc_err("losses NULL", SEQLOSS_ERROR_TYPE, "losses must not be NULL", [](P&, O&, E&, Out& o) { o.losses = nullptr; });
-  ctc_err("losses too small", SEQLOSS_ERROR_RANGE, "losses must hold batch = 2", [](P&, O&, E&, Out& o) { o.losses_size = 1; });
+  ctc_err("losses too small", SEQLOSS_ERROR_RANGE, "losses must hold batch = 2",
+          [](P&, O&, E&, Out& o) { o.losses_size = 1; });
   ctc_err("targetLengths too short", SEQLOSS_ERROR_RANGE, "targetLengths must hold batch = 2",
           [](P& p, O&, E&, Out&) { p.target_lengths_size = 1; });
   ctc_err("inputLengths too short", SEQLOSS_ERROR_RANGE, "inputLengths must hold batch = 2", [](P& p, O&, E&, Out&) {
@@ -1076,7 +1104,8 @@ void test_errors() {
     p.input_lengths_size = 1;
   });
   ctc_err("grad too small", SEQLOSS_ERROR_RANGE, "grad must hold", [](P&, O&, E&, Out& o) { o.grad_size = 23; });
-  ctc_err("posterior too small", SEQLOSS_ERROR_RANGE, "posterior must hold", [](P&, O&, E&, Out& o) { o.posterior_size = 0; });
+  ctc_err("posterior too small", SEQLOSS_ERROR_RANGE, "posterior must hold",
+          [](P&, O&, E&, Out& o) { o.posterior_size = 0; });
 
   // NULL structs.
   {
@@ -1104,26 +1133,28 @@ void test_errors() {
   }
 
   // ACE.
-  auto ace_err = [&](const std::string& what, seqloss_status want, const char* needle,
-                     const std::function<void(seqloss_problem&, seqloss_ace_options&, seqloss_exec&,
-                                              seqloss_ace_outputs&)>& mutate) {
-    expect_error("ace " + what, want, needle, [&](char* m, size_t ms) {
-      Case c = base;
-      seqloss_problem p = c.problem();
-      seqloss_ace_options o = ace_opts();
-      seqloss_exec e = cpu_exec();
-      seqloss_ace_outputs out = aout;
-      mutate(p, o, e, out);
-      return seqloss_ace(&p, &o, &e, &out, nullptr, 0, m, ms);
-    });
-  };
+  auto ace_err =
+      [&](const std::string& what, seqloss_status want, const char* needle,
+          const std::function<void(seqloss_problem&, seqloss_ace_options&, seqloss_exec&, seqloss_ace_outputs&)>&
+              mutate) {
+        expect_error("ace " + what, want, needle, [&](char* m, size_t ms) {
+          Case c = base;
+          seqloss_problem p = c.problem();
+          seqloss_ace_options o = ace_opts();
+          seqloss_exec e = cpu_exec();
+          seqloss_ace_outputs out = aout;
+          mutate(p, o, e, out);
+          return seqloss_ace(&p, &o, &e, &out, nullptr, 0, m, ms);
+        });
+      };
   using AO = seqloss_ace_options;
   using AOut = seqloss_ace_outputs;
   ace_err("input logProbs", SEQLOSS_ERROR_RANGE, "input must be 0 (logits) or 2 (probs)",
           [](P& p, AO&, E&, AOut&) { p.input = SEQLOSS_INPUT_LOG_PROBS; });
   ace_err("inputLengths 0", SEQLOSS_ERROR_RANGE, "inputLengths[0] must be an integer in [1, 4], got 0",
           [](P& p, AO&, E&, AOut&) { const_cast<int32_t*>(p.input_lengths)[0] = 0; });
-  ace_err("counts NULL", SEQLOSS_ERROR_TYPE, "counts must not be NULL", [](P& p, AO&, E&, AOut&) { p.counts = nullptr; });
+  ace_err("counts NULL", SEQLOSS_ERROR_TYPE, "counts must not be NULL",
+          [](P& p, AO&, E&, AOut&) { p.counts = nullptr; });
   ace_err("counts size", SEQLOSS_ERROR_RANGE, "counts.length must be batch·classes = 6, got 5",
           [](P& p, AO&, E&, AOut&) { p.counts_size = 5; });
   ace_err("counts negative", SEQLOSS_ERROR_RANGE, "counts[1] must be a finite count >= 0, got -1",
@@ -1187,58 +1218,66 @@ void test_errors() {
     expect_error("ctc decode labels NULL", SEQLOSS_ERROR_TYPE, "labels", [&](char* m, size_t ms) {
       return seqloss_ctc_greedy_decode(&p, &e, nullptr, 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
     });
-    expect_error("ctc decode labels small", SEQLOSS_ERROR_RANGE, "labels must hold batch·time = 8", [&](char* m, size_t ms) {
-      return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 7, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
-    });
+    expect_error("ctc decode labels small", SEQLOSS_ERROR_RANGE, "labels must hold batch·time = 8",
+                 [&](char* m, size_t ms) {
+                   return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 7, lengths.data(),
+                                                    static_cast<int64_t>(lengths.size()), m, ms);
+                 });
     expect_error("ctc decode lengths NULL", SEQLOSS_ERROR_TYPE, "lengths", [&](char* m, size_t ms) {
       return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 8, nullptr, 0, m, ms);
     });
-    expect_error("ctc decode lengths small", SEQLOSS_ERROR_RANGE, "lengths must hold batch = 2", [&](char* m, size_t ms) {
-      return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 8, lengths.data(), 1, m, ms);
-    });
-    expect_error("ace decode lengths small", SEQLOSS_ERROR_RANGE, "lengths must hold batch = 2", [&](char* m, size_t ms) {
-      return seqloss_ace_decode(&p, 0, &e, labels.data(), 8, lengths.data(), 0, m, ms);
-    });
+    expect_error("ctc decode lengths small", SEQLOSS_ERROR_RANGE, "lengths must hold batch = 2",
+                 [&](char* m, size_t ms) {
+                   return seqloss_ctc_greedy_decode(&p, &e, labels.data(), 8, lengths.data(), 1, m, ms);
+                 });
+    expect_error(
+        "ace decode lengths small", SEQLOSS_ERROR_RANGE, "lengths must hold batch = 2",
+        [&](char* m, size_t ms) { return seqloss_ace_decode(&p, 0, &e, labels.data(), 8, lengths.data(), 0, m, ms); });
     expect_error("ctc decode problem NULL", SEQLOSS_ERROR_TYPE, "problem", [&](char* m, size_t ms) {
-      return seqloss_ctc_greedy_decode(nullptr, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
+      return seqloss_ctc_greedy_decode(nullptr, &e, labels.data(), 8, lengths.data(),
+                                       static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ctc decode exec NULL", SEQLOSS_ERROR_TYPE, "exec", [&](char* m, size_t ms) {
-      return seqloss_ctc_greedy_decode(&p, nullptr, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
+      return seqloss_ctc_greedy_decode(&p, nullptr, labels.data(), 8, lengths.data(),
+                                       static_cast<int64_t>(lengths.size()), m, ms);
     });
     expect_error("ctc decode data size", SEQLOSS_ERROR_RANGE, "logits.length", [&](char* m, size_t ms) {
       seqloss_problem q = p;
       q.data_size = 3;
-      return seqloss_ctc_greedy_decode(&q, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
+      return seqloss_ctc_greedy_decode(&q, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()),
+                                       m, ms);
     });
     if (cuda.devices == 0) {
       expect_error("ctc decode CUDA", cuda.unavailable, "CUDA", [&](char* m, size_t ms) {
         seqloss_exec ec = e;
         ec.backend = SEQLOSS_BACKEND_CUDA;
-        return seqloss_ctc_greedy_decode(&p, &ec, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m,
-                                         ms);
+        return seqloss_ctc_greedy_decode(&p, &ec, labels.data(), 8, lengths.data(),
+                                         static_cast<int64_t>(lengths.size()), m, ms);
       });
     }
     expect_error("ace decode blank", SEQLOSS_ERROR_RANGE, "blank", [&](char* m, size_t ms) {
       seqloss_problem q = p;
       q.blank = 9;
-      return seqloss_ace_decode(&q, 0, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
+      return seqloss_ace_decode(&q, 0, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m,
+                                ms);
     });
     expect_error("ace decode input length 0", SEQLOSS_ERROR_RANGE, "inputLengths[1] must be an integer in [1, 4]",
                  [&](char* m, size_t ms) {
                    Case d = base;
                    d.il = {4, 0};
                    seqloss_problem q = d.problem();
-                   return seqloss_ace_decode(&q, 1, &e, labels.data(), 8, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
+                   return seqloss_ace_decode(&q, 1, &e, labels.data(), 8, lengths.data(),
+                                             static_cast<int64_t>(lengths.size()), m, ms);
                  });
     expect_error("ace decode labels small", SEQLOSS_ERROR_RANGE, "labels", [&](char* m, size_t ms) {
-      return seqloss_ace_decode(&p, 0, &e, labels.data(), 1, lengths.data(), static_cast<int64_t>(lengths.size()), m, ms);
+      return seqloss_ace_decode(&p, 0, &e, labels.data(), 1, lengths.data(), static_cast<int64_t>(lengths.size()), m,
+                                ms);
     });
-    expect_error("ace count expected NULL", SEQLOSS_ERROR_TYPE, "expected", [&](char* m, size_t ms) {
-      return seqloss_ace_count(&p, &e, nullptr, 6, rounded.data(), 6, m, ms);
-    });
-    expect_error("ace count expected small", SEQLOSS_ERROR_RANGE, "expected must hold batch·classes = 6", [&](char* m, size_t ms) {
-      return seqloss_ace_count(&p, &e, expected.data(), 5, rounded.data(), 6, m, ms);
-    });
+    expect_error("ace count expected NULL", SEQLOSS_ERROR_TYPE, "expected",
+                 [&](char* m, size_t ms) { return seqloss_ace_count(&p, &e, nullptr, 6, rounded.data(), 6, m, ms); });
+    expect_error(
+        "ace count expected small", SEQLOSS_ERROR_RANGE, "expected must hold batch·classes = 6",
+        [&](char* m, size_t ms) { return seqloss_ace_count(&p, &e, expected.data(), 5, rounded.data(), 6, m, ms); });
     expect_error("ace count rounded small", SEQLOSS_ERROR_RANGE, "rounded must hold", [&](char* m, size_t ms) {
       return seqloss_ace_count(&p, &e, expected.data(), 6, rounded.data(), 2, m, ms);
     });
@@ -1437,9 +1476,17 @@ DctcResult run_dctc(const Case& c, const seqloss_dctc_options& o, int threads = 
   r.alignment.assign(static_cast<size_t>(c.N) * c.T, -7);
   seqloss_problem p = c.problem();
   seqloss_exec e = cpu_exec(threads);
-  seqloss_dctc_outputs out{r.losses.data(), c.N, &r.loss, r.grad.data(), static_cast<int64_t>(r.grad.size()),
-                           r.alignment.data(), static_cast<int64_t>(r.alignment.size()), r.ctc.data(), c.N,
-                           r.distill.data(), c.N};
+  seqloss_dctc_outputs out{r.losses.data(),
+                           c.N,
+                           &r.loss,
+                           r.grad.data(),
+                           static_cast<int64_t>(r.grad.size()),
+                           r.alignment.data(),
+                           static_cast<int64_t>(r.alignment.size()),
+                           r.ctc.data(),
+                           c.N,
+                           r.distill.data(),
+                           c.N};
   char msg[512];
   r.status = seqloss_dctc(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg);
   r.message = msg;
@@ -1455,9 +1502,12 @@ void test_dctc() {
     DctcResult d0 = run_dctc(c, dctc_opts(SEQLOSS_REDUCTION_SUM, SEQLOSS_DCTC_RATIO, 0.0, 1.0, 1.0, 0.0));
     CtcResult plain = run_ctc(c, ctc_opts(SEQLOSS_REDUCTION_SUM, 1));
     double gerr = 0, lerr = 0;
-    for (size_t i = 0; i < c.x.size(); ++i) gerr = std::max(gerr, static_cast<double>(std::fabs(d0.grad[i] - plain.grad[i])));
-    for (int n = 0; n < c.N; ++n) lerr = std::max(lerr, static_cast<double>(std::fabs(d0.losses[n] - plain.losses[n]) / (1 + plain.losses[n])));
-    check(d0.status == SEQLOSS_OK && gerr < 1e-6 && lerr < 1e-6, fmt("DCTC lambda 0 = CTC (grad %g, loss %g)", gerr, lerr));
+    for (size_t i = 0; i < c.x.size(); ++i)
+      gerr = std::max(gerr, static_cast<double>(std::fabs(d0.grad[i] - plain.grad[i])));
+    for (int n = 0; n < c.N; ++n)
+      lerr = std::max(lerr, static_cast<double>(std::fabs(d0.losses[n] - plain.losses[n]) / (1 + plain.losses[n])));
+    check(d0.status == SEQLOSS_OK && gerr < 1e-6 && lerr < 1e-6,
+          fmt("DCTC lambda 0 = CTC (grad %g, loss %g)", gerr, lerr));
 
     for (int mode = 0; mode <= 2; ++mode) {
       for (int margin = 0; margin <= 1; ++margin) {
@@ -1577,12 +1627,14 @@ void test_align() {
         if (sc > best) best = sc, best_path = path;
       }
       ++cases;
-      std::vector<int> got(a.paths.begin() + static_cast<int64_t>(n) * c.T, a.paths.begin() + static_cast<int64_t>(n) * c.T + Tn);
+      std::vector<int> got(a.paths.begin() + static_cast<int64_t>(n) * c.T,
+                           a.paths.begin() + static_cast<int64_t>(n) * c.T + Tn);
       bool pad_ok = true;
       for (int t = Tn; t < c.T; ++t) pad_ok = pad_ok && a.paths[static_cast<size_t>(n) * c.T + t] == -1;
       bool ok;
       if (best == -kInf) {
-        ok = std::isinf(a.scores[n]) && a.scores[n] < 0 && std::all_of(got.begin(), got.end(), [](int k) { return k == -1; });
+        ok = std::isinf(a.scores[n]) && a.scores[n] < 0 &&
+             std::all_of(got.begin(), got.end(), [](int k) { return k == -1; });
       } else {
         ok = got == best_path && std::fabs(a.scores[n] - best) < 1e-5 * (1 + std::fabs(best)) &&
              collapse(got, c.blank) == l && a.scores[n] <= -ref.loss[n] + 1e-5;
@@ -1613,8 +1665,9 @@ void test_new_errors() {
       P p = c.problem();
       D o = dctc_opts(SEQLOSS_REDUCTION_MEAN, SEQLOSS_DCTC_RATIO, 0.01, 1.0, 1.0, 0.0);
       seqloss_exec e = cpu_exec();
-      DO out{losses.data(), 2, &loss, grad.data(), static_cast<int64_t>(grad.size()), alignment.data(), 8,
-             ctc.data(), 2, distill.data(), 2};
+      DO out{
+          losses.data(),  2, &loss, grad.data(), static_cast<int64_t>(grad.size()), alignment.data(), 8, ctc.data(), 2,
+          distill.data(), 2};
       mutate(p, o, out);
       return seqloss_dctc(&p, &o, &e, &out, nullptr, 0, m, ms);
     });
@@ -1630,7 +1683,8 @@ void test_new_errors() {
       return seqloss_dctc_workspace_size(&p, &o, &e, &bytes, m, ms);
     });
   };
-  dctc_err("lambda -1", SEQLOSS_ERROR_RANGE, "lambda must be a finite number >= 0, got -1", [](P&, D& o, DO&) { o.lambda = -1; });
+  dctc_err("lambda -1", SEQLOSS_ERROR_RANGE, "lambda must be a finite number >= 0, got -1",
+           [](P&, D& o, DO&) { o.lambda = -1; });
   dctc_err("lambda NaN", SEQLOSS_ERROR_RANGE, "lambda must be a finite number >= 0, got NaN",
            [](P&, D& o, DO&) { o.lambda = std::nan(""); });
   dctc_err("ctcWeight inf", SEQLOSS_ERROR_RANGE, "ctcWeight must be a finite number >= 0, got Infinity",
@@ -1652,7 +1706,8 @@ void test_new_errors() {
   dctc_err("label is the blank", SEQLOSS_ERROR_RANGE, "targets[0] must be a class in [0, 3) other than the blank 0",
            [](P& p, D&, DO&) { const_cast<int32_t*>(p.targets)[0] = 0; });
   dctc_err("out losses NULL", SEQLOSS_ERROR_TYPE, "losses must not be NULL", [](P&, D&, DO& o) { o.losses = nullptr; });
-  dctc_err("out alignment short", SEQLOSS_ERROR_RANGE, "alignment must hold batch·time = 8 values, got alignment_size = 7",
+  dctc_err("out alignment short", SEQLOSS_ERROR_RANGE,
+           "alignment must hold batch·time = 8 values, got alignment_size = 7",
            [](P&, D&, DO& o) { o.alignment_size = 7; });
   dctc_err("out ctc_losses short", SEQLOSS_ERROR_RANGE, "ctc_losses must hold batch = 2 values",
            [](P&, D&, DO& o) { o.ctc_losses_size = 1; });
@@ -1711,7 +1766,8 @@ void test_new_errors() {
   align_err("out scores NULL", SEQLOSS_ERROR_TYPE, "scores must not be NULL", [](P&, AO& o) { o.scores = nullptr; });
   align_err("out paths short", SEQLOSS_ERROR_RANGE, "paths must hold batch·time = 8 values, got paths_size = 5",
             [](P&, AO& o) { o.paths_size = 5; });
-  align_err("out scores short", SEQLOSS_ERROR_RANGE, "scores must hold batch = 2 values", [](P&, AO& o) { o.scores_size = 1; });
+  align_err("out scores short", SEQLOSS_ERROR_RANGE, "scores must hold batch = 2 values",
+            [](P&, AO& o) { o.scores_size = 1; });
   const CudaState cuda = cuda_state();
   if (cuda.devices == 0) {
     expect_error("ctc_align on cuda", cuda.unavailable, "CUDA", [&](char* m, size_t ms) {
@@ -1738,7 +1794,8 @@ void test_aliasing() {
   std::vector<float> arena(64);
   std::vector<float> losses(2), grad(48), posterior(24);  // grad holds room for a posterior placed over its end
   double loss = 0;
-  auto ctc_alias = [&](const char* what, const char* needle, const std::function<void(seqloss_problem&, seqloss_ctc_outputs&)>& place) {
+  auto ctc_alias = [&](const char* what, const char* needle,
+                       const std::function<void(seqloss_problem&, seqloss_ctc_outputs&)>& place) {
     expect_error(std::string("alias ") + what, SEQLOSS_ERROR_RANGE, needle, [&](char* m, size_t ms) {
       seqloss_problem p = c.problem();
       seqloss_ctc_options o{};
@@ -1750,11 +1807,12 @@ void test_aliasing() {
     });
   };
   auto* ints = reinterpret_cast<int32_t*>(arena.data());
-  ctc_alias("grad over targets", "grad must share no memory with targets", [&](seqloss_problem& p, seqloss_ctc_outputs& out) {
-    ints[0] = 1, ints[1] = 2;
-    p.targets = ints;
-    out.grad = arena.data();
-  });
+  ctc_alias("grad over targets", "grad must share no memory with targets",
+            [&](seqloss_problem& p, seqloss_ctc_outputs& out) {
+              ints[0] = 1, ints[1] = 2;
+              p.targets = ints;
+              out.grad = arena.data();
+            });
   ctc_alias("grad over targetLengths", "grad must share no memory with targetLengths",
             [&](seqloss_problem& p, seqloss_ctc_outputs& out) {
               ints[30] = 1, ints[31] = 1;
@@ -1773,8 +1831,9 @@ void test_aliasing() {
             [&](seqloss_problem&, seqloss_ctc_outputs& out) { out.posterior = grad.data() + 23; });
   ctc_alias("losses inside grad", "grad must share no memory with losses",
             [&](seqloss_problem&, seqloss_ctc_outputs& out) { out.losses = grad.data() + 3; });
-  ctc_alias("loss inside posterior", "posterior must share no memory with loss",
-            [&](seqloss_problem&, seqloss_ctc_outputs& out) { out.loss = reinterpret_cast<double*>(posterior.data() + 2); });
+  ctc_alias(
+      "loss inside posterior", "posterior must share no memory with loss",
+      [&](seqloss_problem&, seqloss_ctc_outputs& out) { out.loss = reinterpret_cast<double*>(posterior.data() + 2); });
   check(ints[0] == 1 && ints[1] == 2 && ints[30] == 1 && ints[40] == 4, "alias: the inputs are left as they were");
 
   // ACE: the gradient over the counts.
@@ -1933,7 +1992,8 @@ void test_numerics_extremes() {
                 std::isnan(r.loss),
             fmt("NaN inputs: losses %g, %g", r.losses[0], r.losses[2]));
       check(all_of(r.grad, 0, 40, is_nan) && all_of(r.posterior, 0, 40, is_nan), "NaN inputs: NaN rows");
-      check(all_of(r.grad, 40, 52, finite) && all_of(r.grad, 52, 60, is_zero), "NaN inputs: a NaN at t >= T_n is ignored");
+      check(all_of(r.grad, 40, 52, finite) && all_of(r.grad, 52, 60, is_zero),
+            "NaN inputs: a NaN at t >= T_n is ignored");
       check(all_of(r.grad, 60, 68, is_nan) && all_of(r.grad, 68, 80, is_zero), "NaN inputs: rows t >= T_n stay 0");
     }
     AlignResult a = run_align(c);
@@ -2007,8 +2067,9 @@ PoolRun pool_run(const Case& c, const seqloss_exec& e) {
   r.lengths.assign(c.N, -1);
   seqloss_problem p = c.problem();
   seqloss_ctc_options co = ctc_opts(SEQLOSS_REDUCTION_MEAN);
-  seqloss_ctc_outputs out{r.ctc_losses.data(), c.N, &r.ctc_loss, r.ctc_grad.data(), static_cast<int64_t>(n),
-                          r.ctc_post.data(), static_cast<int64_t>(n)};
+  seqloss_ctc_outputs out{
+      r.ctc_losses.data(),    c.N, &r.ctc_loss, r.ctc_grad.data(), static_cast<int64_t>(n), r.ctc_post.data(),
+      static_cast<int64_t>(n)};
   r.ok &= seqloss_ctc(&p, &co, &e, &out, nullptr, 0, nullptr, 0) == SEQLOSS_OK;
   seqloss_ace_options ao = ace_opts(SEQLOSS_REDUCTION_MEAN);
   seqloss_ace_outputs aout{r.ace_losses.data(), c.N, &r.ace_loss, r.ace_grad.data(), static_cast<int64_t>(n)};
@@ -2077,7 +2138,8 @@ void test_pool() {
       });
     }
     for (auto& t : callers) t.join();
-    for (int i = 0; i < 4; ++i) check(good[static_cast<size_t>(i)] == 6, "pool: concurrent caller " + std::to_string(i));
+    for (int i = 0; i < 4; ++i)
+      check(good[static_cast<size_t>(i)] == 6, "pool: concurrent caller " + std::to_string(i));
   }
 
   // A call made from inside a job of the same pool (on its workers and on its caller) runs inline.

@@ -188,8 +188,12 @@ CtcOut run_ctc(const Case& c, const seqloss_ctc_options& o, const seqloss_exec& 
   r.losses.assign(static_cast<size_t>(c.N), -7.0f);
   if (grad) r.grad.assign(ntc, 9.0f);
   if (post) r.post.assign(ntc, 9.0f);
-  seqloss_ctc_outputs out{r.losses.data(), c.N, &r.loss, grad ? r.grad.data() : nullptr,
-                          static_cast<int64_t>(grad ? ntc : 0), post ? r.post.data() : nullptr,
+  seqloss_ctc_outputs out{r.losses.data(),
+                          c.N,
+                          &r.loss,
+                          grad ? r.grad.data() : nullptr,
+                          static_cast<int64_t>(grad ? ntc : 0),
+                          post ? r.post.data() : nullptr,
                           static_cast<int64_t>(post ? ntc : 0)};
   seqloss_problem p = c.problem();
   char msg[512] = {0};
@@ -214,9 +218,17 @@ DctcOut run_dctc(const Case& c, const seqloss_dctc_options& o, const seqloss_exe
   r.distill.assign(static_cast<size_t>(c.N), -7.0f);
   r.align.assign(nt, -9);
   if (grad) r.grad.assign(ntc, 9.0f);
-  seqloss_dctc_outputs out{r.losses.data(), c.N, &r.loss, grad ? r.grad.data() : nullptr,
-                           static_cast<int64_t>(grad ? ntc : 0), r.align.data(), static_cast<int64_t>(nt),
-                           r.ctc.data(), c.N, r.distill.data(), c.N};
+  seqloss_dctc_outputs out{r.losses.data(),
+                           c.N,
+                           &r.loss,
+                           grad ? r.grad.data() : nullptr,
+                           static_cast<int64_t>(grad ? ntc : 0),
+                           r.align.data(),
+                           static_cast<int64_t>(nt),
+                           r.ctc.data(),
+                           c.N,
+                           r.distill.data(),
+                           c.N};
   seqloss_problem p = c.problem();
   char msg[512] = {0};
   r.st = seqloss_dctc(&p, &o, &e, &out, nullptr, 0, msg, sizeof msg);
@@ -274,11 +286,15 @@ void compare_ctc(const Case& c, const std::string& what, const seqloss_ctc_optio
   bool ok = rel_close(a.loss, b.loss);
   for (int n = 0; n < c.N; ++n) ok = ok && rel_close(a.losses[n], b.losses[n], kTol, 1e-6);
   check(ok, "ctc losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
-  if (grad) check(array_diff(a.grad, b.grad) <= kTol, "ctc grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
-  if (post) check(array_diff(a.post, b.post) <= kTol, "ctc posterior: " + at + str(" (max rel %g)", array_diff(a.post, b.post)));
+  if (grad)
+    check(array_diff(a.grad, b.grad) <= kTol, "ctc grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
+  if (post)
+    check(array_diff(a.post, b.post) <= kTol,
+          "ctc posterior: " + at + str(" (max rel %g)", array_diff(a.post, b.post)));
   // Run to run: bitwise.
   const CtcOut b2 = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), grad, post);
-  check(b2.losses == b.losses && b2.grad == b.grad && b2.post == b.post && b2.loss == b.loss, "ctc deterministic: " + at);
+  check(b2.losses == b.losses && b2.grad == b.grad && b2.post == b.post && b2.loss == b.loss,
+        "ctc deterministic: " + at);
 }
 
 seqloss_ctc_options ctc_options(int32_t reduction, int32_t zero_inf, double alpha, int32_t scope, double gamma) {
@@ -292,7 +308,8 @@ seqloss_ctc_options ctc_options(int32_t reduction, int32_t zero_inf, double alph
   return o;
 }
 
-seqloss_dctc_options dctc_options(int32_t alignment, int32_t reduction, double lambda, double beta, double s, double m) {
+seqloss_dctc_options dctc_options(int32_t alignment, int32_t reduction, double lambda, double beta, double s,
+                                  double m) {
   seqloss_dctc_options o;
   std::memset(&o, 0, sizeof o);
   o.alignment = alignment;
@@ -331,7 +348,8 @@ void compare_dctc(const Case& c, const std::string& what, const seqloss_dctc_opt
   }
   check(ok, "dctc losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
   check(a.align == b.align, "dctc z*: " + at);
-  if (grad) check(array_diff(a.grad, b.grad) <= kTol, "dctc grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
+  if (grad)
+    check(array_diff(a.grad, b.grad) <= kTol, "dctc grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
   const DctcOut b2 = run_dctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), grad);
   check(b2.losses == b.losses && b2.grad == b.grad && b2.align == b.align, "dctc deterministic: " + at);
 }
@@ -343,9 +361,11 @@ void compare_align(const Case& c, const std::string& what) {
   check(a.st == SEQLOSS_OK && b.st == SEQLOSS_OK, "align runs: " + at);
   if (a.st != SEQLOSS_OK || b.st != SEQLOSS_OK) return;
   for (int n = 0; n < c.N; ++n) {
-    check(rel_close(a.scores[n], b.scores[n], kTol, 1e-6), "align score: " + at + str(" (%g vs %g)", a.scores[n], b.scores[n]));
-    const bool same = std::equal(a.paths.begin() + static_cast<int64_t>(n) * c.T, a.paths.begin() + static_cast<int64_t>(n + 1) * c.T,
-                                 b.paths.begin() + static_cast<int64_t>(n) * c.T);
+    check(rel_close(a.scores[n], b.scores[n], kTol, 1e-6),
+          "align score: " + at + str(" (%g vs %g)", a.scores[n], b.scores[n]));
+    const bool same =
+        std::equal(a.paths.begin() + static_cast<int64_t>(n) * c.T, a.paths.begin() + static_cast<int64_t>(n + 1) * c.T,
+                   b.paths.begin() + static_cast<int64_t>(n) * c.T);
     // Equal paths, or (at an exact tie broken by the last bit of a row's log-sum-exp) equally good ones.
     check(same || rel_close(path_score(c, n, a.paths), path_score(c, n, b.paths), 1e-12, 1e-12), "align path: " + at);
   }
@@ -389,8 +409,10 @@ void compare_decoders(const Case& c0, const std::string& what) {
   std::vector<int32_t> ra(nc), rb(nc);
   seqloss_problem p = ace.problem();
   seqloss_exec cpu = exec_of(SEQLOSS_BACKEND_CPU), gpu = exec_of(SEQLOSS_BACKEND_CUDA);
-  const seqloss_status sa = seqloss_ace_count(&p, &cpu, ea.data(), static_cast<int64_t>(nc), ra.data(), static_cast<int64_t>(nc), nullptr, 0);
-  const seqloss_status sb = seqloss_ace_count(&p, &gpu, eb.data(), static_cast<int64_t>(nc), rb.data(), static_cast<int64_t>(nc), nullptr, 0);
+  const seqloss_status sa =
+      seqloss_ace_count(&p, &cpu, ea.data(), static_cast<int64_t>(nc), ra.data(), static_cast<int64_t>(nc), nullptr, 0);
+  const seqloss_status sb =
+      seqloss_ace_count(&p, &gpu, eb.data(), static_cast<int64_t>(nc), rb.data(), static_cast<int64_t>(nc), nullptr, 0);
   check(sa == SEQLOSS_OK && sb == SEQLOSS_OK, "count runs: " + at);
   bool ok = true;
   for (size_t i = 0; i < nc; ++i) {
@@ -418,12 +440,14 @@ void test_random(std::mt19937& rng) {
       compare_ctc(c, "alpha batch", ctc_options(red, 0, 0.4, SEQLOSS_FIT_SCOPE_BATCH, 0), true, true);
       compare_ctc(c, "alpha sequence", ctc_options(red, 0, 0.6, SEQLOSS_FIT_SCOPE_SEQUENCE, 0), true, true);
       compare_ctc(c, "gamma", ctc_options(red, 0, 0, 0, gammas[i % 3]), true, false);
-      compare_ctc(c, "alpha+gamma", ctc_options(red, 0, 0.5, static_cast<int32_t>(i % 2), gammas[(i + 1) % 3]), true, true);
+      compare_ctc(c, "alpha+gamma", ctc_options(red, 0, 0.5, static_cast<int32_t>(i % 2), gammas[(i + 1) % 3]), true,
+                  true);
       compare_ctc(c, "alpha, posterior only", ctc_options(red, 0, 0.5, 0, 0), false, true);
       const int32_t modes[] = {SEQLOSS_DCTC_RATIO, SEQLOSS_DCTC_POSTERIOR, SEQLOSS_DCTC_VITERBI};
       for (int32_t mode : modes) {
         compare_dctc(c, "dctc mode " + std::to_string(mode), dctc_options(mode, red, 0.05, 1.0, 1.0, 0.0), true);
-        compare_dctc(c, "dctc margin mode " + std::to_string(mode), dctc_options(mode, red, 0.3, 0.7, 2.0, 0.5), i % 2 == 0);
+        compare_dctc(c, "dctc margin mode " + std::to_string(mode), dctc_options(mode, red, 0.3, 0.7, 2.0, 0.5),
+                     i % 2 == 0);
       }
       compare_dctc(c, "dctc beta 0", dctc_options(SEQLOSS_DCTC_RATIO, red, 0.5, 0.0, 1.0, 0.2), true);
     }
@@ -486,7 +510,8 @@ void test_extremes(std::mt19937& rng) {
     for (int i = 0; i < c.tl[0] + c.tl[1]; ++i) c.targets.push_back(1 + static_cast<int>(r2() % 39));
     compare_ctc(c, "plain", ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), true, true);
     compare_ctc(c, "alpha+gamma", ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0.5, 0, 1.0), true, false);
-    compare_dctc(c, "dctc viterbi", dctc_options(SEQLOSS_DCTC_VITERBI, SEQLOSS_REDUCTION_MEAN, 0.01, 1.0, 1.0, 0.0), true);
+    compare_dctc(c, "dctc viterbi", dctc_options(SEQLOSS_DCTC_VITERBI, SEQLOSS_REDUCTION_MEAN, 0.01, 1.0, 1.0, 0.0),
+                 true);
     compare_align(c, "align");
   }
   // Wide: C = 20 000 classes.
@@ -534,7 +559,8 @@ void test_device_memory(std::mt19937& rng) {
   seqloss_problem p = c.problem(dx);
   std::vector<float> losses(static_cast<size_t>(c.N));
   double loss = 0;
-  seqloss_ctc_outputs out{losses.data(), c.N, &loss, dg, static_cast<int64_t>(c.x.size()), dp, static_cast<int64_t>(c.x.size())};
+  seqloss_ctc_outputs out{
+      losses.data(), c.N, &loss, dg, static_cast<int64_t>(c.x.size()), dp, static_cast<int64_t>(c.x.size())};
   seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA, SEQLOSS_MEMORY_DEVICE);
   size_t ws_bytes = 0;
   check(seqloss_ctc_workspace_size(&p, &o, &e, &ws_bytes, nullptr, 0) == SEQLOSS_OK && ws_bytes > 0, "workspace size");
@@ -546,12 +572,15 @@ void test_device_memory(std::mt19937& rng) {
   std::vector<float> g(c.x.size()), q(c.x.size());
   cudaMemcpy(g.data(), dg, bytes, cudaMemcpyDeviceToHost);
   cudaMemcpy(q.data(), dp, bytes, cudaMemcpyDeviceToHost);
-  check(losses == host.losses && loss == host.loss && g == host.grad && q == host.post, "device memory = host memory, bitwise");
+  check(losses == host.losses && loss == host.loss && g == host.grad && q == host.post,
+        "device memory = host memory, bitwise");
   // A workspace one byte short is refused.
-  check(seqloss_ctc(&p, &o, &e, &out, ws, ws_bytes - 1, msg, sizeof msg) == SEQLOSS_ERROR_RANGE, "short workspace refused");
+  check(seqloss_ctc(&p, &o, &e, &out, ws, ws_bytes - 1, msg, sizeof msg) == SEQLOSS_ERROR_RANGE,
+        "short workspace refused");
   // Host arrays as device memory.
   seqloss_problem hp = c.problem();
-  check(seqloss_ctc(&hp, &o, &e, &out, nullptr, 0, msg, sizeof msg) == SEQLOSS_ERROR_RANGE && std::strstr(msg, "device memory"),
+  check(seqloss_ctc(&hp, &o, &e, &out, nullptr, 0, msg, sizeof msg) == SEQLOSS_ERROR_RANGE &&
+            std::strstr(msg, "device memory"),
         "host logits as device memory refused");
   cudaFree(ws);
   cudaFree(dx);
@@ -582,11 +611,11 @@ struct DeviceCtc {
     cudaFree(dx);
     cudaFree(dg);
   }
-  seqloss_status run(void* stream, void* ws = nullptr, size_t ws_bytes = 0, float* data = nullptr, float* grad = nullptr,
-                     int32_t device = 0, char* msg = nullptr, size_t msg_size = 0) {
+  seqloss_status run(void* stream, void* ws = nullptr, size_t ws_bytes = 0, float* data = nullptr,
+                     float* grad = nullptr, int32_t device = 0, char* msg = nullptr, size_t msg_size = 0) {
     seqloss_problem p = c.problem(data != nullptr ? data : dx);
     seqloss_ctc_outputs out{losses.data(), c.N, &loss, grad != nullptr ? grad : dg, static_cast<int64_t>(c.x.size()),
-                            nullptr, 0};
+                            nullptr,       0};
     seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA, SEQLOSS_MEMORY_DEVICE);
     e.stream = stream;
     e.device = device;
@@ -636,7 +665,8 @@ void test_workspace_checks(std::mt19937& rng) {
         std::string("a host workspace is refused: ") + msg);
   unsigned char* ws = nullptr;
   cudaMalloc(&ws, need + 1);
-  check(d.run(nullptr, ws + 1, need) == SEQLOSS_OK && d.same_as_host(), "a misaligned workspace is aligned (bitwise the same)");
+  check(d.run(nullptr, ws + 1, need) == SEQLOSS_OK && d.same_as_host(),
+        "a misaligned workspace is aligned (bitwise the same)");
   cudaFree(ws);
   unsigned char* half = nullptr;
   cudaMalloc(&half, need / 2);
@@ -682,7 +712,8 @@ void test_pool(std::mt19937& rng) {
   cudaMemPoolGetAttribute(def, cudaMemPoolAttrReservedMemCurrent, &reserved0);
   Case c = random_case(rng, 4, 30, 20, 8, false);
   c.name = "pool";
-  const CtcOut r = run_ctc(c, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, true);
+  const CtcOut r =
+      run_ctc(c, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, true);
   check(r.st == SEQLOSS_OK, "pool: the call runs");
   cudaMemPoolGetAttribute(def, cudaMemPoolAttrReleaseThreshold, &after);
   cudaMemPoolGetAttribute(def, cudaMemPoolAttrReservedMemCurrent, &reserved1);
@@ -698,7 +729,8 @@ void test_pending_error(std::mt19937& rng) {
   check(cudaPeekAtLastError() != cudaSuccess, "and leaves its error pending");
   Case c = random_case(rng, 3, 20, 10, 5, false);
   c.name = "after a pending error";
-  const CtcOut r = run_ctc(c, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, false);
+  const CtcOut r =
+      run_ctc(c, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, false);
   check(r.st == SEQLOSS_OK, "a call after the caller's failed cudaMalloc succeeds");
 }
 
@@ -795,27 +827,45 @@ void test_failures(std::mt19937& rng) {
     std::function<seqloss_status(char*, size_t)> run;
   };
   const std::vector<Op> ops = {
-      {"ctc (host memory)", [&](char* m, size_t n) {
+      {"ctc (host memory)",
+       [&](char* m, size_t n) {
          seqloss_problem p = c.problem();
          std::vector<float> losses(static_cast<size_t>(c.N)), grad(c.x.size()), post(c.x.size());
          double loss = 0;
-         seqloss_ctc_outputs out{losses.data(), c.N, &loss, grad.data(), static_cast<int64_t>(grad.size()),
-                                 post.data(), static_cast<int64_t>(post.size())};
+         seqloss_ctc_outputs out{losses.data(),
+                                 c.N,
+                                 &loss,
+                                 grad.data(),
+                                 static_cast<int64_t>(grad.size()),
+                                 post.data(),
+                                 static_cast<int64_t>(post.size())};
          seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
          return seqloss_ctc(&p, &co, &e, &out, nullptr, 0, m, n);
        }},
-      {"ctc (device memory, caller workspace)", [&](char* m, size_t n) { return dev.run(nullptr, ws, need, nullptr, nullptr, 0, m, n); }},
-      {"dctc", [&](char* m, size_t n) {
+      {"ctc (device memory, caller workspace)",
+       [&](char* m, size_t n) { return dev.run(nullptr, ws, need, nullptr, nullptr, 0, m, n); }},
+      {"dctc",
+       [&](char* m, size_t n) {
          seqloss_problem p = c.problem();
          std::vector<float> losses(static_cast<size_t>(c.N)), grad(c.x.size());
          std::vector<int32_t> align(static_cast<size_t>(c.N) * c.T);
          double loss = 0;
-         seqloss_dctc_outputs out{losses.data(), c.N, &loss, grad.data(), static_cast<int64_t>(grad.size()),
-                                  align.data(), static_cast<int64_t>(align.size()), nullptr, 0, nullptr, 0};
+         seqloss_dctc_outputs out{losses.data(),
+                                  c.N,
+                                  &loss,
+                                  grad.data(),
+                                  static_cast<int64_t>(grad.size()),
+                                  align.data(),
+                                  static_cast<int64_t>(align.size()),
+                                  nullptr,
+                                  0,
+                                  nullptr,
+                                  0};
          seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
          return seqloss_dctc(&p, &dopt, &e, &out, nullptr, 0, m, n);
        }},
-      {"ctcAlign", [&](char* m, size_t n) {
+      {"ctcAlign",
+       [&](char* m, size_t n) {
          seqloss_problem p = c.problem();
          std::vector<int32_t> paths(static_cast<size_t>(c.N) * c.T);
          std::vector<float> scores(static_cast<size_t>(c.N));
@@ -823,7 +873,8 @@ void test_failures(std::mt19937& rng) {
          seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
          return seqloss_ctc_align(&p, &e, &out, nullptr, 0, m, n);
        }},
-      {"ace", [&](char* m, size_t n) {
+      {"ace",
+       [&](char* m, size_t n) {
          seqloss_problem p = a.problem();
          std::vector<float> losses(static_cast<size_t>(a.N)), grad(a.x.size());
          double loss = 0;
@@ -831,14 +882,16 @@ void test_failures(std::mt19937& rng) {
          seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
          return seqloss_ace(&p, &ao, &e, &out, nullptr, 0, m, n);
        }},
-      {"ctc greedy decode", [&](char* m, size_t n) {
+      {"ctc greedy decode",
+       [&](char* m, size_t n) {
          seqloss_problem p = c.problem();
          std::vector<int32_t> labels(static_cast<size_t>(c.N) * c.T), lengths(static_cast<size_t>(c.N));
          seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA);
          return seqloss_ctc_greedy_decode(&p, &e, labels.data(), static_cast<int64_t>(labels.size()), lengths.data(),
                                           c.N, m, n);
        }},
-      {"ace count", [&](char* m, size_t n) {
+      {"ace count",
+       [&](char* m, size_t n) {
          seqloss_problem p = a.problem();
          std::vector<float> expected(static_cast<size_t>(a.N) * a.C);
          std::vector<int32_t> rounded(expected.size());
@@ -871,8 +924,8 @@ void test_failures(std::mt19937& rng) {
       check(seqloss::simt::pending_operations() == 0, at + " -> nothing left queued");
       check(seqloss::simt::live_allocations(0) == allocs, at + " -> no allocation left behind");
     }
-    check(failures >= 8, std::string(op.name) + ": at least 8 runtime calls were failed in turn (" +
-                             std::to_string(failures) + ")");
+    check(failures >= 8,
+          std::string(op.name) + ": at least 8 runtime calls were failed in turn (" + std::to_string(failures) + ")");
     std::printf("  failure injection: %-40s %d runtime calls failed in turn\n", op.name, failures);
     check(op.run(msg, sizeof msg) == SEQLOSS_OK, std::string(op.name) + " runs after the injections");
   }
@@ -894,10 +947,12 @@ void test_out_of_memory(std::mt19937& rng) {
   big.tl = {2, 1};
   big.targets = {1, 2, 3};
   seqloss::simt::set_memory_limit(0, seqloss::simt::device_bytes_in_use(0) + 1024);
-  const CtcOut r = run_ctc(big, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, false);
+  const CtcOut r =
+      run_ctc(big, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, false);
   seqloss::simt::set_memory_limit(0, 0);
   check(r.st == SEQLOSS_ERROR_ALLOC, "a device without memory for the workspace: SEQLOSS_ERROR_ALLOC");
-  const CtcOut again = run_ctc(c, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, false);
+  const CtcOut again =
+      run_ctc(c, ctc_options(SEQLOSS_REDUCTION_MEAN, 0, 0, 0, 0), exec_of(SEQLOSS_BACKEND_CUDA), true, false);
   check(again.st == SEQLOSS_OK, "with the memory back the call runs");
 }
 #endif
@@ -911,7 +966,8 @@ int main(int argc, char** argv) {
   seqloss_cuda_info info;
   seqloss_cuda_query(&info);
   if (info.compiled == 0 || info.device_count == 0) {
-    std::printf("cuda_parity_test: skipped (%s)\n", info.compiled == 0 ? "this build has no CUDA backend" : info.reason);
+    std::printf("cuda_parity_test: skipped (%s)\n",
+                info.compiled == 0 ? "this build has no CUDA backend" : info.reason);
     return 0;
   }
   seqloss_cuda_device dev;

@@ -51,9 +51,7 @@ Batch random_batch(std::mt19937& rng) {
     b.tl.push_back(L);
     for (int i = 0; i < L; ++i) {
       int32_t k;
-      do {
-        k = static_cast<int32_t>(rng() % static_cast<unsigned>(b.C));
-      } while (k == b.blank);
+      do { k = static_cast<int32_t>(rng() % static_cast<unsigned>(b.C)); } while (k == b.blank);
       b.targets.push_back(k);
     }
   }

@@ -351,8 +351,10 @@ void test_out_of_bounds() {
   const bool died = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   const bool named = err.find("heap-buffer-overflow") != std::string::npos &&
                      err.find("kernel 'oob_write_kernel', block (1,0,0), thread (0,0,0)") != std::string::npos;
-  check(died && named, "an out-of-bounds device write is reported by AddressSanitizer with the kernel, block and "
-                       "thread:\n" + err.substr(0, 1500));
+  check(died && named,
+        "an out-of-bounds device write is reported by AddressSanitizer with the kernel, block and "
+        "thread:\n" +
+            err.substr(0, 1500));
   std::printf("  %-34s %s\n", "out-of-bounds device write",
               died && named ? "AddressSanitizer: heap-buffer-overflow in kernel 'oob_write_kernel', block (1,0,0), "
                               "thread (0,0,0)"
@@ -484,8 +486,8 @@ void measure_switch() {
   const uint64_t n = seqloss::simt::stats().switches - s0;
   check(n >= 255 * 2000, "the barrier loop switched fibers (the last thread at a barrier goes on without one)");
   std::printf("  fiber switches (%s): %.1f ns per resume-and-yield (%llu in %.3f s)\n",
-              seqloss::simt::fiber_mechanism(), 1e9 * secs / static_cast<double>(n),
-              static_cast<unsigned long long>(n), secs);
+              seqloss::simt::fiber_mechanism(), 1e9 * secs / static_cast<double>(n), static_cast<unsigned long long>(n),
+              secs);
   cudaFree(out);
 }
 
