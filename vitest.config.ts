@@ -6,7 +6,14 @@ import { defineConfig } from 'vitest/config';
 //  - cuda-emulated:  test/gpu, the golden fixtures and the argument errors on backend 'cuda', against the emulated
 //                    addon in build-emu/ (the kernels of cuda/ on the SIMT host, two emulated devices).
 //  - cuda-gpu:       the same files against the real addon, when SEQLOSS_GPU=1 (bench/gpu/run.sh sets it).
-const cudaFiles = ['test/gpu/**/*.test.ts', 'test/golden.test.ts', 'test/pytorch.test.ts', 'test/golden-dctc.test.ts', 'test/errors.test.ts', 'test/numerics.test.ts'];
+const cudaFiles = [
+  'test/gpu/**/*.test.ts',
+  'test/golden.test.ts',
+  'test/pytorch.test.ts',
+  'test/golden-dctc.test.ts',
+  'test/errors.test.ts',
+  'test/numerics.test.ts',
+];
 
 export default defineConfig({
   test: {
@@ -36,7 +43,12 @@ export default defineConfig({
         },
       },
       ...(process.env.SEQLOSS_GPU === '1'
-        ? [{ extends: true as const, test: { name: 'cuda-gpu', include: cudaFiles, env: { SEQLOSS_TEST_BACKENDS: 'cuda' } } }]
+        ? [
+            {
+              extends: true as const,
+              test: { name: 'cuda-gpu', include: cudaFiles, env: { SEQLOSS_TEST_BACKENDS: 'cuda' } },
+            },
+          ]
         : []),
     ],
   },

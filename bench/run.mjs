@@ -56,12 +56,36 @@ const SHAPES = [
  * options (reduction 'mean', logits, grad). */
 const CASES = [
   { key: 'ctc', label: 'CTC', kind: 'ctc', torch: 'native' },
-  { key: 'ctc-alpha', label: 'CTC α', kind: 'ctc', fit: { alpha: 0.5 }, torch: 'transcription', vsCtc: true, goal: 1.1 },
+  {
+    key: 'ctc-alpha',
+    label: 'CTC α',
+    kind: 'ctc',
+    fit: { alpha: 0.5 },
+    torch: 'transcription',
+    vsCtc: true,
+    goal: 1.1,
+  },
   { key: 'ctc-gamma', label: 'CTC γ', kind: 'ctc', fit: { gamma: 1 }, torch: 'transcription', vsCtc: true, goal: 1.1 },
-  { key: 'ctc-alpha-gamma', label: 'CTC α+γ', kind: 'ctc', fit: { alpha: 0.5, gamma: 1 }, torch: 'transcription', vsCtc: true, goal: 1.1 },
+  {
+    key: 'ctc-alpha-gamma',
+    label: 'CTC α+γ',
+    kind: 'ctc',
+    fit: { alpha: 0.5, gamma: 1 },
+    torch: 'transcription',
+    vsCtc: true,
+    goal: 1.1,
+  },
   { key: 'dctc', label: 'DCTC', kind: 'dctc', dctc: { lambda: 0.01 }, torch: 'transcription', vsCtc: true, goal: 1.3 },
-  { key: 'dctc-viterbi', label: 'DCTC viterbi', kind: 'dctc', dctc: { lambda: 0.01, alignment: 'viterbi' }, torch: null, vsCtc: true, goal: null,
-    why: "report only: the 1.3× goal is for the default 'ratio' alignment" },
+  {
+    key: 'dctc-viterbi',
+    label: 'DCTC viterbi',
+    kind: 'dctc',
+    dctc: { lambda: 0.01, alignment: 'viterbi' },
+    torch: null,
+    vsCtc: true,
+    goal: null,
+    why: "report only: the 1.3× goal is for the default 'ratio' alignment",
+  },
   { key: 'ctc-align', label: 'ctcAlign', kind: 'align', torch: null, vsCtc: true, goal: null, why: 'report only' },
   { key: 'ace', label: 'ACE', kind: 'ace', torch: 'native' },
 ];
@@ -88,7 +112,16 @@ function usage(code) {
 }
 
 function parseArgs(argv) {
-  const opts = { quick: false, shapes: SHAPES, cases: CASES, json: null, minTime: 1, torch: true, retries: 2, only: null };
+  const opts = {
+    quick: false,
+    shapes: SHAPES,
+    cases: CASES,
+    json: null,
+    minTime: 1,
+    torch: true,
+    retries: 2,
+    only: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -110,8 +143,7 @@ function parseArgs(argv) {
         console.error(`bench: --only takes 'overhead', got '${opts.only}'`);
         usage(2);
       }
-    }
-    else if (a === '--min-time' || a.startsWith('--min-time=')) {
+    } else if (a === '--min-time' || a.startsWith('--min-time=')) {
       opts.minTime = Number(value());
       if (!(opts.minTime >= 0)) {
         console.error('bench: --min-time must be a number of seconds >= 0');
@@ -125,7 +157,9 @@ function parseArgs(argv) {
       }
     } else if (a === '--shapes' || a.startsWith('--shapes=')) {
       const picked = [];
-      for (const raw of value().split(',').map((s) => s.trim().toLowerCase().replace(/[×*]/g, 'x'))) {
+      for (const raw of value()
+        .split(',')
+        .map((s) => s.trim().toLowerCase().replace(/[×*]/g, 'x'))) {
         if (!raw) continue;
         const s = /^\d$/.test(raw) ? SHAPES[Number(raw) - 1] : SHAPES.find((x) => x.name === raw);
         if (!s) {
@@ -138,7 +172,9 @@ function parseArgs(argv) {
       opts.shapes = SHAPES.filter((s) => picked.includes(s)); // keep the table's order
     } else if (a === '--cases' || a.startsWith('--cases=')) {
       const picked = new Set();
-      for (const raw of value().split(',').map((s) => s.trim().toLowerCase())) {
+      for (const raw of value()
+        .split(',')
+        .map((s) => s.trim().toLowerCase())) {
         if (!raw) continue;
         const c = CASES.find((x) => x.key === raw);
         if (!c) {
@@ -255,7 +291,9 @@ function timeQuiet(fn, timing, label, budget) {
   let attempts = 1;
   while (attempts <= timing.retries && best.others != null && best.others > BUSY && budget.left > 0) {
     const started = performance.now();
-    console.error(`[bench] ${label}: other processes used ${(100 * best.others).toFixed(0)}% of the CPU; waiting for a quieter machine and timing again`);
+    console.error(
+      `[bench] ${label}: other processes used ${(100 * best.others).toFixed(0)}% of the CPU; waiting for a quieter machine and timing again`,
+    );
     waitQuiet(Math.min(RETRY_WAIT, budget.left));
     const again = timeIt(fn, timing);
     attempts++;
@@ -343,7 +381,13 @@ const NEAR_TIE = 1e-3; // relative gap of y'/P below which PyTorch's float32 z* 
 function nearTies(cs, c, a, frames, { logits, common, shape }) {
   const { N, T, C } = shape;
   const backend = c.cpu ? 'cpu' : 'js';
-  const post = seqloss.ctcLoss(logits, { ...common, reduction: 'sum', grad: false, posterior: true, backend }).posterior;
+  const post = seqloss.ctcLoss(logits, {
+    ...common,
+    reduction: 'sum',
+    grad: false,
+    posterior: true,
+    backend,
+  }).posterior;
   const za = c[a].result.alignment;
   const zt = c.torch.result.alignment;
   const lambda = cs.dctc.lambda;
@@ -402,7 +446,10 @@ function machineCpu() {
     const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
     const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
     const hz = 100; // USER_HZ (sysconf(_SC_CLK_TCK)), 100 on Linux
-    return { busy: (user + nice + system + irq + softirq) / hz, total: (user + nice + system + idle + iowait + irq + softirq + steal) / hz };
+    return {
+      busy: (user + nice + system + irq + softirq) / hz,
+      total: (user + nice + system + idle + iowait + irq + softirq + steal) / hz,
+    };
   } catch {
     return null;
   }
@@ -423,7 +470,9 @@ const OVERHEAD_GOALS = { ctcLoss: 10, aceLoss: 10, ctcLossAsync: 30 }; // µs pe
 /** Per-call time (µs) of the public API on a tiny problem: the call path, not the computation. Median of `rounds`
  * rounds of `batch` calls each (async: awaited one after the other), after `warmup` calls. */
 async function measureOverhead() {
-  const N = 1, T = 4, C = 3;
+  const N = 1,
+    T = 4,
+    C = 3;
   const logits = new Float32Array(N * T * C).map((_, i) => Math.sin(i));
   const grad = new Float32Array(N * T * C);
   const base = { batch: N, time: T, classes: C, backend: 'cpu', out: { grad } };
@@ -437,7 +486,9 @@ async function measureOverhead() {
   const rounds = 31;
   const out = {};
   for (const [name, r] of Object.entries(runs)) {
-    for (let i = 0; i < 2000; i++) if (r.async) await r.call(); else r.call();
+    for (let i = 0; i < 2000; i++)
+      if (r.async) await r.call();
+      else r.call();
     const per = [];
     for (let k = 0; k < rounds; k++) {
       const t0 = performance.now();
@@ -446,17 +497,28 @@ async function measureOverhead() {
       per.push(((performance.now() - t0) * 1000) / r.batch);
     }
     per.sort((a, b) => a - b);
-    out[name] = { us: median(per), p10: per[Math.floor(rounds * 0.1)], p90: per[Math.floor(rounds * 0.9)], goal: OVERHEAD_GOALS[name], rounds, batch: r.batch };
+    out[name] = {
+      us: median(per),
+      p10: per[Math.floor(rounds * 0.1)],
+      p90: per[Math.floor(rounds * 0.9)],
+      goal: OVERHEAD_GOALS[name],
+      rounds,
+      batch: r.batch,
+    };
   }
   return out;
 }
 
 function overheadLines(overhead, why) {
-  const lines = [`call overhead (N=1, T=4, C=3, out.grad given, backend 'cpu'; µs per call, median of 31 rounds [p10–p90]):`];
+  const lines = [
+    `call overhead (N=1, T=4, C=3, out.grad given, backend 'cpu'; µs per call, median of 31 rounds [p10–p90]):`,
+  ];
   if (!overhead) return [...lines, `  n/a (${why})`];
   for (const [name, m] of Object.entries(overhead)) {
     const ok = m.us <= m.goal;
-    lines.push(`  ${name.padEnd(13)} ${m.us.toFixed(2).padStart(7)} µs  [${m.p10.toFixed(2)}–${m.p90.toFixed(2)}]  goal ≤ ${m.goal} µs  ${ok ? 'PASS' : `MISS (${(m.us / m.goal).toFixed(1)}× the goal)`}`);
+    lines.push(
+      `  ${name.padEnd(13)} ${m.us.toFixed(2).padStart(7)} µs  [${m.p10.toFixed(2)}–${m.p90.toFixed(2)}]  goal ≤ ${m.goal} µs  ${ok ? 'PASS' : `MISS (${(m.us / m.goal).toFixed(1)}× the goal)`}`,
+    );
   }
   return lines;
 }
@@ -479,8 +541,18 @@ async function main() {
   progress('call overhead');
   const overhead = haveCpu ? await measureOverhead() : null;
   if (opts.only === 'overhead') {
-    console.log([`seqloss bench, ${new Date().toISOString()}: ${cpuModel()}; Node ${process.version}; command: node bench/run.mjs ${process.argv.slice(2).join(' ')}`, '', ...overheadLines(overhead, info.reason)].join('\n'));
-    if (opts.json) fs.writeFileSync(opts.json, `${JSON.stringify({ date: new Date().toISOString(), cpu: cpuModel(), node: process.version, overhead }, null, 2)}\n`);
+    console.log(
+      [
+        `seqloss bench, ${new Date().toISOString()}: ${cpuModel()}; Node ${process.version}; command: node bench/run.mjs ${process.argv.slice(2).join(' ')}`,
+        '',
+        ...overheadLines(overhead, info.reason),
+      ].join('\n'),
+    );
+    if (opts.json)
+      fs.writeFileSync(
+        opts.json,
+        `${JSON.stringify({ date: new Date().toISOString(), cpu: cpuModel(), node: process.version, overhead }, null, 2)}\n`,
+      );
     return;
   }
 
@@ -507,7 +579,11 @@ async function main() {
     // losses: the rows torch_bench.py times, with their options.
     const header = {
       losses: opts.cases.filter((c) => c.torch).map((c) => c.key),
-      cases: Object.fromEntries(opts.cases.filter((c) => c.torch).map((c) => [c.key, { kind: c.kind, fit: c.fit ?? null, dctc: c.dctc ?? null }])),
+      cases: Object.fromEntries(
+        opts.cases
+          .filter((c) => c.torch)
+          .map((c) => [c.key, { kind: c.kind, fit: c.fit ?? null, dctc: c.dctc ?? null }]),
+      ),
       shapes: [],
     };
     for (const shape of opts.shapes) {
@@ -523,7 +599,12 @@ async function main() {
       };
       for (const key of Object.keys(files)) writeRaw(path.join(tmp, files[key]), data[key]);
       header.shapes.push({
-        name: shape.name, N: shape.N, T: shape.T, C: shape.C, seed, files,
+        name: shape.name,
+        N: shape.N,
+        T: shape.T,
+        C: shape.C,
+        seed,
+        files,
         timing: timingFor(shape, 'torch', opts),
       });
     }
@@ -558,12 +639,26 @@ async function main() {
       const withOut = (out) => (out ? { out } : {});
       const call = {
         ctc: (cs, backend, out) => () =>
-          seqloss.ctcLoss(logits, { ...common, reduction: 'mean', grad: true, backend, ...(cs.fit ? { fit: cs.fit } : {}), ...withOut(out) }),
-        ace: (cs, backend, out) => () =>
-          seqloss.aceLoss(logits, { ...common, variant: 'ce', reduction: 'mean', grad: true, backend, ...withOut(out) }),
+          seqloss.ctcLoss(logits, {
+            ...common,
+            reduction: 'mean',
+            grad: true,
+            backend,
+            ...(cs.fit ? { fit: cs.fit } : {}),
+            ...withOut(out),
+          }),
+        ace: (_cs, backend, out) => () =>
+          seqloss.aceLoss(logits, {
+            ...common,
+            variant: 'ce',
+            reduction: 'mean',
+            grad: true,
+            backend,
+            ...withOut(out),
+          }),
         dctc: (cs, backend, out) => () =>
           seqloss.dctcLoss(logits, { ...common, reduction: 'mean', grad: true, backend, ...cs.dctc, ...withOut(out) }),
-        align: (cs, backend) => () => seqloss.ctcAlign(logits, { ...common, backend }),
+        align: (_cs, backend) => () => seqloss.ctcAlign(logits, { ...common, backend }),
       };
       // What is compared: the reduced loss, per-sequence values (ctcAlign: the path scores), the gradient, DCTC's
       // unweighted distillation terms and the frame labels (DCTC's z*, ctcAlign's paths).
@@ -578,7 +673,12 @@ async function main() {
         const c = { cs, loss: cs.key, shape, cpu: null, cpuFresh: null, js: null, torch: null, notes: [], infos: [] };
         if (haveCpu) {
           if (cs.kind !== 'align') {
-            c.cpuFresh = timeQuiet(call[cs.kind](cs, 'cpu'), timingFor(shape, 'cpu', opts), `${label} cpu fresh`, budget);
+            c.cpuFresh = timeQuiet(
+              call[cs.kind](cs, 'cpu'),
+              timingFor(shape, 'cpu', opts),
+              `${label} cpu fresh`,
+              budget,
+            );
             progress(`${label} cpu fresh: median ${fmtMs(c.cpuFresh.median)} ms over ${c.cpuFresh.times.length} runs`);
             c.cpuFresh.result = null;
           }
@@ -596,7 +696,8 @@ async function main() {
         const t = torch?.shapes?.[shape.name]?.[cs.key];
         if (t) {
           const result = { loss: t.loss, losses: t.losses, gradSample: t.gradSample };
-          if (t.distillLosses) Object.assign(result, { distill: t.distillLosses, alignment: Int32Array.from(t.alignment) });
+          if (t.distillLosses)
+            Object.assign(result, { distill: t.distillLosses, alignment: Int32Array.from(t.alignment) });
           c.torch = { times: t.times, median: t.median, result, others: t.others, attempts: t.attempts };
         }
 
@@ -617,15 +718,18 @@ async function main() {
             if (R(a).loss != null) {
               c.agreement.loss[key] = relDiff(R(a).loss, R(b).loss);
               worst = Math.max(worst, c.agreement.loss[key]);
-              if (c.agreement.loss[key] > TOLERANCE) bad.push(`loss ${R(a).loss} vs ${R(b).loss} (rel ${fmtExp(c.agreement.loss[key])})`);
+              if (c.agreement.loss[key] > TOLERANCE)
+                bad.push(`loss ${R(a).loss} vs ${R(b).loss} (rel ${fmtExp(c.agreement.loss[key])})`);
             }
             c.agreement.losses[key] = maxRelDiff(R(a).losses, R(b).losses);
             worst = Math.max(worst, c.agreement.losses[key]);
-            if (c.agreement.losses[key] > TOLERANCE) bad.push(`per-sequence max rel ${fmtExp(c.agreement.losses[key])}`);
+            if (c.agreement.losses[key] > TOLERANCE)
+              bad.push(`per-sequence max rel ${fmtExp(c.agreement.losses[key])}`);
             if (c.agreement.distill) {
               c.agreement.distill[key] = maxRelDiff(R(a).distill, R(b).distill);
               worst = Math.max(worst, c.agreement.distill[key]);
-              if (c.agreement.distill[key] > TOLERANCE) bad.push(`distillation terms max rel ${fmtExp(c.agreement.distill[key])}`);
+              if (c.agreement.distill[key] > TOLERANCE)
+                bad.push(`distillation terms max rel ${fmtExp(c.agreement.distill[key])}`);
             }
             if (bad.length) c.notes.push(`${what} disagree, ${a} vs ${b}: ${bad.join(', ')}`);
             if (R(a).grad !== undefined || R(a).gradSample) {
@@ -664,12 +768,16 @@ async function main() {
                   continue;
                 }
               }
-              if (frames.length) c.notes.push(`${cs.kind === 'align' ? 'paths' : 'z*'} differ, ${a} vs ${b}: ${frames.length} of ${pa.length} frames`);
+              if (frames.length)
+                c.notes.push(
+                  `${cs.kind === 'align' ? 'paths' : 'z*'} differ, ${a} vs ${b}: ${frames.length} of ${pa.length} frames`,
+                );
             }
           }
         }
         // cpu vs js on every entry, not only the sample.
-        if (c.cpu?.result.grad && c.js?.result.grad) c.agreement.grad['cpu-js (all entries)'] = gradDiff(c.cpu.result.grad, c.js.result.grad);
+        if (c.cpu?.result.grad && c.js?.result.grad)
+          c.agreement.grad['cpu-js (all entries)'] = gradDiff(c.cpu.result.grad, c.js.result.grad);
         if (!Object.keys(c.agreement.grad).length) delete c.agreement.grad;
         c.worst = impls.length > 1 ? worst : null;
         cases.push(c);
@@ -684,7 +792,9 @@ async function main() {
         for (const c of cases) {
           if (c.shape !== shape || !c.cs.vsCtc) continue;
           c.paired = pairedRatio(base, call[c.cs.kind](c.cs, 'cpu', reused), timingFor(shape, 'cpu', opts));
-          progress(`${c.cs.key} ${shape.name} vs ctc, interleaved: ${c.paired.ratio.toFixed(3)}× over ${c.paired.pairs} pairs`);
+          progress(
+            `${c.cs.key} ${shape.name} vs ctc, interleaved: ${c.paired.ratio.toFixed(3)}× over ${c.paired.pairs} pairs`,
+          );
         }
       }
     }
@@ -707,7 +817,19 @@ async function main() {
   );
   const threads = info.threads ?? os.availableParallelism?.() ?? os.cpus().length;
   const torchLabel = torchOk ? `torch ms (${torch.threads} thr)` : 'torch ms';
-  const head = ['loss+grad (ctcAlign: paths)', 'N×T×C', 'L', 'cpu ms', 'cpu fresh ms', 'js ms', torchLabel, 'torch/cpu', 'js/cpu', `goal: cpu ≥ ${GOAL}× torch`, 'max rel Δ loss'];
+  const head = [
+    'loss+grad (ctcAlign: paths)',
+    'N×T×C',
+    'L',
+    'cpu ms',
+    'cpu fresh ms',
+    'js ms',
+    torchLabel,
+    'torch/cpu',
+    'js/cpu',
+    `goal: cpu ≥ ${GOAL}× torch`,
+    'max rel Δ loss',
+  ];
   const rows = [];
   const warnings = [];
   const infos = [];
@@ -725,7 +847,8 @@ async function main() {
     else if (!c.cpu) goal = 'n/a (no addon)';
     else if (!c.torch) goal = 'n/a (no torch)';
     else goal = torchRatio >= GOAL ? 'goal met' : `goal missed by ${(GOAL / torchRatio).toFixed(2)}×`;
-    if (!c.cs.vsCtc && c.cpu && c.torch && [c.cpu, c.torch].some((m) => m.others != null && m.others > BUSY)) goal += ' (busy: unsure)';
+    if (!c.cs.vsCtc && c.cpu && c.torch && [c.cpu, c.torch].some((m) => m.others != null && m.others > BUSY))
+      goal += ' (busy: unsure)';
     const s = c.shape;
     c.torchOverCpu = torchRatio;
     c.jsOverCpu = jsRatio;
@@ -744,7 +867,9 @@ async function main() {
       fmtRatio(torchRatio),
       fmtRatio(jsRatio),
       goal,
-      c.worst == null ? 'n/a' : `${fmtExp(c.worst)}${c.worst <= TOLERANCE ? '' : c.notes.some((n) => n.includes('disagree')) ? ' ⚠' : ' ‡'}`,
+      c.worst == null
+        ? 'n/a'
+        : `${fmtExp(c.worst)}${c.worst <= TOLERANCE ? '' : c.notes.some((n) => n.includes('disagree')) ? ' ⚠' : ' ‡'}`,
     ]);
     for (const note of c.notes) warnings.push(`WARNING ${c.cs.label} ${s.name}: ${note}`);
     for (const info of c.infos) infos.push(`‡ ${c.cs.label} ${s.name}: ${info}`);
@@ -764,7 +889,8 @@ async function main() {
     if (r == null) verdict = 'n/a (no addon)';
     else if (c.cs.goal == null) verdict = c.cs.why;
     else verdict = r <= c.cs.goal ? 'goal met' : `goal missed (${fmtX(r)} > ${fmtX(c.cs.goal)})`;
-    if (r != null && c.cs.goal != null && c.paired.others != null && c.paired.others > BUSY) verdict += ' (busy: unsure)';
+    if (r != null && c.cs.goal != null && c.paired.others != null && c.paired.others > BUSY)
+      verdict += ' (busy: unsure)';
     c.cpuOverCtc = r;
     c.ctcGoal = c.cs.goal;
     c.ctcVerdict = verdict;
@@ -825,7 +951,7 @@ async function main() {
       '',
       'Against plain CTC (same shape, same run): the row and plain CTC timed again, interleaved call by call (backend ' +
         "'cpu', reused out.grad both); cpu ms and CTC cpu ms are their medians there, cpu ×CTC the median of the " +
-        'per-pair ratios. js and torch ×CTC: the first table\'s medians against their own CTC time, for context. DCTC ' +
+        "per-pair ratios. js and torch ×CTC: the first table's medians against their own CTC time, for context. DCTC " +
         'reduces by the batch mean only.',
       '',
       table(ratioHead, ratioRows),
@@ -841,7 +967,12 @@ async function main() {
   }
   const gradLines = cases
     .filter((c) => c.agreement.grad)
-    .map((c) => `  ${c.cs.label} ${c.shape.name}: ${Object.entries(c.agreement.grad).map(([k, v]) => `${k} ${fmtExp(v)}`).join(', ')}`);
+    .map(
+      (c) =>
+        `  ${c.cs.label} ${c.shape.name}: ${Object.entries(c.agreement.grad)
+          .map(([k, v]) => `${k} ${fmtExp(v)}`)
+          .join(', ')}`,
+    );
   if (gradLines.length) {
     out.push('', `gradients, max |Δ| / max |g| (${GRAD_SAMPLES} sampled entries unless noted):`, ...gradLines);
   }
@@ -853,7 +984,9 @@ async function main() {
     for (const c of goalRows) {
       const ratio = c.torchOverCpu;
       const mark = ratio == null ? 'n/a' : ratio >= GOAL ? 'PASS' : 'MISS';
-      out.push(`  ${c.cs.label.padEnd(4)} ${c.shape.name.padEnd(12)} ${ratio == null ? '—' : `${ratio.toFixed(2)}×`}  ${mark}  (${c.goal})`);
+      out.push(
+        `  ${c.cs.label.padEnd(4)} ${c.shape.name.padEnd(12)} ${ratio == null ? '—' : `${ratio.toFixed(2)}×`}  ${mark}  (${c.goal})`,
+      );
     }
   }
   if (infos.length) out.push('', ...infos);
@@ -864,7 +997,9 @@ async function main() {
       `all implementations agree: losses within ${TOLERANCE} relative (per sequence and reduced; DCTC's distillation ` +
         `terms and ctcAlign's path scores too), gradients within ${GRAD_TOLERANCE.ours} (ours) and ` +
         `${GRAD_TOLERANCE.torch} (vs PyTorch) of max |g|, identical DCTC z* and ctcAlign paths on every frame` +
-        (infos.length ? " (PyTorch's DCTC z* except on the near-ties marked ‡, where the terms agree once adjusted)." : '.'),
+        (infos.length
+          ? " (PyTorch's DCTC z* except on the near-ties marked ‡, where the terms agree once adjusted)."
+          : '.'),
     );
   }
   console.log(out.join('\n'));
@@ -877,7 +1012,10 @@ async function main() {
       overhead,
       threads: { cpu: haveCpu ? threads : null, js: 1, torch: torch?.threads ?? null },
       options: {
-        quick: opts.quick, minTime: opts.minTime, retries: opts.retries, shapes: opts.shapes.map((s) => s.name),
+        quick: opts.quick,
+        minTime: opts.minTime,
+        retries: opts.retries,
+        shapes: opts.shapes.map((s) => s.name),
         cases: opts.cases.map((c) => c.key),
       },
       results: cases.map((c) => ({
@@ -890,15 +1028,27 @@ async function main() {
           ['cpu', 'js', 'torch'].map((k) => [
             k,
             c[k]
-              ? { median: c[k].median, times: c[k].times, loss: c[k].result.loss, othersCpuShare: c[k].others, attempts: c[k].attempts }
-              : c.jsSkipped && k === 'js' ? 'skipped' : null,
+              ? {
+                  median: c[k].median,
+                  times: c[k].times,
+                  loss: c[k].result.loss,
+                  othersCpuShare: c[k].others,
+                  attempts: c[k].attempts,
+                }
+              : c.jsSkipped && k === 'js'
+                ? 'skipped'
+                : null,
           ]),
         ),
-        cpuFresh: c.cpuFresh ? { median: c.cpuFresh.median, times: c.cpuFresh.times, othersCpuShare: c.cpuFresh.others } : null,
+        cpuFresh: c.cpuFresh
+          ? { median: c.cpuFresh.median, times: c.cpuFresh.times, othersCpuShare: c.cpuFresh.others }
+          : null,
         torchOverCpu: c.torchOverCpu,
         jsOverCpu: c.jsOverCpu,
         goal: c.goal,
-        ...(c.cs.vsCtc ? { cpuOverCtc: c.cpuOverCtc, paired: c.paired ?? null, ctcGoal: c.ctcGoal, ctcVerdict: c.ctcVerdict } : {}),
+        ...(c.cs.vsCtc
+          ? { cpuOverCtc: c.cpuOverCtc, paired: c.paired ?? null, ctcGoal: c.ctcGoal, ctcVerdict: c.ctcVerdict }
+          : {}),
         agreement: c.agreement,
         warnings: c.notes,
         notes: c.infos,

@@ -121,7 +121,12 @@ export function makeModel({ height = 8, width = 32, filters = 32, units = 32, se
   if (units > 0) {
     model.add(
       tf.layers.bidirectional({
-        layer: tf.layers.gru({ units, returnSequences: true, kernelInitializer: init(2), recurrentInitializer: init(3) }),
+        layer: tf.layers.gru({
+          units,
+          returnSequences: true,
+          kernelInitializer: init(2),
+          recurrentInitializer: init(3),
+        }),
         mergeMode: 'concat',
       }),
     );
@@ -231,7 +236,19 @@ export function train({
   const accuracy = evaluate(model, held, { backend });
   model.dispose();
   optimizer.dispose();
-  return { loss, label: config.label, steps, batch, seed, units, noise, losses, accuracy, msPerStep: stepMs / steps, lossMsPerStep: lossMs / steps };
+  return {
+    loss,
+    label: config.label,
+    steps,
+    batch,
+    seed,
+    units,
+    noise,
+    losses,
+    accuracy,
+    msPerStep: stepMs / steps,
+    lossMsPerStep: lossMs / steps,
+  };
 }
 
 /** Mean of the first and of the last `k` values. */

@@ -9,7 +9,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { ends, LOSSES, train } from './digits.mjs';
 
-const defaults = { loss: Object.keys(LOSSES).join(','), steps: 300, batch: 16, seed: 1, lr: 0.02, units: 16, noise: 0.1, eval: 256, backend: 'auto' };
+const defaults = {
+  loss: Object.keys(LOSSES).join(','),
+  steps: 300,
+  batch: 16,
+  seed: 1,
+  lr: 0.02,
+  units: 16,
+  noise: 0.1,
+  eval: 256,
+  backend: 'auto',
+};
 
 function parse(argv) {
   const o = { ...defaults, json: false };
@@ -20,7 +30,12 @@ function parse(argv) {
       continue;
     }
     const key = arg.startsWith('--') ? arg.slice(2) : '';
-    if (!(key in defaults)) fail(`unknown option ${arg} (known: ${Object.keys(defaults).map((k) => `--${k}`).join(' ')} --json)`);
+    if (!(key in defaults))
+      fail(
+        `unknown option ${arg} (known: ${Object.keys(defaults)
+          .map((k) => `--${k}`)
+          .join(' ')} --json)`,
+      );
     const value = argv[++i];
     if (value === undefined) fail(`${arg} needs a value`);
     if (typeof defaults[key] === 'number') {
@@ -33,7 +48,8 @@ function parse(argv) {
       o[key] = value;
     }
   }
-  for (const l of o.loss.split(',')) if (!(l in LOSSES)) fail(`--loss must name ${Object.keys(LOSSES).join(', ')}, got ${l}`);
+  for (const l of o.loss.split(','))
+    if (!(l in LOSSES)) fail(`--loss must name ${Object.keys(LOSSES).join(', ')}, got ${l}`);
   if (o.steps < 1 || o.batch < 1 || o.eval < 1) fail('--steps, --batch and --eval must be at least 1');
   return o;
 }
@@ -48,7 +64,14 @@ await tf.setBackend('cpu');
 const results = [];
 for (const loss of o.loss.split(',')) {
   const r = train({
-    loss, steps: o.steps, batch: o.batch, seed: o.seed, lr: o.lr, units: o.units, noise: o.noise, evalSize: o.eval,
+    loss,
+    steps: o.steps,
+    batch: o.batch,
+    seed: o.seed,
+    lr: o.lr,
+    units: o.units,
+    noise: o.noise,
+    evalSize: o.eval,
     backend: o.backend,
   });
   const k = Math.min(50, Math.max(1, Math.floor(o.steps / 4)));
@@ -59,17 +82,36 @@ for (const loss of o.loss.split(',')) {
 
 if (o.json) {
   const out = results.map(({ losses, ...r }) => ({ ...r, losses: Array.from(losses, (v) => Math.fround(v)) }));
-  process.stdout.write(`${JSON.stringify({ options: o, tfjs: tf.version.tfjs, tfBackend: tf.getBackend(), results: out }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ options: o, tfjs: tf.version.tfjs, tfBackend: tf.getBackend(), results: out }, null, 2)}\n`,
+  );
 } else {
   const pct = (v) => `${(100 * v).toFixed(1)} %`;
   const rows = [
-    ['loss', `loss, first ${results[0].window} steps`, `last ${results[0].window}`, 'greedy CTC decode', 'aceDecode', 'ACE counts', 'ms / step', 'of which seqloss'],
+    [
+      'loss',
+      `loss, first ${results[0].window} steps`,
+      `last ${results[0].window}`,
+      'greedy CTC decode',
+      'aceDecode',
+      'ACE counts',
+      'ms / step',
+      'of which seqloss',
+    ],
     ...results.map((r) => [
-      r.label, r.firstLoss.toFixed(3), r.lastLoss.toFixed(3), pct(r.accuracy.greedy), pct(r.accuracy.aceDecode),
-      pct(r.accuracy.counts), r.msPerStep.toFixed(1), r.lossMsPerStep.toFixed(2),
+      r.label,
+      r.firstLoss.toFixed(3),
+      r.lastLoss.toFixed(3),
+      pct(r.accuracy.greedy),
+      pct(r.accuracy.aceDecode),
+      pct(r.accuracy.counts),
+      r.msPerStep.toFixed(1),
+      r.lossMsPerStep.toFixed(2),
     ]),
   ];
-  console.log(`${o.steps} steps, batch ${o.batch}, seed ${o.seed}, lr ${o.lr}, GRU units ${o.units}, noise ${o.noise}, held-out ${o.eval} (tfjs ${tf.version.tfjs}, backend ${tf.getBackend()})`);
+  console.log(
+    `${o.steps} steps, batch ${o.batch}, seed ${o.seed}, lr ${o.lr}, GRU units ${o.units}, noise ${o.noise}, held-out ${o.eval} (tfjs ${tf.version.tfjs}, backend ${tf.getBackend()})`,
+  );
   console.log(`| ${rows[0].join(' | ')} |\n| ${rows[0].map(() => '---').join(' | ')} |`);
   for (const row of rows.slice(1)) console.log(`| ${row.join(' | ')} |`);
 }

@@ -83,7 +83,10 @@ function f32(fn: string, name: string, values: Float64Array, into: Float32Array 
 function outputsKept(fn: string, call: Call<unknown>): void {
   const outputs = call.native.outputs;
   if (!outputs) return;
-  for (const [name, out] of [['grad', outputs.grad], ['posterior', outputs.posterior]] as const) {
+  for (const [name, out] of [
+    ['grad', outputs.grad],
+    ['posterior', outputs.posterior],
+  ] as const) {
     if (typeof out === 'boolean' || out.length === call.data.length) continue;
     throw new RangeError(
       `${fn}: out.${name} must keep its ${call.data.length} values until the call settles, got a detached or resized array (${out.length})`,
@@ -119,7 +122,11 @@ function withBackend<T extends object>(r: T, backend: ResolvedBackend): T & { ba
 }
 
 /** Runs a validated loss or alignment: the reference for 'js', the addon otherwise; async on a snapshot. */
-function run<P, R extends object>(fn: string, call: Call<P>, reference: (c: Call<P>) => R): R & { backend: ResolvedBackend } {
+function run<P, R extends object>(
+  fn: string,
+  call: Call<P>,
+  reference: (c: Call<P>) => R,
+): R & { backend: ResolvedBackend } {
   const backend = resolveBackend(fn, call.exec, call.data.length);
   if (backend === 'js') return withBackend(reference(call), backend);
   return withBackend(nativeSync(fn, call, backend) as unknown as R, backend);
@@ -234,7 +241,10 @@ export function ctcAlignAsync(input: Float32Array, options: CtcAlignOptions): Pr
 }
 
 /** Aggregation cross-entropy (Xie et al. 2019), 1D or flattened 2D, cross-entropy (Eq. 8) or regression (Eq. 4). */
-export function aceLoss<G extends Flag = undefined>(input: Float32Array, options: AceOptions & { grad?: G }): AceResult<G> {
+export function aceLoss<G extends Flag = undefined>(
+  input: Float32Array,
+  options: AceOptions & { grad?: G },
+): AceResult<G> {
   const fn = 'aceLoss';
   const r = run(fn, normalizeAce(fn, input, options), (c) =>
     fromReference(fn, ref.aceLoss(c.data, c.problem), c.problem.out),

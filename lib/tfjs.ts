@@ -50,7 +50,7 @@ function snapshot(a: Args, options: unknown): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   for (const key of keys) {
     const value = a.read(key, () => (options as Record<string, unknown>)[key]);
-    if (Object.prototype.hasOwnProperty.call(OWNED, key)) throw a.type(key, OWNED[key], value);
+    if (Object.hasOwn(OWNED, key)) throw a.type(key, OWNED[key], value);
     o[key] = value;
   }
   return o;
@@ -102,7 +102,13 @@ function op(x: tf.Tensor, reduction: unknown, batchAxis: number, r: CoreResult, 
       tf.tidy(() => {
         const g = tf.tensor(grad, shape, 'float32');
         if (dy.rank === 0) return tf.mul(g, dy);
-        return tf.mul(g, tf.reshape(dy, shape.map((n, i) => (i === batchAxis ? n : 1))));
+        return tf.mul(
+          g,
+          tf.reshape(
+            dy,
+            shape.map((n, i) => (i === batchAxis ? n : 1)),
+          ),
+        );
       }),
   }));
   return f(x) as tf.Scalar | tf.Tensor1D;
@@ -159,8 +165,7 @@ export function aceLoss(input: tf.Tensor3D | tf.Tensor4D, options: TfAceOptions)
   const x = checkTensor(a, 'input', input, [3, 4]);
   const o = snapshot(a, options);
   const d = dims(x, o.layout);
-  const shape =
-    x.rank === 4 ? { batch: d.batch, height: x.shape[1], width: x.shape[2], classes: d.classes } : d;
+  const shape = x.rank === 4 ? { batch: d.batch, height: x.shape[1], width: x.shape[2], classes: d.classes } : d;
   const r = coreAce(x.dataSync() as Float32Array, { ...o, ...shape, grad: true } as unknown as AceOptions);
   return op(x, o.reduction, o.layout === 'TNC' ? 1 : 0, r, fn);
 }

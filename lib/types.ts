@@ -118,8 +118,10 @@ export interface CtcResultBase {
 /** ctcLoss's result for options with `grad: G` and `posterior: P` (the defaults describe any options): `grad` is
  * d loss / d input in the input's layout (for 'none' the gradient of Σ losses; see GradConvention for 'logProbs'),
  * `posterior` is y'_tk in the input's layout, zero on padded frames. */
-export type CtcResult<G extends boolean | undefined = boolean | undefined, P extends boolean | undefined = boolean | undefined> =
-  CtcResultBase & GradOutput<G> & PosteriorOutput<P>;
+export type CtcResult<
+  G extends boolean | undefined = boolean | undefined,
+  P extends boolean | undefined = boolean | undefined,
+> = CtcResultBase & GradOutput<G> & PosteriorOutput<P>;
 
 /** How DCTC picks the latent alignment z*_t. */
 export type DctcAlignment = 'ratio' | 'posterior' | 'viterbi';

@@ -64,9 +64,24 @@ if (linked.status !== 0) skipAsan(`${cxx} cannot link -fsanitize=address,undefin
 
 const ninja = spawnSync('ninja', ['--version']).status === 0;
 const configure = run('cmake', [
-  '-S', '.', '-B', 'build-emu-asan', ...(ninja ? ['-G', 'Ninja'] : []),
-  '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DSEQLOSS_CUDA_EMULATE=ON', '-DSEQLOSS_SANITIZE=address,undefined',
+  '-S',
+  '.',
+  '-B',
+  'build-emu-asan',
+  ...(ninja ? ['-G', 'Ninja'] : []),
+  '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
+  '-DSEQLOSS_CUDA_EMULATE=ON',
+  '-DSEQLOSS_SANITIZE=address,undefined',
 ]);
 if (configure.status !== 0) process.exit(1);
-const build = run('cmake', ['--build', 'build-emu-asan', '--parallel', jobs, '--target', 'simt_test', 'cuda_parity_test', 'abi_test']);
+const build = run('cmake', [
+  '--build',
+  'build-emu-asan',
+  '--parallel',
+  jobs,
+  '--target',
+  'simt_test',
+  'cuda_parity_test',
+  'abi_test',
+]);
 if (build.status !== 0) process.exit(1);

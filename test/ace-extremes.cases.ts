@@ -70,7 +70,9 @@ export function aceExtremes(backend: Backend): void {
     it('random logits of scale 1000 (most softmax values underflow any float) match the float64 reference', () => {
       for (let seed = 1; seed <= 6; seed++) {
         const r = rng(9000 + seed);
-        const N = randInt(r, 1, 4), T = randInt(r, 1, 12), C = randInt(r, 2, 9);
+        const N = randInt(r, 1, 4),
+          T = randInt(r, 1, 12),
+          C = randInt(r, 2, 9);
         const layout = r() < 0.5 ? 'NTC' : 'TNC';
         const blank = randInt(r, 0, C - 1);
         const inputLengths = Array.from({ length: N }, () => randInt(r, 1, T));
@@ -94,7 +96,18 @@ export function aceExtremes(backend: Backend): void {
         }
         for (const variant of ['ce', 'regression'] as const) {
           for (const eps of [0, 1e-10]) {
-            const o = { batch: N, time: T, classes: C, layout, blank, inputLengths, counts, eps, variant, reduction: 'sum' } as const;
+            const o = {
+              batch: N,
+              time: T,
+              classes: C,
+              layout,
+              blank,
+              inputLengths,
+              counts,
+              eps,
+              variant,
+              reduction: 'sum',
+            } as const;
             const want = aceLoss(x, { ...o, backend: 'js' });
             const got = ace(x, o);
             const what = `seed ${seed} ${variant} eps ${eps} ${backend}`;
@@ -108,7 +121,9 @@ export function aceExtremes(backend: Backend): void {
 
     it('many labelled classes (K > 64, the CPU gathers per frame) with logits of scale 1000 match the reference', () => {
       const r = rng(4711);
-      const N = 2, T = 90, C = 100;
+      const N = 2,
+        T = 90,
+        C = 100;
       const counts: number[] = [];
       for (let n = 0; n < N; n++) for (let k = 0; k < C; k++) counts.push(k === 0 ? 0 : k <= 80 ? 1 : 0);
       const x = normalFloats(r, N * T * C, 1000);
@@ -130,12 +145,25 @@ export function aceExtremes(backend: Backend): void {
       for (const variant of ['ce', 'regression'] as const) {
         for (const layout of ['NTC', 'TNC'] as const) {
           it(`logits: ${name} in a valid frame poisons only its sequence (${variant}, ${layout})`, () => {
-            const N = 2, T = 3, C = 4;
+            const N = 2,
+              T = 3,
+              C = 4;
             const x = normalFloats(rng(77), N * T * C, 2);
-            const at = (n: number, t: number, k: number) => (layout === 'NTC' ? (n * T + t) * C + k : (t * N + n) * C + k);
+            const at = (n: number, t: number, k: number) =>
+              layout === 'NTC' ? (n * T + t) * C + k : (t * N + n) * C + k;
             x[at(0, 1, 2)] = v; // sequence 0, frame 1 < T_0 = 2
             x[at(1, 2, 0)] = NaN; // sequence 1, frame 2 >= T_1 = 2: not read
-            const o = { batch: N, time: T, classes: C, layout, inputLengths: [2, 2], counts: [0, 1, 0, 1, 0, 0, 2, 0], eps: 0, variant, reduction: 'mean' } as const;
+            const o = {
+              batch: N,
+              time: T,
+              classes: C,
+              layout,
+              inputLengths: [2, 2],
+              counts: [0, 1, 0, 1, 0, 0, 2, 0],
+              eps: 0,
+              variant,
+              reduction: 'mean',
+            } as const;
             const r = ace(x, o);
             expect(Number.isNaN(r.losses[0])).toBe(true);
             expect(Number.isNaN(r.loss)).toBe(true);
@@ -146,10 +174,24 @@ export function aceExtremes(backend: Backend): void {
             expect(Number.isFinite(r.losses[1])).toBe(true);
             const alone = new Float32Array(T * C);
             for (let t = 0; t < T; t++) for (let k = 0; k < C; k++) alone[t * C + k] = t < 2 ? x[at(1, t, k)] : 0;
-            const s = ace(alone, { batch: 1, time: T, classes: C, inputLengths: [2], counts: [0, 0, 2, 0], eps: 0, variant, reduction: 'sum' });
+            const s = ace(alone, {
+              batch: 1,
+              time: T,
+              classes: C,
+              inputLengths: [2],
+              counts: [0, 0, 2, 0],
+              eps: 0,
+              variant,
+              reduction: 'sum',
+            });
             expectLossesClose([r.losses[1]], [s.losses[0]], 1e-6, 'sequence 1');
             const g1 = seqRows(r.grad!, o, 1).flat();
-            expectClose(g1, Array.from(s.grad!).map((g) => g / 2), 1e-6, 'sequence 1 grad');
+            expectClose(
+              g1,
+              Array.from(s.grad!).map((g) => g / 2),
+              1e-6,
+              'sequence 1 grad',
+            );
           });
         }
       }
@@ -169,11 +211,24 @@ export function aceExtremes(backend: Backend): void {
       expect(ok.grad![2] === 0 && ok.grad![3] === 0, `${ok.grad}`).toBe(true);
     });
 
-    for (const [name, v] of [['NaN', NaN], ['+Infinity', Infinity], ['-Infinity', -Infinity]] as const) {
+    for (const [name, v] of [
+      ['NaN', NaN],
+      ['+Infinity', Infinity],
+      ['-Infinity', -Infinity],
+    ] as const) {
       it(`probs: ${name} in a valid frame gives loss NaN and NaN rows t < T_n`, () => {
         for (const variant of ['ce', 'regression'] as const) {
           const x = new Float32Array([0.5, 0.25, 0.25, 0.2, v, 0.4, 0.1, 0.1, 0.8]);
-          const r = ace(x, { batch: 1, time: 3, classes: 3, input: 'probs', inputLengths: [2], counts: [0, 1, 0], eps: 0, variant });
+          const r = ace(x, {
+            batch: 1,
+            time: 3,
+            classes: 3,
+            input: 'probs',
+            inputLengths: [2],
+            counts: [0, 1, 0],
+            eps: 0,
+            variant,
+          });
           expect(Number.isNaN(r.losses[0]), `${variant}`).toBe(true);
           expect(Array.from(r.grad!.subarray(0, 6)).every(Number.isNaN), `${variant}: ${r.grad}`).toBe(true);
           expect(Array.from(r.grad!.subarray(6))).toEqual([0, 0, 0]);

@@ -42,8 +42,17 @@ function compareAlign(data: Float32Array, options: CtcAlignOptions, what: string
 }
 
 /** Checks the documented form of a result: padding, collapse to the target, score = Σ ln y along the path. */
-function checkForm(r: { paths: Int32Array; scores: Float32Array }, data: Float32Array, o: CtcAlignOptions & { targets: number[][] }, logProbs: boolean) {
-  const N = o.batch, T = o.time, C = o.classes, layout = o.layout ?? 'NTC', blank = o.blank ?? 0;
+function checkForm(
+  r: { paths: Int32Array; scores: Float32Array },
+  data: Float32Array,
+  o: CtcAlignOptions & { targets: number[][] },
+  logProbs: boolean,
+) {
+  const N = o.batch,
+    T = o.time,
+    C = o.classes,
+    layout = o.layout ?? 'NTC',
+    blank = o.blank ?? 0;
   const lp = logProbs ? data : logSoftmaxRows(data, C);
   const lengths = o.inputLengths ? Array.from(o.inputLengths as ArrayLike<number>) : new Array(N).fill(T);
   for (let n = 0; n < N; n++) {
@@ -108,13 +117,15 @@ describe.runIf(native)('ctcAlign: native CPU vs reference', () => {
   it('finds the best path: brute force over every path on tiny problems', () => {
     for (let seed = 500; seed < 560; seed++) {
       const r = rng(seed);
-      const T = 1 + Math.floor(r() * 6), C = 2 + Math.floor(r() * 2);
+      const T = 1 + Math.floor(r() * 6),
+        C = 2 + Math.floor(r() * 2);
       const blank = Math.floor(r() * C);
       const labels: number[] = [];
       const L = Math.floor(r() * (T + 1) * 0.7);
       for (let j = 0; j < L; j++) {
         let k: number;
-        do k = Math.floor(r() * C); while (k === blank);
+        do k = Math.floor(r() * C);
+        while (k === blank);
         labels.push(k);
       }
       const x = normalFloats(r, T * C, 2);
@@ -122,7 +133,8 @@ describe.runIf(native)('ctcAlign: native CPU vs reference', () => {
       let best = -Infinity;
       const path = new Array(T).fill(0);
       for (let code = 0; code < C ** T; code++) {
-        let v = code, score = 0;
+        let v = code,
+          score = 0;
         for (let t = 0; t < T; t++) {
           path[t] = v % C;
           v = Math.floor(v / C);

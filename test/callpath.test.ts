@@ -66,22 +66,33 @@ it('runs on the backends under test (a missing one fails)', () => {
 
 const aliasCases: [fn: string, input: string, out: string][] = [];
 for (const fn of ['ctcLoss', 'ctcLossAsync']) {
-  for (const c of [['targets', 'grad'], ['targets', 'posterior'], ['targetLengths', 'grad'], ['targetLengths', 'posterior'], ['inputLengths', 'grad']]) {
+  for (const c of [
+    ['targets', 'grad'],
+    ['targets', 'posterior'],
+    ['targetLengths', 'grad'],
+    ['targetLengths', 'posterior'],
+    ['inputLengths', 'grad'],
+  ]) {
     aliasCases.push([fn, c[0], c[1]]);
   }
 }
-for (const fn of ['dctcLoss', 'dctcLossAsync']) for (const input of ['targets', 'targetLengths', 'inputLengths']) aliasCases.push([fn, input, 'grad']);
-for (const fn of ['aceLoss', 'aceLossAsync']) for (const input of ['counts', 'targets', 'targetLengths', 'inputLengths']) aliasCases.push([fn, input, 'grad']);
+for (const fn of ['dctcLoss', 'dctcLossAsync'])
+  for (const input of ['targets', 'targetLengths', 'inputLengths']) aliasCases.push([fn, input, 'grad']);
+for (const fn of ['aceLoss', 'aceLossAsync'])
+  for (const input of ['counts', 'targets', 'targetLengths', 'inputLengths']) aliasCases.push([fn, input, 'grad']);
 
 describe.concurrent.each(names)("(a) out arrays sharing memory with an input, backend '%s'", (backend) => {
-  it.for(aliasCases)('%s: %s inside out.%s is a RangeError naming both, and nothing is written', async ([fn, input, out], { expect }) => {
-    const r = await runChild('alias.mjs', [backend, fn, input, out]);
-    expectClean(expect, r);
-    const rec = r.records[0];
-    expect(rec, 'the child printed its outcome').toBeDefined();
-    expect(namedErrorProblem(rec.outcome, fn, ['RangeError'], [`out.${out}`, input])).toBeNull();
-    expect(rec.inputAfter, `${input} must be left as it was`).toEqual(rec.inputBefore);
-  });
+  it.for(aliasCases)(
+    '%s: %s inside out.%s is a RangeError naming both, and nothing is written',
+    async ([fn, input, out], { expect }) => {
+      const r = await runChild('alias.mjs', [backend, fn, input, out]);
+      expectClean(expect, r);
+      const rec = r.records[0];
+      expect(rec, 'the child printed its outcome').toBeDefined();
+      expect(namedErrorProblem(rec.outcome, fn, ['RangeError'], [`out.${out}`, input])).toBeNull();
+      expect(rec.inputAfter, `${input} must be left as it was`).toEqual(rec.inputBefore);
+    },
+  );
 });
 
 // ---- (b) worker.terminate() inside seqloss calls -------------------------------------------------------------
@@ -141,16 +152,25 @@ for (const fn of ['ctcLossAsync', 'dctcLossAsync', 'ctcAlignAsync', 'aceLossAsyn
 const onePoolThread = { UV_THREADPOOL_SIZE: '1' };
 
 describe.concurrent.each(names)("(c) inputs changed or detached during a call, backend '%s'", (backend) => {
-  it.for(fillCases)('%s: %s.fill(1e9) after the call: the result of the inputs at call time (%s)', async ([fn, array, size], { expect }) => {
-    const r = await runChild('mutate.mjs', [backend, 'fill', fn, array, size], { nodeArgs: ['--expose-gc'], env: onePoolThread });
-    expectClean(expect, r);
-    const rec = r.records[0];
-    expect(rec.outcome.ok, JSON.stringify(rec.outcome).slice(0, 800)).toBe(true);
-    expect(rec.same, 'bitwise the result of the same call on untouched copies').toBe(true);
-  });
+  it.for(fillCases)(
+    '%s: %s.fill(1e9) after the call: the result of the inputs at call time (%s)',
+    async ([fn, array, size], { expect }) => {
+      const r = await runChild('mutate.mjs', [backend, 'fill', fn, array, size], {
+        nodeArgs: ['--expose-gc'],
+        env: onePoolThread,
+      });
+      expectClean(expect, r);
+      const rec = r.records[0];
+      expect(rec.outcome.ok, JSON.stringify(rec.outcome).slice(0, 800)).toBe(true);
+      expect(rec.same, 'bitwise the result of the same call on untouched copies').toBe(true);
+    },
+  );
 
   it.for(detachCases)('%s: %s detached during the call (%s, %s)', async ([fn, array, size, how], { expect }) => {
-    const r = await runChild('mutate.mjs', [backend, 'detach', fn, array, size, how], { nodeArgs: ['--expose-gc'], env: onePoolThread });
+    const r = await runChild('mutate.mjs', [backend, 'detach', fn, array, size, how], {
+      nodeArgs: ['--expose-gc'],
+      env: onePoolThread,
+    });
     expectClean(expect, r);
     const rec = r.records[0];
     expect(rec.detached, 'the buffer was detached').toBe(true);
@@ -185,8 +205,17 @@ describe.concurrent.each(names)("(c) inputs changed or detached during a call, b
 // ---- (d) options read once -----------------------------------------------------------------------------------
 
 const optionFns = [
-  'ctcLoss', 'ctcLossAsync', 'dctcLoss', 'dctcLossAsync', 'ctcAlign', 'ctcAlignAsync', 'aceLoss', 'aceLossAsync',
-  'ctcGreedyDecode', 'aceDecode', 'aceCount',
+  'ctcLoss',
+  'ctcLossAsync',
+  'dctcLoss',
+  'dctcLossAsync',
+  'ctcAlign',
+  'ctcAlignAsync',
+  'aceLoss',
+  'aceLossAsync',
+  'ctcGreedyDecode',
+  'aceDecode',
+  'aceCount',
 ];
 
 describe.concurrent.each(names)("(d) options read once, backend '%s'", (backend) => {
@@ -200,11 +229,21 @@ describe.concurrent.each(names)("(d) options read once, backend '%s'", (backend)
       if (rec.case === 'revoked') {
         expect.soft(namedErrorProblem(rec.outcome, fn, ['TypeError'], ['options']), 'revoked Proxy').toBeNull();
       } else if (rec.case === 'throws') {
-        expect.soft(namedErrorProblem(rec.outcome, fn, ['Error', 'TypeError', 'RangeError'], [`getter boom (${rec.key})`]), `getter of ${rec.key} throws`).toBeNull();
+        expect
+          .soft(
+            namedErrorProblem(rec.outcome, fn, ['Error', 'TypeError', 'RangeError'], [`getter boom (${rec.key})`]),
+            `getter of ${rec.key} throws`,
+          )
+          .toBeNull();
       } else if (rec.case === 'changes') {
         const over = Object.entries(rec.reads as Record<string, number>).filter(([, n]) => n > 1);
         expect.soft(over, `${rec.key}: keys read more than once`).toEqual([]);
-        expect.soft({ ok: rec.outcome.ok, matches: rec.matches, error: rec.outcome.error?.message }, `${rec.key}: the result of the first answer`).toEqual({ ok: true, matches: 0, error: undefined });
+        expect
+          .soft(
+            { ok: rec.outcome.ok, matches: rec.matches, error: rec.outcome.error?.message },
+            `${rec.key}: the result of the first answer`,
+          )
+          .toEqual({ ok: true, matches: 0, error: undefined });
       }
     }
   });
@@ -234,13 +273,16 @@ async function errorOf(f: () => unknown): Promise<Error | undefined> {
 describe('(e) native errors name the function', () => {
   const info = backends();
   const cuda = info.cuda;
-  it.each(optionFns)("%s with backend 'cuda' where it cannot run (no CUDA build, no device, or a device past the last)", async (fn) => {
-    const [x, o] = validCall(fn);
-    // Without a usable device any call is an error; with one, device 1024 (allowed by the option check) is past
-    // the last, so the native layer refuses it.
-    const options = { ...o, backend: 'cuda', ...(cuda.available ? { device: 1024 } : {}) };
-    const e = await errorOf(() => api[fn](x, options));
-    expect(e, 'an error').toBeInstanceOf(Error);
-    expect(e!.message.startsWith(`${fn}: `), `message must start with '${fn}: ': ${e!.message}`).toBe(true);
-  });
+  it.each(optionFns)(
+    "%s with backend 'cuda' where it cannot run (no CUDA build, no device, or a device past the last)",
+    async (fn) => {
+      const [x, o] = validCall(fn);
+      // Without a usable device any call is an error; with one, device 1024 (allowed by the option check) is past
+      // the last, so the native layer refuses it.
+      const options = { ...o, backend: 'cuda', ...(cuda.available ? { device: 1024 } : {}) };
+      const e = await errorOf(() => api[fn](x, options));
+      expect(e, 'an error').toBeInstanceOf(Error);
+      expect(e!.message.startsWith(`${fn}: `), `message must start with '${fn}: ': ${e!.message}`).toBe(true);
+    },
+  );
 });

@@ -69,8 +69,12 @@ describe.runIf(native)('DCTC: native CPU vs reference', () => {
           for (let rep = 0; rep < 3; rep++, seed++) {
             const c = ctcCase(seed);
             const options: DctcOptions = {
-              ...optionsOf(c), alignment, reduction, lambda: rep === 0 ? undefined : 0.3 * rep,
-              ...(margin ? { margin } : {}), ...(rep === 2 ? { ctcWeight: 0.5 } : {}),
+              ...optionsOf(c),
+              alignment,
+              reduction,
+              lambda: rep === 0 ? undefined : 0.3 * rep,
+              ...(margin ? { margin } : {}),
+              ...(rep === 2 ? { ctcWeight: 0.5 } : {}),
             };
             compareDctc(c.logits, options, `seed ${seed} ${alignment} ${JSON.stringify(margin)} ${reduction}`);
           }
@@ -82,7 +86,11 @@ describe.runIf(native)('DCTC: native CPU vs reference', () => {
   it('larger shapes', () => {
     for (let seed = 200; seed < 206; seed++) {
       const c = ctcCase(seed, { maxT: 100, maxC: 150, maxN: 5 });
-      compareDctc(c.logits, { ...optionsOf(c), alignment: ALIGNMENTS[seed % 3], lambda: 0.1, margin: { s: 1.5, m: 0.2 } }, `large seed ${seed}`);
+      compareDctc(
+        c.logits,
+        { ...optionsOf(c), alignment: ALIGNMENTS[seed % 3], lambda: 0.1, margin: { s: 1.5, m: 0.2 } },
+        `large seed ${seed}`,
+      );
     }
   });
 
@@ -92,14 +100,19 @@ describe.runIf(native)('DCTC: native CPU vs reference', () => {
       for (const zeroInfinity of [true, false]) {
         const alignment = ALIGNMENTS[seed % 3];
         const o = { ...optionsOf(c), alignment, lambda: 0.5, reduction: REDUCTIONS[seed % 3] };
-        const { got } = compareDctc(c.logits, { ...o, zeroInfinity }, `impossible seed ${seed} zeroInfinity ${zeroInfinity}`);
+        const { got } = compareDctc(
+          c.logits,
+          { ...o, zeroInfinity },
+          `impossible seed ${seed} zeroInfinity ${zeroInfinity}`,
+        );
         const plain = ctcLoss(c.logits, { ...optionsOf(c), reduction: 'none', backend: 'cpu' });
         for (let n = 0; n < c.batch; n++) {
           if (Number.isFinite(plain.losses[n])) continue;
           // The CTC term: +Infinity or 0; z* is the blank on every valid frame.
           expect(got.ctcLosses[n]).toBe(zeroInfinity ? 0 : Infinity);
           expect(got.losses[n]).toBe(zeroInfinity ? Math.fround(0.5 * got.distillLosses[n]) : Infinity);
-          for (let t = 0; t < c.time; t++) expect(got.alignment[n * c.time + t]).toBe(t < c.inputLengths[n] ? c.blank : -1);
+          for (let t = 0; t < c.time; t++)
+            expect(got.alignment[n * c.time + t]).toBe(t < c.inputLengths[n] ? c.blank : -1);
         }
       }
       // The CTC part of the gradient is zero for impossible sequences either way.
@@ -125,13 +138,25 @@ describe.runIf(native)('DCTC: native CPU vs reference', () => {
   });
 
   it('T_n = 0 and explicit TNC with blank ≠ 0', () => {
-    const N = 3, T = 6, C = 5;
+    const N = 3,
+      T = 6,
+      C = 5;
     const logits = new Float32Array(N * T * C).map((_, i) => Math.cos(i * 0.9) * 2);
     const o: DctcOptions = {
-      batch: N, time: T, classes: C, layout: 'TNC', blank: 2, inputLengths: [6, 0, 4], targets: [[1, 1, 4], [], [0]],
+      batch: N,
+      time: T,
+      classes: C,
+      layout: 'TNC',
+      blank: 2,
+      inputLengths: [6, 0, 4],
+      targets: [[1, 1, 4], [], [0]],
     };
     for (const alignment of ALIGNMENTS) {
-      const { got } = compareDctc(logits, { ...o, alignment, reduction: 'sum', margin: { s: 1.2, m: 0.5 } }, `TNC ${alignment}`);
+      const { got } = compareDctc(
+        logits,
+        { ...o, alignment, reduction: 'sum', margin: { s: 1.2, m: 0.5 } },
+        `TNC ${alignment}`,
+      );
       expect(got.ctcLosses[1]).toBe(0);
       expect(got.distillLosses[1]).toBe(0);
       expect(Array.from(got.alignment.subarray(T, 2 * T))).toEqual(new Array(T).fill(-1));
@@ -144,8 +169,16 @@ describe.runIf(native)('DCTC: its parts', () => {
     for (let seed = 1; seed <= 15; seed++) {
       const c = ctcCase(seed);
       const s = [1, 2, 0.5][seed % 3];
-      const lambda = 0.2, ctcWeight = 0.7;
-      const r = dctcLoss(c.logits, { ...optionsOf(c), lambda, ctcWeight, margin: { s, m: 0.1 }, zeroInfinity: false, backend: 'cpu' });
+      const lambda = 0.2,
+        ctcWeight = 0.7;
+      const r = dctcLoss(c.logits, {
+        ...optionsOf(c),
+        lambda,
+        ctcWeight,
+        margin: { s, m: 0.1 },
+        zeroInfinity: false,
+        backend: 'cpu',
+      });
       const scaled = c.logits.map((v) => v * s);
       const ctc = ctcLoss(scaled, { ...optionsOf(c), reduction: 'none', backend: 'cpu' });
       expectLossesClose(r.ctcLosses, ctc.losses, 1e-5, `seed ${seed} ctcLosses`);
@@ -178,8 +211,17 @@ describe.runIf(native)('DCTC: its parts', () => {
     for (let seed = 40; seed < 52; seed++) {
       const c = ctcCase(seed);
       const { batch: N, time: T, classes: C, layout } = c;
-      const s = 1.5, m = seed % 2 ? 0 : 0.4, lambda = 1;
-      const r = dctcLoss(c.logits, { ...optionsOf(c), ctcWeight: 0, lambda, margin: { s, m }, reduction: 'sum', backend: 'cpu' });
+      const s = 1.5,
+        m = seed % 2 ? 0 : 0.4,
+        lambda = 1;
+      const r = dctcLoss(c.logits, {
+        ...optionsOf(c),
+        ctcWeight: 0,
+        lambda,
+        margin: { s, m },
+        reduction: 'sum',
+        backend: 'cpu',
+      });
       for (let n = 0; n < N; n++) {
         let distill = 0;
         for (let t = 0; t < T; t++) {
@@ -246,7 +288,15 @@ describe('DCTC on the js backend', () => {
     const c = ctcCase(9);
     const o = { ...optionsOf(c), backend: 'js' as const, margin: { s: 2 } };
     const { problem } = normalizeDctc('test', c.logits, o);
-    expect(problem).toMatchObject({ zeroInfinity: true, lambda: 0.01, ctcWeight: 1, alignment: 'ratio', scale: 2, margin: 0, input: 'logits' });
+    expect(problem).toMatchObject({
+      zeroInfinity: true,
+      lambda: 0.01,
+      ctcWeight: 1,
+      alignment: 'ratio',
+      scale: 2,
+      margin: 0,
+      input: 'logits',
+    });
     const want = ref.dctcLoss(c.logits, problem);
     const grad = new Float32Array(c.logits.length);
     const got = dctcLoss(c.logits, { ...o, out: { grad } });

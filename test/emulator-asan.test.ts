@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native.js';
 
 const dir = join(packageRoot, 'build-emu-asan');
-const unavailable = existsSync(join(dir, 'UNAVAILABLE')) ? readFileSync(join(dir, 'UNAVAILABLE'), 'utf8').trim() : undefined;
+const unavailable = existsSync(join(dir, 'UNAVAILABLE'))
+  ? readFileSync(join(dir, 'UNAVAILABLE'), 'utf8').trim()
+  : undefined;
 
 function runSuite(binary: string): string {
   const file = join(dir, 'tests', binary);
@@ -18,7 +20,12 @@ function runSuite(binary: string): string {
   const out = spawnSync(file, [], {
     encoding: 'utf8',
     timeout: 1_500_000,
-    env: { ...process.env, SEQLOSS_EMULATE_QUIET: '1', ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1' },
+    env: {
+      ...process.env,
+      SEQLOSS_EMULATE_QUIET: '1',
+      ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',
+      UBSAN_OPTIONS: 'print_stacktrace=1',
+    },
   });
   const text = out.stdout + out.stderr;
   const summary = text.match(new RegExp(`${binary}: (\\d+) passed, (\\d+) failed`));
@@ -29,16 +36,21 @@ function runSuite(binary: string): string {
   return text;
 }
 
-describe.skipIf(unavailable !== undefined)(`the emulated C++ suites under ASan and UBSan${unavailable ? ` (not built: ${unavailable})` : ''}`, () => {
-  it('simt_test, with the out-of-bounds device write caught', () => {
-    expect(runSuite('simt_test')).toMatch(/out-of-bounds device write +AddressSanitizer: heap-buffer-overflow in kernel 'oob_write_kernel', block \(1,0,0\), thread \(0,0,0\)/);
-  }, 600_000);
+describe.skipIf(unavailable !== undefined)(
+  `the emulated C++ suites under ASan and UBSan${unavailable ? ` (not built: ${unavailable})` : ''}`,
+  () => {
+    it('simt_test, with the out-of-bounds device write caught', () => {
+      expect(runSuite('simt_test')).toMatch(
+        /out-of-bounds device write +AddressSanitizer: heap-buffer-overflow in kernel 'oob_write_kernel', block \(1,0,0\), thread \(0,0,0\)/,
+      );
+    }, 600_000);
 
-  it('cuda_parity_test', () => {
-    runSuite('cuda_parity_test');
-  }, 1_800_000);
+    it('cuda_parity_test', () => {
+      runSuite('cuda_parity_test');
+    }, 1_800_000);
 
-  it('abi_test (the C ABI on the CPU backend, NaN and ±∞ inputs included)', () => {
-    runSuite('abi_test');
-  }, 600_000);
-});
+    it('abi_test (the C ABI on the CPU backend, NaN and ±∞ inputs included)', () => {
+      runSuite('abi_test');
+    }, 600_000);
+  },
+);

@@ -45,11 +45,19 @@ describe('the emulated CUDA devices', () => {
   });
 
   it("'auto' never picks them, even with SEQLOSS_AUTO_CUDA=1 and an input above the size rule", () => {
-    const N = 4, T = 256, C = 1024;
+    const N = 4,
+      T = 256,
+      C = 1024;
     const before = process.env.SEQLOSS_AUTO_CUDA;
     process.env.SEQLOSS_AUTO_CUDA = '1';
     try {
-      const r = ctcLoss(normalFloats(rng(5), N * T * C), { batch: N, time: T, classes: C, targets: [[1, 2], [3], [4, 4], [5]], grad: false });
+      const r = ctcLoss(normalFloats(rng(5), N * T * C), {
+        batch: N,
+        time: T,
+        classes: C,
+        targets: [[1, 2], [3], [4, 4], [5]],
+        grad: false,
+      });
       expect(r.backend).toBe('cpu');
     } finally {
       if (before === undefined) delete process.env.SEQLOSS_AUTO_CUDA;
@@ -70,9 +78,13 @@ describe('the emulated CUDA devices', () => {
     expect(out.info.devices[0].usable).toBe(true);
     expect(out.info.devices[1].usable).toBe(false);
     expect(out.info.devices[1].computeCapability).toBe('6.1');
-    expect(out.info.devices[1].reason).toMatch(/no kernel image for compute 6\.1 in this build \(SASS for 75, PTX for 75\)/);
+    expect(out.info.devices[1].reason).toMatch(
+      /no kernel image for compute 6\.1 in this build \(SASS for 75, PTX for 75\)/,
+    );
     expect(out.ok).toBe('cuda');
-    expect(out.err).toMatch(/^Error: .*CUDA device 1 cannot run this build: no kernel image for compute 6\.1.*\[SEQLOSS_ERROR_UNSUPPORTED\]$/);
+    expect(out.err).toMatch(
+      /^Error: .*CUDA device 1 cannot run this build: no kernel image for compute 6\.1.*\[SEQLOSS_ERROR_UNSUPPORTED\]$/,
+    );
   });
 
   it('no usable device at all: backends() says why and backend cuda is an Error that says the same', () => {
@@ -84,11 +96,13 @@ describe('the emulated CUDA devices', () => {
       { SEQLOSS_EMULATE_NO_IMAGE: '0,1' },
     );
     expect(out.info.available).toBe(false);
-    expect(out.info.reason).toMatch(/no usable CUDA device: device 0 \(seqloss SIMT emulator #0 \(CPU\), as compute 6\.1\): no kernel image/);
+    expect(out.info.reason).toMatch(
+      /no usable CUDA device: device 0 \(seqloss SIMT emulator #0 \(CPU\), as compute 6\.1\): no kernel image/,
+    );
     expect(out.err).toMatch(/cannot run this build: no kernel image for compute 6\.1/);
   });
 
-  it('out of device memory is an Error with code SEQLOSS_ERROR_ALLOC and the runtime\'s words', () => {
+  it("out of device memory is an Error with code SEQLOSS_ERROR_ALLOC and the runtime's words", () => {
     const out = node(
       `const { ctcLoss } = await import(${JSON.stringify(entry)});
        let err = {};
@@ -120,9 +134,18 @@ function runSuite(binary: string, args: string[] = [], timeout = 900_000): strin
 describe('the C++ suites on the SIMT host (build-emu/tests)', () => {
   it('simt_test: correct kernels give GPU results, each hazard is reported with its kernel, block and thread', () => {
     const text = runSuite('simt_test');
-    for (const hazard of ['missing barrier', 'write-write race', 'divergent barrier', 'thread returned before a barrier',
-      'shuffle over absent lanes', 'shuffle split over two calls', 'shuffle with a returned lane', 'shuffle mask without the caller',
-      'shared array out of bounds', 'uninitialised read']) {
+    for (const hazard of [
+      'missing barrier',
+      'write-write race',
+      'divergent barrier',
+      'thread returned before a barrier',
+      'shuffle over absent lanes',
+      'shuffle split over two calls',
+      'shuffle with a returned lane',
+      'shuffle mask without the caller',
+      'shared array out of bounds',
+      'uninitialised read',
+    ]) {
       expect(text).toContain(hazard);
     }
   }, 300_000);

@@ -28,7 +28,7 @@ function softmax(x: Float32Array, C: number): Float64Array {
     let m = -Infinity;
     for (let k = 0; k < C; k++) m = Math.max(m, x[i + k]);
     let s = 0;
-    for (let k = 0; k < C; k++) s += (out[i + k] = Math.exp(x[i + k] - m));
+    for (let k = 0; k < C; k++) s += out[i + k] = Math.exp(x[i + k] - m);
     for (let k = 0; k < C; k++) out[i + k] /= s;
   }
   return out;
@@ -65,7 +65,11 @@ describe.runIf(native)('fit: native CPU vs reference', () => {
     for (let seed = 1; seed <= 48; seed++) {
       const c = ctcCase(seed);
       const fit = FITS[seed % FITS.length];
-      compareFit(c.logits, { ...optionsOf(c), fit, reduction: reductions[seed % 3], posterior: true }, `seed ${seed} ${JSON.stringify(fit)}`);
+      compareFit(
+        c.logits,
+        { ...optionsOf(c), fit, reduction: reductions[seed % 3], posterior: true },
+        `seed ${seed} ${JSON.stringify(fit)}`,
+      );
     }
   });
 
@@ -77,22 +81,35 @@ describe.runIf(native)('fit: native CPU vs reference', () => {
   });
 
   it('explicit TNC with blank ≠ 0 and T_n = 0', () => {
-    const N = 4, T = 9, C = 6;
+    const N = 4,
+      T = 9,
+      C = 6;
     const logits = new Float32Array(N * T * C).map((_, i) => Math.sin(i * 1.7) * 3);
     const options: CtcOptions = {
-      batch: N, time: T, classes: C, layout: 'TNC', blank: 3, inputLengths: [9, 0, 5, 7],
-      targets: [[1, 2, 2], [], [5, 4], [0]], posterior: true, reduction: 'sum',
+      batch: N,
+      time: T,
+      classes: C,
+      layout: 'TNC',
+      blank: 3,
+      inputLengths: [9, 0, 5, 7],
+      targets: [[1, 2, 2], [], [5, 4], [0]],
+      posterior: true,
+      reduction: 'sum',
     };
     for (const fit of FITS) compareFit(logits, { ...options, fit }, `TNC ${JSON.stringify(fit)}`);
   });
 
-  it('impossible sequences are left out of α\'s sums and keep zero grad and posterior', () => {
+  it("impossible sequences are left out of α's sums and keep zero grad and posterior", () => {
     for (let seed = 300; seed < 330; seed++) {
       const c = ctcCase(seed, { allowImpossible: true, maxT: 8 });
       const plain = ctcLoss(c.logits, { ...optionsOf(c), backend: 'cpu' });
       for (const zeroInfinity of [false, true]) {
         const fit = FITS[seed % FITS.length];
-        const { got } = compareFit(c.logits, { ...optionsOf(c), fit, zeroInfinity, posterior: true, reduction: 'sum' }, `impossible seed ${seed}`);
+        const { got } = compareFit(
+          c.logits,
+          { ...optionsOf(c), fit, zeroInfinity, posterior: true, reduction: 'sum' },
+          `impossible seed ${seed}`,
+        );
         for (let n = 0; n < c.batch; n++) {
           if (Number.isFinite(plain.losses[n])) continue;
           for (let t = 0; t < c.time; t++) {
@@ -128,7 +145,7 @@ describe.runIf(native)('fit: the equations, checked on the native outputs', () =
     }
   });
 
-  it('γ alone with posterior and no grad returns plain CTC\'s posterior (γ moves only the gradient)', () => {
+  it("γ alone with posterior and no grad returns plain CTC's posterior (γ moves only the gradient)", () => {
     for (let seed = 50; seed < 60; seed++) {
       const c = ctcCase(seed, { allowImpossible: seed % 3 === 0 });
       const o = { ...optionsOf(c), posterior: true, grad: false, backend: 'cpu' as const };
@@ -158,7 +175,7 @@ describe.runIf(native)('fit: the equations, checked on the native outputs', () =
     }
   });
 
-  it('α (Eq. 13–16): y\' = renormalised f_k·y\'_plain with f from V_k and N_k over the scope', () => {
+  it("α (Eq. 13–16): y' = renormalised f_k·y'_plain with f from V_k and N_k over the scope", () => {
     for (let seed = 50; seed < 70; seed++) {
       const c = ctcCase(seed, { allowImpossible: seed % 3 === 0 });
       const { batch: N, time: T, classes: C, layout, blank } = c;
@@ -168,7 +185,8 @@ describe.runIf(native)('fit: the equations, checked on the native outputs', () =
         const plain = ctcLoss(c.logits, base);
         const fitted = ctcLoss(c.logits, { ...base, fit: { alpha, alphaScope } });
         const live = (n: number) => Number.isFinite(plain.losses[n]) && c.inputLengths[n] > 0;
-        const scopes = alphaScope === 'batch' ? [Array.from({ length: N }, (_, n) => n)] : Array.from({ length: N }, (_, n) => [n]);
+        const scopes =
+          alphaScope === 'batch' ? [Array.from({ length: N }, (_, n) => n)] : Array.from({ length: N }, (_, n) => [n]);
         const want = new Float64Array(N * T * C);
         for (const scope of scopes) {
           const V = new Float64Array(C);
@@ -195,17 +213,23 @@ describe.runIf(native)('fit: the equations, checked on the native outputs', () =
             for (let t = 0; t < c.inputLengths[n]; t++) {
               const o = row(layout, N, T, C, n, t);
               let s = 0;
-              for (let k = 0; k < C; k++) s += (want[o + k] = f[k] * plain.posterior![o + k]);
+              for (let k = 0; k < C; k++) s += want[o + k] = f[k] * plain.posterior![o + k];
               for (let k = 0; k < C; k++) want[o + k] = s > 0 ? want[o + k] / s : 0;
             }
           }
         }
-        expectClose(fitted.posterior!, want, 1e-4, `seed ${seed} ${alphaScope} posterior`, sequenceBlocks(N, T, C, layout));
+        expectClose(
+          fitted.posterior!,
+          want,
+          1e-4,
+          `seed ${seed} ${alphaScope} posterior`,
+          sequenceBlocks(N, T, C, layout),
+        );
       }
     }
   });
 
-  it('γ (Eq. 17–18): the gradient is ŵ_t·(y_t − y\'_t) with ŵ ∝ w^γ, w_t = max_k (y\'_tk − y_tk), mean 1', () => {
+  it("γ (Eq. 17–18): the gradient is ŵ_t·(y_t − y'_t) with ŵ ∝ w^γ, w_t = max_k (y'_tk − y_tk), mean 1", () => {
     for (let seed = 80; seed < 95; seed++) {
       const c = ctcCase(seed);
       const { batch: N, time: T, classes: C, layout } = c;
@@ -222,14 +246,16 @@ describe.runIf(native)('fit: the equations, checked on the native outputs', () =
             const o = row(layout, N, T, C, n, t);
             let m = 0;
             for (let k = 0; k < C; k++) m = Math.max(m, r.posterior![o + k] - y[o + k]);
-            sum += (w[t] = m ** gamma);
+            sum += w[t] = m ** gamma;
           }
           for (let t = 0; t < Tn; t++) {
             const o = row(layout, N, T, C, n, t);
             const hat = sum > 0 ? (Tn * w[t]) / sum : 1;
             for (let k = 0; k < C; k++) {
               const want = hat * (y[o + k] - r.posterior![o + k]);
-              expect(Math.abs(r.grad![o + k] - want), `seed ${seed} γ ${gamma} n ${n} t ${t} k ${k}`).toBeLessThan(2e-5 * Math.max(1, hat));
+              expect(Math.abs(r.grad![o + k] - want), `seed ${seed} γ ${gamma} n ${n} t ${t} k ${k}`).toBeLessThan(
+                2e-5 * Math.max(1, hat),
+              );
             }
           }
         }
@@ -301,8 +327,12 @@ describe('fit on the js backend', () => {
       expect(normalizeCtc('test', c.logits, { ...optionsOf(c), fit }).problem.fit).toBeNull();
     }
     expect(normalizeCtc('test', c.logits, optionsOf(c)).problem.fit).toBeNull();
-    expect(normalizeCtc('test', c.logits, { ...optionsOf(c), fit: { alpha: 0.25, alphaScope: 'sequence' } }).problem.fit).toEqual({
-      alpha: 0.25, alphaScope: 'sequence', gamma: 0,
+    expect(
+      normalizeCtc('test', c.logits, { ...optionsOf(c), fit: { alpha: 0.25, alphaScope: 'sequence' } }).problem.fit,
+    ).toEqual({
+      alpha: 0.25,
+      alphaScope: 'sequence',
+      gamma: 0,
     });
   });
 });

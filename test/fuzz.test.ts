@@ -9,7 +9,7 @@
 // SEQLOSS_FUZZ_SEEDS=random draws four (printed), SEQLOSS_FUZZ_CASES=N changes the cases per seed. Reproduce a
 // failure with `node test/fixtures/callpath/fuzz.mjs SEED CASES js,cpu` after a run (which prepared the package:
 // the child needs SEQLOSS_CALLPATH_ENTRY and SEQLOSS_ADDON, see fixtures/callpath/entry.mjs).
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { describeExit, runChild } from './fixtures/callpath/entry.mjs';
 import { backendsUnderTest } from './helpers.js';
 
@@ -51,7 +51,10 @@ describe.concurrent(`fuzz (backends ${backends.join(', ')}; seeds ${seeds.join('
       else groups.set(key, { count: 1, first: f });
     }
     const report = [...groups.entries()]
-      .map(([what, g]) => `  ${g.count}× ${what}\n      first: case ${g.first.case} ${g.first.fn} [${(g.first.mutated as string[]).join(', ')}] ${g.first.detail}`)
+      .map(
+        ([what, g]) =>
+          `  ${g.count}× ${what}\n      first: case ${g.first.case} ${g.first.fn} [${(g.first.mutated as string[]).join(', ')}] ${g.first.detail}`,
+      )
       .join('\n');
     expect(failures.length, `seed ${seed} (${done.calls} calls): ${failures.length} failures\n${report}`).toBe(0);
     // The generator exercises both sides: accepted and refused calls.

@@ -82,7 +82,10 @@ it('the DCTC fixtures are the committed set', () => {
   expect(fixtures.length).toBe(18);
   expect(fixtures.some((f) => f.impossible.length > 0)).toBe(true);
   for (const a of ['ratio', 'posterior', 'viterbi']) {
-    expect(fixtures.some((f) => (f.options.alignment ?? 'ratio') === a), a).toBe(true);
+    expect(
+      fixtures.some((f) => (f.options.alignment ?? 'ratio') === a),
+      a,
+    ).toBe(true);
   }
 });
 

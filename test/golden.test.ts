@@ -171,7 +171,8 @@ for (const b of available) {
           expectArrayClose(r.losses, nums(want.losses), floor, 'losses');
           expectScalarClose(r.loss, num(want.loss), 'loss');
           expectArrayClose(r.grad, nums(want.grad), floor, 'grad', sequenceBlocks(f));
-          if (want.posterior) expectArrayClose(r.posterior, nums(want.posterior), floor, 'posterior', sequenceBlocks(f));
+          if (want.posterior)
+            expectArrayClose(r.posterior, nums(want.posterior), floor, 'posterior', sequenceBlocks(f));
           else expect(r.posterior).toBeUndefined();
 
           const zeroInfinity = f.options.zeroInfinity === true;

@@ -44,7 +44,10 @@ export interface CtcCase {
 
 /** Random CTC problems: repeats, any blank position, variable lengths, both layouts; every target is feasible
  * unless `allowImpossible`. */
-export function ctcCase(seed: number, opts: { maxT?: number; maxC?: number; maxN?: number; allowImpossible?: boolean } = {}): CtcCase {
+export function ctcCase(
+  seed: number,
+  opts: { maxT?: number; maxC?: number; maxN?: number; allowImpossible?: boolean } = {},
+): CtcCase {
   const r = rng(seed);
   const batch = randInt(r, 1, opts.maxN ?? 5);
   const time = randInt(r, 1, opts.maxT ?? 30);
@@ -62,7 +65,9 @@ export function ctcCase(seed: number, opts: { maxT?: number; maxC?: number; maxN
       let k: number;
       // Favour repeats: they exercise the skip rule and several states per class.
       if (j > 0 && r() < 0.3) k = labels[j - 1];
-      else do k = randInt(r, 0, classes - 1); while (k === blank);
+      else
+        do k = randInt(r, 0, classes - 1);
+        while (k === blank);
       labels.push(k);
     }
     if (!opts.allowImpossible) {
@@ -103,7 +108,9 @@ export function expectClose(
       if (a === b) continue; // also Infinity === Infinity
       const err = Math.abs(a - b);
       if (!(err <= tol * norm)) {
-        throw new Error(`${what}[${i}]: got ${a}, expected ${b} (|diff| ${err.toExponential(3)} > ${tol} × scale ${norm.toExponential(3)})`);
+        throw new Error(
+          `${what}[${i}]: got ${a}, expected ${b} (|diff| ${err.toExponential(3)} > ${tol} × scale ${norm.toExponential(3)})`,
+        );
       }
     }
   }
@@ -117,7 +124,9 @@ export function expectLossesClose(actual: ArrayLike<number>, expected: ArrayLike
     if (a === b) continue;
     const err = Math.abs(a - b);
     if (!(err <= tol * Math.abs(b))) {
-      throw new Error(`${what}[${i}]: got ${a}, expected ${b} (relative ${(err / Math.abs(b)).toExponential(3)} > ${tol})`);
+      throw new Error(
+        `${what}[${i}]: got ${a}, expected ${b} (relative ${(err / Math.abs(b)).toExponential(3)} > ${tol})`,
+      );
     }
   }
 }

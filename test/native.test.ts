@@ -32,9 +32,13 @@ describe('the native addon', () => {
 
 describe.runIf(info.cpu)('async calls', () => {
   // Large enough to take a good fraction of a second on two cores.
-  const N = 64, T = 144, C = 4000;
+  const N = 64,
+    T = 144,
+    C = 4000;
   const logits = normalFloats(rng(1), N * T * C);
-  const targets = Array.from({ length: N }, (_, n) => Array.from({ length: 40 }, (_, j) => 1 + ((n * 7 + j * 13) % (C - 1))));
+  const targets = Array.from({ length: N }, (_, n) =>
+    Array.from({ length: 40 }, (_, j) => 1 + ((n * 7 + j * 13) % (C - 1))),
+  );
   const options = { batch: N, time: T, classes: C, targets };
 
   it('a large CTC call lets timers fire while it runs, and equals the sync result', async () => {
@@ -54,9 +58,13 @@ describe.runIf(info.cpu)('async calls', () => {
 
   it('concurrent async calls of both losses give the sync results', async () => {
     const counts = new Float32Array(N * C);
-    targets.forEach((ls, n) => ls.forEach((k) => counts[n * C + k]++));
+    for (const [n, ls] of targets.entries()) for (const k of ls) counts[n * C + k]++;
     const ace = { batch: N, time: T, classes: C, counts };
-    const [a, b, c] = await Promise.all([ctcLossAsync(logits, options), aceLossAsync(logits, ace), ctcLossAsync(logits, { ...options, reduction: 'sum' })]);
+    const [a, b, c] = await Promise.all([
+      ctcLossAsync(logits, options),
+      aceLossAsync(logits, ace),
+      ctcLossAsync(logits, { ...options, reduction: 'sum' }),
+    ]);
     expect(a.loss).toBe(ctcLoss(logits, options).loss);
     expect(b.loss).toBe(aceLoss(logits, ace).loss);
     expect(c.loss).toBe(ctcLoss(logits, { ...options, reduction: 'sum' }).loss);
@@ -79,7 +87,14 @@ describe.runIf(info.cpu)('worker threads', () => {
       b.callAsync(0, 'ctcLossAsync', data, problem, opts, outputs, exec).then((r) => parentPort.postMessage({ sync: sums[199], async: r.loss, same: sums.every((s) => s === sums[0]) }));
     `;
     const data = Array.from(normalFloats(rng(3), 2 * 5 * 4));
-    const expected = ctcLoss(Float32Array.from(data), { batch: 2, time: 5, classes: 4, targets: [[1, 2], [3]], reduction: 'sum', backend: 'cpu' }).loss;
+    const expected = ctcLoss(Float32Array.from(data), {
+      batch: 2,
+      time: 5,
+      classes: 4,
+      targets: [[1, 2], [3]],
+      reduction: 'sum',
+      backend: 'cpu',
+    }).loss;
     const run = () =>
       new Promise<{ sync: number; async: number; same: boolean }>((resolve, reject) => {
         const w = new Worker(code, { eval: true, workerData: { root: packageRoot, data } });
@@ -147,7 +162,10 @@ describe('when the addon cannot be loaded', () => {
     const out = JSON.parse(run.stdout);
     expect(out.a).toBe('js');
     expect(out.b).toBe('js');
-    expect(out.loss).toBeCloseTo(ctcLoss(new Float32Array(12), { batch: 1, time: 3, classes: 4, targets: [[1]], backend: 'js' }).loss, 6);
+    expect(out.loss).toBeCloseTo(
+      ctcLoss(new Float32Array(12), { batch: 1, time: 3, classes: 4, targets: [[1]], backend: 'js' }).loss,
+      6,
+    );
     expect(out.info.cpu).toBe(false);
     expect(out.info.reason).toMatch(/SEQLOSS_DISABLE_NATIVE/);
     expect(out.forced).toMatch(/^Error: ctcLoss: backend 'cpu' is unavailable: .*SEQLOSS_DISABLE_NATIVE/);

@@ -53,11 +53,21 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
 
   describe.skipIf(skip)('D1: large magnitudes', () => {
     it('logits all −3e38 (and all +3e38): loss T ln C − ln #alignments, posterior rows sum to 1', () => {
-      const T = 12, C = 6, label = [1, 2, 3, 2];
+      const T = 12,
+        C = 6,
+        label = [1, 2, 3, 2];
       const want = T * Math.log(C) - Math.log(Number(countAlignments(T, label)));
       for (const v of [-3e38, 3e38, 0]) {
         const x = new Float32Array(T * C).fill(v);
-        const r = ctcLoss(x, { batch: 1, time: T, classes: C, targets: [label], reduction: 'sum', posterior: true, backend });
+        const r = ctcLoss(x, {
+          batch: 1,
+          time: T,
+          classes: C,
+          targets: [label],
+          reduction: 'sum',
+          posterior: true,
+          backend,
+        });
         relClose(r.loss, want, 1e-12);
         expect(r.losses[0]).toBe(Math.fround(r.loss));
         for (const s of rowSums(r.posterior!, C)) relClose(s, 1, 1e-6);
@@ -67,7 +77,9 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
     });
 
     it('T = 30, C = 12, l = (1, 2, 3, 4, 5), logits all −3e38: loss 55.519041686, ctcAlign score −30 ln 12 = −74.547199494', () => {
-      const T = 30, C = 12, label = [1, 2, 3, 4, 5];
+      const T = 30,
+        C = 12,
+        label = [1, 2, 3, 4, 5];
       const x = new Float32Array(T * C).fill(-3e38);
       const want = T * Math.log(C) - Math.log(Number(countAlignments(T, label)));
       relClose(want, 55.51904168600895, 1e-14);
@@ -79,7 +91,9 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
     });
 
     it('ctcAlign on logits all −3e38: score −T ln C, the tie-rule path (labels first, then the final blank)', () => {
-      const T = 10, C = 5, label = [1, 2, 3, 2];
+      const T = 10,
+        C = 5,
+        label = [1, 2, 3, 2];
       const x = new Float32Array(T * C).fill(-3e38);
       const r = ctcAlign(x, { batch: 1, time: T, classes: C, targets: [label], backend });
       relClose(r.scores[0], -T * Math.log(C), 1e-6);
@@ -87,12 +101,30 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
     });
 
     it('log-probs of −1e15 and −1e10: posterior rows sum to 1; loss T·1e15 − ln #alignments in double', () => {
-      const T = 8, C = 4, label = [1, 2];
+      const T = 8,
+        C = 4,
+        label = [1, 2];
       const count = Math.log(Number(countAlignments(T, label)));
-      const uniform = ctcLoss(new Float32Array(T * C), { batch: 1, time: T, classes: C, targets: [label], posterior: true, backend });
+      const uniform = ctcLoss(new Float32Array(T * C), {
+        batch: 1,
+        time: T,
+        classes: C,
+        targets: [label],
+        posterior: true,
+        backend,
+      });
       for (const v of [-1e15, -1e10]) {
         const x = new Float32Array(T * C).fill(v);
-        const r = ctcLoss(x, { batch: 1, time: T, classes: C, targets: [label], input: 'logProbs', reduction: 'sum', posterior: true, backend });
+        const r = ctcLoss(x, {
+          batch: 1,
+          time: T,
+          classes: C,
+          targets: [label],
+          input: 'logProbs',
+          reduction: 'sum',
+          posterior: true,
+          backend,
+        });
         relClose(r.loss, -T * Math.fround(v) - count, 1e-15);
         for (const s of rowSums(r.posterior!, C)) relClose(s, 1, 1e-6);
         for (let i = 0; i < T * C; i++) expect(Math.abs(r.posterior![i] - uniform.posterior![i])).toBeLessThan(1e-6);
@@ -102,22 +134,41 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
 
   describe.skipIf(skip)('D2: probabilities below the extended range', () => {
     it('a label class at logit −1e30 on every frame (the warp-ctc case): +Infinity, zero gradient; 0 with zeroInfinity', () => {
-      const T = 6, C = 5;
+      const T = 6,
+        C = 5;
       const x = new Float32Array(2 * T * C).map((_, i) => Math.sin(i));
       for (let t = 0; t < T; t++) x[t * C + 3] = -1e30;
       for (const zeroInfinity of [false, true]) {
-        const r = ctcLoss(x, { batch: 2, time: T, classes: C, targets: [[1, 3], [2]], reduction: 'none', zeroInfinity, posterior: true, backend });
+        const r = ctcLoss(x, {
+          batch: 2,
+          time: T,
+          classes: C,
+          targets: [[1, 3], [2]],
+          reduction: 'none',
+          zeroInfinity,
+          posterior: true,
+          backend,
+        });
         expect(r.losses[0]).toBe(zeroInfinity ? 0 : Infinity);
         expect(Number.isFinite(r.losses[1]) && r.losses[1] > 0).toBe(true);
         expect(Array.from(r.grad!.subarray(0, T * C)).every((g) => g === 0)).toBe(true);
         expect(Array.from(r.posterior!.subarray(0, T * C)).every((g) => g === 0)).toBe(true);
-        const ref = ctcLoss(x, { batch: 2, time: T, classes: C, targets: [[1, 3], [2]], reduction: 'none', zeroInfinity, backend: 'js' });
+        const ref = ctcLoss(x, {
+          batch: 2,
+          time: T,
+          classes: C,
+          targets: [[1, 3], [2]],
+          reduction: 'none',
+          zeroInfinity,
+          backend: 'js',
+        });
         relClose(r.losses[1], ref.losses[1], 1e-6);
       }
     });
 
     it('logits ±3e38: a label class 6e38 below the frame max is +Infinity; a path on the maxima is loss 0, grad 0', () => {
-      const T = 4, C = 3;
+      const T = 4,
+        C = 3;
       const frame = (max: number) => [0, 1, 2].map((k) => (k === max ? 3e38 : -3e38));
       const impossible = new Float32Array([...frame(0), ...frame(0), ...frame(0), ...frame(0)]);
       const r1 = ctcLoss(impossible, { batch: 1, time: T, classes: C, targets: [[1]], backend });
@@ -137,14 +188,23 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
     it('a loss beyond float32: +Infinity in losses, the exact value in the double loss', () => {
       // log-probs all −3e38, T = 2, C = 2, l = [1]: 3 paths of probability e^(−6e38).
       const v = Math.fround(-3e38);
-      const r = ctcLoss(new Float32Array(4).fill(v), { batch: 1, time: 2, classes: 2, targets: [[1]], input: 'logProbs', reduction: 'sum', backend });
+      const r = ctcLoss(new Float32Array(4).fill(v), {
+        batch: 1,
+        time: 2,
+        classes: 2,
+        targets: [[1]],
+        input: 'logProbs',
+        reduction: 'sum',
+        backend,
+      });
       expect(r.losses[0]).toBe(Infinity);
       relClose(r.loss, -2 * v - Math.log(3), 1e-15);
     });
   });
 
   describe.skipIf(skip)('D3: NaN and +Infinity inputs', () => {
-    const T = 5, C = 4;
+    const T = 5,
+      C = 4;
     const base = () => new Float32Array(4 * T * C).map((_, i) => Math.cos(0.7 * i));
     const targets = [[1, 2], [2], [3], [1, 2, 3, 1, 2]];
     const inputLengths = [5, 5, 3, 2];
@@ -167,7 +227,17 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
       x[(2 * T + 4) * C + 1] = NaN; // seq 2: at t = 4 ≥ T_2 = 3, ignored
       x.fill(-Infinity, (3 * T + 1) * C, (3 * T + 2) * C); // seq 3 (infeasible label): a frame of −∞
       for (const zeroInfinity of [false, true]) {
-        const r = ctcLoss(x, { batch: 4, time: T, classes: C, targets, inputLengths, reduction: 'none', zeroInfinity, posterior: true, backend });
+        const r = ctcLoss(x, {
+          batch: 4,
+          time: T,
+          classes: C,
+          targets,
+          inputLengths,
+          reduction: 'none',
+          zeroInfinity,
+          posterior: true,
+          backend,
+        });
         expect(Number.isNaN(r.losses[0]) && Number.isNaN(r.losses[1]) && Number.isNaN(r.losses[3])).toBe(true);
         expect(Number.isFinite(r.losses[2])).toBe(true);
         expect(Number.isNaN(r.loss)).toBe(true);
@@ -184,7 +254,16 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
       const x = new Float32Array(2 * T * C).fill(Math.log(0.25));
       x.fill(-Infinity, 2 * C, 3 * C); // seq 0, t = 2
       x[(1 * T + 3) * C + 2] = NaN; // seq 1, t = 3
-      const r = ctcLoss(x, { batch: 2, time: T, classes: C, targets: [[1], [1]], input: 'logProbs', reduction: 'none', posterior: true, backend });
+      const r = ctcLoss(x, {
+        batch: 2,
+        time: T,
+        classes: C,
+        targets: [[1], [1]],
+        input: 'logProbs',
+        reduction: 'none',
+        posterior: true,
+        backend,
+      });
       expect(r.losses[0]).toBe(Infinity);
       expect(Array.from(r.grad!.subarray(0, T * C)).every((g) => g === 0)).toBe(true);
       expect(Number.isNaN(r.losses[1])).toBe(true);
@@ -194,7 +273,17 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
     it('fit: a NaN sequence is NaN and left out of the batch sums', () => {
       const x = base();
       x[(0 * T + 2) * C + 3] = NaN;
-      const opts = { batch: 4, time: T, classes: C, targets, inputLengths, reduction: 'sum' as const, posterior: true, fit: { alpha: 0.4, gamma: 0.5 }, backend };
+      const opts = {
+        batch: 4,
+        time: T,
+        classes: C,
+        targets,
+        inputLengths,
+        reduction: 'sum' as const,
+        posterior: true,
+        fit: { alpha: 0.4, gamma: 0.5 },
+        backend,
+      };
       const r = ctcLoss(x, opts);
       checkRows(r.grad, 0, 5, true);
       checkRows(r.posterior, 0, 5, true);
@@ -224,10 +313,21 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
       x[(0 * T + 2) * C + 3] = NaN;
       x.fill(-Infinity, (3 * T + 1) * C, (3 * T + 2) * C);
       for (const alignment of ['ratio', 'posterior', 'viterbi'] as const) {
-        const r = dctcLoss(x, { batch: 4, time: T, classes: C, targets, inputLengths, alignment, reduction: 'sum', backend });
+        const r = dctcLoss(x, {
+          batch: 4,
+          time: T,
+          classes: C,
+          targets,
+          inputLengths,
+          alignment,
+          reduction: 'sum',
+          backend,
+        });
         for (const n of [0, 3]) {
           expect([r.losses[n], r.ctcLosses[n], r.distillLosses[n]].every(Number.isNaN)).toBe(true);
-          expect(Array.from(r.alignment.subarray(n * T, n * T + T))).toEqual(n === 0 ? [0, 0, 0, 0, 0] : [0, 0, -1, -1, -1]);
+          expect(Array.from(r.alignment.subarray(n * T, n * T + T))).toEqual(
+            n === 0 ? [0, 0, 0, 0, 0] : [0, 0, -1, -1, -1],
+          );
         }
         checkRows(r.grad, 0, 5, true);
         checkRows(r.grad, 3, 2, true);
@@ -241,18 +341,29 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
     it('logits: every loss is >= 0 (near-certain alignments); log-probs are returned as computed', () => {
       const r0 = rng(7);
       for (let c = 0; c < 30; c++) {
-        const T = 1 + Math.floor(r0() * 20), C = 2 + Math.floor(r0() * 4);
+        const T = 1 + Math.floor(r0() * 20),
+          C = 2 + Math.floor(r0() * 4);
         const label = [1 + Math.floor(r0() * (C - 1))];
         const x = new Float32Array(T * C);
-        for (let t = 0; t < T; t++) for (let k = 0; k < C; k++) x[t * C + k] = (t === 0 ? k === label[0] : k === 0) ? 20 + r0() * 30 : -20 * r0();
+        for (let t = 0; t < T; t++)
+          for (let k = 0; k < C; k++) x[t * C + k] = (t === 0 ? k === label[0] : k === 0) ? 20 + r0() * 30 : -20 * r0();
         const r = ctcLoss(x, { batch: 1, time: T, classes: C, targets: [label], reduction: 'sum', backend });
         expect(r.losses[0] >= 0 && r.loss >= 0, `${r.losses[0]} ${r.loss}`).toBe(true);
         const d = dctcLoss(x, { batch: 1, time: T, classes: C, targets: [label], backend });
         expect(d.ctcLosses[0] >= 0).toBe(true);
       }
       // Unnormalised log-probs of +1: −ln p = −(T + ln #alignments) < 0, as computed.
-      const T = 6, C = 3;
-      const r = ctcLoss(new Float32Array(T * C).fill(1), { batch: 1, time: T, classes: C, targets: [[1, 2]], input: 'logProbs', reduction: 'sum', backend });
+      const T = 6,
+        C = 3;
+      const r = ctcLoss(new Float32Array(T * C).fill(1), {
+        batch: 1,
+        time: T,
+        classes: C,
+        targets: [[1, 2]],
+        input: 'logProbs',
+        reduction: 'sum',
+        backend,
+      });
       relClose(r.loss, -(T + Math.log(Number(countAlignments(T, [1, 2])))), 1e-12);
     });
   });
@@ -260,7 +371,9 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
   describe.skipIf(skip)('D5: ctcAlign ties', () => {
     it('logits ±1e4: the path of the tie rule, identical to the reference; the brute-force best score', () => {
       const r0 = rng(11);
-      const T = 6, C = 3, label = [1, 2];
+      const T = 6,
+        C = 3,
+        label = [1, 2];
       for (let c = 0; c < 25; c++) {
         const x = new Float32Array(T * C);
         for (let t = 0; t < T; t++) {
@@ -291,7 +404,9 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
 
     it('a longer random ±1e4 batch: every path identical to the reference', () => {
       const r0 = rng(12);
-      const N = 6, T = 24, C = 4;
+      const N = 6,
+        T = 24,
+        C = 4;
       const x = new Float32Array(N * T * C).map(() => (r0() < 0.4 ? 1e4 : -1e4));
       const targets = Array.from({ length: N }, () => Array.from({ length: 5 }, () => 1 + Math.floor(r0() * (C - 1))));
       const ref = ctcAlign(x, { batch: N, time: T, classes: C, targets, backend: 'js' });
@@ -312,12 +427,26 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
 
     it('a model that fits its own posterior (every ratio ≈ 1): the same z* and losses as the reference', () => {
       const r0 = rng(5);
-      const N = 3, T = 9, C = 5;
-      const targets = [[1, 2, 3], [2, 2, 4], [1, 3]];
+      const N = 3,
+        T = 9,
+        C = 5;
+      const targets = [
+        [1, 2, 3],
+        [2, 2, 4],
+        [1, 3],
+      ];
       let x = new Float32Array(N * T * C).map(() => r0() * 2 - 1);
       // Iterate logits ← ln(y′ + 1e-12): P approaches y′, so y′/P ≈ 1 for every class with mass.
       for (let i = 0; i < 6; i++) {
-        const { posterior } = ctcLoss(x, { batch: N, time: T, classes: C, targets, posterior: true, grad: false, backend: 'js' });
+        const { posterior } = ctcLoss(x, {
+          batch: N,
+          time: T,
+          classes: C,
+          targets,
+          posterior: true,
+          grad: false,
+          backend: 'js',
+        });
         x = Float32Array.from(posterior!, (v) => Math.log(v + 1e-12));
       }
       for (const alignment of ['ratio', 'posterior'] as const) {
@@ -331,10 +460,23 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
 
   describe.skipIf(skip)('D7: DCTC at large s and m', () => {
     it('m = 1e30: CE = s·m + ln Σ_{k≠z} e^(s a_k) − s a_z; the distillation gradient −1 at z and softmax without z elsewhere', () => {
-      const T = 3, C = 4;
+      const T = 3,
+        C = 4;
       const x = new Float32Array([0.5, -1, 2, 0.25, 1, 0, -0.5, 3, -2, 1.5, 0, 0.5]);
-      const s = 1, m = 1e30;
-      const r = dctcLoss(x, { batch: 1, time: T, classes: C, targets: [[2]], alignment: 'posterior', lambda: 1, ctcWeight: 0, reduction: 'sum', margin: { s, m }, backend });
+      const s = 1,
+        m = 1e30;
+      const r = dctcLoss(x, {
+        batch: 1,
+        time: T,
+        classes: C,
+        targets: [[2]],
+        alignment: 'posterior',
+        lambda: 1,
+        ctcWeight: 0,
+        reduction: 'sum',
+        margin: { s, m },
+        backend,
+      });
       let want = 0;
       for (let t = 0; t < T; t++) {
         const z = r.alignment[t];
@@ -347,10 +489,18 @@ describe.each(BACKENDS)('numerics at the extremes, backend $name', ({ name: back
     });
 
     it('s = 1e6 with logits ±3e38 and m up to 1e30: finite, and as the reference', () => {
-      const T = 4, C = 3;
+      const T = 4,
+        C = 3;
       const x = new Float32Array([3e38, -3e38, 0, -3e38, 3e38, 1, 0, 0, 3e38, 1e-3, 0, -1e-3]);
       for (const m of [0, 1, 1e30]) {
-        const opts = { batch: 1, time: T, classes: C, targets: [[1, 2]], margin: { s: 1e6, m }, reduction: 'sum' as const };
+        const opts = {
+          batch: 1,
+          time: T,
+          classes: C,
+          targets: [[1, 2]],
+          margin: { s: 1e6, m },
+          reduction: 'sum' as const,
+        };
         const ref = dctcLoss(x, { ...opts, backend: 'js' });
         const r = dctcLoss(x, { ...opts, backend });
         expect(Array.from(r.alignment)).toEqual(Array.from(ref.alignment));

@@ -29,7 +29,14 @@ describe.each(available)("out on backend '%s'", (backend) => {
 
   it('ACE: the same values as fresh arrays, written over NaN', async () => {
     const { logits, batch, time, classes, inputLengths, targets } = ctcCase(5);
-    const options = { batch, time, classes, inputLengths: Int32Array.from(inputLengths, (t) => Math.max(t, 1)), targets, backend };
+    const options = {
+      batch,
+      time,
+      classes,
+      inputLengths: Int32Array.from(inputLengths, (t) => Math.max(t, 1)),
+      targets,
+      backend,
+    };
     const fresh = aceLoss(logits, options);
     const grad = new Float32Array(logits.length).fill(NaN);
     expect(aceLoss(logits, { ...options, out: { grad } }).grad).toBe(grad);
@@ -46,14 +53,24 @@ describe('out argument errors', () => {
   it('refuses a wrong type, size, key, or shared memory', () => {
     expect(() => ctcLoss(x, { ...o, out: [] as never })).toThrow(/ctcLoss: out must be an object, got Array\(0\)/);
     expect(() => ctcLoss(x, { ...o, out: { grad: new Float64Array(12) as never } })).toThrow(TypeError);
-    expect(() => ctcLoss(x, { ...o, out: { grad: new Float32Array(11) } })).toThrow(/out.grad.length must be batch·time·classes = 12, got 11/);
-    expect(() => ctcLoss(x, { ...o, out: { loss: new Float32Array(12) } as never })).toThrow(/unknown output 'out.loss'/);
-    expect(() => aceLoss(x, { ...o, out: { posterior: new Float32Array(12) } as never })).toThrow(/aceLoss: unknown output 'out.posterior' \(known: grad\)/);
+    expect(() => ctcLoss(x, { ...o, out: { grad: new Float32Array(11) } })).toThrow(
+      /out.grad.length must be batch·time·classes = 12, got 11/,
+    );
+    expect(() => ctcLoss(x, { ...o, out: { loss: new Float32Array(12) } as never })).toThrow(
+      /unknown output 'out.loss'/,
+    );
+    expect(() => aceLoss(x, { ...o, out: { posterior: new Float32Array(12) } as never })).toThrow(
+      /aceLoss: unknown output 'out.posterior' \(known: grad\)/,
+    );
     const big = new Float32Array(24);
     const input = big.subarray(0, 12);
-    expect(() => ctcLoss(input, { ...o, out: { grad: big.subarray(6, 18) } })).toThrow(/out.grad must be an array that shares no memory with logits/);
+    expect(() => ctcLoss(input, { ...o, out: { grad: big.subarray(6, 18) } })).toThrow(
+      /out.grad must be an array that shares no memory with logits/,
+    );
     expect(() => ctcLoss(x, { ...o, out: { grad: x } })).toThrow(RangeError);
     const shared = new Float32Array(12);
-    expect(() => ctcLoss(x, { ...o, posterior: true, out: { grad: shared, posterior: shared } })).toThrow(/out.posterior must be an array that shares no memory with out.grad/);
+    expect(() => ctcLoss(x, { ...o, posterior: true, out: { grad: shared, posterior: shared } })).toThrow(
+      /out.posterior must be an array that shares no memory with out.grad/,
+    );
   });
 });

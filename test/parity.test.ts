@@ -1,9 +1,30 @@
 // The native CPU backend against the float64 reference on random shapes and at the numeric extremes.
 import { describe, expect, it } from 'vitest';
-import { aceCount, aceDecode, aceLoss, backends, ctcGreedyDecode, ctcLoss, type AceDecodeOptions, type AceInputOptions, type AceOptions, type CtcOptions } from '../lib/index.js';
+import {
+  aceCount,
+  aceDecode,
+  aceLoss,
+  backends,
+  ctcGreedyDecode,
+  ctcLoss,
+  type AceDecodeOptions,
+  type AceInputOptions,
+  type AceOptions,
+  type CtcOptions,
+} from '../lib/index.js';
 import { normalizeAce, normalizeAceDecode, normalizeCtc, normalizeCtcDecode, ACE_SHAPE_KEYS } from '../lib/options.js';
 import * as ref from '../lib/reference/index.js';
-import { logSoftmaxRows, ctcCase, type CtcCase, expectClose, expectLossesClose, normalFloats, randInt, rng, sequenceBlocks } from './helpers.js';
+import {
+  logSoftmaxRows,
+  ctcCase,
+  type CtcCase,
+  expectClose,
+  expectLossesClose,
+  normalFloats,
+  randInt,
+  rng,
+  sequenceBlocks,
+} from './helpers.js';
 
 const TOL = 1e-5;
 const native = backends().cpu;
@@ -37,7 +58,11 @@ describe.runIf(native)('CTC: native CPU vs reference', () => {
       const options: CtcOptions = { ...ctcOptionsOf(c), reduction: reductions[seed % 3], posterior: seed % 2 === 0 };
       compareCtc(c.logits, options, `seed ${seed}`);
       // The same problem with log-probabilities as input (gradient −y').
-      compareCtc(logSoftmaxRows(c.logits, c.classes), { ...options, input: 'logProbs', posterior: true }, `seed ${seed} logProbs`);
+      compareCtc(
+        logSoftmaxRows(c.logits, c.classes),
+        { ...options, input: 'logProbs', posterior: true },
+        `seed ${seed} logProbs`,
+      );
     }
   });
 
@@ -52,7 +77,11 @@ describe.runIf(native)('CTC: native CPU vs reference', () => {
     for (let seed = 300; seed < 330; seed++) {
       const c = ctcCase(seed, { allowImpossible: true, maxT: 8 });
       for (const zeroInfinity of [false, true]) {
-        compareCtc(c.logits, { ...ctcOptionsOf(c), zeroInfinity, posterior: true, reduction: 'sum' }, `impossible seed ${seed}`);
+        compareCtc(
+          c.logits,
+          { ...ctcOptionsOf(c), zeroInfinity, posterior: true, reduction: 'sum' },
+          `impossible seed ${seed}`,
+        );
       }
     }
     const { got } = compareCtc(new Float32Array(2 * 3), { batch: 1, time: 2, classes: 3, targets: [[1, 1]] }, 'repeat');
@@ -65,19 +94,31 @@ describe.runIf(native)('CTC: native CPU vs reference', () => {
     const C = 5;
     const lp = logSoftmaxRows(normalFloats(rng(7), 3 * C), C);
     lp[1 * C + 2] = -500;
-    const { got } = compareCtc(lp, { batch: 1, time: 3, classes: C, targets: [[1, 2, 3]], input: 'logProbs', posterior: true }, 'lp −500');
+    const { got } = compareCtc(
+      lp,
+      { batch: 1, time: 3, classes: C, targets: [[1, 2, 3]], input: 'logProbs', posterior: true },
+      'lp −500',
+    );
     expect(got.losses[0]).toBeGreaterThan(500);
     // Longer: T = 12 with blanks allowed, one frame where every feasible path pays −500 for its label.
     const T = 12;
     const lp2 = logSoftmaxRows(normalFloats(rng(8), T * C), C);
     for (let t = 0; t < T; t++) lp2[t * C + 0] = t === 6 ? -500 : lp2[t * C + 0];
     for (let k = 0; k < C; k++) if (k !== 4) lp2[6 * C + k] = -500;
-    compareCtc(lp2, { batch: 1, time: T, classes: C, targets: [[1, 4, 2]], input: 'logProbs', posterior: true }, 'lp2 −500');
+    compareCtc(
+      lp2,
+      { batch: 1, time: T, classes: C, targets: [[1, 4, 2]], input: 'logProbs', posterior: true },
+      'lp2 −500',
+    );
     // The same extreme through logits: one logit 500 below the rest.
     // Target 4 4 4 4 4 4 in 11 frames has the single path 4 ∅ 4 ∅ … 4, so frame 6 must emit 4.
     const x = normalFloats(rng(9), 11 * C);
     x[6 * C + 4] = -500;
-    const forced = compareCtc(x, { batch: 1, time: 11, classes: C, targets: [[4, 4, 4, 4, 4, 4]], posterior: true }, 'logit −500');
+    const forced = compareCtc(
+      x,
+      { batch: 1, time: 11, classes: C, targets: [[4, 4, 4, 4, 4, 4]], posterior: true },
+      'logit −500',
+    );
     expect(forced.got.losses[0]).toBeGreaterThan(500);
   });
 
@@ -107,7 +148,14 @@ describe.runIf(native)('CTC: native CPU vs reference', () => {
   it('greedy decoding agrees with the reference', () => {
     for (let seed = 500; seed < 540; seed++) {
       const c = ctcCase(seed);
-      const o = { batch: c.batch, time: c.time, classes: c.classes, layout: c.layout, blank: c.blank, inputLengths: c.inputLengths };
+      const o = {
+        batch: c.batch,
+        time: c.time,
+        classes: c.classes,
+        layout: c.layout,
+        blank: c.blank,
+        inputLengths: c.inputLengths,
+      };
       // Coarse values make ties (resolved to the lowest class) common.
       const x = c.logits.map((v) => Math.round(v));
       const { problem } = normalizeCtcDecode('test', x, o);
@@ -151,14 +199,18 @@ function aceCase(seed: number): AceCaseOptions {
     const labels: number[] = [];
     for (let j = 0; j < L; j++) {
       let k: number;
-      do k = randInt(r, 0, classes - 1); while (k === blank);
+      do k = randInt(r, 0, classes - 1);
+      while (k === blank);
       labels.push(k);
       counts[n * classes + k] += 1;
     }
     targets.push(labels);
   }
   const options: Record<string, unknown> = {
-    batch, classes, blank, input: probs ? 'probs' : 'logits',
+    batch,
+    classes,
+    blank,
+    input: probs ? 'probs' : 'logits',
     variant: r() < 0.5 ? 'ce' : 'regression',
     reduction: (['mean', 'sum', 'none'] as const)[randInt(r, 0, 2)],
     ...(r() < 0.2 ? { eps: 1e-6 } : {}),
@@ -177,7 +229,13 @@ describe.runIf(native)('ACE: native CPU vs reference', () => {
       const got = aceLoss(input, { ...options, backend: 'cpu' } as unknown as AceOptions);
       expectLossesClose(got.losses, want.losses, TOL, `seed ${seed} losses`);
       expectLossesClose([got.loss], [want.loss], TOL, `seed ${seed} loss`);
-      expectClose(got.grad!, want.grad!, TOL, `seed ${seed} grad`, sequenceBlocks(problem.batch, problem.time, problem.classes, problem.layout));
+      expectClose(
+        got.grad!,
+        want.grad!,
+        TOL,
+        `seed ${seed} grad`,
+        sequenceBlocks(problem.batch, problem.time, problem.classes, problem.layout),
+      );
     }
   });
 
@@ -191,18 +249,28 @@ describe.runIf(native)('ACE: native CPU vs reference', () => {
       const want = ref.aceLoss(x, problem);
       const got = aceLoss(x, { ...options, backend: 'cpu' } as unknown as AceOptions);
       expectLossesClose(got.losses, want.losses, TOL, `±1e4 seed ${seed} losses`);
-      expectClose(got.grad!, want.grad!, TOL, `±1e4 seed ${seed} grad`, sequenceBlocks(problem.batch, problem.time, problem.classes, problem.layout));
+      expectClose(
+        got.grad!,
+        want.grad!,
+        TOL,
+        `±1e4 seed ${seed} grad`,
+        sequenceBlocks(problem.batch, problem.time, problem.classes, problem.layout),
+      );
     }
   });
 
   it('decoding and counting agree with the reference', () => {
     for (let seed = 700; seed < 740; seed++) {
       const { input, options } = aceCase(seed);
-      const shape = Object.fromEntries(Object.entries(options).filter(([k]) => (ACE_SHAPE_KEYS as readonly string[]).includes(k)));
+      const shape = Object.fromEntries(
+        Object.entries(options).filter(([k]) => (ACE_SHAPE_KEYS as readonly string[]).includes(k)),
+      );
       const x = input.map((v) => Math.round(v * 4) / 4);
       for (const collapseRepeats of [false, true]) {
         const { problem } = normalizeAceDecode('test', x, { ...shape, collapseRepeats });
-        expect(aceDecode(x, { ...shape, collapseRepeats, backend: 'cpu' } as unknown as AceDecodeOptions)).toEqual(ref.aceDecode(x, problem, collapseRepeats));
+        expect(aceDecode(x, { ...shape, collapseRepeats, backend: 'cpu' } as unknown as AceDecodeOptions)).toEqual(
+          ref.aceDecode(x, problem, collapseRepeats),
+        );
       }
       const { problem } = normalizeAceDecode('test', x, shape, ACE_SHAPE_KEYS);
       const want = ref.aceCount(x, problem);

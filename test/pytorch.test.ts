@@ -109,7 +109,8 @@ function expectClose(actual: Float32Array | undefined, expected: Float64Array, s
   expect(a.length).toBe(expected.length);
   for (let n = 0; n < s.N; n++) {
     let max = 0;
-    for (let t = 0; t < s.T; t++) for (let k = 0; k < s.C; k++) max = Math.max(max, Math.abs(expected[at(s, n, t, k)]!));
+    for (let t = 0; t < s.T; t++)
+      for (let k = 0; k < s.C; k++) max = Math.max(max, Math.abs(expected[at(s, n, t, k)]!));
     for (let t = 0; t < s.T; t++) {
       for (let k = 0; k < s.C; k++) {
         const i = at(s, n, t, k);
@@ -218,7 +219,8 @@ describe('padded targets and gradConvention: argument errors', () => {
   const base = { batch: 2, time: 4, classes: 3, backend: 'js' as const };
   const x = new Float32Array(24);
   const targets = new Int32Array([1, 2, 9, 1, -1, -1]);
-  const call = (o: Record<string, unknown>) => () => ctcLoss(x, { ...base, targets, targetLengths: [2, 1], targetsWidth: 3, ...o });
+  const call = (o: Record<string, unknown>) => () =>
+    ctcLoss(x, { ...base, targets, targetLengths: [2, 1], targetsWidth: 3, ...o });
 
   it('accepts padding of any value, and reads only the first L_n of each row', () => {
     const r = call({})();
@@ -233,7 +235,9 @@ describe('padded targets and gradConvention: argument errors', () => {
   });
   it('each targetLengths[n] must lie in [0, targetsWidth]', () => {
     expect(call({ targetLengths: [2, 4] })).toThrow(RangeError);
-    expect(call({ targetLengths: [2, 4] })).toThrow(/^ctcLoss: targetLengths\[1\] must be an integer in \[0, 3\], got 4$/);
+    expect(call({ targetLengths: [2, 4] })).toThrow(
+      /^ctcLoss: targetLengths\[1\] must be an integer in \[0, 3\], got 4$/,
+    );
     expect(call({ targetLengths: undefined })).toThrow(TypeError);
     expect(call({ targetLengths: undefined })).toThrow(/^ctcLoss: targetLengths must be .* when targetsWidth is given/);
   });
@@ -258,7 +262,9 @@ describe('padded targets and gradConvention: argument errors', () => {
   });
   it("gradConvention must be 'exact' or 'pytorch'", () => {
     expect(call({ gradConvention: 'torch' })).toThrow(RangeError);
-    expect(call({ gradConvention: 'torch' })).toThrow(/^ctcLoss: gradConvention must be 'exact' \| 'pytorch', got "torch"$/);
+    expect(call({ gradConvention: 'torch' })).toThrow(
+      /^ctcLoss: gradConvention must be 'exact' \| 'pytorch', got "torch"$/,
+    );
     expect(call({ gradConvention: 1 })).toThrow(TypeError);
     expect(() => dctcLoss(x, { ...base, targets: [[1], [2]], gradConvention: 'pytorch' } as never)).toThrow(
       /^dctcLoss: unknown option 'gradConvention'/,
@@ -304,7 +310,10 @@ describe("README, 'Coming from PyTorch'", () => {
     }
   });
   it('its targets are the fixture’s labels', () => {
-    expect(labelsOf(f)).toEqual([[7, 7, 2, 2, 1, 2], [4, 6]]);
+    expect(labelsOf(f)).toEqual([
+      [7, 7, 2, 2, 1, 2],
+      [4, 6],
+    ]);
     expect(f.options).toMatchObject({ layout: 'TNC', batch: 2, time: 18, classes: 9, blank: 8, reduction: 'sum' });
   });
 });

@@ -122,7 +122,12 @@ function logYRows(x: Float64Array, s: Shape, n: number, Tn: number): Float64Arra
 }
 
 /** Central differences of f at every entry of x (h = 1e-6), against `analytic`: |fd − g| ≤ 1e-6·(1 + |g|). */
-function expectFiniteDifferences(x: Float64Array, f: (x: Float64Array) => number, analytic: Float64Array, what: string) {
+function expectFiniteDifferences(
+  x: Float64Array,
+  f: (x: Float64Array) => number,
+  analytic: Float64Array,
+  what: string,
+) {
   const h = 1e-6;
   let worst = 0;
   let where = -1;
@@ -144,7 +149,8 @@ function expectFiniteDifferences(x: Float64Array, f: (x: Float64Array) => number
 
 const collapse = (path: ArrayLike<number>, blank: number) => {
   const out: number[] = [];
-  for (let t = 0; t < path.length; t++) if (path[t] !== blank && (t === 0 || path[t] !== path[t - 1])) out.push(path[t]);
+  for (let t = 0; t < path.length; t++)
+    if (path[t] !== blank && (t === 0 || path[t] !== path[t - 1])) out.push(path[t]);
   return out;
 };
 
@@ -153,7 +159,11 @@ const collapse = (path: ArrayLike<number>, blank: number) => {
  * (backtracking prefers stay over advance over skip, and the final blank at the end): among the best paths, the one
  * whose state sequence, read from the last frame backwards, is lexicographically largest.
  */
-function bruteForceBest(logY: number[][], l: number[], blank: number): { path: number[] | null; score: number; logP: number } {
+function bruteForceBest(
+  logY: number[][],
+  l: number[],
+  blank: number,
+): { path: number[] | null; score: number; logP: number } {
   const Tn = logY.length;
   const C = Tn ? logY[0].length : 0;
   let best: { path: number[]; states: number[]; score: number } | null = null;
@@ -188,8 +198,11 @@ function bruteForceBest(logY: number[][], l: number[], blank: number): { path: n
     }
     if (better) best = { path: [...pi], states, score };
   }
-  if (Tn === 0) return l.length === 0 ? { path: [], score: 0, logP: 0 } : { path: null, score: -Infinity, logP: -Infinity };
-  return best ? { path: best.path, score: best.score, logP: Math.log(pl) } : { path: null, score: -Infinity, logP: -Infinity };
+  if (Tn === 0)
+    return l.length === 0 ? { path: [], score: 0, logP: 0 } : { path: null, score: -Infinity, logP: -Infinity };
+  return best
+    ? { path: best.path, score: best.score, logP: Math.log(pl) }
+    : { path: null, score: -Infinity, logP: -Infinity };
 }
 
 const FITS: Fit[] = [];
@@ -260,7 +273,7 @@ describe('reference CTC with fit (α, γ)', () => {
             all += f![k] * V[k];
             if (k !== blank) {
               nonBlank += f![k] * V[k];
-              expect(f![k] * V[k]).toBeCloseTo((alpha * Nk[k]), 12);
+              expect(f![k] * V[k]).toBeCloseTo(alpha * Nk[k], 12);
             }
           }
           // V_blank = 0 only when the labels fill every frame (no blank anywhere): then the share is 1.
@@ -277,7 +290,10 @@ describe('reference CTC with fit (α, γ)', () => {
       const plain = ctcLoss(x, makeCtc(shape, { posterior: true, reduction: 'sum' }));
       for (const alphaScope of ['batch', 'sequence'] as const) {
         const alpha = 0.15 + 0.7 * rng(seed)();
-        const res = ctcLoss(x, makeCtc(shape, { posterior: true, reduction: 'sum', fit: { alpha, gamma: 0, alphaScope } }));
+        const res = ctcLoss(
+          x,
+          makeCtc(shape, { posterior: true, reduction: 'sum', fit: { alpha, gamma: 0, alphaScope } }),
+        );
         expect(Array.from(res.losses)).toEqual(Array.from(plain.losses));
         expect(res.loss).toBe(plain.loss);
         // The expected y′: plain y′ of the feasible sequences, rescaled by the scope's factors.
@@ -320,7 +336,14 @@ describe('reference CTC with fit (α, γ)', () => {
     const T = 5;
     const x = randomData(r, 4 * T * C);
     // n = 0 and 2 feasible; n = 1 impossible (needs 3 frames for (2, 2), has 2); n = 3 has T_n = 0.
-    const shape: Shape = { batch: 4, time: T, classes: C, blank: 1, inputLengths: [5, 2, 4, 0], targets: [[2, 3], [2, 2], [0], [3]] };
+    const shape: Shape = {
+      batch: 4,
+      time: T,
+      classes: C,
+      blank: 1,
+      inputLengths: [5, 2, 4, 0],
+      targets: [[2, 3], [2, 2], [0], [3]],
+    };
     const sub: Shape = { batch: 2, time: T, classes: C, blank: 1, inputLengths: [5, 4], targets: [[2, 3], [0]] };
     const xSub = new Float64Array(2 * T * C);
     xSub.set(x.subarray(0, T * C), 0);
@@ -329,7 +352,9 @@ describe('reference CTC with fit (α, γ)', () => {
     const all = ctcLoss(x, makeCtc(shape, { posterior: true, reduction: 'sum', zeroInfinity: true, fit }));
     const part = ctcLoss(xSub, makeCtc(sub, { posterior: true, reduction: 'sum', fit }));
     expect(Array.from(all.posterior!.subarray(0, T * C))).toEqual(Array.from(part.posterior!.subarray(0, T * C)));
-    expect(Array.from(all.posterior!.subarray(2 * T * C, 3 * T * C))).toEqual(Array.from(part.posterior!.subarray(T * C)));
+    expect(Array.from(all.posterior!.subarray(2 * T * C, 3 * T * C))).toEqual(
+      Array.from(part.posterior!.subarray(T * C)),
+    );
     expect(Array.from(all.grad!.subarray(2 * T * C, 3 * T * C))).toEqual(Array.from(part.grad!.subarray(T * C)));
     for (const n of [1, 3])
       for (let i = n * T * C; i < (n + 1) * T * C; i++) {
@@ -414,9 +439,9 @@ describe('reference CTC with fit (α, γ)', () => {
   it('fit with log-probs input is a RangeError', () => {
     const shape: Shape = { batch: 1, time: 2, classes: 2, targets: [[1]] };
     const lp = Float64Array.from([Math.log(0.5), Math.log(0.5), Math.log(0.5), Math.log(0.5)]);
-    expect(() => ctcLoss(lp, makeCtc(shape, { input: 'logProbs', fit: { alpha: 0.5, gamma: 0, alphaScope: 'batch' } }))).toThrow(
-      RangeError,
-    );
+    expect(() =>
+      ctcLoss(lp, makeCtc(shape, { input: 'logProbs', fit: { alpha: 0.5, gamma: 0, alphaScope: 'batch' } })),
+    ).toThrow(RangeError);
   });
 });
 
@@ -462,7 +487,9 @@ describe('reference Viterbi (ctcAlign)', () => {
       const res = ctcAlign(lp, makeAlign(c, 'logProbs'));
       for (let n = 0; n < N; n++) {
         const Tn = c.inputLengths[n];
-        const logY = Array.from({ length: Tn }, (_, t) => Array.from(lp.subarray(idx(layout, N, T, C, n, t, 0), idx(layout, N, T, C, n, t, 0) + C)));
+        const logY = Array.from({ length: Tn }, (_, t) =>
+          Array.from(lp.subarray(idx(layout, N, T, C, n, t, 0), idx(layout, N, T, C, n, t, 0) + C)),
+        );
         const bf = bruteForceBest(logY, c.targets[n], blank);
         const row = Array.from(res.paths.subarray(n * T, (n + 1) * T));
         if (bf.path === null) expect(row).toEqual(new Array(T).fill(-1));
@@ -529,7 +556,12 @@ describe('reference DCTC', () => {
             expect(fixed.loss).toBe(res.loss);
             expect(Array.from(fixed.grad!)).toEqual(Array.from(res.grad!));
             const pNoGrad = { ...p, grad: false };
-            expectFiniteDifferences(x, (xx) => dctcLossWithAlignment(xx, pNoGrad, res.alignment).loss, res.grad!, `seed ${seed} ${alignment} s=${scale} ${reduction}`);
+            expectFiniteDifferences(
+              x,
+              (xx) => dctcLossWithAlignment(xx, pNoGrad, res.alignment).loss,
+              res.grad!,
+              `seed ${seed} ${alignment} s=${scale} ${reduction}`,
+            );
             checked++;
           }
     }
@@ -543,9 +575,18 @@ describe('reference DCTC', () => {
       for (const alignment of MODES) {
         const s = 1.7;
         const m = 0.4;
-        const none = dctcLoss(x, makeDctc(shape, { alignment, scale: s, margin: m, lambda: 0.3, ctcWeight: 0.8, reduction: 'none' }));
-        const mean = dctcLoss(x, makeDctc(shape, { alignment, scale: s, margin: m, lambda: 0.3, ctcWeight: 0.8, reduction: 'mean' }));
-        const sum = dctcLoss(x, makeDctc(shape, { alignment, scale: s, margin: m, lambda: 0.3, ctcWeight: 0.8, reduction: 'sum' }));
+        const none = dctcLoss(
+          x,
+          makeDctc(shape, { alignment, scale: s, margin: m, lambda: 0.3, ctcWeight: 0.8, reduction: 'none' }),
+        );
+        const mean = dctcLoss(
+          x,
+          makeDctc(shape, { alignment, scale: s, margin: m, lambda: 0.3, ctcWeight: 0.8, reduction: 'mean' }),
+        );
+        const sum = dctcLoss(
+          x,
+          makeDctc(shape, { alignment, scale: s, margin: m, lambda: 0.3, ctcWeight: 0.8, reduction: 'sum' }),
+        );
         const u = x.map((v) => s * v);
         const ctc = ctcLoss(u, makeCtc(shape, { reduction: 'none', zeroInfinity: true, grad: false }));
         let total = 0;
@@ -581,7 +622,10 @@ describe('reference DCTC', () => {
       const u = x.map((v) => s * v);
       const ctc = ctcLoss(u, makeCtc(shape, { reduction: 'sum', zeroInfinity: true }));
       for (const alignment of MODES) {
-        const res = dctcLoss(x, makeDctc(shape, { alignment, scale: s, margin: 0.2, lambda: 0, ctcWeight: 0.6, reduction: 'sum' }));
+        const res = dctcLoss(
+          x,
+          makeDctc(shape, { alignment, scale: s, margin: 0.2, lambda: 0, ctcWeight: 0.6, reduction: 'sum' }),
+        );
         for (let n = 0; n < shape.batch; n++) expect(res.losses[n]).toBeCloseTo(0.6 * ctc.losses[n], 12);
         expect(res.loss).toBeCloseTo(0.6 * ctc.loss, 12);
         for (let i = 0; i < x.length; i++) expect(res.grad![i]).toBeCloseTo(s * 0.6 * ctc.grad![i], 13);
@@ -597,7 +641,9 @@ describe('reference DCTC', () => {
       const u = x.map((v) => s * v);
       const post = ctcLoss(u, makeCtc(shape, { posterior: true, grad: false, zeroInfinity: true, reduction: 'none' }));
       const vit = ctcAlign(u, makeAlign(shape));
-      const z = Object.fromEntries(MODES.map((a) => [a, dctcLoss(x, makeDctc(shape, { alignment: a, scale: s, grad: false })).alignment]));
+      const z = Object.fromEntries(
+        MODES.map((a) => [a, dctcLoss(x, makeDctc(shape, { alignment: a, scale: s, grad: false })).alignment]),
+      );
       for (let n = 0; n < N; n++) {
         const Tn = shape.inputLengths![n];
         const impossible = vit.scores[n] === -Infinity;
@@ -631,7 +677,14 @@ describe('reference DCTC', () => {
     const blank = 2;
     const x = new Float64Array(N * T * C);
     for (let n = 0; n < N; n++) for (let t = 0; t < T; t++) x[idx('TNC', N, T, C, n, t, chosen[n][t])] = 9;
-    const shape: Shape = { batch: N, time: T, classes: C, blank, layout: 'TNC', targets: chosen.map((pi) => collapse(pi, blank)) };
+    const shape: Shape = {
+      batch: N,
+      time: T,
+      classes: C,
+      blank,
+      layout: 'TNC',
+      targets: chosen.map((pi) => collapse(pi, blank)),
+    };
     expect(shape.targets).toEqual([
       [0, 1, 0],
       [1, 1, 0, 3],
@@ -650,12 +703,20 @@ describe('reference DCTC', () => {
     const C = 3;
     const logP = new Float64Array(2 * C).fill(-Math.log(3));
     const lPrime = extendedLabel([1, 1], 0); // needs 3 frames, has 2
-    for (const mode of MODES) expect(Array.from(latentAlignment(mode, logP, new Float64Array(2 * C), lPrime, 2, C, 0))).toEqual([0, 0]);
+    for (const mode of MODES)
+      expect(Array.from(latentAlignment(mode, logP, new Float64Array(2 * C), lPrime, 2, C, 0))).toEqual([0, 0]);
   });
 
   it('impossible sequences: zeroInfinity (default) → ctc 0 and only the distillation gradient; otherwise +Infinity; β = 0 no NaN', () => {
     const r = rng(17);
-    const shape: Shape = { batch: 3, time: 3, classes: 3, blank: 1, inputLengths: [2, 3, 0], targets: [[2, 2], [0, 2], []] };
+    const shape: Shape = {
+      batch: 3,
+      time: 3,
+      classes: 3,
+      blank: 1,
+      inputLengths: [2, 3, 0],
+      targets: [[2, 2], [0, 2], []],
+    };
     const x = randomData(r, 3 * 3 * 3);
     const zi = dctcLoss(x, makeDctc(shape, { lambda: 0.5, reduction: 'sum' }));
     expect(zi.ctcLosses[0]).toBe(0);

@@ -114,7 +114,9 @@ function randomCtcShape(r: () => number): Shape & { targets: number[][] } {
     for (let j = 0; j < L; j++) {
       let k: number;
       if (j > 0 && r() < 0.4) k = l[j - 1];
-      else do k = randInt(r, 0, classes - 1); while (k === blank);
+      else
+        do k = randInt(r, 0, classes - 1);
+        while (k === blank);
       l.push(k);
     }
     while (need(l) > Tn) l.pop();
@@ -140,7 +142,12 @@ function logSoftmaxAll(x: Float64Array, C: number): Float64Array {
 }
 
 /** Central differences of f at every entry of x (h = 1e-6), compared with `analytic`: |fd − g| ≤ 1e-6·(1 + |g|). */
-function expectFiniteDifferences(x: Float64Array, f: (x: Float64Array) => number, analytic: Float64Array, what: string) {
+function expectFiniteDifferences(
+  x: Float64Array,
+  f: (x: Float64Array) => number,
+  analytic: Float64Array,
+  what: string,
+) {
   const h = 1e-6;
   let worst = 0;
   let where = -1;
@@ -301,7 +308,9 @@ describe('reference CTC', () => {
 
   it('empty target: loss = −Σ_t log y_blank^t; y′ is one-hot on the blank', () => {
     const r = rng(7);
-    const T = 5, C = 3, blank = 1;
+    const T = 5,
+      C = 3,
+      blank = 1;
     const x = randomData(r, T * C);
     const res = ctcLoss(x, makeCtc({ batch: 1, time: T, classes: C, blank, targets: [[]] }, { posterior: true }));
     let want = 0;
@@ -392,7 +401,10 @@ describe('reference CTC', () => {
   it('−Infinity log-probs give no NaN', () => {
     // Class 2 impossible everywhere; l = (1) still feasible.
     const lp = Float64Array.from([Math.log(0.5), Math.log(0.5), -Infinity, Math.log(0.25), Math.log(0.75), -Infinity]);
-    const res = ctcLoss(lp, makeCtc({ batch: 1, time: 2, classes: 3, targets: [[1]] }, { input: 'logProbs', posterior: true }));
+    const res = ctcLoss(
+      lp,
+      makeCtc({ batch: 1, time: 2, classes: 3, targets: [[1]] }, { input: 'logProbs', posterior: true }),
+    );
     // paths: (1,1), (0,1), (1,0) → 0.5·0.75 + 0.5·0.75 + 0.5·0.25 = 0.875
     expect(res.losses[0]).toBeCloseTo(-Math.log(0.875), 14);
     for (const v of [...res.grad!, ...res.posterior!]) expect(Number.isNaN(v)).toBe(false);
@@ -417,7 +429,8 @@ function randomAceShape(r: () => number): Shape & { counts: number[][] } {
     const L = randInt(r, 0, Tn);
     for (let j = 0; j < L; j++) {
       let k: number;
-      do k = randInt(r, 0, classes - 1); while (k === blank);
+      do k = randInt(r, 0, classes - 1);
+      while (k === blank);
       row[k]++;
     }
     counts.push(row);
@@ -451,11 +464,17 @@ describe('reference ACE', () => {
             const res = aceLoss(x, p);
             expect(Number.isFinite(res.loss)).toBe(true);
             const pNoGrad = { ...p, grad: false };
-            expectFiniteDifferences(x, (xx) => aceLoss(xx, pNoGrad).loss, res.grad!, `seed ${seed} ${variant} ${input} ${reduction}`);
+            expectFiniteDifferences(
+              x,
+              (xx) => aceLoss(xx, pNoGrad).loss,
+              res.grad!,
+              `seed ${seed} ${variant} ${input} ${reduction}`,
+            );
             // Padded frames carry no gradient.
             for (let n = 0; n < p.batch; n++)
               for (let t = p.inputLengths[n]; t < p.time; t++)
-                for (let k = 0; k < p.classes; k++) expect(res.grad![idx(p.layout, p.batch, p.time, p.classes, n, t, k)]).toBe(0);
+                for (let k = 0; k < p.classes; k++)
+                  expect(res.grad![idx(p.layout, p.batch, p.time, p.classes, n, t, k)]).toBe(0);
           }
     }
   });
@@ -480,7 +499,14 @@ describe('reference ACE', () => {
 
     // The same frames given as logits (log of the probabilities; the zero becomes a very negative logit) and the
     // blank column of the counts ignored (set to T − Σ others = 1): the softmax reproduces the probabilities.
-    const logits = Float64Array.from([Math.log(0.5), Math.log(0.25), Math.log(0.25), Math.log(0.5), Math.log(0.5), -800]);
+    const logits = Float64Array.from([
+      Math.log(0.5),
+      Math.log(0.25),
+      Math.log(0.25),
+      Math.log(0.5),
+      Math.log(0.5),
+      -800,
+    ]);
     const ceL = aceLoss(logits, makeAce({ ...shape, counts: [[7, 1, 0]] }, { eps: 0, reduction: 'sum' }));
     expect(ceL.losses[0]).toBeCloseTo(ceWant, 14);
     // Eq. 9 on frame 1: y^1_k (g_k − Σ_j g_j y^1_j) with Σ_j g_j y^1_j = −.25 − 1/6.
@@ -490,7 +516,15 @@ describe('reference ACE', () => {
 
   it('eps is added to every probability; classes with N_k = 0 contribute nothing to ce; mean divides by N', () => {
     const probs = Float64Array.from([0.5, 0.25, 0.25, 0.5, 0.5, 0, 1, 0, 0, 0, 1, 0]);
-    const shape = { batch: 2, time: 2, classes: 3, counts: [[0, 1, 0], [0, 1, 0]] };
+    const shape = {
+      batch: 2,
+      time: 2,
+      classes: 3,
+      counts: [
+        [0, 1, 0],
+        [0, 1, 0],
+      ],
+    };
     const eps = 0.125;
     const res = aceLoss(probs, makeAce(shape, { input: 'probs', eps, reduction: 'mean' }));
     // n = 0: y = (1.25, 1, .5); n = 1: y = (1.25, 1.25, .25). ce over k ∈ {0, 1} with N̄ = (.5, .5).
@@ -533,11 +567,26 @@ describe('reference decoders', () => {
 
   it('argmax ties go to the lowest index; NaN never wins except at k = 0', () => {
     const x = Float64Array.from([
-      0, 5, 5, 1, // tie 1 vs 2 → 1
-      2, 2, 0, 0, // tie blank vs 1 → blank
-      0, NaN, 3, 3, // NaN skipped, tie 2 vs 3 → 2
-      NaN, 9, 9, 9, // NaN at k = 0: nothing beats it → blank
-      -1, -1, -1, -1, // all equal → blank
+      0,
+      5,
+      5,
+      1, // tie 1 vs 2 → 1
+      2,
+      2,
+      0,
+      0, // tie blank vs 1 → blank
+      0,
+      NaN,
+      3,
+      3, // NaN skipped, tie 2 vs 3 → 2
+      NaN,
+      9,
+      9,
+      9, // NaN at k = 0: nothing beats it → blank
+      -1,
+      -1,
+      -1,
+      -1, // all equal → blank
     ]);
     const p = makeDecode({ batch: 1, time: 5, classes: 4 });
     expect(Array.from(ctcGreedyDecode(x, p)[0])).toEqual([1, 2]);
@@ -548,8 +597,14 @@ describe('reference decoders', () => {
     const C = 3;
     const x = Float64Array.from([...oneHot([1, 1, 0, 1, 2, 2, 2], C), ...oneHot([2, 0, 2, 2, 1, 1, 1], C)]);
     const p = makeDecode({ batch: 2, time: 7, classes: C, inputLengths: [7, 5] }, 'probs');
-    expect(aceDecode(x, p, false).map((a) => Array.from(a))).toEqual([[1, 1, 1, 2, 2, 2], [2, 2, 2, 1]]);
-    expect(aceDecode(x, p, true).map((a) => Array.from(a))).toEqual([[1, 1, 2], [2, 2, 1]]);
+    expect(aceDecode(x, p, false).map((a) => Array.from(a))).toEqual([
+      [1, 1, 1, 2, 2, 2],
+      [2, 2, 2, 1],
+    ]);
+    expect(aceDecode(x, p, true).map((a) => Array.from(a))).toEqual([
+      [1, 1, 2],
+      [2, 2, 1],
+    ]);
   });
 
   it('ACE count: Σ_t y_k^t (softmax, probabilities, exp of log-probs) and its rounding', () => {
@@ -562,7 +617,10 @@ describe('reference decoders', () => {
 
     const lp = aceCount(probs.map(Math.log), { ...p, input: 'logProbs' });
     for (let i = 0; i < 6; i++) expect(lp.expected[i]).toBeCloseTo(want[i], 14);
-    const lg = aceCount(probs.map((v) => Math.log(v) + 3), { ...p, input: 'logits' });
+    const lg = aceCount(
+      probs.map((v) => Math.log(v) + 3),
+      { ...p, input: 'logits' },
+    );
     for (let i = 0; i < 6; i++) expect(lg.expected[i]).toBeCloseTo(want[i], 14);
   });
 });

@@ -45,24 +45,27 @@ const x0 = normalFloats(rng(11), N * T * C);
 /** [T, N, C] values of an [N, T, C] array. */
 function toTNC(x: Float32Array, n: number, t: number, c: number): Float32Array {
   const out = new Float32Array(x.length);
-  for (let i = 0; i < n; i++) for (let j = 0; j < t; j++) for (let k = 0; k < c; k++) out[(j * n + i) * c + k] = x[(i * t + j) * c + k];
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < t; j++) for (let k = 0; k < c; k++) out[(j * n + i) * c + k] = x[(i * t + j) * c + k];
   return out;
 }
 
 describe.each(backendNames)('seqloss/tfjs on backend %s', (backend) => {
   const shape = { batch: N, time: T, classes: C, backend };
 
-  it('ctcLoss: the value is seqloss\'s loss and the gradient seqloss\'s grad times dy', () => {
+  it("ctcLoss: the value is seqloss's loss and the gradient seqloss's grad times dy", () => {
     for (const fit of [undefined, { alpha: 0.5 }, { gamma: 1 }]) {
       const want = core.ctcLoss(x0, { ...shape, targets, inputLengths, fit });
       const x = tf.tensor3d(x0, [N, T, C]);
-      const { value, grad } = tf.valueAndGrad((l: tf.Tensor) => ctcLoss(l as tf.Tensor3D, { targets, inputLengths, backend, fit }))(
-        x,
-        tf.scalar(2.5),
-      );
+      const { value, grad } = tf.valueAndGrad((l: tf.Tensor) =>
+        ctcLoss(l as tf.Tensor3D, { targets, inputLengths, backend, fit }),
+      )(x, tf.scalar(2.5));
       expect(value.rank).toBe(0);
       expect(take(value)[0]).toBe(Math.fround(want.loss));
-      expectClose(take(grad), want.grad!.map((g) => g * 2.5));
+      expectClose(
+        take(grad),
+        want.grad!.map((g) => g * 2.5),
+      );
       x.dispose();
     }
   });
@@ -80,9 +83,18 @@ describe.each(backendNames)('seqloss/tfjs on backend %s', (backend) => {
     // Each sequence alone: its own call's gradient, times its dy.
     for (let n = 0; n < N; n++) {
       const one = core.ctcLoss(x0.slice(n * T * C, (n + 1) * T * C), {
-        batch: 1, time: T, classes: C, backend, targets: [targets[n]], inputLengths: [inputLengths[n]], reduction: 'sum',
+        batch: 1,
+        time: T,
+        classes: C,
+        backend,
+        targets: [targets[n]],
+        inputLengths: [inputLengths[n]],
+        reduction: 'sum',
       });
-      expectClose(g.subarray(n * T * C, (n + 1) * T * C), one.grad!.map((v) => v * dy[n]));
+      expectClose(
+        g.subarray(n * T * C, (n + 1) * T * C),
+        one.grad!.map((v) => v * dy[n]),
+      );
     }
     x.dispose();
   });
@@ -92,9 +104,13 @@ describe.each(backendNames)('seqloss/tfjs on backend %s', (backend) => {
     const xt = tf.tensor3d(toTNC(x0, N, T, C), [T, N, C]);
     for (const reduction of ['mean', 'none'] as const) {
       const dy = reduction === 'none' ? () => tf.tensor1d([1, 2, 3]) : () => tf.scalar(1);
-      const gn = take(tf.grad((l: tf.Tensor) => ctcLoss(l as tf.Tensor3D, { targets, inputLengths, backend, reduction }))(xn, dy()));
+      const gn = take(
+        tf.grad((l: tf.Tensor) => ctcLoss(l as tf.Tensor3D, { targets, inputLengths, backend, reduction }))(xn, dy()),
+      );
       const gt = take(
-        tf.grad((l: tf.Tensor) => ctcLoss(l as tf.Tensor3D, { targets, inputLengths, backend, reduction, layout: 'TNC' }))(xt, dy()),
+        tf.grad((l: tf.Tensor) =>
+          ctcLoss(l as tf.Tensor3D, { targets, inputLengths, backend, reduction, layout: 'TNC' }),
+        )(xt, dy()),
       );
       expectClose(gt, toTNC(gn, N, T, C));
     }
@@ -102,7 +118,7 @@ describe.each(backendNames)('seqloss/tfjs on backend %s', (backend) => {
     xt.dispose();
   });
 
-  it('ctcLoss: the gradient matches central differences of the op\'s own value', () => {
+  it("ctcLoss: the gradient matches central differences of the op's own value", () => {
     const x = tf.tensor3d(x0, [N, T, C]);
     const g = take(tf.grad((l: tf.Tensor) => ctcLoss(l as tf.Tensor3D, { targets, inputLengths, backend }))(x));
     x.dispose();
@@ -120,17 +136,28 @@ describe.each(backendNames)('seqloss/tfjs on backend %s', (backend) => {
     }
   });
 
-  it('dctcLoss: value and gradient are seqloss\'s, times dy; \'none\' per sequence', () => {
+  it("dctcLoss: value and gradient are seqloss's, times dy; 'none' per sequence", () => {
     const opts = { targets, inputLengths, lambda: 0.1 };
     const want = core.dctcLoss(x0, { ...shape, ...opts });
     const x = tf.tensor3d(x0, [N, T, C]);
     const r = tf.valueAndGrad((l: tf.Tensor) => dctcLoss(l as tf.Tensor3D, { ...opts, backend }))(x, tf.scalar(-1.5));
     expect(take(r.value)[0]).toBe(Math.fround(want.loss));
-    expectClose(take(r.grad), want.grad!.map((v) => v * -1.5));
+    expectClose(
+      take(r.grad),
+      want.grad!.map((v) => v * -1.5),
+    );
     const none = core.dctcLoss(x0, { ...shape, ...opts, reduction: 'none' });
     const dy = [2, 0, 1];
-    const g = take(tf.grad((l: tf.Tensor) => dctcLoss(l as tf.Tensor3D, { ...opts, backend, reduction: 'none' }))(x, tf.tensor1d(dy)));
-    expectClose(g, none.grad!.map((v, i) => v * dy[Math.floor(i / (T * C))]));
+    const g = take(
+      tf.grad((l: tf.Tensor) => dctcLoss(l as tf.Tensor3D, { ...opts, backend, reduction: 'none' }))(
+        x,
+        tf.tensor1d(dy),
+      ),
+    );
+    expectClose(
+      g,
+      none.grad!.map((v, i) => v * dy[Math.floor(i / (T * C))]),
+    );
     x.dispose();
   });
 
@@ -177,9 +204,14 @@ describe.each(backendNames)('seqloss/tfjs on backend %s', (backend) => {
     expectClose(take(m1.value), want.losses, 0, 0);
     const g2 = take(m2.grad);
     expectClose(g2, take(m1.grad), 0, 0);
-    expectClose(g2, want.grad!.map((v, i) => v * dy[Math.floor(i / (H * W * C))]));
+    expectClose(
+      g2,
+      want.grad!.map((v, i) => v * dy[Math.floor(i / (H * W * C))]),
+    );
     // And against tf's autodiff of the formula (mean reduction).
-    const theirs = tf.grad((l: tf.Tensor) => aceInTf(tf.reshape(l, [N, H * W, C]) as tf.Tensor3D, countsOf(targets, H * W), 1e-10))(four);
+    const theirs = tf.grad((l: tf.Tensor) =>
+      aceInTf(tf.reshape(l, [N, H * W, C]) as tf.Tensor3D, countsOf(targets, H * W), 1e-10),
+    )(four);
     const mine = tf.grad((l: tf.Tensor) => aceLoss(l as tf.Tensor4D, { targets, backend }))(four);
     expectClose(take(mine), take(theirs), 1e-4, 1e-6);
     four.dispose();
@@ -195,7 +227,9 @@ describe.each(backendNames)('seqloss/tfjs on backend %s', (backend) => {
       const dy = tf.ones([N]);
       take(tf.grad((l: tf.Tensor) => aceLoss(l as tf.Tensor3D, { targets, backend, reduction: 'none' }))(x, dy));
       dy.dispose();
-      const r = tf.valueAndGrad((l: tf.Tensor) => ctcLoss(l as tf.Tensor3D, { targets, backend, fit: { gamma: 1 } }))(x);
+      const r = tf.valueAndGrad((l: tf.Tensor) => ctcLoss(l as tf.Tensor3D, { targets, backend, fit: { gamma: 1 } }))(
+        x,
+      );
       r.value.dispose();
       r.grad.dispose();
     }
@@ -218,20 +252,75 @@ describe.each(backendNames)('seqloss/tfjs on backend %s', (backend) => {
 describe('seqloss/tfjs errors', () => {
   const x = tf.tensor3d(x0, [N, T, C]);
   const cases: [string, () => unknown, ErrorConstructor, string][] = [
-    ['not a tensor', () => ctcLoss(x0 as never, { targets }), TypeError, 'ctcLoss: logits must be a tf.Tensor, got Float32Array(105)'],
-    ['int32', () => ctcLoss(tf.zeros([N, T, C], 'int32') as tf.Tensor3D, { targets }), TypeError, 'ctcLoss: logits must be a float32 tensor, got dtype int32'],
-    ['rank 2', () => dctcLoss(tf.zeros([N, T]) as never, { targets }), RangeError, 'dctcLoss: logits.shape must be [N, T, C], got [3, 7]'],
-    ['rank 5', () => aceLoss(tf.zeros([1, 1, 1, 1, 2]) as never, { targets: [[1]] }), RangeError, 'aceLoss: input.shape must be [N, T, C] or [N, H, W, C], got [1, 1, 1, 1, 2]'],
-    ['empty dimension', () => ctcLoss(tf.zeros([N, 0, C]) as tf.Tensor3D, { targets }), RangeError, 'ctcLoss: logits.shape must have every dimension >= 1, got [3, 0, 5]'],
-    ['options not an object', () => ctcLoss(x, null as never), TypeError, 'ctcLoss: options must be an object, got null'],
-    ['batch given', () => ctcLoss(x, { targets, batch: 3 } as never), TypeError, 'ctcLoss: batch must be absent (seqloss/tfjs reads the shape from the input tensor), got 3'],
+    [
+      'not a tensor',
+      () => ctcLoss(x0 as never, { targets }),
+      TypeError,
+      'ctcLoss: logits must be a tf.Tensor, got Float32Array(105)',
+    ],
+    [
+      'int32',
+      () => ctcLoss(tf.zeros([N, T, C], 'int32') as tf.Tensor3D, { targets }),
+      TypeError,
+      'ctcLoss: logits must be a float32 tensor, got dtype int32',
+    ],
+    [
+      'rank 2',
+      () => dctcLoss(tf.zeros([N, T]) as never, { targets }),
+      RangeError,
+      'dctcLoss: logits.shape must be [N, T, C], got [3, 7]',
+    ],
+    [
+      'rank 5',
+      () => aceLoss(tf.zeros([1, 1, 1, 1, 2]) as never, { targets: [[1]] }),
+      RangeError,
+      'aceLoss: input.shape must be [N, T, C] or [N, H, W, C], got [1, 1, 1, 1, 2]',
+    ],
+    [
+      'empty dimension',
+      () => ctcLoss(tf.zeros([N, 0, C]) as tf.Tensor3D, { targets }),
+      RangeError,
+      'ctcLoss: logits.shape must have every dimension >= 1, got [3, 0, 5]',
+    ],
+    [
+      'options not an object',
+      () => ctcLoss(x, null as never),
+      TypeError,
+      'ctcLoss: options must be an object, got null',
+    ],
+    [
+      'batch given',
+      () => ctcLoss(x, { targets, batch: 3 } as never),
+      TypeError,
+      'ctcLoss: batch must be absent (seqloss/tfjs reads the shape from the input tensor), got 3',
+    ],
     ['height given', () => aceLoss(x, { targets, height: 1 } as never), TypeError, 'aceLoss: height must be absent'],
     ['grad given', () => dctcLoss(x, { targets, grad: false } as never), TypeError, 'dctcLoss: grad must be absent'],
     ['out given', () => ctcLoss(x, { targets, out: {} } as never), TypeError, 'ctcLoss: out must be absent'],
-    ['posterior given', () => ctcLoss(x, { targets, posterior: true } as never), TypeError, 'ctcLoss: posterior must be absent'],
-    ['a core check', () => ctcLoss(x, { targets: [[1], [0], [2]] }), RangeError, 'ctcLoss: targets[1][0] must be a class in [0, 5) other than the blank 0, got 0'],
-    ['a core unknown key', () => aceLoss(x, { targets, tragets: 1 } as never), TypeError, "aceLoss: unknown option 'tragets'"],
-    ['2D with inputLengths', () => aceLoss(tf.zeros([N, 2, 2, C]) as tf.Tensor4D, { targets: [[1], [2], [3]], inputLengths: [4, 4, 4] }), TypeError, 'aceLoss: inputLengths must be absent for a 2D input'],
+    [
+      'posterior given',
+      () => ctcLoss(x, { targets, posterior: true } as never),
+      TypeError,
+      'ctcLoss: posterior must be absent',
+    ],
+    [
+      'a core check',
+      () => ctcLoss(x, { targets: [[1], [0], [2]] }),
+      RangeError,
+      'ctcLoss: targets[1][0] must be a class in [0, 5) other than the blank 0, got 0',
+    ],
+    [
+      'a core unknown key',
+      () => aceLoss(x, { targets, tragets: 1 } as never),
+      TypeError,
+      "aceLoss: unknown option 'tragets'",
+    ],
+    [
+      '2D with inputLengths',
+      () => aceLoss(tf.zeros([N, 2, 2, C]) as tf.Tensor4D, { targets: [[1], [2], [3]], inputLengths: [4, 4, 4] }),
+      TypeError,
+      'aceLoss: inputLengths must be absent for a 2D input',
+    ],
   ];
   it.each(cases)('%s', (_name, call, type, message) => {
     const before = tf.memory().numTensors;
@@ -250,7 +339,9 @@ describe('seqloss/tfjs errors', () => {
   it('a disposed tensor is a RangeError', () => {
     const d = tf.zeros([N, T, C]) as tf.Tensor3D;
     d.dispose();
-    expect(() => ctcLoss(d, { targets })).toThrow(new RangeError('ctcLoss: logits must be a live tensor, got a disposed one'));
+    expect(() => ctcLoss(d, { targets })).toThrow(
+      new RangeError('ctcLoss: logits must be a live tensor, got a disposed one'),
+    );
   });
 
   it('reads each option once', () => {

@@ -60,9 +60,7 @@ describe('a strict consumer project compiles against the published types', () =>
       const errors = r.output.split('\n').filter((l) => /consumer\.ts\(\d+,\d+\): error/.test(l));
       const lines = new Set(errors.map((l) => Number(/consumer\.ts\((\d+),/.exec(l)![1])));
       // One error (at least) on each line after a marker, and none elsewhere.
-      const markerLines = text
-        .split('\n')
-        .flatMap((l, i) => (l.includes('// (expected error)') ? [i + 2] : []));
+      const markerLines = text.split('\n').flatMap((l, i) => (l.includes('// (expected error)') ? [i + 2] : []));
       expect(markerLines.length).toBe(expected);
       expect([...lines].sort((p, q) => p - q)).toEqual(markerLines);
     } finally {

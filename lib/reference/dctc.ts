@@ -72,7 +72,14 @@ export function nearTieArgmax(key: ArrayLike<number>, y: ArrayLike<number>, yOff
  *   Δ = R_z − ρ_z + s·m,   CE = −ln Q_z = softplus(Δ),   1 − Q_z = σ(Δ),   Q_k = P_k·e^ℓ (k ≠ z), ℓ = r − R_z − softplus(−Δ)
  * (Q_t = softmax(s·a_t − s·m·e_z)): no term overflows or cancels for any s·m up to 1e36. With m = 0: Q = P.
  */
-export function distillFrame(rel: Float64Array, off: number, C: number, z: number, r: number, sm: number): { ce: number; q1: number; ell: number } {
+export function distillFrame(
+  rel: Float64Array,
+  off: number,
+  C: number,
+  z: number,
+  r: number,
+  sm: number,
+): { ce: number; q1: number; ell: number } {
   if (sm === 0) {
     const lnPz = rel[off + z] - r;
     return { ce: -lnPz, q1: -Math.expm1(lnPz), ell: 0 };
@@ -145,9 +152,12 @@ function dctc(data: ArrayLike<number>, p: DctcProblem, fixed: Int32Array | null)
     const impossible = logPl === -Infinity;
     const nll = 0 - (logPl + em.shift);
     ctcLosses[n] = impossible ? (p.zeroInfinity ? 0 : Infinity) : nll < 0 ? 0 : nll;
-    const yPrime = impossible || Tn === 0 ? new Float64Array(Tn * C) : framePosterior(em.rel, lPrime, logAlpha, Tn, C, blank);
+    const yPrime =
+      impossible || Tn === 0 ? new Float64Array(Tn * C) : framePosterior(em.rel, lPrime, logAlpha, Tn, C, blank);
 
-    const z = fixed ? fixed.subarray(n * T, n * T + Tn) : latentAlignment(p.alignment, logP, yPrime, lPrime, Tn, C, blank, em.rel);
+    const z = fixed
+      ? fixed.subarray(n * T, n * T + Tn)
+      : latentAlignment(p.alignment, logP, yPrime, lPrime, Tn, C, blank, em.rel);
     alignment.set(z, n * T);
 
     // The distillation term: CE_t = −ln Q_t[z], Q_t = softmax(u_t − s·m·e_z), in log space (distillFrame).

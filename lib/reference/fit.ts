@@ -32,7 +32,8 @@ export function classTotals(seqs: readonly FitSequence[], C: number): Float64Arr
 /** N_k = the number of occurrences of label k in the scope's label sequences, k ≠ blank; N_blank = 0 (Eq. 14). */
 export function labelCounts(seqs: readonly FitSequence[], C: number, blank: number): Float64Array {
   const counts = new Float64Array(C);
-  for (const { labels } of seqs) for (let i = 0; i < labels.length; i++) if (labels[i] !== blank) counts[labels[i]] += 1;
+  for (const { labels } of seqs)
+    for (let i = 0; i < labels.length; i++) if (labels[i] !== blank) counts[labels[i]] += 1;
   return counts;
 }
 
@@ -42,7 +43,12 @@ export function labelCounts(seqs: readonly FitSequence[], C: number, blank: numb
  * so that Σ_{k≠blank} f_k V_k = α·L and f_blank V_blank = (1 − α)·L: the non-blank share is α before Eq. 16.
  * Returns null when L = 0 (the scope is left unchanged).
  */
-export function nonBlankFactors(V: Float64Array, counts: Float64Array, alpha: number, blank: number): Float64Array | null {
+export function nonBlankFactors(
+  V: Float64Array,
+  counts: Float64Array,
+  alpha: number,
+  blank: number,
+): Float64Array | null {
   let L = 0;
   for (let k = 0; k < counts.length; k++) if (k !== blank) L += counts[k];
   if (L === 0) return null;
@@ -91,9 +97,15 @@ export function frameDeviation(logY: Float64Array, yPrime: Float64Array, Tn: num
  * The frame weights of Eq. 17, normalised within the sequence: ŵ_t = T_n·w_t^γ / Σ_{t'<T_n} w_{t'}^γ (mean 1), and
  * ŵ_t = 1 for every t when that sum is 0. γ > 0.
  */
-export function frameWeights(logY: Float64Array, yPrime: Float64Array, Tn: number, C: number, gamma: number): Float64Array {
+export function frameWeights(
+  logY: Float64Array,
+  yPrime: Float64Array,
+  Tn: number,
+  C: number,
+  gamma: number,
+): Float64Array {
   const w = frameDeviation(logY, yPrime, Tn, C);
-  const wg = w.map((v) => Math.pow(v, gamma));
+  const wg = w.map((v) => v ** gamma);
   let sum = 0;
   for (let t = 0; t < Tn; t++) sum += wg[t];
   const weights = new Float64Array(Tn).fill(1);

@@ -99,7 +99,13 @@ export function clampLogZero(rel: Float64Array): void {
 }
 
 /** out[outOffset+k] = softmax(x_t)_k = e^{x_tk − max} / Σ_j e^{x_tj − max} for one frame of C values. */
-export function softmaxFrame(x: ArrayLike<number>, offset: number, C: number, out: Float64Array, outOffset: number): void {
+export function softmaxFrame(
+  x: ArrayLike<number>,
+  offset: number,
+  C: number,
+  out: Float64Array,
+  outOffset: number,
+): void {
   let m = -Infinity;
   for (let k = 0; k < C; k++) if (x[offset + k] > m) m = x[offset + k];
   let s = 0;
