@@ -44,12 +44,12 @@ class Problem(C.Structure):
 
 class Exec(C.Structure):
     _fields_ = [("backend", C.c_int32), ("device", C.c_int32), ("memory", C.c_int32), ("threads", C.c_int32),
-                ("stream", C.c_void_p)]
+                ("stream", C.c_void_p), ("pool", C.c_void_p)]
 
 
 class CtcOptions(C.Structure):
     _fields_ = [("reduction", C.c_int32), ("zero_infinity", C.c_int32), ("fit_alpha", C.c_double),
-                ("fit_gamma", C.c_double), ("fit_alpha_scope", C.c_int32), ("reserved", C.c_int32)]
+                ("fit_gamma", C.c_double), ("fit_alpha_scope", C.c_int32), ("grad_convention", C.c_int32)]
 
 
 class CtcOutputs(C.Structure):
@@ -66,8 +66,14 @@ class AceOutputs(C.Structure):
                 ("grad_size", C.c_int64)]
 
 
+ABI_VERSION = 5  # the structs above are those of csrc/seqloss.h at this SEQLOSS_ABI_VERSION
+
+
 def load(path):
     lib = C.CDLL(path)
+    lib.seqloss_abi_version.restype = C.c_int32
+    if lib.seqloss_abi_version() != ABI_VERSION:
+        raise RuntimeError(f"{path} has C ABI {lib.seqloss_abi_version()}, this script was written for {ABI_VERSION}")
     for name in ("seqloss_ctc", "seqloss_ace"):
         getattr(lib, name).restype = C.c_int
     lib.seqloss_ctc_workspace_size.restype = C.c_int
