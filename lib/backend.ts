@@ -1,9 +1,8 @@
 // Picks the backend for a call ('auto' rule and fallback) and reports what is available (backends()).
 import { BACKEND, loadNative, type NativeBinding, type NativeExec } from './native.js';
 import type { Exec } from './options.js';
+import { packageVersion } from './platform.cjs';
 import type { BackendsInfo, ResolvedBackend } from './types.js';
-
-const VERSION = '0.1.0';
 
 let warned = false;
 
@@ -84,7 +83,7 @@ export function backends(): BackendsInfo {
       cpu: false,
       reason: native.reason,
       cuda: { available: false, devices: [], reason: native.reason, compiled: false, emulated: false },
-      version: VERSION,
+      version: packageVersion,
     };
   }
   const info = native.binding.info();
@@ -113,6 +112,6 @@ export function backends(): BackendsInfo {
       architectures: c.architectures || undefined,
     },
     threads: info.threads,
-    version: info.version,
+    version: packageVersion,
   };
 }

@@ -1,9 +1,9 @@
 // Loads the native addon (built by cmake-js into build/Release, found by node-gyp-build) and describes its
 // interface. The addon is a thin N-API layer over the C ABI in csrc/seqloss.h: it converts and checks, nothing
 // more. Enum values below are those of the C header.
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { nodeRequire, packageRoot } from './platform.cjs';
 
 export const LAYOUT = { NTC: 0, TNC: 1 } as const;
 export const INPUT = { logits: 0, logProbs: 1, probs: 2 } as const;
@@ -45,6 +45,8 @@ export interface NativeCtcOptions {
   fitAlpha: number;
   fitGamma: number;
   fitAlphaScope: number;
+  /** seqloss_grad_convention: 0 exact, 1 pytorch (ABI 5). */
+  gradConvention: number;
 }
 
 /** seqloss_dctc_options (reserved is always 0). */
@@ -176,12 +178,26 @@ export type NativeLoad = { ok: true; binding: NativeBinding } | { ok: false; rea
 
 let loaded: NativeLoad | undefined;
 
-/** The package root: lib/ (sources, under vitest) and dist/ (compiled) both sit one level below it. */
-export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+export { packageRoot };
+
+/** Why the install left no addon, as scripts/install.mjs recorded it (build/install-status.json), if it did. */
+function installReason(): string | undefined {
+  const file = join(packageRoot, 'build', 'install-status.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const status = JSON.parse(readFileSync(file, 'utf8')) as { ok?: unknown; reason?: unknown; fix?: unknown };
+    if (status.ok === true || typeof status.reason !== 'string') return undefined;
+    return typeof status.fix === 'string' ? `${status.reason}; fix: ${status.fix}` : status.reason;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Loads the addon once per module instance (so once per worker thread: each has its own addon instance): the one
- * node-gyp-build finds under the package, or the file SEQLOSS_ADDON names (a path to a seqloss.node, resolved from
- * the working directory; the test suites point it at the emulated build in build-emu/). */
+ * node-gyp-build finds under the package (build/Release when it was compiled here, else the prebuild in
+ * prebuilds/<platform>-<arch>/ that fits), or the file SEQLOSS_ADDON names (a path to a seqloss.node, resolved from
+ * the working directory; the test suites point it at the emulated build in build-emu/). When nothing loads, the
+ * reason is the install's own diagnosis where it recorded one (no compiler, no CMake, …), else the loader's. */
 export function loadNative(): NativeLoad {
   if (loaded) return loaded;
   if (process.env.SEQLOSS_DISABLE_NATIVE === '1') {
@@ -189,17 +205,20 @@ export function loadNative(): NativeLoad {
     return loaded;
   }
   try {
-    const require = createRequire(import.meta.url);
     const addon = process.env.SEQLOSS_ADDON;
     if (addon) {
-      loaded = { ok: true, binding: require(resolve(addon)) as NativeBinding };
+      loaded = { ok: true, binding: nodeRequire(resolve(addon)) as NativeBinding };
       return loaded;
     }
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    const nodeGypBuild = nodeRequire('node-gyp-build') as (dir: string) => unknown;
     loaded = { ok: true, binding: nodeGypBuild(packageRoot) as NativeBinding };
   } catch (err) {
-    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    loaded = { ok: false, reason: `the native addon could not be loaded: ${why}` };
+    const why = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
+    const install = installReason();
+    loaded = {
+      ok: false,
+      reason: install ?? `the native addon could not be loaded: ${why}; fix: \`npm rebuild seqloss\` (builds it)`,
+    };
   }
   return loaded;
 }

@@ -52,7 +52,10 @@ export function describe(value: unknown): string {
 
 /** A real typed array of the given kind: a Proxy or a look-alike object is not (it has no typed-array internals,
  * which ArrayBuffer.isView checks without running any of the caller's code). */
-export function isView<T extends ArrayBufferView>(value: unknown, ctor: abstract new (...args: never[]) => T): value is T {
+export function isView<T extends ArrayBufferView>(
+  value: unknown,
+  ctor: abstract new (...args: never[]) => T,
+): value is T {
   return ArrayBuffer.isView(value) && value instanceof ctor;
 }
 
@@ -278,7 +281,11 @@ function targets(
     }
     const available = t.length;
     if (available !== batch * width) {
-      throw a.range('targets.length', `batch·targetsWidth = ${batch}·${width} = ${batch * width} (padded targets)`, available);
+      throw a.range(
+        'targets.length',
+        `batch·targetsWidth = ${batch}·${width} = ${batch * width} (padded targets)`,
+        available,
+      );
     }
     lengths = a.ints('targetLengths', o.targetLengths, batch, 0, width);
     if (ArrayBuffer.isView(o.targetLengths)) inputs.push(['targetLengths', o.targetLengths]);
@@ -358,15 +365,22 @@ function targets(
   return { targets: flat, targetLengths: lengths, targetOffsets };
 }
 
-
 function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
 }
 
 /** `out`: caller-owned Float32Arrays of N·T·C values, one per requested output, sharing no memory with any array the
  * call reads (the dense input, targets, lengths, counts) or with each other: an output written over an input would
  * make the result wrong and overwrite the caller's data. */
-function outputs(a: Args, value: unknown, data: Float32Array, allowed: readonly ('grad' | 'posterior')[], inputs: Inputs): Outputs {
+function outputs(
+  a: Args,
+  value: unknown,
+  data: Float32Array,
+  allowed: readonly ('grad' | 'posterior')[],
+  inputs: Inputs,
+): Outputs {
   if (value === undefined) return {};
   const o = a.object('out', value, allowed, 'output');
   const out: Outputs = {};
@@ -374,12 +388,15 @@ function outputs(a: Args, value: unknown, data: Float32Array, allowed: readonly 
     const arr = o[key];
     if (arr === undefined) continue;
     if (!isView(arr, Float32Array)) throw a.type(`out.${key}`, 'a Float32Array', arr);
-    if (arr.length !== data.length) throw a.range(`out.${key}.length`, `batch·time·classes = ${data.length}`, arr.length);
+    if (arr.length !== data.length)
+      throw a.range(`out.${key}.length`, `batch·time·classes = ${data.length}`, arr.length);
     for (const [name, view] of inputs) {
-      if (overlaps(arr, view)) throw a.range(`out.${key}`, `an array that shares no memory with ${name}`, 'an overlapping view');
+      if (overlaps(arr, view))
+        throw a.range(`out.${key}`, `an array that shares no memory with ${name}`, 'an overlapping view');
     }
     for (const [name, other] of Object.entries(out)) {
-      if (overlaps(arr, other)) throw a.range(`out.${key}`, `an array that shares no memory with out.${name}`, 'an overlapping view');
+      if (overlaps(arr, other))
+        throw a.range(`out.${key}`, `an array that shares no memory with out.${name}`, 'an overlapping view');
     }
     out[key] = arr;
   }
@@ -418,8 +435,24 @@ function nativeProblem(
 }
 
 export const CTC_KEYS = [
-  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'targetsWidth', 'inputLengths', 'blank',
-  'reduction', 'zeroInfinity', 'input', 'grad', 'gradConvention', 'posterior', 'out', 'fit', ...EXEC_KEYS,
+  'batch',
+  'time',
+  'classes',
+  'layout',
+  'targets',
+  'targetLengths',
+  'targetsWidth',
+  'inputLengths',
+  'blank',
+  'reduction',
+  'zeroInfinity',
+  'input',
+  'grad',
+  'gradConvention',
+  'posterior',
+  'out',
+  'fit',
+  ...EXEC_KEYS,
 ] as const;
 
 const GRAD_CONVENTIONS = ['exact', 'pytorch'] as const;
@@ -464,9 +497,7 @@ export function normalizeCtc(fn: string, data: unknown, options: unknown): Call<
     out: outputs(a, o.out, x, ['grad', 'posterior'], inputs),
     fit: fit(a, o.fit, input),
   });
-  // gradConvention crosses as seqloss_ctc_options.grad_convention (ABI 5; lib/native.ts's NativeCtcOptions does not
-  // name it yet, hence the intersection).
-  const options_: NativeCtcOptions & { gradConvention: number } = {
+  const options_: NativeCtcOptions = {
     reduction: REDUCTION[problem.reduction],
     zeroInfinity: problem.zeroInfinity ? 1 : 0,
     fitAlpha: problem.fit?.alpha ?? 0,
@@ -487,8 +518,25 @@ export function normalizeCtc(fn: string, data: unknown, options: unknown): Call<
 }
 
 export const DCTC_KEYS = [
-  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'targetsWidth', 'inputLengths', 'blank', 'reduction',
-  'zeroInfinity', 'input', 'grad', 'out', 'lambda', 'ctcWeight', 'alignment', 'margin', ...EXEC_KEYS,
+  'batch',
+  'time',
+  'classes',
+  'layout',
+  'targets',
+  'targetLengths',
+  'targetsWidth',
+  'inputLengths',
+  'blank',
+  'reduction',
+  'zeroInfinity',
+  'input',
+  'grad',
+  'out',
+  'lambda',
+  'ctcWeight',
+  'alignment',
+  'margin',
+  ...EXEC_KEYS,
 ] as const;
 
 const MARGIN_KEYS = ['s', 'm'] as const;
@@ -535,7 +583,16 @@ export function normalizeDctc(fn: string, data: unknown, options: unknown): Call
 }
 
 export const ALIGN_KEYS = [
-  'batch', 'time', 'classes', 'layout', 'targets', 'targetLengths', 'targetsWidth', 'inputLengths', 'blank', 'input',
+  'batch',
+  'time',
+  'classes',
+  'layout',
+  'targets',
+  'targetLengths',
+  'targetsWidth',
+  'inputLengths',
+  'blank',
+  'input',
   ...EXEC_KEYS,
 ] as const;
 
@@ -549,12 +606,26 @@ export function normalizeAlign(fn: string, data: unknown, options: unknown): Cal
   const base = shape(a, data, input, o, time, layout, 0, inputs);
   const t = targets(a, o, base.batch, base.classes, base.blank, inputs);
   const problem: AlignProblem = supervised(base, t, input);
-  const native: NativeCall = { op: OP.align, problem: nativeProblem(problem, input, t, null), options: null, outputs: null };
+  const native: NativeCall = {
+    op: OP.align,
+    problem: nativeProblem(problem, input, t, null),
+    options: null,
+    outputs: null,
+  };
   return { data: data as Float32Array, problem, native, exec: exec(a, o) };
 }
 
 export const ACE_SHAPE_KEYS = [
-  'batch', 'classes', 'time', 'height', 'width', 'layout', 'inputLengths', 'blank', 'input', ...EXEC_KEYS,
+  'batch',
+  'classes',
+  'time',
+  'height',
+  'width',
+  'layout',
+  'inputLengths',
+  'blank',
+  'input',
+  ...EXEC_KEYS,
 ] as const;
 
 /** The shape, the supervision and the input kind as one new object. Written out field by field (here and in
@@ -621,10 +692,23 @@ function aceShape(
 }
 
 export const ACE_KEYS = [
-  ...ACE_SHAPE_KEYS, 'counts', 'targets', 'targetLengths', 'targetsWidth', 'variant', 'eps', 'reduction', 'grad', 'out',
+  ...ACE_SHAPE_KEYS,
+  'counts',
+  'targets',
+  'targetLengths',
+  'targetsWidth',
+  'variant',
+  'eps',
+  'reduction',
+  'grad',
+  'out',
 ] as const;
 
-export function normalizeAce(fn: string, data: unknown, options: unknown): Call<AceProblem> & { counts32: Float32Array } {
+export function normalizeAce(
+  fn: string,
+  data: unknown,
+  options: unknown,
+): Call<AceProblem> & { counts32: Float32Array } {
   const a = new Args(fn);
   const o = a.options(options, ACE_KEYS);
   const inputs: Inputs = [];
@@ -700,7 +784,14 @@ export function normalizeAce(fn: string, data: unknown, options: unknown): Call<
 }
 
 export const CTC_DECODE_KEYS = [
-  'batch', 'time', 'classes', 'layout', 'inputLengths', 'blank', 'input', ...EXEC_KEYS,
+  'batch',
+  'time',
+  'classes',
+  'layout',
+  'inputLengths',
+  'blank',
+  'input',
+  ...EXEC_KEYS,
 ] as const;
 
 export function normalizeCtcDecode(fn: string, data: unknown, options: unknown): Call<DecodeProblem> {
@@ -710,7 +801,12 @@ export function normalizeCtcDecode(fn: string, data: unknown, options: unknown):
   const layout = a.oneOf('layout', o.layout, LAYOUTS, 'NTC');
   const input = a.oneOf('input', o.input, ['logits', 'logProbs'] as const, 'logits');
   const problem: DecodeProblem = withInput(shape(a, data, input, o, time, layout, 0, []), input);
-  const native: NativeCall = { op: OP.greedyDecode, problem: nativeProblem(problem, input, null, null), options: null, outputs: null };
+  const native: NativeCall = {
+    op: OP.greedyDecode,
+    problem: nativeProblem(problem, input, null, null),
+    options: null,
+    outputs: null,
+  };
   return { data: data as Float32Array, problem, native, exec: exec(a, o) };
 }
 

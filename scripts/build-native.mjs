@@ -10,7 +10,8 @@
 //   SEQLOSS_NATIVE_ARCH=1      tune the CPU backend for this machine (-march=native)
 //   SEQLOSS_SKIP_NATIVE=1      do not build: only the pure-TypeScript backend will be available
 //   SEQLOSS_REQUIRE_NATIVE=1   fail the install when the build fails (default: warn, fall back to 'js')
-// Arguments: --out DIR (the build folder, default build/).
+// Arguments: --out DIR (the build folder, default build/); --no-tests (do not build the C++ tests: installs from the
+// package, which ship no tests).
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -45,6 +46,7 @@ const defines = [
   `--CDSEQLOSS_CUDA_ARCHS=${env.SEQLOSS_CUDA_ARCHS ?? ''}`,
   `--CDSEQLOSS_CUDA_EMULATE=${emulate ? 'ON' : 'OFF'}`,
   `--CDSEQLOSS_NATIVE_ARCH=${truthy(env.SEQLOSS_NATIVE_ARCH) ? 'ON' : 'OFF'}`,
+  `--CDSEQLOSS_BUILD_TESTS=${args.includes('--no-tests') ? 'OFF' : 'ON'}`,
 ];
 const common = ['--directory', root, ...(out ? ['--out', out] : []), ...defines];
 for (const step of [['configure'], ['build', '--parallel', String(Math.max(1, availableParallelism()))]]) {
@@ -58,7 +60,9 @@ function fail(why) {
     console.error(`${msg} ${out ? 'The tests need it' : 'SEQLOSS_REQUIRE_NATIVE is set'}, so this fails.`);
     process.exit(1);
   }
-  console.warn(`${msg} backend 'auto' will fall back to the pure-TypeScript reference; ` +
-    'backends() explains why. Set SEQLOSS_REQUIRE_NATIVE=1 to make this an error.');
+  console.warn(
+    `${msg} backend 'auto' will fall back to the pure-TypeScript reference; ` +
+      'backends() explains why. Set SEQLOSS_REQUIRE_NATIVE=1 to make this an error.',
+  );
   process.exit(0);
 }

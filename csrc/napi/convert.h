@@ -22,7 +22,8 @@ constexpr size_t kMessageSize = 1024;
 // looked up in V8's string table on every access, which is a fair share of a small call's cost).
 #define SEQLOSS_NAPI_KEYS(X)                                                                                           \
   X(batch)                                                                                                             \
-  X(time) X(classes) X(layout) X(input) X(blank) X(inputLengths) X(targets) X(targetLengths) X(counts) X(reduction)    \
+  X(time)                                                                                                              \
+  X(classes) X(layout) X(input) X(blank) X(inputLengths) X(targets) X(targetLengths) X(counts) X(reduction)            \
       X(zeroInfinity) X(fitAlpha) X(fitGamma) X(fitAlphaScope) X(gradConvention) X(alignment) X(lambda) X(ctcWeight)   \
           X(scale) X(margin) X(variant) X(eps) X(collapseRepeats) X(grad) X(posterior) X(backend) X(device) X(threads) \
               X(losses) X(loss) X(ctcLosses) X(distillLosses) X(paths) X(scores) X(labels) X(lengths) X(expected)      \
