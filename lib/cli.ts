@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `seqloss` command. `seqloss simulate` draws how each loss shapes a model's outputs (simulate-cli.ts);
+// The `seqloss` command. `seqloss simulate` draws how each loss shapes a model's outputs (simulate/cli.ts);
 // `seqloss doctor` tells what this installation can run and why not where it cannot.
 import { availableParallelism, cpus } from 'node:os';
 import { AUTO_CUDA_MIN_ELEMENTS, backends } from './backend.js';
@@ -56,12 +56,14 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'simulate': {
-      const { simulateCommand } = await import('./simulate-cli.js');
+      const { simulateCommand } = await import('./simulate/cli.js');
       return simulateCommand(rest);
     }
     case 'doctor':
       return doctor(rest.includes('--json'));
     case undefined:
+      process.stderr.write(USAGE);
+      return 2;
     case 'help':
     case '--help':
     case '-h':

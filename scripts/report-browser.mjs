@@ -43,6 +43,12 @@ const ARGS = [
  * report its title, rendered size and the number of drawn data marks (elements of vega's role-mark groups with a
  * non-empty box). Saves a screenshot to `screenshot` (the top of the page at 1400 px, all of it with fullPage, or
  * the section-th configuration's panels).
+ *
+ * @param {string} file the report's HTML file
+ * @param {string} screenshot where the PNG goes
+ * @param {{ executablePath?: string, fullPage?: boolean, height?: number, section?: number }} [options]
+ *   executablePath: the Chromium binary (findChromium()); height: the screenshot's height in px without fullPage;
+ *   section: the configuration (from 1) whose panels to shoot, 0 for the top of the page
  */
 export async function checkReport(file, screenshot, { executablePath, fullPage = false, height = 1500, section = 0 } = {}) {
   const { chromium } = await import('playwright-core');

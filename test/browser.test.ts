@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkReport, findChromium } from '../scripts/report-browser.mjs';
-import { simulate, simulateReport } from '../lib/simulate.js';
+import { simulate, simulateReport } from '../lib/simulate/index.js';
 
 const chromium = findChromium();
 

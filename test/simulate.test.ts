@@ -8,7 +8,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { HtmlValidate } from 'html-validate';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../lib/index.js';
-import { asFlags, parseConfig, parseSimulateArgs, progressBar, UsageError } from '../lib/simulate-cli.js';
+import { asFlags, parseConfig, parseSimulateArgs, progressBar, UsageError } from '../lib/simulate/cli.js';
 import {
   aceMinimum,
   DEFAULT_COMPARISON,
@@ -18,7 +18,7 @@ import {
   simulateReport,
   type SimRun,
   type SimulateResult,
-} from '../lib/simulate.js';
+} from '../lib/simulate/index.js';
 
 const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..');
 const native = backends().cpu;
@@ -357,6 +357,22 @@ describe.runIf(haveDist)('seqloss simulate: the command', () => {
     const bad = exec(['--alpha', '3']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/seqloss simulate: --alpha \(configuration 1\) must be a number in \(0, 1\), got 3/);
+    const noCuda = spawnSync(process.execPath, [cli, 'simulate', '--backend', 'cuda', '--iters', '5'], {
+      cwd: tmp,
+      encoding: 'utf8',
+      env: { ...process.env, SEQLOSS_DISABLE_NATIVE: '1' },
+    });
+    expect(noCuda.status).toBe(2);
+    expect(noCuda.stderr).toBe(
+      "seqloss simulate: backend 'cuda' is unavailable: the native addon is disabled by SEQLOSS_DISABLE_NATIVE=1\n",
+    );
+    const bare = spawnSync(process.execPath, [cli], { encoding: 'utf8' });
+    expect(bare.status).toBe(2);
+    expect(bare.stdout).toBe('');
+    expect(bare.stderr).toMatch(/^usage: seqloss <command>/);
+    const usage = spawnSync(process.execPath, [cli, 'help'], { encoding: 'utf8' });
+    expect(usage.status).toBe(0);
+    expect(usage.stdout).toMatch(/^usage: seqloss <command>/);
     const help = exec(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/usage: seqloss simulate/);

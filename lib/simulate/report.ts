@@ -2,7 +2,7 @@
 // specifications rendered to SVG in Node and inlined, one SVG per panel.
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { defaultSnapshots, type SimPoint, type SimRun, type SimulateResult } from './simulate.js';
+import { defaultSnapshots, type SimPoint, type SimRun, type SimulateResult } from './model.js';
 
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
 const BLANK_COLOUR = '#9a9a9a';

@@ -1,6 +1,7 @@
-// `seqloss simulate`: argument parsing, the progress bar, the report and the JSON. The simulation is simulate.ts.
+// `seqloss simulate`: argument parsing, the progress bar, the report and the JSON. The simulation is run.ts.
 import { writeFileSync } from 'node:fs';
-import { DEFAULT_COMPARISON, simulate, simulateReport, type SimConfig, type SimulateOptions } from './simulate.js';
+import { backends } from '../backend.js';
+import { DEFAULT_COMPARISON, simulate, simulateReport, type SimConfig, type SimulateOptions } from './index.js';
 
 export const SIMULATE_USAGE = `usage: seqloss simulate [options]
 
@@ -240,6 +241,14 @@ export async function simulateCommand(argv: readonly string[]): Promise<number> 
   if (cmd.help) {
     process.stdout.write(SIMULATE_USAGE);
     return 0;
+  }
+  if (cmd.options.backend === 'cuda') {
+    // Asked for explicitly, the emulated devices of a SIMT-host build count as usable: they run, only slowly.
+    const cuda = backends().cuda;
+    if (!cuda.available) {
+      process.stderr.write(`seqloss simulate: backend 'cuda' is unavailable: ${cuda.reason ?? 'no usable device'}\n`);
+      return 2;
+    }
   }
   const started = Date.now();
   if (!cmd.json && process.stderr.isTTY) cmd.options.onProgress = progressBar(process.stderr);
