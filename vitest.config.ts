@@ -16,6 +16,8 @@ const cudaFiles = [
 ];
 
 export default defineConfig({
+  // lib/platform.cts is TypeScript too (vite's default transform takes .ts, .mts, .tsx and .jsx only).
+  oxc: { include: /\.(m?ts|cts|[jt]sx)$/ },
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,

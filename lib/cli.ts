@@ -34,14 +34,15 @@ function doctor(json: boolean): number {
     `  driver:         ${b.cuda.driverVersion ?? 'none'}${b.cuda.emulated ? ' (emulated)' : ''}`,
     `  devices:        ${b.cuda.devices.length === 0 ? 'none' : ''}`,
     ...b.cuda.devices.map(
-      (d) => `    [${d.index}] ${d.name}, compute ${d.computeCapability}, ` +
+      (d) =>
+        `    [${d.index}] ${d.name}, compute ${d.computeCapability}, ` +
         `${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs` +
         (b.cuda.emulated ? ', emulated' : '') +
         (d.usable ? '' : ` — not usable: ${d.reason}`),
     ),
     `'auto' picks:     ${b.cpu ? 'cpu' : 'js'}` +
       (b.cuda.emulated
-        ? " (never the emulated cuda devices)"
+        ? ' (never the emulated cuda devices)'
         : b.cuda.available
           ? process.env.SEQLOSS_AUTO_CUDA === '1'
             ? ` (cuda from ${AUTO_CUDA_MIN_ELEMENTS} input values)`

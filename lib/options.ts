@@ -205,7 +205,7 @@ export interface Call<P> {
 }
 
 const EXEC_KEYS = ['backend', 'threads', 'device'] as const;
-const BACKENDS = ['auto', 'cpu', 'js', 'cuda'] as const;
+export const BACKENDS = ['auto', 'cpu', 'js', 'cuda'] as const;
 const LAYOUTS = ['NTC', 'TNC'] as const;
 const REDUCTIONS = ['none', 'sum', 'mean'] as const;
 
@@ -460,19 +460,28 @@ const GRAD_CONVENTIONS = ['exact', 'pytorch'] as const;
 const GRAD_CONVENTION = { exact: 0, pytorch: 1 } as const;
 
 const FIT_KEYS = ['alpha', 'alphaScope', 'gamma'] as const;
+/** Where α's non-blank share is held: over the whole batch or per sequence (Li & Wang Eq. 15). */
+export const FIT_SCOPES = ['batch', 'sequence'] as const;
+
+/** α of Li & Wang Eq. 13–16, the labels' share of the fitted target: a number in (0, 1). */
+export function fitAlpha(a: Args, what: string, value: unknown): number {
+  if (typeof value !== 'number') throw a.type(what, 'a number', value);
+  if (!(value > 0 && value < 1)) throw a.range(what, 'a number in (0, 1)', value);
+  return value;
+}
+
+/** γ of Li & Wang Eq. 17–18, the key-frame exponent: a finite number ≥ 0, 0 (off) by default. */
+export function fitGamma(a: Args, what: string, value: unknown): number {
+  return a.nonNegative(what, value, 0);
+}
 
 /** `fit` (iterative fitting, Li & Wang Eq. 13–18): null when absent, or when α is off and γ = 0 (plain CTC). */
 function fit(a: Args, value: unknown, input: 'logits' | 'logProbs'): Fit | null {
   if (value === undefined) return null;
   const f = a.object('fit', value, FIT_KEYS);
-  let alpha = 0;
-  if (f.alpha !== undefined) {
-    if (typeof f.alpha !== 'number') throw a.type('fit.alpha', 'a number', f.alpha);
-    if (!(f.alpha > 0 && f.alpha < 1)) throw a.range('fit.alpha', 'a number in (0, 1)', f.alpha);
-    alpha = f.alpha;
-  }
-  const alphaScope = a.oneOf('fit.alphaScope', f.alphaScope, ['batch', 'sequence'] as const, 'batch');
-  const gamma = a.nonNegative('fit.gamma', f.gamma, 0);
+  const alpha = f.alpha === undefined ? 0 : fitAlpha(a, 'fit.alpha', f.alpha);
+  const alphaScope = a.oneOf('fit.alphaScope', f.alphaScope, FIT_SCOPES, 'batch');
+  const gamma = fitGamma(a, 'fit.gamma', f.gamma);
   // The modifications act on softmax(x): log-probabilities give no y to fit.
   if (input !== 'logits') throw a.range('input', "'logits' when fit is given", input);
   return alpha === 0 && gamma === 0 ? null : { alpha, alphaScope, gamma };
@@ -540,7 +549,9 @@ export const DCTC_KEYS = [
 ] as const;
 
 const MARGIN_KEYS = ['s', 'm'] as const;
-const DCTC_ALIGNMENTS = ['ratio', 'posterior', 'viterbi'] as const;
+export const DCTC_ALIGNMENTS = ['ratio', 'posterior', 'viterbi'] as const;
+/** DCTC's default λ, the weight of the framewise cross-entropy to z*. */
+export const DCTC_DEFAULT_LAMBDA = 0.01;
 
 export function normalizeDctc(fn: string, data: unknown, options: unknown): Call<DctcProblem> {
   const a = new Args(fn);
@@ -556,7 +567,7 @@ export function normalizeDctc(fn: string, data: unknown, options: unknown): Call
   const problem: DctcProblem = Object.assign(supervised(base, t, input), {
     reduction: a.oneOf<Reduction>('reduction', o.reduction, REDUCTIONS, 'mean'),
     zeroInfinity: a.bool('zeroInfinity', o.zeroInfinity, true),
-    lambda: a.nonNegative('lambda', o.lambda, 0.01),
+    lambda: a.nonNegative('lambda', o.lambda, DCTC_DEFAULT_LAMBDA),
     ctcWeight: a.nonNegative('ctcWeight', o.ctcWeight, 1),
     alignment: a.oneOf<DctcAlignment>('alignment', o.alignment, DCTC_ALIGNMENTS, 'ratio'),
     scale: a.positive('margin.s', margin.s, 1, DCTC_MAX_SCALE),

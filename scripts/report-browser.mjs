@@ -11,7 +11,12 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
-const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+const CANDIDATES = [
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+  '/usr/bin/google-chrome',
+  '/usr/bin/google-chrome-stable',
+];
 
 /** The Chromium binary to drive, or null when there is none (or no playwright-core to drive it). */
 export function findChromium() {
@@ -50,7 +55,11 @@ const ARGS = [
  *   executablePath: the Chromium binary (findChromium()); height: the screenshot's height in px without fullPage;
  *   section: the configuration (from 1) whose panels to shoot, 0 for the top of the page
  */
-export async function checkReport(file, screenshot, { executablePath, fullPage = false, height = 1500, section = 0 } = {}) {
+export async function checkReport(
+  file,
+  screenshot,
+  { executablePath, fullPage = false, height = 1500, section = 0 } = {},
+) {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath, args: ARGS });
   try {
@@ -76,7 +85,11 @@ export async function checkReport(file, screenshot, { executablePath, fullPage =
         return { title, width: box.width, height: box.height, marks };
       }),
     );
-    if (screenshot && section > 0) await page.locator('section').nth(section - 1).screenshot({ path: screenshot });
+    if (screenshot && section > 0)
+      await page
+        .locator('section')
+        .nth(section - 1)
+        .screenshot({ path: screenshot });
     else if (screenshot) await page.screenshot({ path: screenshot, fullPage });
     return { errors, figures };
   } finally {
@@ -95,12 +108,14 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   const executablePath = findChromium();
   if (!executablePath) {
-    process.stderr.write('report-browser: no Chromium found (install Debian\'s chromium, or set SEQLOSS_CHROMIUM)\n');
+    process.stderr.write("report-browser: no Chromium found (install Debian's chromium, or set SEQLOSS_CHROMIUM)\n");
     process.exit(1);
   }
   const r = await checkReport(file, shot, { executablePath, fullPage: args.includes('--full'), section });
   const empty = r.figures.filter((f) => f.marks === 0);
-  process.stdout.write(`${r.figures.length} figures, ${empty.length} without marks, ${r.errors.length} console errors; screenshot ${shot}\n`);
+  process.stdout.write(
+    `${r.figures.length} figures, ${empty.length} without marks, ${r.errors.length} console errors; screenshot ${shot}\n`,
+  );
   for (const e of r.errors) process.stdout.write(`  error: ${e}\n`);
   process.exit(r.errors.length || empty.length ? 1 : 0);
 }

@@ -11,9 +11,14 @@ import { simulate, simulateReport } from '../lib/simulate/index.js';
 
 const chromium = findChromium();
 
-it.runIf(!chromium && process.env.SEQLOSS_REQUIRE_BROWSER)('a browser is installed (SEQLOSS_REQUIRE_BROWSER is set)', () => {
-  expect.fail("no Chromium found: install Debian's chromium (or set SEQLOSS_CHROMIUM), or unset SEQLOSS_REQUIRE_BROWSER");
-});
+it.runIf(!chromium && process.env.SEQLOSS_REQUIRE_BROWSER)(
+  'a browser is installed (SEQLOSS_REQUIRE_BROWSER is set)',
+  () => {
+    expect.fail(
+      "no Chromium found: install Debian's chromium (or set SEQLOSS_CHROMIUM), or unset SEQLOSS_REQUIRE_BROWSER",
+    );
+  },
+);
 
 describe.skipIf(!chromium)(`the report in headless Chromium (${chromium ?? 'not installed'})`, () => {
   it('opens without console errors, every figure has drawn marks, and a screenshot is saved', async () => {

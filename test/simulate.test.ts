@@ -9,6 +9,7 @@ import { HtmlValidate } from 'html-validate';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../lib/index.js';
 import { asFlags, parseConfig, parseSimulateArgs, progressBar, UsageError } from '../lib/simulate/cli.js';
+import { decodeCaption, findings } from '../lib/simulate/report.js';
 import {
   aceMinimum,
   DEFAULT_COMPARISON,
@@ -75,7 +76,7 @@ describe('simulate() with the defaults (labels 2 1 3, C = 4, T = 20, 3000 steps,
     expect(run(r, 'ctc').summary.final.nonBlankShare).toBeLessThanOrEqual(0.35);
   });
 
-  it('α = 0.5 decodes correctly in under a quarter of plain CTC\'s iterations, γ = 1 in fewer than plain CTC', () => {
+  it("α = 0.5 decodes correctly in under a quarter of plain CTC's iterations, γ = 1 in fewer than plain CTC", () => {
     const plain = run(r, 'ctc').summary.firstCorrectDecode!;
     expect(plain).toBeGreaterThan(0);
     expect(run(r, 'ctc α=0.5').summary.firstCorrectDecode!).toBeLessThan(plain / 4);
@@ -86,7 +87,8 @@ describe('simulate() with the defaults (labels 2 1 3, C = 4, T = 20, 3000 steps,
     for (const x of r.runs) {
       expect(x.curve.at(-1)).toEqual(x.summary.final);
       const first = x.curve.find((p) => p.decodeCorrect);
-      if (x.summary.firstCorrectDecode !== null) expect(first!.iter).toBeGreaterThanOrEqual(x.summary.firstCorrectDecode);
+      if (x.summary.firstCorrectDecode !== null)
+        expect(first!.iter).toBeGreaterThanOrEqual(x.summary.firstCorrectDecode);
       expect(x.snapshots.map((s) => s.iter)).toEqual(defaultSnapshots(3000));
       for (const s of x.snapshots) {
         expect(s.probs).toHaveLength(20);
@@ -98,7 +100,8 @@ describe('simulate() with the defaults (labels 2 1 3, C = 4, T = 20, 3000 steps,
     }
     // Plain CTC's target is its posterior: after convergence it sits on the outputs.
     const last = run(r, 'ctc').snapshots.at(-1)!;
-    for (let t = 0; t < 20; t++) for (let k = 0; k < 4; k++) expect(Math.abs(last.target[t][k] - last.probs[t][k])).toBeLessThan(0.05);
+    for (let t = 0; t < 20; t++)
+      for (let k = 0; k < 4; k++) expect(Math.abs(last.target[t][k] - last.probs[t][k])).toBeLessThan(0.05);
   });
 });
 
@@ -127,7 +130,9 @@ describe('simulate(): the phases and the backends', () => {
       for (const key of ['loss', 'ctcLoss', 'nonBlankShare', 'spikiness'] as const) {
         expect(Math.abs(fa[key]! - fb[key]!) / Math.abs(fb[key]!), `${a.name} ${key}`).toBeLessThan(1e-4);
       }
-      expect(a.curve.map((p) => [p.decodeCorrect, p.countsCorrect])).toEqual(b.curve.map((p) => [p.decodeCorrect, p.countsCorrect]));
+      expect(a.curve.map((p) => [p.decodeCorrect, p.countsCorrect])).toEqual(
+        b.curve.map((p) => [p.decodeCorrect, p.countsCorrect]),
+      );
     }
   });
 
@@ -164,8 +169,12 @@ describe('simulate(): every option', () => {
   });
 
   it('every and snapshots choose the drawn iterations; curveStep thins the curves', () => {
-    expect(simulate({ iters: 100, every: 30, configs: [{}] }).runs[0].snapshots.map((s) => s.iter)).toEqual([0, 30, 60, 90, 100]);
-    expect(simulate({ iters: 100, snapshots: [50, 5, 50], configs: [{}] }).runs[0].snapshots.map((s) => s.iter)).toEqual([5, 50]);
+    expect(simulate({ iters: 100, every: 30, configs: [{}] }).runs[0].snapshots.map((s) => s.iter)).toEqual([
+      0, 30, 60, 90, 100,
+    ]);
+    expect(
+      simulate({ iters: 100, snapshots: [50, 5, 50], configs: [{}] }).runs[0].snapshots.map((s) => s.iter),
+    ).toEqual([5, 50]);
     expect(defaultSnapshots(3000)).toEqual([0, 10, 20, 50, 100, 200, 500, 1000, 2000, 3000]);
     expect(defaultSnapshots(0)).toEqual([0]);
     const r = simulate({ iters: 900, configs: [{}] });
@@ -185,7 +194,13 @@ describe('simulate(): every option', () => {
         { loss: 'ace' },
       ],
     });
-    expect(r.runs.map((x) => x.name)).toEqual(['ctc α=0.3 (per sequence)', 'ctc γ=2', 'dctc λ=0.5 viterbi', 'mine', 'ace']);
+    expect(r.runs.map((x) => x.name)).toEqual([
+      'ctc α=0.3 (per sequence)',
+      'ctc γ=2',
+      'dctc λ=0.5 viterbi',
+      'mine',
+      'ace',
+    ]);
     expect(r.runs[0].config).toMatchObject({ alpha: 0.3, alphaScope: 'sequence', gamma: null, lambda: null });
     expect(r.runs[2].config).toMatchObject({ lambda: 0.5, alignment: 'viterbi', alpha: null });
     // α fits a target whose non-blank share is near α from the first step on.
@@ -271,10 +286,36 @@ describe('seqloss simulate: arguments', () => {
 
   it('every problem, training and output option', () => {
     const c = parseSimulateArgs([
-      '--labels', '1,2', '--classes', '5', '--frames', '12', '--iters', '7', '--lr', '0.2', '--seed', '3',
-      '--every', '2', '--backend', 'js', '--out', 'r.html', '--json',
+      '--labels',
+      '1,2',
+      '--classes',
+      '5',
+      '--frames',
+      '12',
+      '--iters',
+      '7',
+      '--lr',
+      '0.2',
+      '--seed',
+      '3',
+      '--every',
+      '2',
+      '--backend',
+      'js',
+      '--out',
+      'r.html',
+      '--json',
     ]);
-    expect(c.options).toMatchObject({ labels: [1, 2], classes: 5, frames: 12, iters: 7, lr: 0.2, seed: 3, every: 2, backend: 'js' });
+    expect(c.options).toMatchObject({
+      labels: [1, 2],
+      classes: 5,
+      frames: 12,
+      iters: 7,
+      lr: 0.2,
+      seed: 3,
+      every: 2,
+      backend: 'js',
+    });
     expect(c).toMatchObject({ out: 'r.html', json: true });
     expect(parseSimulateArgs(['--json']).out).toBeNull();
     expect(parseSimulateArgs(['--snapshots', '0,5']).options.snapshots).toEqual([0, 5]);
@@ -283,7 +324,15 @@ describe('seqloss simulate: arguments', () => {
   });
 
   it('--compare takes quoted configurations until the next option', () => {
-    const c = parseSimulateArgs(['--compare', 'ctc', 'ctc --alpha 0.5', 'ace', 'dctc --lambda 0.1 --alignment viterbi', '--iters', '9']);
+    const c = parseSimulateArgs([
+      '--compare',
+      'ctc',
+      'ctc --alpha 0.5',
+      'ace',
+      'dctc --lambda 0.1 --alignment viterbi',
+      '--iters',
+      '9',
+    ]);
     expect(c.options.configs).toEqual([
       { loss: 'ctc' },
       { loss: 'ctc', alpha: 0.5 },
@@ -315,7 +364,12 @@ describe('seqloss simulate: arguments', () => {
 
   it('the progress bar redraws in place, once per percent, and ends the line at the total', () => {
     const out: string[] = [];
-    const bar = progressBar({ write: (s: string) => (out.push(s), true) } as never);
+    const bar = progressBar({
+      write: (s: string) => {
+        out.push(s);
+        return true;
+      },
+    } as never);
     for (let d = 1; d <= 400; d++) bar(d, 400);
     expect(out.filter((s) => s.startsWith('\r'))).toHaveLength(101); // 0 % .. 100 %
     expect(out.at(-2)).toMatch(/^\rsimulating \[#{30}\] 100% 400\/400 steps$/);
@@ -331,7 +385,8 @@ describe('seqloss simulate: arguments', () => {
 
 describe.runIf(haveDist)('seqloss simulate: the command', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'seqloss-sim-'));
-  const exec = (args: string[]) => spawnSync(process.execPath, [cli, 'simulate', ...args], { cwd: tmp, encoding: 'utf8' });
+  const exec = (args: string[]) =>
+    spawnSync(process.execPath, [cli, 'simulate', ...args], { cwd: tmp, encoding: 'utf8' });
 
   it('--json prints metrics that validate against simulate.schema.json, and writes no report', () => {
     const p = exec(['--json', '--iters', '150']);
@@ -410,7 +465,80 @@ describe('the report', () => {
 
   it('shows the summary, and says that ACE decodes nothing', () => {
     expect(html).toContain('<th scope="row">ctc α=0.5</th>');
-    expect(html).toMatch(/greedy decode[\s\S]*can stay empty/);
+    expect(html).toContain('ace: the greedy decode is never correct in 200 iterations (last: (empty))');
     for (const x of r.runs) expect(html).toContain(`<h3>${x.name}</h3>`);
   });
+
+  it('every panel of a section has the same width: a long iteration-0 decode is cut, not widening its panel', () => {
+    // The table at iteration 0 is nearly uniform, so its greedy decode is long (labels on most frames).
+    expect(r.runs[0].snapshots[0].decode.length).toBeGreaterThan(5);
+    for (const section of html.split('<section>').slice(1)) {
+      const widths = [...section.matchAll(/<figure class="panel"><svg[^>]*\bwidth="([\d.]+)"/g)].map((m) => m[1]);
+      expect(widths.length).toBeGreaterThan(3);
+      expect(new Set(widths).size, widths.join(' ')).toBe(1);
+    }
+    expect(html).toContain(`decode (${r.runs[0].snapshots[0].decode.length} labels): `);
+  });
+});
+
+describe('the report says only what the run shows', () => {
+  const labels = [2, 1, 3];
+  it('decodeCaption: short decodes in full (✓ when right), long ones cut with their length', () => {
+    expect(decodeCaption([2, 1, 3], labels)).toBe('greedy decode: 2 1 3 ✓');
+    expect(decodeCaption([2, 3], labels)).toBe('greedy decode: 2 3');
+    expect(decodeCaption([], labels)).toBe('greedy decode: (empty)');
+    expect(decodeCaption([3, 1, 3, 1, 2, 3, 1], labels)).toBe('decode (7 labels): 3 1 3 1 2 …');
+  });
+
+  // Each sentence about a configuration against its own summary and curve, for two setups whose outcomes differ:
+  // the defaults (T = 20: ACE's counts become right) and T = 50 (ACE's counts are never right, plain CTC goes through
+  // the suppression phase).
+  for (const frames of [20, 50]) {
+    it(`the findings follow the data at T = ${frames}`, async () => {
+      const res = simulate({ frames });
+      const said = findings(res);
+      expect(said).toHaveLength(res.runs.length);
+      const plain = res.runs.find((x) => x.name === 'ctc')!;
+      res.runs.forEach((x, i) => {
+        const f = said[i];
+        const s = x.summary;
+        expect(f.startsWith(`${x.name}: `)).toBe(true);
+        if (s.firstCorrectDecode === null) expect(f).toContain(`decode is never correct in ${res.options.iters}`);
+        else expect(f).toContain(`decode is first correct at iteration ${s.firstCorrectDecode}`);
+        if (x !== plain && s.firstCorrectDecode !== null && plain.summary.firstCorrectDecode !== null) {
+          const d = plain.summary.firstCorrectDecode - s.firstCorrectDecode;
+          if (d > 0) expect(f).toContain(`(${d} iterations sooner than plain CTC)`);
+          if (d < 0) expect(f).toContain(`(${-d} iterations later than plain CTC)`);
+        }
+        if (x.config.loss === 'ace') {
+          if (s.firstCorrectCounts === null) {
+            expect(f).toContain('the rounded counts are never right');
+            expect(f).not.toMatch(/counts are (first )?right/);
+          } else {
+            expect(f).toContain(`the rounded counts are first right at iteration ${s.firstCorrectCounts}`);
+          }
+          const countsOnly = x.curve.filter((p) => p.countsCorrect && !p.decodeCorrect).length;
+          if (countsOnly) expect(f).toContain(`at ${countsOnly} of the ${x.curve.length} recorded iterations`);
+          else expect(f).not.toContain('recorded iterations');
+        }
+      });
+      const p = said[res.runs.indexOf(plain)];
+      if (plain.summary.firstSuppressed === null) expect(p).toContain('its non-blank share never falls below 0.1');
+      else expect(p).toContain(`falls below 0.1 at iteration ${plain.summary.firstSuppressed} (the suppression phase)`);
+      // The two setups differ where the old fixed text did not: ACE's counts at T = 50, the suppression at T = 20.
+      const ace = res.runs.find((x) => x.name === 'ace')!.summary;
+      if (frames === 50) {
+        expect(ace.firstCorrectCounts).toBeNull();
+        expect(plain.summary.firstSuppressed).not.toBeNull();
+      } else {
+        expect(ace.firstCorrectCounts).not.toBeNull();
+        expect(plain.summary.firstSuppressed).toBeNull();
+      }
+      // The report prints exactly these findings, and no claim written in advance about what a loss does.
+      const html = await simulateReport(res);
+      for (const f of said)
+        expect(html).toContain(`<li>${f.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</li>`);
+      expect(html).not.toMatch(/never collapse|much sooner|converges sooner|can stay empty/);
+    });
+  }
 });

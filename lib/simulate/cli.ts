@@ -1,7 +1,14 @@
 // `seqloss simulate`: argument parsing, the progress bar, the report and the JSON. The simulation is run.ts.
 import { writeFileSync } from 'node:fs';
 import { backends } from '../backend.js';
-import { DEFAULT_COMPARISON, simulate, simulateReport, type SimConfig, type SimulateOptions } from './index.js';
+import {
+  DEFAULT_COMPARISON,
+  simulate,
+  simulateReport,
+  type SimConfig,
+  type SimulateOptions,
+  type SimulateResult,
+} from './index.js';
 
 export const SIMULATE_USAGE = `usage: seqloss simulate [options]
 
@@ -62,7 +69,8 @@ function list(flag: string, text: string | undefined): number[] {
   if (text === undefined || text.startsWith('--')) throw new UsageError(`${flag} needs a value`);
   return text.split(',').map((part) => {
     const v = Number(part);
-    if (part.trim() === '' || !Number.isFinite(v)) throw new UsageError(`${flag} expects comma-separated numbers, got '${text}'`);
+    if (part.trim() === '' || !Number.isFinite(v))
+      throw new UsageError(`${flag} expects comma-separated numbers, got '${text}'`);
     return v;
   });
 }
@@ -116,7 +124,9 @@ export function parseConfig(entry: string): SimConfig {
   }
   for (; i < tokens.length; i += 2) {
     if (!(CONFIG_FLAGS as readonly string[]).includes(tokens[i])) {
-      throw new UsageError(`--compare: unknown option '${tokens[i]}' in "${entry}" (allowed: ${CONFIG_FLAGS.join(', ')})`);
+      throw new UsageError(
+        `--compare: unknown option '${tokens[i]}' in "${entry}" (allowed: ${CONFIG_FLAGS.join(', ')})`,
+      );
     }
     configFlag(c, tokens[i], tokens[i + 1]);
   }
@@ -145,7 +155,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateCommand {
       case '--compare': {
         compare = [];
         while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) compare.push(parseConfig(argv[++i]));
-        if (compare.length === 0) throw new UsageError('--compare needs at least one quoted configuration, e.g. "ctc --alpha 0.5"');
+        if (compare.length === 0)
+          throw new UsageError('--compare needs at least one quoted configuration, e.g. "ctc --alpha 0.5"');
         continue;
       }
       case '--labels':
@@ -207,7 +218,9 @@ export function progressBar(stream: Pick<NodeJS.WriteStream, 'write'>) {
     if (pct === last) return;
     last = pct;
     const fill = Math.round((width * done) / total);
-    stream.write(`\rsimulating [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(pct).padStart(3)}% ${done}/${total} steps`);
+    stream.write(
+      `\rsimulating [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(pct).padStart(3)}% ${done}/${total} steps`,
+    );
     if (done === total) stream.write('\n');
   };
 }
@@ -219,8 +232,10 @@ export function asFlags(message: string): string {
   return message
     .replace(/^simulate: /, '')
     .replace(/configs\[(\d+)\]\.(\w+)/g, (_m, i: string, k: string) => `--${kebab(k)} (configuration ${Number(i) + 1})`)
-    .replace(/^(labels|classes|frames|iters|lr|seed|every|snapshots|backend)\b(\[\d+\])?/, (_m, k: string, idx?: string) =>
-      `--${k}${idx ? ` value ${Number(idx.slice(1, -1)) + 1}` : ''}`);
+    .replace(
+      /^(labels|classes|frames|iters|lr|seed|every|snapshots|backend)\b(\[\d+\])?/,
+      (_m, k: string, idx?: string) => `--${k}${idx ? ` value ${Number(idx.slice(1, -1)) + 1}` : ''}`,
+    );
 }
 
 /** JSON with the non-finite numbers (an infinite loss) as null. */
@@ -252,7 +267,7 @@ export async function simulateCommand(argv: readonly string[]): Promise<number> 
   }
   const started = Date.now();
   if (!cmd.json && process.stderr.isTTY) cmd.options.onProgress = progressBar(process.stderr);
-  let result;
+  let result: SimulateResult;
   try {
     result = simulate(cmd.options);
   } catch (e) {
@@ -279,7 +294,11 @@ export async function simulateCommand(argv: readonly string[]): Promise<number> 
   });
   const head = ['configuration', 'first correct decode', 'final non-blank share', 'final CTC loss', 'final decode'];
   const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)));
-  const line = (cells: string[]) => cells.map((c, j) => c.padEnd(widths[j])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, j) => c.padEnd(widths[j]))
+      .join('  ')
+      .trimEnd();
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stdout.write(
     `${[line(head), ...rows.map(line)].join('\n')}\n\n` +

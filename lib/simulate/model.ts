@@ -1,5 +1,6 @@
 // The simulator's model: the types of its options and results, the free table of logits, its metrics and the
 // targets each loss fits. No imports from the rest of lib/simulate (run.ts, report.ts and cli.ts import this).
+import { DCTC_DEFAULT_LAMBDA } from '../options.js';
 import { mulberry32 } from '../random.js';
 import type { BackendName, DctcAlignment, FitOptions, ResolvedBackend } from '../types.js';
 
@@ -154,7 +155,6 @@ export const SIMULATE_DEFAULTS = Object.freeze({
   backend: 'auto' as BackendName,
 });
 
-
 /** A run's configuration, its options filled in. */
 export type NormalConfig = SimRun['config'];
 
@@ -163,7 +163,7 @@ export function configName(c: Omit<NormalConfig, 'name'>): string {
   const parts: string[] = [c.loss];
   if (c.alpha !== null) parts.push(`α=${c.alpha}${c.alphaScope === 'sequence' ? ' (per sequence)' : ''}`);
   if (c.gamma !== null) parts.push(`γ=${c.gamma}`);
-  if (c.lambda !== null && c.lambda !== 0.01) parts.push(`λ=${c.lambda}`);
+  if (c.lambda !== null && c.lambda !== DCTC_DEFAULT_LAMBDA) parts.push(`λ=${c.lambda}`);
   if (c.alignment !== null && c.alignment !== 'ratio') parts.push(c.alignment);
   return parts.join(' ');
 }

@@ -3,7 +3,7 @@
 // descent on one label sequence, with the gradient each loss of the package returns. model.ts holds the types and
 // the metrics, report.ts draws a result, cli.ts is the command.
 import { aceCount, aceLoss, ctcGreedyDecode, ctcLoss, dctcLoss } from '../index.js';
-import { Args } from '../options.js';
+import { Args, BACKENDS, DCTC_ALIGNMENTS, DCTC_DEFAULT_LAMBDA, FIT_SCOPES, fitAlpha, fitGamma } from '../options.js';
 import type { ResolvedBackend } from '../types.js';
 import {
   aceMinimum,
@@ -28,7 +28,19 @@ import {
 } from './model.js';
 
 const CONFIG_KEYS = ['loss', 'alpha', 'alphaScope', 'gamma', 'lambda', 'alignment', 'name'] as const;
-const OPTION_KEYS = ['labels', 'classes', 'frames', 'iters', 'lr', 'seed', 'every', 'snapshots', 'backend', 'configs', 'onProgress'];
+const OPTION_KEYS = [
+  'labels',
+  'classes',
+  'frames',
+  'iters',
+  'lr',
+  'seed',
+  'every',
+  'snapshots',
+  'backend',
+  'configs',
+  'onProgress',
+];
 
 function normalizeConfig(a: Args, what: string, value: unknown): NormalConfig {
   const c = a.object(what, value, CONFIG_KEYS);
@@ -40,20 +52,14 @@ function normalizeConfig(a: Args, what: string, value: unknown): NormalConfig {
   };
   for (const key of ['alpha', 'alphaScope', 'gamma']) only(key, 'ctc');
   for (const key of ['lambda', 'alignment']) only(key, 'dctc');
-  let alpha: number | null = null;
-  if (c.alpha !== undefined) {
-    if (typeof c.alpha !== 'number') throw a.type(`${what}.alpha`, 'a number in (0, 1)', c.alpha);
-    if (!(c.alpha > 0 && c.alpha < 1)) throw a.range(`${what}.alpha`, 'a number in (0, 1)', c.alpha);
-    alpha = c.alpha;
-  }
+  const alpha = c.alpha === undefined ? null : fitAlpha(a, `${what}.alpha`, c.alpha);
   if (c.alphaScope !== undefined && alpha === null) {
     throw new RangeError(`${a.fn}: ${what}.alphaScope needs ${what}.alpha`);
   }
-  const alphaScope = alpha === null ? null : a.oneOf(`${what}.alphaScope`, c.alphaScope, ['batch', 'sequence'] as const, 'batch');
-  const gamma = c.gamma === undefined ? null : a.nonNegative(`${what}.gamma`, c.gamma, 0);
-  const lambda = loss === 'dctc' ? a.nonNegative(`${what}.lambda`, c.lambda, 0.01) : null;
-  const alignment =
-    loss === 'dctc' ? a.oneOf(`${what}.alignment`, c.alignment, ['ratio', 'posterior', 'viterbi'] as const, 'ratio') : null;
+  const alphaScope = alpha === null ? null : a.oneOf(`${what}.alphaScope`, c.alphaScope, FIT_SCOPES, 'batch');
+  const gamma = c.gamma === undefined ? null : fitGamma(a, `${what}.gamma`, c.gamma);
+  const lambda = loss === 'dctc' ? a.nonNegative(`${what}.lambda`, c.lambda, DCTC_DEFAULT_LAMBDA) : null;
+  const alignment = loss === 'dctc' ? a.oneOf(`${what}.alignment`, c.alignment, DCTC_ALIGNMENTS, 'ratio') : null;
   let name: string;
   if (c.name === undefined) {
     name = configName({ loss, alpha, alphaScope, gamma, lambda, alignment });
@@ -101,7 +107,7 @@ function normalizeOptions(options: SimulateOptions) {
   } else {
     snapshots = defaultSnapshots(iters);
   }
-  const backend = a.oneOf('backend', o.backend, ['auto', 'cpu', 'js', 'cuda'] as const, 'auto');
+  const backend = a.oneOf('backend', o.backend, BACKENDS, 'auto');
   const configsIn = o.configs === undefined ? DEFAULT_COMPARISON : o.configs;
   if (!Array.isArray(configsIn)) throw a.type('configs', 'an array of configurations', configsIn);
   if (configsIn.length === 0) throw a.range('configs', 'at least one configuration', configsIn);
