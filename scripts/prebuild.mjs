@@ -8,7 +8,7 @@
 // so a machine without nvcc fails instead of publishing a CPU-only binary (set SEQLOSS_CUDA=AUTO or OFF to allow
 // that, as the package test does). With CUDA 13: sm_75 … sm_120 plus PTX; with CUDA 11–12: sm_61 … sm_90 plus PTX;
 // cudart static, libcuda never linked (CMakeLists.txt).
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,9 +36,12 @@ prebuildify({ cwd: root, napi: true, tagLibc: true, strip: true, nodeGyp: shim }
   }
   // prebuildify moved the addon out of build/Release; in a checkout, put it back so that the development build
   // (and node-gyp-build's build/Release-first order) stays as `npm install` left it.
+  // Copied beside it and renamed over it: a process that has the old file loaded keeps its inode intact.
   if (existsSync(join(root, '.git'))) {
-    mkdirSync(join(root, 'build', 'Release'), { recursive: true });
-    copyFileSync(addon, join(root, 'build', 'Release', 'seqloss.node'));
+    const release = join(root, 'build', 'Release');
+    mkdirSync(release, { recursive: true });
+    copyFileSync(addon, join(release, 'seqloss.node.tmp'));
+    renameSync(join(release, 'seqloss.node.tmp'), join(release, 'seqloss.node'));
   }
   console.log(
     `seqloss: prebuilt ${addon.slice(root.length + 1)} (${process.env.SEQLOSS_CUDA === 'OFF' ? 'CPU only' : 'CPU + CUDA when built'})`,
