@@ -174,6 +174,7 @@ describe.skipIf(skip)('the package: prebuilt, packed, installed without a compil
       'dist/cjs/simulate/index.js',
       'dist/cjs/reference/index.js',
       'examples/python/ctc_numpy.py',
+      'examples/c/ctc_loss.c',
       'simulate.schema.json',
       'README.md',
       'LICENSE',
@@ -191,7 +192,7 @@ describe.skipIf(skip)('the package: prebuilt, packed, installed without a compil
     expect(unwanted).toEqual([]);
     // Every file has a reason to be there: the build's output, the sources a compile needs, the docs.
     const allowed =
-      /^(dist\/|prebuilds\/|csrc\/|cuda\/|examples\/python\/|scripts\/(install|build-native)\.mjs$|(CMakeLists\.txt|README\.md|LICENSE|CHANGELOG\.md|package\.json|simulate\.schema\.json)$)/;
+      /^(dist\/|prebuilds\/|csrc\/|cuda\/|examples\/(python|c)\/|scripts\/(install|build-native)\.mjs$|(CMakeLists\.txt|README\.md|LICENSE|CHANGELOG\.md|package\.json|simulate\.schema\.json)$)/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     // No source maps that would point at sources the package does not ship.
     const js = fs.readFileSync(path.join(root, 'dist', 'index.js'), 'utf8');
@@ -260,6 +261,52 @@ describe.skipIf(skip)('the package: prebuilt, packed, installed without a compil
       expect(doctor.status, ok(doctor)).toBe(0);
       expect(doctor.stdout).toMatch(/backend cpu: {6}yes/);
     });
+
+    const cc = spawnSync('/bin/sh', ['-c', 'command -v cc'], { encoding: 'utf8' }).status === 0;
+    it.skipIf(!cc)(
+      'C: examples/c/ctc_loss.c, built against the shipped seqloss.h and libseqloss.so, gives the losses',
+      () => {
+        const pkg = path.join(dir, 'node_modules', 'seqloss');
+        const lib = path.join(pkg, platformDir);
+        const exe = path.join(tmp, 'ctc_loss_c');
+        const link = spawnSync(
+          'cc',
+          [
+            '-std=c11',
+            path.join(pkg, 'examples', 'c', 'ctc_loss.c'),
+            `-I${path.join(pkg, 'csrc')}`,
+            `-L${lib}`,
+            '-lseqloss',
+            '-lm',
+            `-Wl,-rpath,${lib}`,
+            '-o',
+            exe,
+          ],
+          { encoding: 'utf8' },
+        );
+        expect(link.status, ok(link)).toBe(0);
+        const out = spawnSync(exe, [], { encoding: 'utf8' });
+        expect(out.status, ok(out)).toBe(0);
+        const m = /losses (\S+) (\S+)\nloss (\S+)/.exec(out.stdout);
+        expect(m, out.stdout).not.toBeNull();
+        // The same problem through the reference: logits sin(0.37 i), labels 1 2 2 | 3 4, lengths 12 and 9.
+        const logits = Float32Array.from({ length: 2 * 12 * 5 }, (_, i) => Math.sin(0.37 * i));
+        const want = ctcLoss(logits, {
+          batch: 2,
+          time: 12,
+          classes: 5,
+          targets: [
+            [1, 2, 2],
+            [3, 4],
+          ],
+          inputLengths: [12, 9],
+          backend: 'js',
+        });
+        expect(Math.abs(Number(m![1]) - want.losses[0])).toBeLessThan(1e-5 * want.losses[0]);
+        expect(Math.abs(Number(m![2]) - want.losses[1])).toBeLessThan(1e-5 * want.losses[1]);
+        expect(Math.abs(Number(m![3]) - want.loss)).toBeLessThan(1e-5 * want.loss);
+      },
+    );
 
     const numpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
     it.skipIf(!numpy)(
