@@ -357,23 +357,31 @@ print(json.dumps({"losses": losses.tolist(), "loss": loss, "grad": grad.ravel().
     );
   });
 
+  /** The tarball with prebuilds/ removed: unpacked, pruned and packed again (with the harness's PATH: tar is not
+   * on the bare one). */
+  let stripped = '';
+  function withoutPrebuild(): string {
+    if (stripped) return stripped;
+    const unpacked = path.join(tmp, 'unpacked');
+    fs.mkdirSync(unpacked);
+    const tar = spawnSync('tar', ['-xzf', tarball, '-C', unpacked], { encoding: 'utf8' });
+    expect(tar.status, ok(tar)).toBe(0);
+    fs.rmSync(path.join(unpacked, 'package', 'prebuilds'), { recursive: true, force: true });
+    const pack = spawnSync(process.execPath, [npm!, 'pack', '--ignore-scripts', '--pack-destination', unpacked], {
+      cwd: path.join(unpacked, 'package'),
+      encoding: 'utf8',
+      env: { ...process.env, npm_config_update_notifier: 'false' },
+    });
+    expect(pack.status, ok(pack)).toBe(0);
+    stripped = path.join(unpacked, pack.stdout.trim().split('\n').at(-1)!);
+    return stripped;
+  }
+
   describe('the same tarball without its prebuild, on that PATH', () => {
     let dir = '';
     let install: SpawnSyncReturns<string>;
     beforeAll(() => {
-      // Unpack, drop prebuilds/, pack again (with the harness's PATH: tar is not on the bare one).
-      const unpacked = path.join(tmp, 'unpacked');
-      fs.mkdirSync(unpacked);
-      const tar = spawnSync('tar', ['-xzf', tarball, '-C', unpacked], { encoding: 'utf8' });
-      expect(tar.status, ok(tar)).toBe(0);
-      fs.rmSync(path.join(unpacked, 'package', 'prebuilds'), { recursive: true, force: true });
-      const pack = spawnSync(process.execPath, [npm!, 'pack', '--ignore-scripts', '--pack-destination', unpacked], {
-        cwd: path.join(unpacked, 'package'),
-        encoding: 'utf8',
-        env: { ...process.env, npm_config_update_notifier: 'false' },
-      });
-      expect(pack.status, ok(pack)).toBe(0);
-      ({ dir, install } = installInto('without-prebuild', path.join(unpacked, pack.stdout.trim().split('\n').at(-1)!)));
+      ({ dir, install } = installInto('without-prebuild', withoutPrebuild()));
     }, 600_000);
 
     it('the install succeeds, saying why there is no addon (no compiler, no cmake) and how to fix it', () => {
@@ -401,5 +409,42 @@ print(json.dumps({"losses": losses.tolist(), "loss": loss, "grad": grad.ravel().
       expect(doctor.status, ok(doctor)).toBe(0);
       expect(doctor.stdout).toMatch(/backend cpu: {6}no — no prebuilt addon fits .*no cmake on PATH/);
     });
+  });
+
+  // The compile path of a user's install (no prebuild fits): the toolchain on PATH, CPU only to keep it short.
+  const compiler = ['c++', 'cmake'].every((t) => spawnSync('/bin/sh', ['-c', `command -v ${t}`]).status === 0);
+  describe.skipIf(!compiler)('the tarball without its prebuild, with a compiler and cmake on PATH', () => {
+    it('compiles the addon (no C++ tests), keeps only seqloss.node and libseqloss.so in build/, and loads it', () => {
+      const dir = path.join(tmp, 'compiled');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer-compiled', private: true }));
+      const env = { ...userEnv(), PATH: process.env.PATH, SEQLOSS_CUDA: 'OFF' };
+      const install = run(
+        process.execPath,
+        [npm!, 'install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', withoutPrebuild()],
+        dir,
+        env,
+      );
+      expect(install.status, ok(install)).toBe(0);
+      expect(install.stdout + install.stderr).toContain('compiling the addon');
+      const build = path.join(dir, 'node_modules', 'seqloss', 'build');
+      const left: string[] = [];
+      const walk = (d: string) => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+          const f = path.join(d, e.name);
+          if (e.isDirectory()) walk(f);
+          else left.push(path.relative(build, f));
+        }
+      };
+      walk(build);
+      expect(left.sort()).toEqual(['Release/libseqloss.so', 'Release/seqloss.node', 'install-status.json']);
+      const status = JSON.parse(fs.readFileSync(path.join(build, 'install-status.json'), 'utf8'));
+      expect(status).toMatchObject({ ok: true, built: true });
+      const { esm, cjs } = consume(dir);
+      for (const out of [esm, cjs]) {
+        expect(out).toMatchObject({ cpu: true, reason: null, backend: 'cpu' });
+        expect(out.rel as number).toBeLessThan(1e-5);
+      }
+    }, 900_000);
   });
 });
