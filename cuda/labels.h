@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <map>
 #include <vector>
 
 #include "seqloss.h"
@@ -96,15 +95,21 @@ inline LabelPlan plan_labels(const seqloss_problem& p, bool batch_classes) {
       q.skip.push_back((s & 1) != 0 && s >= 3 && lab[(s - 1) / 2] != lab[(s - 3) / 2] ? 1 : 0);
       if ((s & 1) != 0) q.ncount[static_cast<size_t>(first + j)] += 1;
     }
-    for (int32_t j = 0; j < U; ++j) cmap[static_cast<size_t>(q.ucls[static_cast<size_t>(first + j)])] = -1;
-    // The label states of each compact class, in state order (CSR over the global compact index).
-    std::vector<std::vector<int32_t>> states(static_cast<size_t>(U));
-    for (int32_t s = 1; s < S; s += 2)
-      states[static_cast<size_t>(q.cidx[static_cast<size_t>(q.stotal + s)])].push_back(s);
+    // The label states of each compact class, in state order (CSR over the global compact index). Class j has
+    // ncount[j] of them (the blank none), so its row starts at the running sum of the counts; cmap, indexed by
+    // class, then serves as each row's fill cursor, and is reset to -1 for the next sequence. No allocation per
+    // class.
+    int32_t at = static_cast<int32_t>(q.cs_state.size());
     for (int32_t j = 0; j < U; ++j) {
-      q.cs_start.push_back(static_cast<int32_t>(q.cs_state.size()));
-      for (int32_t s : states[static_cast<size_t>(j)]) q.cs_state.push_back(s);
+      const size_t g = static_cast<size_t>(first + j);
+      q.cs_start.push_back(at);
+      cmap[static_cast<size_t>(q.ucls[g])] = at;
+      at += q.ncount[g];
     }
+    q.cs_state.resize(static_cast<size_t>(at));
+    for (int32_t s = 1; s < S; s += 2)
+      q.cs_state[static_cast<size_t>(cmap[static_cast<size_t>(lab[(s - 1) / 2])]++)] = s;
+    for (int32_t j = 0; j < U; ++j) cmap[static_cast<size_t>(q.ucls[static_cast<size_t>(first + j)])] = -1;
     q.S[n] = S;
     q.U[n] = U;
     q.ytotal += static_cast<int64_t>(Tn) * U;
@@ -117,14 +122,30 @@ inline LabelPlan plan_labels(const seqloss_problem& p, bool batch_classes) {
   q.roff[static_cast<size_t>(N)] = q.rows;
   q.cs_start.push_back(static_cast<int32_t>(q.cs_state.size()));
   if (batch_classes) {
-    std::map<int32_t, std::vector<int32_t>> by_class;  // class -> global compact indices, in sequence order
-    for (int64_t g = 0; g < q.utotal; ++g) by_class[q.ucls[static_cast<size_t>(g)]].push_back(static_cast<int32_t>(g));
-    for (const auto& kv : by_class) {
-      q.bclass.push_back(kv.first);
-      q.bstart.push_back(static_cast<int32_t>(q.bitem.size()));
-      for (int32_t g : kv.second) q.bitem.push_back(g);
+    // A counting sort of the global compact indices by class, classes ascending and indices in sequence order:
+    // cmap holds each class's count, then its fill cursor, and is reset to -1 at the end.
+    for (int64_t g = 0; g < q.utotal; ++g) {
+      const size_t c = static_cast<size_t>(q.ucls[static_cast<size_t>(g)]);
+      if (cmap[c] < 0) {
+        cmap[c] = 0;
+        q.bclass.push_back(static_cast<int32_t>(c));
+      }
+      cmap[c] += 1;
     }
-    q.bstart.push_back(static_cast<int32_t>(q.bitem.size()));
+    std::sort(q.bclass.begin(), q.bclass.end());
+    int32_t at = 0;
+    for (int32_t c : q.bclass) {
+      q.bstart.push_back(at);
+      const int32_t count = cmap[static_cast<size_t>(c)];
+      cmap[static_cast<size_t>(c)] = at;
+      at += count;
+    }
+    q.bstart.push_back(at);
+    q.bitem.resize(static_cast<size_t>(at));
+    for (int64_t g = 0; g < q.utotal; ++g)
+      q.bitem[static_cast<size_t>(cmap[static_cast<size_t>(q.ucls[static_cast<size_t>(g)])]++)] =
+          static_cast<int32_t>(g);
+    for (int32_t c : q.bclass) cmap[static_cast<size_t>(c)] = -1;
   }
   return q;
 }
