@@ -57,8 +57,12 @@ function run(cmd: string, args: string[], cwd: string, env = userEnv()): SpawnSy
 
 const ok = (r: SpawnSyncReturns<string>) => `exit ${r.status}\n${r.stdout}\n${r.stderr}`.slice(-4000);
 
-/** npm install of a tarball into a new empty project on the bare PATH. */
-function installInto(name: string, tarball: string): { dir: string; install: SpawnSyncReturns<string> } {
+/** npm install of a tarball into a new empty project (on the bare PATH unless env says otherwise). */
+function installInto(
+  name: string,
+  tarball: string,
+  env = userEnv(),
+): { dir: string; install: SpawnSyncReturns<string> } {
   const dir = path.join(tmp, name);
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, private: true }));
@@ -66,6 +70,7 @@ function installInto(name: string, tarball: string): { dir: string; install: Spa
     process.execPath,
     [npm!, 'install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball],
     dir,
+    env,
   );
   return { dir, install };
 }
@@ -415,16 +420,8 @@ print(json.dumps({"losses": losses.tolist(), "loss": loss, "grad": grad.ravel().
   const compiler = ['c++', 'cmake'].every((t) => spawnSync('/bin/sh', ['-c', `command -v ${t}`]).status === 0);
   describe.skipIf(!compiler)('the tarball without its prebuild, with a compiler and cmake on PATH', () => {
     it('compiles the addon (no C++ tests), keeps only seqloss.node and libseqloss.so in build/, and loads it', () => {
-      const dir = path.join(tmp, 'compiled');
-      fs.mkdirSync(dir);
-      fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer-compiled', private: true }));
       const env = { ...userEnv(), PATH: process.env.PATH, SEQLOSS_CUDA: 'OFF' };
-      const install = run(
-        process.execPath,
-        [npm!, 'install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', withoutPrebuild()],
-        dir,
-        env,
-      );
+      const { dir, install } = installInto('compiled', withoutPrebuild(), env);
       expect(install.status, ok(install)).toBe(0);
       expect(install.stdout + install.stderr).toContain('compiling the addon');
       const build = path.join(dir, 'node_modules', 'seqloss', 'build');
