@@ -3,4 +3,4 @@
 // library links whole; this file only pins the ABI version into the library at build time.
 #include "seqloss.h"
 
-static_assert(SEQLOSS_ABI_VERSION == 5, "abi_export.cc was written for ABI version 5");
+static_assert(SEQLOSS_ABI_VERSION == 6, "abi_export.cc was written for ABI version 6");

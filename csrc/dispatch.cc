@@ -11,6 +11,7 @@
 #include "cpu/parallel.h"
 #include "seqloss.h"
 
+#include "../cuda/plan.h"
 #if defined(SEQLOSS_WITH_CUDA)
 #include "../cuda/backend.h"
 #include "../cuda/device.h"
@@ -402,3 +403,94 @@ SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, con
 }
 
 }  // extern "C"
+
+namespace seqloss {
+namespace {
+
+// seqloss_cuda_plan_call: the request checked as the call it describes would be (outputs excluded, data not read),
+// then the CUDA backend's own plan of it.
+seqloss_status plan_call(const seqloss_problem* p, const seqloss_cuda_plan_request* r, seqloss_cuda_plan* out,
+                         Message msg) {
+  if (r == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "request must not be NULL (a seqloss_cuda_plan_request)");
+  if (out == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "plan must not be NULL (a seqloss_cuda_plan)");
+  if (r->fp64_ratio < 1) return fail(msg, SEQLOSS_ERROR_RANGE, "fp64_ratio must be >= 1, got %d", r->fp64_ratio);
+  if ((r->outputs & ~(SEQLOSS_PLAN_GRAD | SEQLOSS_PLAN_POSTERIOR)) != 0) {
+    return fail(msg, SEQLOSS_ERROR_RANGE,
+                "outputs must be a mask of SEQLOSS_PLAN_GRAD (1) and SEQLOSS_PLAN_POSTERIOR (2), got %d", r->outputs);
+  }
+  seqloss_exec e{};
+  e.backend = SEQLOSS_BACKEND_CUDA;
+  e.memory = r->memory;
+  const bool grad = (r->outputs & SEQLOSS_PLAN_GRAD) != 0, post = (r->outputs & SEQLOSS_PLAN_POSTERIOR) != 0;
+  Extents ext{};
+  seqloss_status st = SEQLOSS_OK;
+  cuda::LaunchPlan plan;
+  switch (r->op) {
+    case SEQLOSS_OP_CTC:
+    case SEQLOSS_OP_DCTC:
+    case SEQLOSS_OP_CTC_ALIGN: {
+      cuda::LabelWants w;
+      if (r->op == SEQLOSS_OP_CTC) {
+        if (r->ctc == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "request.ctc must not be NULL for op 0 (CTC)");
+        st = check_ctc_call(p, r->ctc, &e, nullptr, false, &ext, msg);
+        if (st == SEQLOSS_OK) w = cuda::ctc_wants(*r->ctc, e.memory, grad, post);
+      } else if (r->op == SEQLOSS_OP_DCTC) {
+        if (r->dctc == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "request.dctc must not be NULL for op 1 (DCTC)");
+        st = check_dctc_call(p, r->dctc, &e, nullptr, false, &ext, msg);
+        if (st == SEQLOSS_OK) w = cuda::dctc_wants(*r->dctc, e.memory, grad);
+      } else {
+        st = check_align_call(p, &e, nullptr, false, &ext, msg);
+        if (st == SEQLOSS_OK) w = cuda::align_wants(e.memory);
+      }
+      if (st != SEQLOSS_OK) return st;
+      const cuda::LabelPlan q = cuda::plan_labels(*p, w.batch_scope);
+      plan = cuda::plan_label_op(*p, w, q, cuda::pack_plan(q).pack.size(), r->fp64_ratio);
+      break;
+    }
+    case SEQLOSS_OP_ACE: {
+      if (r->ace == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "request.ace must not be NULL for op 3 (ACE)");
+      st = check_ace_call(p, r->ace, &e, nullptr, false, &ext, msg);
+      if (st != SEQLOSS_OK) return st;
+      const cuda::DenseHost h = cuda::plan_dense(*p);
+      int32_t chunk = 0, G = 0;
+      cuda::ace_chunks(h.tmax, &chunk, &G);
+      plan = cuda::plan_ace(*p, e.memory, grad, h, G, cuda::pack_dense(h).pack.size(), r->fp64_ratio);
+      break;
+    }
+    default:
+      return fail(msg, SEQLOSS_ERROR_RANGE, "op must be 0 (CTC), 1 (DCTC), 2 (CTC align) or 3 (ACE), got %d", r->op);
+  }
+  std::memset(out, 0, sizeof *out);
+  out->steps_count = plan.count;
+  out->host_syncs = plan.host_syncs;
+  out->precision = plan.precision;
+  out->blocks_per_sequence = plan.blocks_per_sequence;
+  out->copy_bytes = plan.copy_bytes;
+  out->states = plan.states;
+  out->elements = plan.elements;
+  for (int32_t i = 0; i < plan.count; ++i) {
+    const cuda::Step& s = plan.steps[i];
+    seqloss_cuda_step& o = out->steps[i];
+    std::snprintf(o.kernel, sizeof o.kernel, "%s", cuda::kernel_name(s.kernel));
+    o.blocks = s.blocks;
+    o.threads = s.threads;
+    o.shared_bytes = s.shared;
+    o.bytes = s.bytes;
+    o.fp64_state = s.fp64_state;
+    o.fp64_element = s.fp64_element;
+    o.fp64_other = s.fp64_other;
+  }
+  clear(msg);
+  return SEQLOSS_OK;
+}
+
+}  // namespace
+}  // namespace seqloss
+
+extern "C" SEQLOSS_API seqloss_status seqloss_cuda_plan_call(const seqloss_problem* problem,
+                                                             const seqloss_cuda_plan_request* request,
+                                                             seqloss_cuda_plan* plan, char* message,
+                                                             size_t message_size) {
+  Message msg{message, message_size};
+  return guarded(msg, [&]() { return seqloss::plan_call(problem, request, plan, msg); });
+}

@@ -47,7 +47,7 @@ extern "C" {
 #define SEQLOSS_API __attribute__((visibility("default")))
 #endif
 
-#define SEQLOSS_ABI_VERSION 5
+#define SEQLOSS_ABI_VERSION 6
 
 typedef enum seqloss_status {
   SEQLOSS_OK = 0,
@@ -374,6 +374,58 @@ SEQLOSS_API seqloss_status seqloss_ace_decode(const seqloss_problem* problem, in
 SEQLOSS_API seqloss_status seqloss_ace_count(const seqloss_problem* problem, const seqloss_exec* exec, float* expected,
                                              int64_t expected_size, int32_t* rounded, int64_t rounded_size,
                                              char* message, size_t message_size);
+
+/* ---- the CUDA launch plan (ABI 6) ----------------------------------------------------------------------- */
+/* What the CUDA backend would launch for a call, and a cost model of it, without a device and without reading
+ * `data` (it may be NULL; data_size must still be N*T*C): the same planning functions the CUDA entries run, so
+ * the figures describe the code, not a separate account of it. Available in every build (bench/gpu/model.mjs). */
+typedef enum seqloss_op {
+  SEQLOSS_OP_CTC = 0,
+  SEQLOSS_OP_DCTC = 1,
+  SEQLOSS_OP_CTC_ALIGN = 2,
+  SEQLOSS_OP_ACE = 3
+} seqloss_op;
+
+#define SEQLOSS_PLAN_GRAD 1      /* the call asks for the gradient */
+#define SEQLOSS_PLAN_POSTERIOR 2 /* CTC: and for the posterior */
+#define SEQLOSS_PLAN_MAX_STEPS 24
+
+typedef struct seqloss_cuda_plan_request {
+  int32_t op;         /* seqloss_op */
+  int32_t outputs;    /* SEQLOSS_PLAN_GRAD | SEQLOSS_PLAN_POSTERIOR */
+  int32_t memory;     /* seqloss_memory: HOST adds the copies of the dense arrays */
+  int32_t fp64_ratio; /* the device's single-to-double performance ratio (cudaDevAttrSingleToDoublePrecisionPerfRatio:
+                         2 on H100/A100, 32 on GTX 1080 Ti, 64 on RTX 4090); >= 1 */
+  const seqloss_ctc_options* ctc;   /* op CTC */
+  const seqloss_dctc_options* dctc; /* op DCTC */
+  const seqloss_ace_options* ace;   /* op ACE */
+} seqloss_cuda_plan_request;
+
+typedef struct seqloss_cuda_step {
+  char kernel[32];
+  uint64_t blocks;
+  int32_t threads;      /* per block */
+  int32_t shared_bytes; /* per block */
+  double bytes;         /* global memory read and written (each array once per pass; see cuda/plan.h) */
+  double fp64_state;    /* FP64 instructions in per-state work (the alpha/beta lattice and the compact arrays) */
+  double fp64_element;  /* FP64 instructions in per-element work (the N*T*C dense arrays) */
+  double fp64_other;    /* FP64 instructions per frame, sequence or class */
+} seqloss_cuda_step;
+
+typedef struct seqloss_cuda_plan {
+  int32_t steps_count;
+  int32_t host_syncs; /* host synchronisations per call */
+  int32_t precision;  /* 64: the recursions in FP64 log space; 32: in extended-range FP32 */
+  int32_t blocks_per_sequence;
+  double copy_bytes; /* host <-> device copies */
+  double states;     /* sum_n T_n (2 L_n + 1): the lattice (0 for ACE) */
+  double elements;   /* N*T*C */
+  seqloss_cuda_step steps[SEQLOSS_PLAN_MAX_STEPS];
+} seqloss_cuda_plan;
+
+SEQLOSS_API seqloss_status seqloss_cuda_plan_call(const seqloss_problem* problem,
+                                                  const seqloss_cuda_plan_request* request, seqloss_cuda_plan* plan,
+                                                  char* message, size_t message_size);
 
 #ifdef __cplusplus
 }

@@ -30,19 +30,11 @@ namespace cuda {
 namespace {
 
 constexpr double kTiny = 0x1p-60;  // see the file comment
-constexpr int kChunk = 64;         // frames per partial sum (more when a sequence would need over 65535 chunks)
-constexpr int kRowThreads = 256;
-constexpr unsigned kMaxGrid = 1u << 20;
 
 struct Dense : Shape {
   const int32_t* Tn;    // N
   const int64_t* roff;  // N + 1
 };
-
-unsigned capped_grid(int64_t items) {
-  const unsigned g = grid_for(items, 1);
-  return g < kMaxGrid ? g : kMaxGrid;
-}
 
 // m_t and 1 / Σ_k e^(x_tk − m_t) (the softmax is e^(x − m) times it, as ace.cc and decode.cc compute it).
 __global__ void softmax_stats_kernel(const float* __restrict__ x, Dense d, float* __restrict__ M,
@@ -326,32 +318,10 @@ __global__ void collapse_kernel(Dense d, const int32_t* __restrict__ am, int32_t
 
 // ---- host side ------------------------------------------------------------------------------------------------
 
-struct DenseHost {
-  std::vector<int32_t> Tn;
-  std::vector<int64_t> roff;
-  int64_t rows = 0;
-  int32_t tmax = 0;
-};
-
-DenseHost plan_dense(const seqloss_problem& p) {
-  DenseHost h;
-  h.Tn.resize(static_cast<size_t>(p.batch));
-  h.roff.resize(static_cast<size_t>(p.batch) + 1);
-  for (int32_t n = 0; n < p.batch; ++n) {
-    const int32_t tn = p.input_lengths != nullptr ? p.input_lengths[n] : p.time;
-    h.Tn[static_cast<size_t>(n)] = tn;
-    h.roff[static_cast<size_t>(n)] = h.rows;
-    h.rows += tn;
-    h.tmax = tn > h.tmax ? tn : h.tmax;
-  }
-  h.roff[static_cast<size_t>(p.batch)] = h.rows;
-  return h;
-}
-
 struct DenseBuffers {
   bool copy_data = false, host_grad = false, stats = false, ace = false, counts = false, decode = false;
   int32_t G = 1;  // chunks per sequence
-  int32_t chunk = kChunk;
+  int32_t chunk = kAceChunk;
   unsigned char* meta = nullptr;
   float* data = nullptr;
   float* grad = nullptr;
@@ -399,18 +369,6 @@ struct DenseBuffers {
   }
 };
 
-struct DenseMeta {
-  HostPack pack;
-  size_t Tn, roff;
-};
-
-DenseMeta pack_dense(const DenseHost& h) {
-  DenseMeta k;
-  k.Tn = k.pack.add(h.Tn);
-  k.roff = k.pack.add(h.roff);
-  return k;
-}
-
 Dense device_dense(const seqloss_problem& p, const DenseHost& h, const DenseMeta& k, const unsigned char* d) {
   Dense m;
   static_cast<Shape&>(m) = shape_of(p, h.rows);
@@ -419,9 +377,11 @@ Dense device_dense(const seqloss_problem& p, const DenseHost& h, const DenseMeta
   return m;
 }
 
-// Workspace, metadata and logits for a dense operation; false (with the call's status set) on failure.
+// Workspace, metadata and logits for a dense operation, and the softmax statistics when `plan` has that step;
+// false (with the call's status set) on failure.
 bool start(Call& call, const seqloss_problem& p, const DenseHost& h, const DenseMeta& k, DenseBuffers& b,
-           void* workspace, size_t workspace_bytes, const char* size_fn, Dense* m, const float** x) {
+           void* workspace, size_t workspace_bytes, const char* size_fn, const LaunchPlan* plan, Dense* m,
+           const float** x) {
   const size_t need = b.carve(nullptr, p, h, k.pack.size());
   unsigned char* ws = call.workspace(need, workspace, workspace_bytes, size_fn);
   if (ws == nullptr) return false;
@@ -434,35 +394,29 @@ bool start(Call& call, const seqloss_problem& p, const DenseHost& h, const Dense
     if (!call.to_device(b.data, p.data, bytes, "cudaMemcpyAsync (input)")) return false;
     *x = b.data;
   }
-  if (b.stats && h.rows > 0) {
-    SEQLOSS_LAUNCH(softmax_stats_kernel, capped_grid(h.rows), block_threads(p.classes, kRowThreads), call.stream(), *x,
-                   *m, b.M, b.inv);
-    if (!call.launched("softmax_stats_kernel")) return false;
+  if (const Step* s = plan != nullptr ? plan->find(Kernel::kAceStats) : nullptr) {
+    SEQLOSS_LAUNCH(softmax_stats_kernel, s->blocks, s->threads, call.stream(), *x, *m, b.M, b.inv);
+    if (!call.launched(kernel_name(s->kernel))) return false;
   }
   return true;
 }
 
-// The chunked class sums Σ_t y_k^t (ACE adds T_n eps in its loss kernel).
-bool class_sums(Call& call, const seqloss_problem& p, const Dense& m, const DenseBuffers& b, const float* x, double* y,
+// The chunked class sums Σ_t y_k^t (ACE adds T_n eps in its loss kernel), with the plan's two steps.
+bool class_sums(Call& call, const LaunchPlan& plan, const Dense& m, const DenseBuffers& b, const float* x, double* y,
                 float* expected, int32_t* rounded) {
-  const int threads = block_threads(p.classes, 128);
-  const dim3 grid(grid_for(p.classes, threads), static_cast<unsigned>(b.G < 65535 ? b.G : 65535),
-                  static_cast<unsigned>(p.batch < 65535 ? p.batch : 65535));
-  SEQLOSS_LAUNCH(partial_kernel, grid, threads, call.stream(), x, m, b.M, b.inv, b.G, b.chunk, b.part);
-  if (!call.launched("partial_kernel")) return false;
-  const int64_t nc = static_cast<int64_t>(p.batch) * p.classes;
-  SEQLOSS_LAUNCH(total_kernel, grid_for(nc, 256), 256, call.stream(), m, b.G, b.part, y, expected, rounded);
-  return call.launched("total_kernel");
+  const Step* part = plan.find(Kernel::kAcePartial);
+  const Step* tot = plan.find(Kernel::kAceTotal);
+  if (part == nullptr || tot == nullptr)
+    return call.fail_with(SEQLOSS_ERROR_INTERNAL, "no class sums in the plan"), false;
+  const dim3 grid(part->dims[0], part->dims[1], part->dims[2]);
+  SEQLOSS_LAUNCH(partial_kernel, grid, part->threads, call.stream(), x, m, b.M, b.inv, b.G, b.chunk, b.part);
+  if (!call.launched(kernel_name(part->kernel))) return false;
+  SEQLOSS_LAUNCH(total_kernel, tot->blocks, tot->threads, call.stream(), m, b.G, b.part, y, expected, rounded);
+  return call.launched(kernel_name(tot->kernel));
 }
 
 // Chunks of kChunk frames, or longer ones so that there are at most 65535 (the grid's y limit).
-void set_chunks(const DenseHost& h, DenseBuffers* b) {
-  const int64_t t = h.tmax > 0 ? h.tmax : 1;
-  int64_t chunk = kChunk;
-  if ((t + chunk - 1) / chunk > 65535) chunk = (t + 65534) / 65535;
-  b->chunk = static_cast<int32_t>(chunk);
-  b->G = static_cast<int32_t>((t + chunk - 1) / chunk);
-}
+void set_chunks(const DenseHost& h, DenseBuffers* b) { ace_chunks(h.tmax, &b->chunk, &b->G); }
 
 void plan_ace_buffers(const seqloss_problem& p, const seqloss_exec& e, const seqloss_ace_outputs* out,
                       const DenseHost& h, DenseBuffers* b) {
@@ -513,23 +467,27 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
     call.device_array(p.data, dense_bytes(p), data_name(p.input));
     call.device_array(out.grad, dense_bytes(p), "grad");
   }
+  if (!call.ok()) return call.finish();
+  const LaunchPlan plan = plan_ace(p, e.memory, out.grad != nullptr, h, b.G, k.pack.size(), 0);
   Dense m;
   const float* x = nullptr;
-  if (!start(call, p, h, k, b, workspace, workspace_bytes, "seqloss_ace_workspace_size", &m, &x)) return call.finish();
+  if (!start(call, p, h, k, b, workspace, workspace_bytes, "seqloss_ace_workspace_size", &plan, &m, &x)) {
+    return call.finish();
+  }
   call.to_device(b.cnt, p.counts, sizeof(float) * static_cast<size_t>(nc), "cudaMemcpyAsync (counts)");
   call.to_device(b.nblank, nblank.data(), sizeof(double) * N, "cudaMemcpyAsync (blank counts)");
   if (!call.ok()) return call.finish();
-  if (!class_sums(call, p, m, b, x, b.y, nullptr, nullptr)) return call.finish();
-  SEQLOSS_LAUNCH(ace_loss_kernel, N, block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv, o.variant,
+  if (!class_sums(call, plan, m, b, x, b.y, nullptr, nullptr)) return call.finish();
+  const Step* loss_step = plan.find(Kernel::kAceLoss);
+  SEQLOSS_LAUNCH(ace_loss_kernel, loss_step->blocks, loss_step->threads, call.stream(), x, m, b.M, b.inv, o.variant,
                  o.eps, b.cnt, b.nblank, b.y, b.G_, b.A, b.lny, b.loss, b.bad);
-  if (!call.launched("ace_loss_kernel")) return call.finish();
+  if (!call.launched(kernel_name(loss_step->kernel))) return call.finish();
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad : out.grad);
   const double scale = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
-  if (grad != nullptr) {
-    SEQLOSS_LAUNCH(ace_rows_kernel, capped_grid(static_cast<int64_t>(N) * p.time),
-                   block_threads(p.classes, kRowThreads), call.stream(), x, m, b.M, b.inv, b.G_, b.A, b.lny, b.bad,
-                   scale, grad);
-    if (!call.launched("ace_rows_kernel")) return call.finish();
+  if (const Step* rows = plan.find(Kernel::kAceRows)) {
+    SEQLOSS_LAUNCH(ace_rows_kernel, rows->blocks, rows->threads, call.stream(), x, m, b.M, b.inv, b.G_, b.A, b.lny,
+                   b.bad, scale, grad);
+    if (!call.launched(kernel_name(rows->kernel))) return call.finish();
     if (b.host_grad) {
       call.to_host(out.grad, b.grad, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,
                    "cudaMemcpyAsync (grad)");
@@ -563,10 +521,9 @@ seqloss_status greedy_decode(const seqloss_problem& p, const seqloss_exec& e, bo
   if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, dense_bytes(p), data_name(p.input));
   Dense m;
   const float* x = nullptr;
-  if (!start(call, p, h, k, b, nullptr, 0, "", &m, &x)) return call.finish();
+  if (!start(call, p, h, k, b, nullptr, 0, "", nullptr, &m, &x)) return call.finish();
   if (h.rows > 0) {
-    SEQLOSS_LAUNCH(argmax_kernel, capped_grid(h.rows), block_threads(p.classes, kRowThreads), call.stream(), x, m,
-                   b.am);
+    SEQLOSS_LAUNCH(argmax_kernel, row_grid(h.rows), block_threads(p.classes, kRowThreads), call.stream(), x, m, b.am);
     if (!call.launched("argmax_kernel")) return call.finish();
   }
   SEQLOSS_LAUNCH(collapse_kernel, grid_for(p.batch, 128), 128, call.stream(), m, b.am, merge ? 1 : 0, b.labels,
@@ -588,10 +545,13 @@ seqloss_status ace_count(const seqloss_problem& p, const seqloss_exec& e, float*
   set_chunks(h, &b);
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, dense_bytes(p), data_name(p.input));
+  if (!call.ok()) return call.finish();
+  // Counting runs the class sums of ACE's plan (and its softmax statistics for logits).
+  const LaunchPlan plan = plan_ace(p, e.memory, false, h, b.G, k.pack.size(), 0);
   Dense m;
   const float* x = nullptr;
-  if (!start(call, p, h, k, b, nullptr, 0, "", &m, &x)) return call.finish();
-  if (!class_sums(call, p, m, b, x, nullptr, b.expected, b.rounded)) return call.finish();
+  if (!start(call, p, h, k, b, nullptr, 0, "", &plan, &m, &x)) return call.finish();
+  if (!class_sums(call, plan, m, b, x, nullptr, b.expected, b.rounded)) return call.finish();
   const size_t nc = static_cast<size_t>(p.batch) * p.classes;
   call.to_host(expected, b.expected, sizeof(float) * nc, "cudaMemcpyAsync (expected)");
   if (rounded != nullptr) call.to_host(rounded, b.rounded, sizeof(int32_t) * nc, "cudaMemcpyAsync (rounded)");

@@ -61,10 +61,6 @@ struct Meta : Shape {
   int32_t nbclass;
 };
 
-constexpr int kRowThreads = 256;
-constexpr int kSeqThreads = 512;
-constexpr unsigned kMaxGrid = 1u << 20;
-
 // ---- 1. row statistics and the compact gather -----------------------------------------------------------------
 
 // s: DCTC's logit scale (1 otherwise), as the CPU backend uses it: in float for the row sum, in double for the
@@ -660,37 +656,6 @@ __global__ void dctc_losses_kernel(Meta m, const double* __restrict__ logp, cons
 
 // ---- host side ------------------------------------------------------------------------------------------------
 
-// The metadata of a plan, packed for one copy; `meta` then points into the device copy.
-struct Packed {
-  HostPack pack;
-  size_t Tn, L, S, U, roff, yoff, aoff, soff, uoff, ucls, ncount, cseq, cidx, skip, cs_start, cs_state, bclass, bstart,
-      bitem;
-};
-
-inline Packed pack_plan(const LabelPlan& q) {
-  Packed k;
-  k.Tn = k.pack.add(q.Tn);
-  k.L = k.pack.add(q.L);
-  k.S = k.pack.add(q.S);
-  k.U = k.pack.add(q.U);
-  k.roff = k.pack.add(q.roff);
-  k.yoff = k.pack.add(q.yoff);
-  k.aoff = k.pack.add(q.aoff);
-  k.soff = k.pack.add(q.soff);
-  k.uoff = k.pack.add(q.uoff);
-  k.ucls = k.pack.add(q.ucls);
-  k.ncount = k.pack.add(q.ncount);
-  k.cseq = k.pack.add(q.cseq);
-  k.cidx = k.pack.add(q.cidx);
-  k.skip = k.pack.add(q.skip);
-  k.cs_start = k.pack.add(q.cs_start);
-  k.cs_state = k.pack.add(q.cs_state);
-  k.bclass = k.pack.add(q.bclass);
-  k.bstart = k.pack.add(q.bstart);
-  k.bitem = k.pack.add(q.bitem);
-  return k;
-}
-
 inline Meta device_meta(const seqloss_problem& p, const LabelPlan& q, const Packed& k, const unsigned char* d) {
   Meta m;
   static_cast<Shape&>(m) = shape_of(p, q.rows);
@@ -720,10 +685,7 @@ inline Meta device_meta(const seqloss_problem& p, const LabelPlan& q, const Pack
 
 // Every device buffer of a label operation; carve() is run once to size (base nullptr) and once to place them.
 struct LabelBuffers {
-  // What the call needs.
-  bool copy_data = false;  // host memory: the logits are copied in
-  bool grad = false, post = false, host_grad = false, host_post = false;
-  bool alpha = false, beta = false, fit_alpha = false, fit_gamma = false, viterbi = false, dctc = false;
+  LabelWants w;
   // The buffers.
   unsigned char* meta = nullptr;
   float* data = nullptr;
@@ -751,28 +713,29 @@ struct LabelBuffers {
   size_t carve(unsigned char* base, const seqloss_problem& p, const LabelPlan& q, size_t meta_bytes) {
     Carver c(base);
     const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
+    const bool forward = w.dctc || !w.viterbi, beta = forward && w.beta();
     meta = c.take<unsigned char>(static_cast<int64_t>(meta_bytes));
-    data = copy_data ? c.take<float>(ntc) : nullptr;
-    grad_d = host_grad ? c.take<float>(ntc) : nullptr;
-    post_d = host_post ? c.take<float>(ntc) : nullptr;
+    data = w.host ? c.take<float>(ntc) : nullptr;
+    grad_d = w.host && w.grad ? c.take<float>(ntc) : nullptr;
+    post_d = w.host && w.post ? c.take<float>(ntc) : nullptr;
     M = c.take<float>(q.rows);
     R = c.take<double>(q.rows);
     lp = c.take<double>(q.ytotal);
     yp = beta ? c.take<double>(q.ytotal) : nullptr;
-    A = alpha ? c.take<double>(q.atotal) : nullptr;
+    A = forward ? c.take<double>(q.atotal) : nullptr;
     work = beta ? c.take<double>(3 * q.stotal) : nullptr;
     logp = c.take<double>(p.batch);
     shift = c.take<double>(p.batch);
-    V = fit_alpha ? c.take<double>(q.utotal) : nullptr;
-    fac = fit_alpha ? c.take<double>(q.utotal) : nullptr;
-    Lb = fit_alpha ? c.take<double>(1) : nullptr;
-    W = fit_gamma ? c.take<double>(q.rows) : nullptr;
-    D = viterbi ? c.take<double>(q.atotal) : nullptr;
-    path = viterbi ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
-    score = viterbi ? c.take<double>(p.batch) : nullptr;
-    align = dctc ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
-    CE = dctc ? c.take<double>(q.rows) : nullptr;
-    dout = dctc ? c.take<double>(3 * static_cast<int64_t>(p.batch)) : nullptr;
+    V = w.fit_alpha ? c.take<double>(q.utotal) : nullptr;
+    fac = w.fit_alpha ? c.take<double>(q.utotal) : nullptr;
+    Lb = w.fit_alpha ? c.take<double>(1) : nullptr;
+    W = w.fit_gamma ? c.take<double>(q.rows) : nullptr;
+    D = w.viterbi ? c.take<double>(q.atotal) : nullptr;
+    path = w.viterbi ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
+    score = w.viterbi ? c.take<double>(p.batch) : nullptr;
+    align = w.dctc ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
+    CE = w.dctc ? c.take<double>(q.rows) : nullptr;
+    dout = w.dctc ? c.take<double>(3 * static_cast<int64_t>(p.batch)) : nullptr;
     return c.used();
   }
 };
@@ -787,72 +750,101 @@ seqloss_status plan_fits(const LabelPlan& q, Message msg) {
   return SEQLOSS_OK;
 }
 
-unsigned row_grid(int64_t items) {
-  const unsigned g = grid_for(items, 1);
-  return g < kMaxGrid ? g : kMaxGrid;
-}
-
-// Common launches: the metadata upload, the logits (host memory), and the row statistics with the gather.
-bool upload_and_stats(Call& call, const seqloss_problem& p, const LabelPlan& q, const Packed& k, LabelBuffers& b,
-                      Meta* meta, const float** x, double s) {
-  if (!call.to_device(b.meta, k.pack.data(), k.pack.size(), "cudaMemcpyAsync (metadata)")) return false;
-  *meta = device_meta(p, q, k, b.meta);
-  const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
-  *x = p.data;
-  if (b.copy_data) {
-    if (!call.to_device(b.data, p.data, sizeof(float) * ntc, "cudaMemcpyAsync (logits)")) return false;
-    *x = b.data;
-  }
-  if (q.rows > 0) {
-    SEQLOSS_LAUNCH(row_stats_kernel, row_grid(q.rows), block_threads(p.classes, kRowThreads), call.stream(), *x, *meta,
-                   s, b.M, b.R, b.lp);
-    if (!call.launched("row_stats_kernel")) return false;
-  }
-  SEQLOSS_LAUNCH(shift_kernel, grid_for(p.batch, 128), 128, call.stream(), *meta, b.R, b.shift);
-  return call.launched("shift_kernel");
-}
-
-// Sizes the workspace of a label operation whose buffers `plan(&b)` selects.
-template <class Plan>
-seqloss_status label_workspace(const seqloss_problem& p, const seqloss_exec& e, bool batch_classes, Plan&& plan,
-                               size_t* bytes, Message msg) {
+// Sizes the workspace of a label operation.
+seqloss_status label_workspace(const seqloss_problem& p, const seqloss_exec& e, const LabelWants& w, size_t* bytes,
+                               Message msg) {
   const seqloss_status dev = check_device(e, msg);
   if (dev != SEQLOSS_OK) return dev;
-  const LabelPlan q = plan_labels(p, batch_classes);
+  const LabelPlan q = plan_labels(p, w.batch_scope);
   const seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
   const Packed k = pack_plan(q);
   LabelBuffers b;
-  plan(&b);
+  b.w = w;
   *bytes = b.carve(nullptr, p, q, k.pack.size()) + kWorkspaceSlack;
   return SEQLOSS_OK;
 }
 
-// The start every label operation shares: its workspace placed, the metadata and logits uploaded, the row
-// statistics and the compact gather launched. False when the call failed (its status says why).
-bool label_start(Call& call, const seqloss_problem& p, const LabelPlan& q, const Packed& k, LabelBuffers& b,
-                 void* workspace, size_t workspace_bytes, const char* size_fn, double s, Meta* m, const float** x) {
+// The parameters of the kernels that are not in the metadata.
+struct LabelParams {
+  // CTC
+  int32_t mean = 0, pytorch = 0, fit_scope = 0;
+  double fit_alpha = 0.0, fit_gamma = 0.0;
+  // DCTC
+  DctcParams dctc{};
+  double beta = 0.0, lambda = 0.0;
+  int32_t zero_infinity = 0;
+  double s = 1.0;  // the logit scale of the row statistics
+};
+
+// A label operation's call: its workspace placed, the metadata and logits uploaded, then every step of the plan
+// launched in order with the step's grid and block. False when the call failed (its status says why).
+bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, const Packed& k, const LaunchPlan& plan,
+                  LabelBuffers& b, const LabelParams& prm, void* workspace, size_t workspace_bytes, const char* size_fn,
+                  float* out_grad, float* out_post) {
   if (!call.ok()) return false;
   const size_t need = b.carve(nullptr, p, q, k.pack.size());
   unsigned char* ws = call.workspace(need, workspace, workspace_bytes, size_fn);
   if (ws == nullptr) return false;
   b.carve(ws, p, q, k.pack.size());
-  return upload_and_stats(call, p, q, k, b, m, x, s);
+  if (!call.to_device(b.meta, k.pack.data(), k.pack.size(), "cudaMemcpyAsync (metadata)")) return false;
+  const Meta m = device_meta(p, q, k, b.meta);
+  const float* x = p.data;
+  if (b.w.host) {
+    if (!call.to_device(b.data, p.data, dense_bytes(p), "cudaMemcpyAsync (logits)")) return false;
+    x = b.data;
+  }
+  // With host memory the dense outputs are written to the workspace and copied out by the caller of this.
+  float* grad = b.w.grad ? (b.w.host ? b.grad_d : out_grad) : nullptr;
+  float* post = b.w.post ? (b.w.host ? b.post_d : out_post) : nullptr;
+  cudaStream_t st = call.stream();
+  for (int32_t i = 0; i < plan.count; ++i) {
+    const Step& s = plan.steps[i];
+    const unsigned g = s.blocks;
+    const int th = s.threads;
+    switch (s.kernel) {
+      case Kernel::kRowStats: SEQLOSS_LAUNCH(row_stats_kernel, g, th, st, x, m, prm.s, b.M, b.R, b.lp); break;
+      case Kernel::kShift: SEQLOSS_LAUNCH(shift_kernel, g, th, st, m, b.R, b.shift); break;
+      case Kernel::kAlpha: SEQLOSS_LAUNCH(alpha_kernel, g, th, st, m, b.lp, b.shift, b.A, b.logp); break;
+      case Kernel::kBeta: SEQLOSS_LAUNCH(beta_kernel, g, th, st, m, b.lp, b.A, b.logp, b.yp, b.work); break;
+      case Kernel::kFitVsum: SEQLOSS_LAUNCH(fit_vsum_kernel, g, th, st, m, b.yp, b.V); break;
+      case Kernel::kFitBatchL: SEQLOSS_LAUNCH(fit_batch_l_kernel, g, th, st, m, b.logp, b.Lb); break;
+      case Kernel::kFitFactor:
+        SEQLOSS_LAUNCH(fit_factor_kernel, g, th, st, m, prm.fit_alpha, prm.fit_scope, b.logp, b.V, b.Lb, b.fac);
+        break;
+      case Kernel::kFitRows:
+        SEQLOSS_LAUNCH(fit_rows_kernel, g, th, st, m, b.w.fit_alpha ? 1 : 0, prm.fit_scope, b.Lb, b.logp, b.lp, b.R,
+                       b.fac, b.yp, b.W);
+        break;
+      case Kernel::kFitGamma: SEQLOSS_LAUNCH(fit_gamma_kernel, g, th, st, m, b.logp, prm.fit_gamma, b.W); break;
+      case Kernel::kCtcRows:
+        SEQLOSS_LAUNCH(ctc_rows_kernel, g, th, st, x, m, b.M, b.R, b.lp, b.yp, b.logp, b.W, prm.mean, prm.pytorch, grad,
+                       post);
+        break;
+      case Kernel::kViterbi: SEQLOSS_LAUNCH(viterbi_kernel, g, th, st, m, b.lp, b.shift, b.D, b.path, b.score); break;
+      case Kernel::kDctcRows:
+        SEQLOSS_LAUNCH(dctc_rows_kernel, g, th, st, x, m, b.M, b.R, b.lp, b.yp, b.logp, b.path, prm.dctc, grad, b.align,
+                       b.CE);
+        break;
+      case Kernel::kDctcLosses:
+        SEQLOSS_LAUNCH(dctc_losses_kernel, g, th, st, m, b.logp, b.shift, b.CE, prm.beta, prm.lambda, prm.zero_infinity,
+                       b.dout);
+        break;
+      default: return call.fail_with(SEQLOSS_ERROR_INTERNAL, "a step that no label operation has"), false;
+    }
+    if (!call.launched(kernel_name(s.kernel))) return false;
+  }
+  return true;
 }
 
-void plan_ctc_buffers(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
-                      const seqloss_ctc_outputs* out, LabelBuffers* b) {
-  (void)p;
-  const bool host = e.memory == SEQLOSS_MEMORY_HOST;
-  b->grad = out == nullptr || out->grad != nullptr;
-  b->post = out == nullptr || out->posterior != nullptr;
-  b->copy_data = host;
-  b->host_grad = host && b->grad;
-  b->host_post = host && b->post;
-  b->alpha = true;
-  b->fit_alpha = o.fit_alpha != 0.0 && (b->grad || b->post);
-  b->fit_gamma = o.fit_gamma != 0.0 && b->grad;
-  b->beta = b->grad || b->post;
+// The call's device's single-to-double performance ratio (0 when the query failed: the call has failed then).
+int32_t fp64_ratio_of(Call& call) {
+  int r = 0;
+  if (!call.ok() || !call.check(cudaDeviceGetAttribute(&r, cudaDevAttrSingleToDoublePrecisionPerfRatio, call.device()),
+                                "cudaDeviceGetAttribute (single-to-double performance ratio)")) {
+    return 0;
+  }
+  return r < 1 ? 1 : r;
 }
 
 }  // namespace
@@ -861,75 +853,41 @@ void plan_ctc_buffers(const seqloss_problem& p, const seqloss_ctc_options& o, co
 
 seqloss_status ctc_workspace_bytes(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
                                    const seqloss_ctc_outputs* out, size_t* bytes, Message msg) {
-  return label_workspace(
-      p, e, o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH,
-      [&](LabelBuffers* b) { plan_ctc_buffers(p, o, e, out, b); }, bytes, msg);
+  const bool grad = out == nullptr || out->grad != nullptr, post = out == nullptr || out->posterior != nullptr;
+  return label_workspace(p, e, ctc_wants(o, e.memory, grad, post), bytes, msg);
 }
 
 seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const seqloss_exec& e,
                    const seqloss_ctc_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
-  const bool batch_scope = o.fit_alpha != 0.0 && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH;
-  const LabelPlan q = plan_labels(p, batch_scope);
+  LabelBuffers b;
+  b.w = ctc_wants(o, e.memory, out.grad != nullptr, out.posterior != nullptr);
+  const LabelPlan q = plan_labels(p, b.w.batch_scope);
   seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
   const Packed k = pack_plan(q);
-  LabelBuffers b;
-  plan_ctc_buffers(p, o, e, &out, &b);
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
     call.device_array(p.data, dense_bytes(p), data_name(p.input));
     call.device_array(out.grad, dense_bytes(p), "grad");
     call.device_array(out.posterior, dense_bytes(p), "posterior");
   }
-  Meta m;
-  const float* x = nullptr;
-  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_ctc_workspace_size", 1.0, &m, &x)) {
+  const int32_t ratio = fp64_ratio_of(call);
+  if (!call.ok()) return call.finish();
+  const LaunchPlan plan = plan_label_op(p, b.w, q, k.pack.size(), ratio);
+  const int32_t N = p.batch;
+  LabelParams prm;
+  prm.mean = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1 : 0;
+  prm.pytorch = o.grad_convention == SEQLOSS_GRAD_PYTORCH ? 1 : 0;
+  prm.fit_alpha = o.fit_alpha;
+  prm.fit_gamma = o.fit_gamma;
+  prm.fit_scope = o.fit_alpha_scope;
+  if (!run_label_op(call, p, q, k, plan, b, prm, workspace, workspace_bytes, "seqloss_ctc_workspace_size", out.grad,
+                    out.posterior)) {
     return call.finish();
   }
-  const int32_t N = p.batch;
-  const int seq_threads = block_threads(q.smax, kSeqThreads);
-  SEQLOSS_LAUNCH(alpha_kernel, N, seq_threads, call.stream(), m, b.lp, b.shift, b.A, b.logp);
-  if (!call.launched("alpha_kernel")) return call.finish();
-  if (b.beta) {
-    SEQLOSS_LAUNCH(beta_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp, b.yp, b.work);
-    if (!call.launched("beta_kernel")) return call.finish();
-  }
-  if (b.fit_alpha && q.utotal > 0) {
-    SEQLOSS_LAUNCH(fit_vsum_kernel, grid_for(q.utotal, 128), 128, call.stream(), m, b.yp, b.V);
-    if (!call.launched("fit_vsum_kernel")) return call.finish();
-    if (batch_scope) {
-      SEQLOSS_LAUNCH(fit_batch_l_kernel, 1, 1, call.stream(), m, b.logp, b.Lb);
-      if (!call.launched("fit_batch_l_kernel")) return call.finish();
-    }
-    const int64_t items = batch_scope ? static_cast<int64_t>(q.bclass.size()) : q.utotal;
-    if (items > 0) {
-      SEQLOSS_LAUNCH(fit_factor_kernel, grid_for(items, 128), 128, call.stream(), m, o.fit_alpha, o.fit_alpha_scope,
-                     b.logp, b.V, b.Lb, b.fac);
-      if (!call.launched("fit_factor_kernel")) return call.finish();
-    }
-  }
-  if ((b.fit_alpha || b.fit_gamma) && q.rows > 0) {
-    SEQLOSS_LAUNCH(fit_rows_kernel, row_grid(q.rows), 32, call.stream(), m, b.fit_alpha ? 1 : 0, o.fit_alpha_scope,
-                   b.Lb, b.logp, b.lp, b.R, b.fac, b.yp, b.W);
-    if (!call.launched("fit_rows_kernel")) return call.finish();
-    if (b.fit_gamma) {
-      SEQLOSS_LAUNCH(fit_gamma_kernel, N, block_threads(p.time, kSeqThreads), call.stream(), m, b.logp, o.fit_gamma,
-                     b.W);
-      if (!call.launched("fit_gamma_kernel")) return call.finish();
-    }
-  }
-  float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad_d : out.grad);
-  float* post = out.posterior == nullptr ? nullptr : (b.host_post ? b.post_d : out.posterior);
-  if (grad != nullptr || post != nullptr) {
-    SEQLOSS_LAUNCH(ctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads),
-                   call.stream(), x, m, b.M, b.R, b.lp, b.yp, b.logp, b.W,
-                   o.reduction == SEQLOSS_REDUCTION_MEAN ? 1 : 0, o.grad_convention == SEQLOSS_GRAD_PYTORCH ? 1 : 0,
-                   grad, post);
-    if (!call.launched("ctc_rows_kernel")) return call.finish();
-  }
-  const size_t ntc_bytes = sizeof(float) * static_cast<size_t>(N) * p.time * p.classes;
-  if (b.host_grad && out.grad != nullptr) call.to_host(out.grad, b.grad_d, ntc_bytes, "cudaMemcpyAsync (grad)");
-  if (b.host_post && out.posterior != nullptr) {
+  const size_t ntc_bytes = dense_bytes(p);
+  if (b.w.host && out.grad != nullptr) call.to_host(out.grad, b.grad_d, ntc_bytes, "cudaMemcpyAsync (grad)");
+  if (b.w.host && out.posterior != nullptr) {
     call.to_host(out.posterior, b.post_d, ntc_bytes, "cudaMemcpyAsync (posterior)");
   }
   std::vector<double> logp(static_cast<size_t>(N)), shift(static_cast<size_t>(N));
@@ -957,73 +915,40 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
 
 // ---- DCTC -----------------------------------------------------------------------------------------------------
 
-namespace {
-
-void plan_dctc_buffers(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
-                       const seqloss_dctc_outputs* out, LabelBuffers* b) {
-  (void)p;
-  const bool host = e.memory == SEQLOSS_MEMORY_HOST;
-  b->grad = out == nullptr || out->grad != nullptr;
-  b->copy_data = host;
-  b->host_grad = host && b->grad;
-  b->alpha = true;
-  b->viterbi = o.alignment == SEQLOSS_DCTC_VITERBI;
-  b->beta = b->grad || !b->viterbi;
-  b->dctc = true;
-}
-
-}  // namespace
-
 seqloss_status dctc_workspace_bytes(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
                                     const seqloss_dctc_outputs* out, size_t* bytes, Message msg) {
-  return label_workspace(
-      p, e, false, [&](LabelBuffers* b) { plan_dctc_buffers(p, o, e, out, b); }, bytes, msg);
+  return label_workspace(p, e, dctc_wants(o, e.memory, out == nullptr || out->grad != nullptr), bytes, msg);
 }
 
 seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, const seqloss_exec& e,
                     const seqloss_dctc_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
+  LabelBuffers b;
+  b.w = dctc_wants(o, e.memory, out.grad != nullptr);
   const LabelPlan q = plan_labels(p, false);
   seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
   const Packed k = pack_plan(q);
-  LabelBuffers b;
-  plan_dctc_buffers(p, o, e, &out, &b);
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
     call.device_array(p.data, dense_bytes(p), data_name(p.input));
     call.device_array(out.grad, dense_bytes(p), "grad");
   }
-  Meta m;
-  const float* x = nullptr;
-  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_dctc_workspace_size", o.scale, &m, &x)) {
+  const int32_t ratio = fp64_ratio_of(call);
+  if (!call.ok()) return call.finish();
+  const LaunchPlan plan = plan_label_op(p, b.w, q, k.pack.size(), ratio);
+  const int32_t N = p.batch;
+  const double r = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
+  LabelParams prm;
+  prm.dctc = DctcParams{o.alignment, o.ctc_weight, o.lambda, o.scale, r * o.scale, o.scale * o.margin};
+  prm.beta = o.ctc_weight;
+  prm.lambda = o.lambda;
+  prm.zero_infinity = o.zero_infinity;
+  prm.s = o.scale;
+  if (!run_label_op(call, p, q, k, plan, b, prm, workspace, workspace_bytes, "seqloss_dctc_workspace_size", out.grad,
+                    nullptr)) {
     return call.finish();
   }
-  const int32_t N = p.batch;
-  const int seq_threads = block_threads(q.smax, kSeqThreads);
-  SEQLOSS_LAUNCH(alpha_kernel, N, seq_threads, call.stream(), m, b.lp, b.shift, b.A, b.logp);
-  if (!call.launched("alpha_kernel")) return call.finish();
-  if (b.beta) {
-    SEQLOSS_LAUNCH(beta_kernel, N, seq_threads, call.stream(), m, b.lp, b.A, b.logp, b.yp, b.work);
-    if (!call.launched("beta_kernel")) return call.finish();
-  }
-  if (b.viterbi) {
-    SEQLOSS_LAUNCH(viterbi_kernel, N, seq_threads, call.stream(), m, b.lp, b.shift, b.D, b.path, b.score);
-    if (!call.launched("viterbi_kernel")) return call.finish();
-  }
-  const double r = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
-  const DctcParams prm{o.alignment, o.ctc_weight, o.lambda, o.scale, r * o.scale, o.scale * o.margin};
-  float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad_d : out.grad);
-  SEQLOSS_LAUNCH(dctc_rows_kernel, row_grid(static_cast<int64_t>(N) * p.time), block_threads(p.classes, kRowThreads),
-                 call.stream(), x, m, b.M, b.R, b.lp, b.beta ? b.yp : nullptr, b.logp, b.path, prm, grad, b.align,
-                 b.CE);
-  if (!call.launched("dctc_rows_kernel")) return call.finish();
-  SEQLOSS_LAUNCH(dctc_losses_kernel, grid_for(N, 128), 128, call.stream(), m, b.logp, b.shift, b.CE, o.ctc_weight,
-                 o.lambda, o.zero_infinity, b.dout);
-  if (!call.launched("dctc_losses_kernel")) return call.finish();
-  if (b.host_grad && out.grad != nullptr) {
-    call.to_host(out.grad, b.grad_d, sizeof(float) * static_cast<size_t>(N) * p.time * p.classes,
-                 "cudaMemcpyAsync (grad)");
-  }
+  if (b.w.host && out.grad != nullptr) call.to_host(out.grad, b.grad_d, dense_bytes(p), "cudaMemcpyAsync (grad)");
   std::vector<double> d(3 * static_cast<size_t>(N));
   call.to_host(d.data(), b.dout, sizeof(double) * d.size(), "cudaMemcpyAsync (losses)");
   if (out.alignment != nullptr) {
@@ -1047,39 +972,28 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
 
 // ---- Viterbi alignment ----------------------------------------------------------------------------------------
 
-namespace {
-
-void plan_align_buffers(const seqloss_exec& e, LabelBuffers* b) {
-  b->copy_data = e.memory == SEQLOSS_MEMORY_HOST;
-  b->viterbi = true;
-}
-
-}  // namespace
-
 seqloss_status align_workspace_bytes(const seqloss_problem& p, const seqloss_exec& e, size_t* bytes, Message msg) {
-  return label_workspace(
-      p, e, false, [&](LabelBuffers* b) { plan_align_buffers(e, b); }, bytes, msg);
+  return label_workspace(p, e, align_wants(e.memory), bytes, msg);
 }
 
 seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const seqloss_align_outputs& out,
                          void* workspace, size_t workspace_bytes, Message msg) {
+  LabelBuffers b;
+  b.w = align_wants(e.memory);
   const LabelPlan q = plan_labels(p, false);
   seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
   const Packed k = pack_plan(q);
-  LabelBuffers b;
-  plan_align_buffers(e, &b);
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, dense_bytes(p), data_name(p.input));
-  Meta m;
-  const float* x = nullptr;
-  if (!label_start(call, p, q, k, b, workspace, workspace_bytes, "seqloss_ctc_align_workspace_size", 1.0, &m, &x)) {
+  const int32_t ratio = fp64_ratio_of(call);
+  if (!call.ok()) return call.finish();
+  const LaunchPlan plan = plan_label_op(p, b.w, q, k.pack.size(), ratio);
+  const int32_t N = p.batch;
+  if (!run_label_op(call, p, q, k, plan, b, LabelParams{}, workspace, workspace_bytes,
+                    "seqloss_ctc_align_workspace_size", nullptr, nullptr)) {
     return call.finish();
   }
-  const int32_t N = p.batch;
-  SEQLOSS_LAUNCH(viterbi_kernel, N, block_threads(q.smax, kSeqThreads), call.stream(), m, b.lp, b.shift, b.D, b.path,
-                 b.score);
-  if (!call.launched("viterbi_kernel")) return call.finish();
   call.to_host(out.paths, b.path, sizeof(int32_t) * static_cast<size_t>(N) * p.time, "cudaMemcpyAsync (paths)");
   std::vector<double> score(static_cast<size_t>(N));
   call.to_host(score.data(), b.score, sizeof(double) * N, "cudaMemcpyAsync (scores)");

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "seqloss.h"
@@ -148,6 +149,54 @@ inline LabelPlan plan_labels(const seqloss_problem& p, bool batch_classes) {
     for (int32_t c : q.bclass) cmap[static_cast<size_t>(c)] = -1;
   }
   return q;
+}
+
+// Host arrays packed into one buffer for a single copy to the device (the metadata of a call).
+class HostPack {
+ public:
+  template <class T>
+  size_t add(const std::vector<T>& v) {
+    size_t at = (bytes_.size() + 15) / 16 * 16;
+    bytes_.resize(at + v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(bytes_.data() + at, v.data(), v.size() * sizeof(T));
+    return at;
+  }
+  const unsigned char* data() const { return bytes_.data(); }
+  size_t size() const { return bytes_.size(); }
+
+ private:
+  std::vector<unsigned char> bytes_;
+};
+
+// The metadata of a plan, packed for one copy; `meta` then points into the device copy.
+struct Packed {
+  HostPack pack;
+  size_t Tn, L, S, U, roff, yoff, aoff, soff, uoff, ucls, ncount, cseq, cidx, skip, cs_start, cs_state, bclass, bstart,
+      bitem;
+};
+
+inline Packed pack_plan(const LabelPlan& q) {
+  Packed k;
+  k.Tn = k.pack.add(q.Tn);
+  k.L = k.pack.add(q.L);
+  k.S = k.pack.add(q.S);
+  k.U = k.pack.add(q.U);
+  k.roff = k.pack.add(q.roff);
+  k.yoff = k.pack.add(q.yoff);
+  k.aoff = k.pack.add(q.aoff);
+  k.soff = k.pack.add(q.soff);
+  k.uoff = k.pack.add(q.uoff);
+  k.ucls = k.pack.add(q.ucls);
+  k.ncount = k.pack.add(q.ncount);
+  k.cseq = k.pack.add(q.cseq);
+  k.cidx = k.pack.add(q.cidx);
+  k.skip = k.pack.add(q.skip);
+  k.cs_start = k.pack.add(q.cs_start);
+  k.cs_state = k.pack.add(q.cs_state);
+  k.bclass = k.pack.add(q.bclass);
+  k.bstart = k.pack.add(q.bstart);
+  k.bitem = k.pack.add(q.bitem);
+  return k;
 }
 
 }  // namespace cuda

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "checks.h"
+#include "plan.h"
 #include "seqloss.h"
 
 namespace seqloss {
@@ -108,14 +109,6 @@ __host__ __device__ inline int64_t row_offset(int32_t layout, int64_t n, int64_t
   return layout == SEQLOSS_LAYOUT_TNC ? (t * N + n) * C : (n * T + t) * C;
 }
 
-// Threads for a block that loops over `work` items: a multiple of 32 in [32, cap].
-inline int block_threads(int64_t work, int cap) {
-  int64_t t = (work + 31) / 32 * 32;
-  if (t < 32) t = 32;
-  if (t > cap) t = cap;
-  return static_cast<int>(t);
-}
-
 // ---- workspace ------------------------------------------------------------------------------------------------
 
 // Hands out 256-byte aligned arrays from one block of device memory, or (base == nullptr) only counts the bytes.
@@ -135,23 +128,6 @@ class Carver {
  private:
   unsigned char* base_;
   size_t used_ = 0;
-};
-
-// Host arrays packed into one buffer for a single copy to the device (the metadata of a call).
-class HostPack {
- public:
-  template <class T>
-  size_t add(const std::vector<T>& v) {
-    size_t at = (bytes_.size() + 15) / 16 * 16;
-    bytes_.resize(at + v.size() * sizeof(T));
-    if (!v.empty()) std::memcpy(bytes_.data() + at, v.data(), v.size() * sizeof(T));
-    return at;
-  }
-  const unsigned char* data() const { return bytes_.data(); }
-  size_t size() const { return bytes_.size(); }
-
- private:
-  std::vector<unsigned char> bytes_;
 };
 
 // ---- the call context -----------------------------------------------------------------------------------------
@@ -392,14 +368,6 @@ class Call {
   void* own_ = nullptr;
   bool pooled_ = false;
 };
-
-// Blocks of a grid over `items` items of `per_block` each, at most 2^31 - 1 (the x dimension's limit).
-inline unsigned grid_for(int64_t items, int64_t per_block) {
-  int64_t g = (items + per_block - 1) / per_block;
-  if (g < 1) g = 1;
-  if (g > 2147483647) g = 2147483647;
-  return static_cast<unsigned>(g);
-}
 
 }  // namespace cuda
 }  // namespace seqloss

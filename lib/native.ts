@@ -172,6 +172,47 @@ export interface NativeBinding {
     exec: NativeExec,
   ): Promise<NativeResult>;
   info(): NativeInfo;
+  /** seqloss_cuda_plan_call: the CUDA launch plan and cost model of the call `call(op, …)` would make (ops 0–3),
+   * without a device and without data (bench/gpu/model.mjs). */
+  plan(
+    op: number,
+    fn: string,
+    data: null,
+    problem: NativeProblem,
+    options: object | null,
+    request: NativePlanRequest,
+    exec: NativeExec,
+  ): NativePlan;
+}
+
+/** seqloss_cuda_plan_request's outputs (SEQLOSS_PLAN_GRAD 1 | SEQLOSS_PLAN_POSTERIOR 2) and the device's
+ * single-to-double performance ratio. */
+export interface NativePlanRequest {
+  outputs: number;
+  fp64Ratio: number;
+}
+
+/** seqloss_cuda_step. */
+export interface NativePlanStep {
+  kernel: string;
+  blocks: number;
+  threads: number;
+  sharedBytes: number;
+  bytes: number;
+  fp64State: number;
+  fp64Element: number;
+  fp64Other: number;
+}
+
+/** seqloss_cuda_plan. */
+export interface NativePlan {
+  steps: NativePlanStep[];
+  hostSyncs: number;
+  precision: number;
+  blocksPerSequence: number;
+  copyBytes: number;
+  states: number;
+  elements: number;
 }
 
 export type NativeLoad = { ok: true; binding: NativeBinding } | { ok: false; reason: string };

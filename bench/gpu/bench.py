@@ -66,14 +66,14 @@ class AceOutputs(C.Structure):
                 ("grad_size", C.c_int64)]
 
 
-ABI_VERSION = 5  # the structs above are those of csrc/seqloss.h at this SEQLOSS_ABI_VERSION
+ABI_VERSION = 5  # the structs above are those of csrc/seqloss.h since this SEQLOSS_ABI_VERSION (later ABIs only add)
 
 
 def load(path):
     lib = C.CDLL(path)
     lib.seqloss_abi_version.restype = C.c_int32
-    if lib.seqloss_abi_version() != ABI_VERSION:
-        raise RuntimeError(f"{path} has C ABI {lib.seqloss_abi_version()}, this script was written for {ABI_VERSION}")
+    if lib.seqloss_abi_version() < ABI_VERSION:
+        raise RuntimeError(f"{path} has C ABI {lib.seqloss_abi_version()}, this script needs {ABI_VERSION} or later")
     for name in ("seqloss_ctc", "seqloss_ace"):
         getattr(lib, name).restype = C.c_int
     lib.seqloss_ctc_workspace_size.restype = C.c_int

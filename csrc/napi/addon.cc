@@ -423,8 +423,9 @@ bool PrepareOutputs(Job& j, napi_value outputs, const Inputs& inputs, bool async
   return true;
 }
 
-// Reads (op, fn, data, problem, options, outputs, exec) into `j`, or throws and returns false.
-bool Prepare(napi_env env, napi_callback_info info, bool async, Job& j) {
+// Reads (op, fn, data, problem, options, outputs, exec) into `j`, or throws and returns false. With `plan` (the
+// `plan` entry), data is absent (null: nothing is read or copied) and `outputs` is not read here.
+bool Prepare(napi_env env, napi_callback_info info, bool async, Job& j, bool plan = false) {
   size_t argc = 7;
   napi_value argv[7] = {};
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return false;
@@ -445,7 +446,11 @@ bool Prepare(napi_env env, napi_callback_info info, bool async, Job& j) {
 
   // The dense input.
   View data;
-  if (!ViewOf(c, argv[2], napi_float32_array, "Float32Array", "data", false, &data)) return false;
+  if (!ViewOf(c, argv[2], napi_float32_array, "Float32Array", "data", plan, &data)) return false;
+  if (plan && data.present) {
+    TypeErr(c, "data", "null (a plan reads no data)", argv[2]);
+    return false;
+  }
   napi_value problem = argv[3];
   if (!ObjectArg(c, problem, "problem")) return false;
   seqloss_problem& p = j.problem;
@@ -459,14 +464,16 @@ bool Prepare(napi_env env, napi_callback_info info, bool async, Job& j) {
   }
   // The extents sized below: each factor in [1, 2^31), and N·T·C must be the data's length (so it fits).
   if (p.batch < 1 || p.time < 1 || p.classes < 1 || static_cast<int64_t>(p.batch) * p.time > INT64_MAX / p.classes ||
-      static_cast<int64_t>(p.batch) * p.time * p.classes != static_cast<int64_t>(data.length)) {
+      (!plan && static_cast<int64_t>(p.batch) * p.time * p.classes != static_cast<int64_t>(data.length))) {
     RangeErr(c, "data.length", "batch·time·classes",
              std::to_string(data.length) + " (batch " + std::to_string(p.batch) + ", time " + std::to_string(p.time) +
                  ", classes " + std::to_string(p.classes) + ")");
     return false;
   }
-  p.data_size = static_cast<int64_t>(data.length);
-  if (async || data.shared) {
+  p.data_size = plan ? static_cast<int64_t>(p.batch) * p.time * p.classes : static_cast<int64_t>(data.length);
+  if (plan) {
+    p.data = nullptr;
+  } else if (async || data.shared) {
     j.data_copy = static_cast<float*>(std::malloc(data.byte_length));
     if (j.data_copy == nullptr) {
       Throw(env, SEQLOSS_ERROR_ALLOC, std::string(c.fn) + ": out of memory (copying the input)");
@@ -521,7 +528,7 @@ bool Prepare(napi_env env, napi_callback_info info, bool async, Job& j) {
   }
 #endif
 
-  if (!PrepareOutputs(j, argv[5], inputs, async)) return false;
+  if (!plan && !PrepareOutputs(j, argv[5], inputs, async)) return false;
   return true;
 }
 
@@ -749,6 +756,68 @@ bool SetBool(napi_env env, napi_value obj, const char* key, bool b) {
   return napi_get_boolean(env, b, &v) == napi_ok && napi_set_named_property(env, obj, key, v) == napi_ok;
 }
 
+// ---- the CUDA launch plan -----------------------------------------------------------------------------------------
+
+// plan(op, fn, null, problem, options, request, exec): seqloss_cuda_plan_call for the call that `call` would make
+// with these arguments; request = { outputs (SEQLOSS_PLAN_* mask), fp64Ratio }. Returns the plan as an object.
+napi_value Plan(napi_env env, napi_callback_info info) {
+  return Guarded(env, [&]() -> napi_value {
+    Job j;
+    if (!Prepare(env, info, false, j, true)) return nullptr;
+    size_t argc = 7;
+    napi_value argv[7] = {};
+    if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+    const Ctx& c = j.ctx;
+    seqloss_cuda_plan_request r{};
+    if (!ObjectArg(c, argv[5], "request") || !Int32Prop(c, argv[5], k_outputs, "request.outputs", &r.outputs) ||
+        !Int32Prop(c, argv[5], k_fp64Ratio, "request.fp64Ratio", &r.fp64_ratio)) {
+      return nullptr;
+    }
+    const int32_t ops[] = {SEQLOSS_OP_CTC, SEQLOSS_OP_DCTC, SEQLOSS_OP_CTC_ALIGN, SEQLOSS_OP_ACE};
+    const int32_t index = static_cast<int32_t>(j.op - kOps);
+    if (index < 0 || index > 3) {
+      RangeErr(c, "the operation", "a loss or ctcAlign (0 to 3)", std::to_string(index));
+      return nullptr;
+    }
+    r.op = ops[index];
+    r.memory = SEQLOSS_MEMORY_HOST;
+    r.ctc = &j.ctc;
+    r.dctc = &j.dctc;
+    r.ace = &j.ace;
+    seqloss_cuda_plan plan{};
+    const seqloss_status st = seqloss_cuda_plan_call(&j.problem, &r, &plan, j.message, sizeof j.message);
+    j.message[sizeof j.message - 1] = '\0';
+    if (st != SEQLOSS_OK) {
+      Throw(env, st, AbiMessage(j.ctx, st, j.message));
+      return nullptr;
+    }
+    napi_value steps = nullptr, result = nullptr;
+    if (napi_create_array(env, &steps) != napi_ok) return nullptr;
+    for (int32_t i = 0; i < plan.steps_count; ++i) {
+      const seqloss_cuda_step& s = plan.steps[i];
+      napi_value o = nullptr;
+      if (napi_create_object(env, &o) != napi_ok ||
+          !SetString(env, o, "kernel", FixedString(s.kernel, sizeof s.kernel)) ||
+          !SetNumber(env, o, "blocks", static_cast<double>(s.blocks)) || !SetNumber(env, o, "threads", s.threads) ||
+          !SetNumber(env, o, "sharedBytes", s.shared_bytes) || !SetNumber(env, o, "bytes", s.bytes) ||
+          !SetNumber(env, o, "fp64State", s.fp64_state) || !SetNumber(env, o, "fp64Element", s.fp64_element) ||
+          !SetNumber(env, o, "fp64Other", s.fp64_other) ||
+          napi_set_element(env, steps, static_cast<uint32_t>(i), o) != napi_ok) {
+        return nullptr;
+      }
+    }
+    if (napi_create_object(env, &result) != napi_ok ||
+        napi_set_named_property(env, result, "steps", steps) != napi_ok ||
+        !SetNumber(env, result, "hostSyncs", plan.host_syncs) || !SetNumber(env, result, "precision", plan.precision) ||
+        !SetNumber(env, result, "blocksPerSequence", plan.blocks_per_sequence) ||
+        !SetNumber(env, result, "copyBytes", plan.copy_bytes) || !SetNumber(env, result, "states", plan.states) ||
+        !SetNumber(env, result, "elements", plan.elements)) {
+      return nullptr;
+    }
+    return result;
+  });
+}
+
 napi_value Info(napi_env env, napi_callback_info /*info*/) {
   return Guarded(env, [&]() -> napi_value {
     seqloss_cuda_info cuda{};
@@ -816,6 +885,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"call", nullptr, Call, nullptr, nullptr, nullptr, attributes, nullptr},
       {"callAsync", nullptr, CallAsync, nullptr, nullptr, nullptr, attributes, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, attributes, nullptr},
+      {"plan", nullptr, Plan, nullptr, nullptr, nullptr, attributes, nullptr},
   };
   napi_define_properties(env, exports, sizeof methods / sizeof methods[0], methods);
   return exports;

@@ -1,0 +1,238 @@
+// plan.cc — the launch plans of the CUDA entries and their cost model (plan.h). Every count below is read off the
+// kernel it describes (ctc.cu, ace.cu); a change to a kernel's memory traffic or arithmetic changes its step here.
+#include "plan.h"
+
+#include <cstring>
+
+namespace seqloss {
+namespace cuda {
+
+const char* kernel_name(Kernel k) {
+  switch (k) {
+    case Kernel::kRowStats: return "row_stats_kernel";
+    case Kernel::kShift: return "shift_kernel";
+    case Kernel::kAlpha: return "alpha_kernel";
+    case Kernel::kBeta: return "beta_kernel";
+    case Kernel::kFitVsum: return "fit_vsum_kernel";
+    case Kernel::kFitBatchL: return "fit_batch_l_kernel";
+    case Kernel::kFitFactor: return "fit_factor_kernel";
+    case Kernel::kFitRows: return "fit_rows_kernel";
+    case Kernel::kFitGamma: return "fit_gamma_kernel";
+    case Kernel::kCtcRows: return "ctc_rows_kernel";
+    case Kernel::kViterbi: return "viterbi_kernel";
+    case Kernel::kDctcRows: return "dctc_rows_kernel";
+    case Kernel::kDctcLosses: return "dctc_losses_kernel";
+    case Kernel::kAceStats: return "softmax_stats_kernel";
+    case Kernel::kAcePartial: return "partial_kernel";
+    case Kernel::kAceTotal: return "total_kernel";
+    case Kernel::kAceLoss: return "ace_loss_kernel";
+    case Kernel::kAceRows: return "ace_rows_kernel";
+  }
+  return "?";
+}
+
+LabelWants ctc_wants(const seqloss_ctc_options& o, int32_t memory, bool grad, bool post) {
+  LabelWants w;
+  w.grad = grad;
+  w.post = post;
+  w.host = memory == SEQLOSS_MEMORY_HOST;
+  w.fit_alpha = o.fit_alpha != 0.0 && (grad || post);
+  w.fit_gamma = o.fit_gamma != 0.0 && grad;
+  w.batch_scope = w.fit_alpha && o.fit_alpha_scope == SEQLOSS_FIT_SCOPE_BATCH;
+  return w;
+}
+
+LabelWants dctc_wants(const seqloss_dctc_options& o, int32_t memory, bool grad) {
+  LabelWants w;
+  w.grad = grad;
+  w.host = memory == SEQLOSS_MEMORY_HOST;
+  w.viterbi = o.alignment == SEQLOSS_DCTC_VITERBI;
+  w.dctc = true;
+  return w;
+}
+
+LabelWants align_wants(int32_t memory) {
+  LabelWants w;
+  w.host = memory == SEQLOSS_MEMORY_HOST;
+  w.viterbi = true;
+  return w;
+}
+
+namespace {
+
+// Static shared memory of the block reductions (runtime.cuh): 33 doubles for block_sum, 33 floats for block_max.
+constexpr int32_t kSharedSumD = 33 * 8;
+constexpr int32_t kSharedSums = 33 * 8 + 33 * 4;
+
+// A fixed-tree block sum of doubles (runtime.cuh block_sum): per warp 5 shuffles (2 instructions each for a
+// double) and 5 adds, then the same over the warps' sums.
+double fp64_block_sum(int threads) { return 15.0 * (threads / 32) + 15.0; }
+
+}  // namespace
+
+LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, size_t meta_bytes,
+                         int32_t fp64_ratio) {
+  (void)fp64_ratio;  // the recursions run in FP64 log space on every device
+  LaunchPlan plan;
+  const double N = p.batch, NT = N * p.time, NTC = NT * p.classes, C = p.classes;
+  const double R = static_cast<double>(q.rows), Y = static_cast<double>(q.ytotal), A = static_cast<double>(q.atotal);
+  const double St = static_cast<double>(q.stotal), Ut = static_cast<double>(q.utotal);
+  const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
+  plan.elements = NTC;
+  plan.states = A;
+  plan.precision = 64;
+  plan.blocks_per_sequence = 1;
+
+  // 1. Row statistics and the compact gather: one read of every valid row; lp = ρ in double per compact value.
+  if (q.rows > 0) {
+    Step& s = plan.add(Kernel::kRowStats, row_grid(q.rows), block_threads(p.classes, kRowThreads));
+    s.shared = kSharedSums;
+    s.bytes = 4 * R * C + 12 * R + 12 * Y;
+    s.fp64_element = (logits ? 2 : 1) * R * C;  // logits: a conversion and an add per class; log-probs: an add
+    s.fp64_state = 5 * Y;                       // two conversions, a subtraction, a multiply, a compare
+    s.fp64_other = R * (fp64_block_sum(s.threads) + (logits ? kFp64Log : 0));
+  }
+  {
+    Step& s = plan.add(Kernel::kShift, grid_for(p.batch, 128), 128);
+    s.bytes = 8 * R + 8 * N;
+    s.fp64_other = 3 * R;
+  }
+  // 2. Forward: rows of S doubles in global memory, each written and read back in the next frame.
+  const int seq_threads = block_threads(q.smax, kSeqThreads);
+  const bool forward = w.dctc || !w.viterbi;  // every label operation but ctcAlign
+  if (forward) {
+    Step& s = plan.add(Kernel::kAlpha, p.batch, seq_threads);
+    s.bytes = 16 * A + 8 * Y + 5 * St;
+    s.fp64_state = (kFp64LogSum3 + 1) * A;
+    s.fp64_other = N * (9 + kFp64Exp + kFp64Log);
+  }
+  // 3. Backward with the frame posteriors: α read, β' and γ rows round-tripped per frame, y' written.
+  if (forward && w.beta()) {
+    Step& s = plan.add(Kernel::kBeta, p.batch, seq_threads);
+    s.shared = kSharedSumD;
+    s.bytes = 8 * A + 16 * Y + 32 * A;
+    s.fp64_state = (kFp64LogSum3 + kFp64Exp + 5) * A + Y;
+    s.fp64_other = R * (2 * fp64_block_sum(seq_threads) + 2);
+  }
+  // 4. The iterative-fitting modifications (Li & Wang).
+  if (w.fit_alpha && q.utotal > 0) {
+    Step& v = plan.add(Kernel::kFitVsum, grid_for(q.utotal, 128), 128);
+    v.bytes = 8 * Y + 8 * Ut;
+    v.fp64_state = Y;
+    if (w.batch_scope) {
+      Step& b = plan.add(Kernel::kFitBatchL, 1, 1);
+      b.bytes = 8 * N + 4 * N;
+      b.fp64_other = 3 * N;
+    }
+    const int64_t items = w.batch_scope ? static_cast<int64_t>(q.bclass.size()) : q.utotal;
+    if (items > 0) {
+      Step& f = plan.add(Kernel::kFitFactor, grid_for(items, 128), 128);
+      f.bytes = 16 * Ut + 4 * Ut;
+      f.fp64_other = 6 * Ut;
+    }
+  }
+  if ((w.fit_alpha || w.fit_gamma) && q.rows > 0) {
+    Step& s = plan.add(Kernel::kFitRows, row_grid(q.rows), 32);
+    s.bytes = (w.fit_alpha ? 16 * Y + 8 * Ut : 0) + (w.fit_gamma ? 8 * Y + 16 * R : 0);
+    s.fp64_state = (w.fit_alpha ? 4 * Y : 0) + (w.fit_gamma ? (kFp64Exp + 3) * Y : 0);
+    s.fp64_other = R * ((w.fit_alpha ? 20 : 0) + (w.fit_gamma ? 10 : 0));
+    if (w.fit_gamma) {
+      Step& g = plan.add(Kernel::kFitGamma, p.batch, block_threads(p.time, kSeqThreads));
+      g.shared = kSharedSumD;
+      g.bytes = 32 * R;
+      g.fp64_other = R * (kFp64Exp + kFp64Log + 8) + N * fp64_block_sum(g.threads);
+    }
+  }
+  // 5. The dense rows: the logits read again, the gradient (and posterior) written once, the U classes patched.
+  if (!w.dctc && !w.viterbi && (w.grad || w.post)) {
+    Step& s = plan.add(Kernel::kCtcRows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
+    s.bytes = 12 * R + 8 * Y;
+    if (w.grad) s.bytes += 4 * R * C + 4 * NTC + 4 * Y + 8 * Y;
+    if (w.post) s.bytes += 4 * NTC + 4 * Y;
+    if (w.fit_gamma) s.bytes += 8 * R;
+    s.fp64_state = (w.grad ? (kFp64Exp + 4) * Y : 0) + (w.post ? Y : 0);
+    s.fp64_other = 6 * R;
+  }
+  if (w.viterbi) {
+    Step& s = plan.add(Kernel::kViterbi, p.batch, seq_threads);
+    s.bytes = 16 * A + 8 * Y + 5 * St + 4 * NT + 24 * R;
+    s.fp64_state = 3 * A;
+    s.fp64_other = 4 * R;
+  }
+  if (w.dctc) {
+    Step& s = plan.add(Kernel::kDctcRows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
+    s.shared = kSharedSums + 8;
+    s.bytes = 4 * R * C + 12 * R + 16 * Y + 4 * NT + 8 * R + (w.grad ? 4 * NTC + 4 * Y : 0);
+    s.fp64_state = (4 * (kFp64Exp + 10) + (w.grad ? 2 * kFp64Exp + 10 : 0)) * Y;
+    s.fp64_other = R * (3 * kFp64Exp + 2 * kFp64Log + 30);
+    Step& l = plan.add(Kernel::kDctcLosses, grid_for(p.batch, 128), 128);
+    l.bytes = 8 * R + 24 * N + 16 * N;
+    l.fp64_other = R + 12 * N;
+  }
+  // Copies: the metadata in; with host memory the dense input in and the dense outputs out; the per-sequence
+  // results out.
+  plan.copy_bytes = static_cast<double>(meta_bytes);
+  if (w.host) {
+    plan.copy_bytes += 4 * NTC;
+    if (w.grad) plan.copy_bytes += 4 * NTC;
+    if (w.post) plan.copy_bytes += 4 * NTC;
+  }
+  plan.copy_bytes += w.dctc ? 24 * N + 4 * NT : (w.viterbi ? 4 * NT + 8 * N : 16 * N);
+  return plan;
+}
+
+LaunchPlan plan_ace(const seqloss_problem& p, int32_t memory, bool grad, const DenseHost& h, int32_t G,
+                    size_t meta_bytes, int32_t fp64_ratio) {
+  (void)fp64_ratio;
+  const int64_t rows = h.rows;
+  LaunchPlan plan;
+  const double N = p.batch, NT = N * p.time, NC = N * p.classes, NTC = NT * p.classes, C = p.classes;
+  const double Rw = static_cast<double>(rows);
+  const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
+  plan.elements = NTC;
+  plan.precision = 64;
+  plan.blocks_per_sequence = 1;
+  if (logits && rows > 0) {
+    Step& s = plan.add(Kernel::kAceStats, row_grid(rows), block_threads(p.classes, kRowThreads));
+    s.shared = kSharedSums;
+    s.bytes = 4 * Rw * C + 12 * Rw;
+    s.fp64_element = 2 * Rw * C;
+    s.fp64_other = Rw * (fp64_block_sum(s.threads) + 10);
+  }
+  {
+    const int threads = block_threads(p.classes, 128);
+    Step& s = plan.add(Kernel::kAcePartial, 0, threads);
+    s.dims[0] = grid_for(p.classes, threads);
+    s.dims[1] = static_cast<unsigned>(G < 65535 ? G : 65535);
+    s.dims[2] = static_cast<unsigned>(p.batch < 65535 ? p.batch : 65535);
+    s.blocks = s.dims[0] * s.dims[1] * s.dims[2];
+    s.bytes = 4 * Rw * C + (logits ? 12 * Rw : 0) + 8 * NC * G;
+    s.fp64_element = (logits ? 3 : 2) * Rw * C;
+  }
+  {
+    Step& s = plan.add(Kernel::kAceTotal, grid_for(static_cast<int64_t>(NC), 256), 256);
+    s.bytes = 8 * NC * G + 8 * NC;
+    s.fp64_other = NC * G;
+  }
+  {
+    Step& s = plan.add(Kernel::kAceLoss, p.batch, block_threads(p.classes, kRowThreads));
+    s.shared = kSharedSumD;
+    s.bytes = 4 * NC + 8 * NC + 24 * NC + 8 * N;
+    s.fp64_other = NC * (kFp64Log + 10) + N * 2 * fp64_block_sum(s.threads);
+  }
+  if (grad) {
+    Step& s = plan.add(Kernel::kAceRows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
+    s.shared = kSharedSumD + 128;
+    // The row once, the sequence's g, a, ln y (24 bytes per class) for every row, the gradient written.
+    s.bytes = 4 * Rw * C + (logits ? 24 * Rw * C + 12 * Rw : 8 * Rw * C) + 4 * NTC;
+    s.fp64_element = (logits ? 14 : 2) * Rw * C;
+    s.fp64_other = logits ? Rw * (fp64_block_sum(s.threads) + kFp64Log + 4) : 0;
+  }
+  // Host work: N_blank = T_n − Σ_k N_k over N·C counts, and the counts (N·C floats) uploaded.
+  plan.copy_bytes = static_cast<double>(meta_bytes) + 4 * NC + 8 * N + 8 * N;
+  if (memory == SEQLOSS_MEMORY_HOST) plan.copy_bytes += 4 * NTC + (grad ? 4 * NTC : 0);
+  return plan;
+}
+
+}  // namespace cuda
+}  // namespace seqloss

@@ -1,0 +1,188 @@
+// plan.h — the launch plan of the CUDA entries: which kernels a call runs, in what order, with how many blocks,
+// threads and bytes of shared memory, and a cost model of each (global-memory bytes, FP64 instructions). ctc.cu
+// and ace.cu launch exactly the steps of the plan (a kernel not in the plan is not launched; its configuration is
+// the step's), and seqloss_cuda_plan_call hands the same plan to bench/gpu/model.mjs, so the model describes the
+// code. Plain C++ (no device code): it is compiled into every build, with or without CUDA.
+//
+// The cost model, per step:
+//  - bytes: global memory read and written, each array counted once per pass over it (a row that one block
+//    reads twice in a row, such as a logits row for its max and then its sum, counts once: it is L1/L2-resident);
+//    an array written in one frame and read back in the next counts both ways (a global-memory round trip).
+//  - fp64_state / fp64_element / fp64_other: FP64 instructions executed in per-state work (the α/β lattice of
+//    Σ_n T_n S_n states and the compact arrays of Σ_n T_n U_n values), in per-element work (the N·T·C dense
+//    arrays) and in per-frame, per-sequence or per-class work. Counted from the source per operation:
+//    kFp64Exp / kFp64Log instructions for a double exp / log (CUDA's libdevice: a range reduction and a
+//    polynomial), 1 for an add, multiply, compare, min/max or conversion.
+#ifndef SEQLOSS_CUDA_PLAN_H
+#define SEQLOSS_CUDA_PLAN_H
+
+#include <cstdint>
+
+#include "labels.h"
+#include "seqloss.h"
+
+namespace seqloss {
+namespace cuda {
+
+constexpr int kRowThreads = 256;  // a block over one row of C classes
+constexpr int kSeqThreads = 512;  // a block over one sequence's states
+constexpr unsigned kMaxGrid = 1u << 20;
+
+constexpr double kFp64Exp = 18;  // a double exp: range reduction, degree-11 polynomial, scaling
+constexpr double kFp64Log = 24;  // a double log
+// ln(e^a + e^b + e^c) (runtime.cuh log_sum3): 2 max, 1 compare, 3 subtractions, 3 exp, 2 adds, 1 log, 1 add.
+constexpr double kFp64LogSum3 = 9 + 3 * kFp64Exp + kFp64Log;
+
+// Threads for a block that loops over `work` items: a multiple of 32 in [32, cap].
+inline int block_threads(int64_t work, int cap) {
+  int64_t t = (work + 31) / 32 * 32;
+  if (t < 32) t = 32;
+  if (t > cap) t = cap;
+  return static_cast<int>(t);
+}
+
+// Blocks of a grid over `items` items of `per_block` each, at most 2^31 - 1 (the x dimension's limit).
+inline unsigned grid_for(int64_t items, int64_t per_block) {
+  int64_t g = (items + per_block - 1) / per_block;
+  if (g < 1) g = 1;
+  if (g > 2147483647) g = 2147483647;
+  return static_cast<unsigned>(g);
+}
+
+// One block per row, at most kMaxGrid blocks (the kernels loop over the rest).
+inline unsigned row_grid(int64_t items) {
+  const unsigned g = grid_for(items, 1);
+  return g < kMaxGrid ? g : kMaxGrid;
+}
+
+enum class Kernel : int32_t {
+  kRowStats,
+  kShift,
+  kAlpha,
+  kBeta,
+  kFitVsum,
+  kFitBatchL,
+  kFitFactor,
+  kFitRows,
+  kFitGamma,
+  kCtcRows,
+  kViterbi,
+  kDctcRows,
+  kDctcLosses,
+  kAceStats,
+  kAcePartial,
+  kAceTotal,
+  kAceLoss,
+  kAceRows,
+};
+
+// The kernel's function name in ctc.cu / ace.cu.
+const char* kernel_name(Kernel k);
+
+struct Step {
+  Kernel kernel;
+  unsigned blocks;   // grid x (ACE's partial sums: x·y·z, with dims below)
+  unsigned dims[3];  // the grid
+  int32_t threads;   // per block
+  int32_t shared;    // bytes of shared memory per block (static and dynamic)
+  double bytes;      // see the file comment
+  double fp64_state;
+  double fp64_element;
+  double fp64_other;
+};
+
+struct LaunchPlan {
+  Step steps[SEQLOSS_PLAN_MAX_STEPS];
+  int32_t count = 0;
+  int32_t host_syncs = 1;  // Call::finish: one cudaStreamSynchronize per call
+  int32_t precision = 64;
+  int32_t blocks_per_sequence = 1;
+  double copy_bytes = 0;
+  double states = 0;
+  double elements = 0;
+
+  Step& add(Kernel k, unsigned blocks, int32_t threads) {
+    Step& s = steps[count < SEQLOSS_PLAN_MAX_STEPS ? count++ : SEQLOSS_PLAN_MAX_STEPS - 1];
+    s = Step{k, blocks, {blocks, 1, 1}, threads, 0, 0, 0, 0, 0};
+    return s;
+  }
+  // The step of kernel k, nullptr when the call does not run it.
+  const Step* find(Kernel k) const {
+    for (int32_t i = 0; i < count; ++i) {
+      if (steps[i].kernel == k) return &steps[i];
+    }
+    return nullptr;
+  }
+};
+
+// What a label operation computes (the outputs asked for and the options), as the plans and buffers need it.
+struct LabelWants {
+  bool grad = false, post = false, fit_alpha = false, fit_gamma = false, batch_scope = false;
+  bool viterbi = false, dctc = false, host = false;
+  bool beta() const { return dctc ? (grad || !viterbi) : (grad || post); }
+};
+
+LabelWants ctc_wants(const seqloss_ctc_options& o, int32_t memory, bool grad, bool post);
+LabelWants dctc_wants(const seqloss_dctc_options& o, int32_t memory, bool grad);
+LabelWants align_wants(int32_t memory);
+
+// The plans. q: plan_labels of the problem (with batch classes where wants.batch_scope); fp64_ratio: the device's
+// single-to-double performance ratio.
+LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, size_t meta_bytes,
+                         int32_t fp64_ratio);
+// ---- the dense operations (ACE, counting, decoders) ----
+
+// The frames of each sequence and their rows (Σ T_n valid rows), copied to the device in one piece.
+struct DenseHost {
+  std::vector<int32_t> Tn;
+  std::vector<int64_t> roff;
+  int64_t rows = 0;
+  int32_t tmax = 0;
+};
+
+inline DenseHost plan_dense(const seqloss_problem& p) {
+  DenseHost h;
+  h.Tn.resize(static_cast<size_t>(p.batch));
+  h.roff.resize(static_cast<size_t>(p.batch) + 1);
+  for (int32_t n = 0; n < p.batch; ++n) {
+    const int32_t tn = p.input_lengths != nullptr ? p.input_lengths[n] : p.time;
+    h.Tn[static_cast<size_t>(n)] = tn;
+    h.roff[static_cast<size_t>(n)] = h.rows;
+    h.rows += tn;
+    h.tmax = tn > h.tmax ? tn : h.tmax;
+  }
+  h.roff[static_cast<size_t>(p.batch)] = h.rows;
+  return h;
+}
+
+struct DenseMeta {
+  HostPack pack;
+  size_t Tn, roff;
+};
+
+inline DenseMeta pack_dense(const DenseHost& h) {
+  DenseMeta k;
+  k.Tn = k.pack.add(h.Tn);
+  k.roff = k.pack.add(h.roff);
+  return k;
+}
+
+constexpr int32_t kAceChunk = 64;  // frames per partial sum of ACE (more when a sequence would need over 65535 chunks)
+
+// Chunks of kAceChunk frames, or longer ones so that there are at most 65535 (the grid's y limit).
+inline void ace_chunks(int32_t tmax, int32_t* chunk, int32_t* G) {
+  const int64_t t = tmax > 0 ? tmax : 1;
+  int64_t c = kAceChunk;
+  if ((t + c - 1) / c > 65535) c = (t + 65534) / 65535;
+  *chunk = static_cast<int32_t>(c);
+  *G = static_cast<int32_t>((t + c - 1) / c);
+}
+
+// ACE: h from plan_dense, G chunks per sequence.
+LaunchPlan plan_ace(const seqloss_problem& p, int32_t memory, bool grad, const DenseHost& h, int32_t G,
+                    size_t meta_bytes, int32_t fp64_ratio);
+
+}  // namespace cuda
+}  // namespace seqloss
+
+#endif  // SEQLOSS_CUDA_PLAN_H

@@ -1,0 +1,127 @@
+// The CUDA launch plan (seqloss_cuda_plan_call through the addon's `plan`) and the cost model built on it
+// (bench/gpu/model.mjs). The plan is host code, in every build: these run without a GPU and without CUDA.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  BACKEND,
+  FIT_SCOPE,
+  INPUT,
+  LAYOUT,
+  loadNative,
+  type NativeBinding,
+  type NativePlan,
+  type NativeProblem,
+  OP,
+  packageRoot,
+  REDUCTION,
+} from '../lib/native.js';
+
+const native = loadNative();
+const exec = { backend: BACKEND.cuda, device: 0, threads: 0 };
+
+function problem(N: number, T: number, C: number, L: number[]): NativeProblem {
+  const targets = Int32Array.from(
+    L.flatMap((l, n) => Array.from({ length: l }, (_, j) => 1 + ((n + 3 * j) % (C - 1)))),
+  );
+  const counts = new Float32Array(N * C);
+  let at = 0;
+  L.forEach((l, n) => {
+    for (let j = 0; j < l; j++) counts[n * C + targets[at++]] += 1;
+  });
+  return {
+    batch: N,
+    time: T,
+    classes: C,
+    layout: LAYOUT.NTC,
+    input: INPUT.logits,
+    blank: 0,
+    inputLengths: null,
+    targets,
+    targetLengths: Int32Array.from(L),
+    counts,
+  };
+}
+
+const ctc = (fitAlpha = 0, fitGamma = 0) => ({
+  reduction: REDUCTION.mean,
+  zeroInfinity: 0,
+  fitAlpha,
+  fitGamma,
+  fitAlphaScope: FIT_SCOPE.batch,
+  gradConvention: 0,
+});
+
+describe.runIf(native.ok)('the CUDA launch plan', () => {
+  const addon = (native.ok ? native.binding : null) as NativeBinding;
+  const plan = (op: number, p: NativeProblem, options: object | null, outputs: number, fp64Ratio = 32): NativePlan =>
+    addon.plan(op, 'plan', null, p, options, { outputs, fp64Ratio }, exec);
+  const kernels = (pl: NativePlan) => pl.steps.map((s) => s.kernel);
+  const total = (pl: NativePlan, f: 'bytes' | 'fp64State' | 'fp64Element') => pl.steps.reduce((a, s) => a + s[f], 0);
+
+  it('ctcLoss: the kernels in order, one block per sequence for the recursions, one host synchronisation', () => {
+    const p = problem(3, 12, 9, [2, 4, 3]);
+    const pl = plan(OP.ctc, p, ctc(), 1);
+    expect(kernels(pl)).toEqual(['row_stats_kernel', 'shift_kernel', 'alpha_kernel', 'beta_kernel', 'ctc_rows_kernel']);
+    expect(pl.hostSyncs).toBe(1);
+    expect(pl.elements).toBe(3 * 12 * 9);
+    expect(pl.states).toBe(12 * (5 + 9 + 7));
+    const alpha = pl.steps[2];
+    expect(alpha.blocks).toBe(3);
+    expect(alpha.threads % 32).toBe(0);
+    // The dense rows read the logits and write the gradient: at least 8 bytes per element.
+    expect(pl.steps[4].bytes).toBeGreaterThanOrEqual(8 * pl.elements);
+  });
+
+  it('the posterior adds its dense write; the fit adds its kernels; ctcAlign runs no backward', () => {
+    const p = problem(2, 10, 6, [3, 2]);
+    const g = plan(OP.ctc, p, ctc(), 1);
+    const gp = plan(OP.ctc, p, ctc(), 3);
+    expect(total(gp, 'bytes') - total(g, 'bytes')).toBeGreaterThanOrEqual(4 * g.elements);
+    const fit = plan(OP.ctc, p, ctc(0.5, 1), 1);
+    expect(kernels(fit)).toEqual(
+      expect.arrayContaining(['fit_vsum_kernel', 'fit_batch_l_kernel', 'fit_factor_kernel', 'fit_rows_kernel']),
+    );
+    expect(kernels(fit)).toContain('fit_gamma_kernel');
+    expect(kernels(plan(OP.align, p, null, 0))).toEqual(['row_stats_kernel', 'shift_kernel', 'viterbi_kernel']);
+    const ace = plan(OP.ace, p, { reduction: REDUCTION.mean, variant: 0, eps: 1e-10 }, 1);
+    expect(kernels(ace)).toEqual([
+      'softmax_stats_kernel',
+      'partial_kernel',
+      'total_kernel',
+      'ace_loss_kernel',
+      'ace_rows_kernel',
+    ]);
+  });
+
+  it('checks its arguments as the call would', () => {
+    const p = problem(2, 10, 6, [3, 2]);
+    expect(() =>
+      addon.plan(OP.ctc, 'plan', new Float32Array(120) as never, p, ctc(), { outputs: 1, fp64Ratio: 32 }, exec),
+    ).toThrow(TypeError);
+    expect(() => plan(OP.ctc, p, ctc(), 1, 0)).toThrow(/fp64_ratio must be >= 1, got 0/);
+    expect(() => plan(OP.ctc, p, ctc(), 4)).toThrow(RangeError);
+    const bad = { ...p, targets: Int32Array.from([1, 2, 9, 1, 1]) };
+    expect(() => plan(OP.ctc, bad, ctc(), 1)).toThrow(RangeError);
+  });
+
+  it('bench/gpu/model.mjs --json: a row per shape and operation with the fields the issue names', () => {
+    const out = execFileSync(process.execPath, [join(packageRoot, 'bench', 'gpu', 'model.mjs'), '--json'], {
+      encoding: 'utf8',
+    });
+    const rows = JSON.parse(out) as Record<string, unknown>[];
+    expect(rows).toHaveLength(25);
+    const shapes = new Set(rows.map((r) => r.shape));
+    expect([...shapes]).toEqual(['64x26x37', '64x144x37', '64x144x7357', '64x150x5000', '32x1000x1000']);
+    expect(new Set(rows.map((r) => r.op))).toEqual(
+      new Set(['ctcLoss', 'ctcLoss α+γ', 'dctcLoss', 'ctcAlign', 'aceLoss']),
+    );
+    for (const r of rows) {
+      for (const f of ['bytes', 'floorBytes', 'launches', 'hostSyncs', 'fp64PerState', 'fp64PerElement'])
+        expect(typeof r[f], `${r.shape} ${r.op} ${f}`).toBe('number');
+      expect(r.hostSyncs).toBe(1);
+    }
+    const big = rows.find((r) => r.shape === '64x144x7357' && r.op === 'ctcLoss')!;
+    expect(big.floorBytes).toBe(12 * 64 * 144 * 7357);
+  });
+});
