@@ -31,6 +31,7 @@
 #include "labels.h"
 #include "numerics.h"
 #include "runtime.cuh"
+#include "xfloat32.cuh"
 
 namespace seqloss {
 namespace cuda {
@@ -39,6 +40,7 @@ namespace {
 // The device view of a LabelPlan (pointers into the uploaded metadata).
 struct Meta : Shape {
   int64_t utotal;
+  int64_t stotal;
   const int32_t* Tn;
   const int32_t* L;
   const int32_t* S;
@@ -654,12 +656,387 @@ __global__ void dctc_losses_kernel(Meta m, const double* __restrict__ logp, cons
   out[2 * m.N + n] = distill;
 }
 
+// ---- CTC in extended-range FP32 ------------------------------------------------------------------------------
+// Plain CTC (no fit) runs here on every device: no FP64 in any per-state or per-element step (xfloat32.cuh:
+// float-float mantissas, int32 exponents), the recursion rows in shared memory, and the dense gradient written
+// during the one read of the logits.
+//  1. ctc32_stats: per valid row the max m_t, r_t = ln Σ_k e^(x_tk − m_t) (a float-float sum, its log in double
+//     once per row), the compact emissions e^ρ (ρ = x − m as an exact float-float pair), and the dense rows:
+//     scale·softmax (logits), scale·e^x (log-probs, PyTorch's convention) or 0 (log-probs), zero posterior rows.
+//  2. alpha32 / beta32: the recursions of ctc_kernel.h in xfloat32, one block per sequence, the two rows in shared
+//     memory (in the workspace beyond kRowCap states); α goes to the lattice for β; β sums the frame posterior per
+//     compact class in state order (no atomics), normalised by the frame's own total, in float-float.
+//  3. ctc32_patch: one warp per row: the U classes of the label patched, scale·(P − y') in float-float, and y' into
+//     the posterior; rows t >= T_n and rows of sequences without a path filled (0, NaN for a NaN sequence).
+
+// The reduction scale of sequence n in float: 1 / (N max(L_n, 1)) for mean, else 1.
+__device__ inline float reduction_scale32(const Meta& m, int32_t n, int32_t mean) {
+  return mean != 0 ? 1.0f / (static_cast<float>(m.N) * static_cast<float>(m.L[n] > 1 ? m.L[n] : 1)) : 1.0f;
+}
+
+// Arrays of xfloat32 values (emissions, the lattice): mantissa pairs and exponents.
+struct XArr {
+  float* hi;
+  float* lo;
+  int32_t* k;
+  __device__ xf32::X get(int64_t i) const { return xf32::X{hi[i], lo[i], k[i]}; }
+  __device__ void set(int64_t i, const xf32::X& v) const {
+    hi[i] = v.hi;
+    lo[i] = v.lo;
+    k[i] = v.k;
+  }
+};
+
+// r_t per row for the patch, as a float-float pair (ln of the row sum; c_t for log-probs).
+struct FFArr {
+  float* hi;
+  float* lo;
+};
+
+__global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int32_t mean, int32_t pytorch,
+                                   float* __restrict__ M, double* __restrict__ R, FFArr R32, XArr E,
+                                   float* __restrict__ grad, float* __restrict__ post) {
+  SEQLOSS_SHARED(float, shf, 66);
+  SEQLOSS_SHARED(float, shr, 1);
+  const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
+  for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
+    const int32_t n = seq_of_row(m.roff, m.N, r);
+    const int64_t t = r - m.roff[n];
+    const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
+    const float* row = x + off;
+    float v = -HUGE_VALF;
+    for (int k = threadIdx.x; k < m.C; k += blockDim.x) v = fmaxf(v, row[k]);
+    const float mx = block_max(v, shf);
+    if (logits) {
+      // NaN, +inf (inf − inf) and a row of −inf (−inf − −inf) all make the sum NaN.
+      float hi = 0.0f, lo = 0.0f;
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) ff_add(hi, lo, expf(row[k] - mx), 0.0f, &hi, &lo);
+      block_sum_ff(&hi, &lo, shf);
+      if (threadIdx.x == 0) {
+        const double lr = log(static_cast<double>(hi) + static_cast<double>(lo));
+        const float rh = static_cast<float>(lr);
+        M[r] = mx;
+        R[r] = lr;
+        R32.hi[r] = rh;
+        R32.lo[r] = static_cast<float>(lr - static_cast<double>(rh));
+        shr[0] = rh;
+      }
+    } else {
+      float bad = 0.0f, lo = 0.0f;
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x)
+        bad += (row[k] != row[k] || row[k] == HUGE_VALF) ? 1.0f : 0.0f;
+      block_sum_ff(&bad, &lo, shf);
+      if (threadIdx.x == 0) {
+        M[r] = mx;
+        R[r] = bad != 0.0f ? NAN : static_cast<double>(mx);
+        R32.hi[r] = mx;
+        R32.lo[r] = 0.0f;
+        shr[0] = 0.0f;
+      }
+    }
+    __syncthreads();
+    const float lr = shr[0];
+    const int32_t U = m.U[n];
+    if (U > 0) {
+      const int32_t* u = m.ucls + m.uoff[n];
+      const int64_t at = m.yoff[n] + t * U;
+      for (int j = threadIdx.x; j < U; j += blockDim.x) {
+        float hi = -HUGE_VALF, lo = 0.0f;
+        if (logits || mx != -HUGE_VALF) two_diff(row[u[j]], mx, &hi, &lo);  // a log-probs frame of −∞: no path
+        E.set(at + j, xf32::exp_ff(hi, lo));
+      }
+    }
+    // The dense rows (the label's classes are patched by ctc32_patch once y' is known).
+    if (grad != nullptr) {
+      float* g = grad + off;
+      const float cf = m.S[n] > 0 ? reduction_scale32(m, n, mean) : 0.0f;
+      if (logits) {
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) - lr) * cf;
+      } else if (pytorch != 0) {
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf(row[k]) * cf;
+      } else {
+        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = 0.0f;
+      }
+    }
+    if (post != nullptr) {
+      float* q = post + off;
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) q[k] = 0.0f;
+    }
+    __syncthreads();
+  }
+}
+
+// Two rows of xfloat32 values in shared memory (Smem) or in the workspace (plain pointers), swapped per frame.
+template <class F, class I>
+struct Rows2 {
+  F h0, l0;
+  I k0;
+  F h1, l1;
+  I k1;
+  __device__ xf32::X get(bool second, int s) const {
+    return second ? xf32::X{h1[s], l1[s], k1[s]} : xf32::X{h0[s], l0[s], k0[s]};
+  }
+  __device__ void set(bool second, int s, const xf32::X& v) const {
+    if (second) {
+      h1[s] = v.hi;
+      l1[s] = v.lo;
+      k1[s] = v.k;
+    } else {
+      h0[s] = v.hi;
+      l0[s] = v.lo;
+      k0[s] = v.k;
+    }
+  }
+};
+
+// The workspace rows of sequence n (6 arrays of S at 6·soff).
+__device__ inline Rows2<float*, int32_t*> work_rows(float* work, const Meta& m, int32_t n) {
+  const int32_t S = m.S[n];
+  float* w = work + 6 * m.soff[n];
+  int32_t* wk = reinterpret_cast<int32_t*>(w);
+  return Rows2<float*, int32_t*>{w + S, w + 2 * S, wk, w + 4 * S, w + 5 * S, wk + 3 * S};
+}
+
+// α_0(s) = e_0(s) for s < 2; α_t(s) = e_t(s) (α_{t−1}(s) + α_{t−1}(s−1) + [α_{t−1}(s−2)]) (ctc_kernel.h step 2), rows
+// (t & 1) in `rows`, every row also to the lattice A for beta32. Returns (to thread 0) p_ρ(l) = α_{T−1}(S−1) +
+// α_{T−1}(S−2).
+template <class Rw>
+__device__ inline xf32::X alpha32_rows(const Meta& m, int32_t n, const XArr& E, const XArr& A, const Rw& rows) {
+  const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n];
+  const int64_t e0 = m.yoff[n], a0 = m.aoff[n];
+  const int32_t* cidx = m.cidx + m.soff[n];
+  const uint8_t* skip = m.skip + m.soff[n];
+  for (int s = threadIdx.x; s < S; s += blockDim.x) {
+    const xf32::X v = s < 2 ? E.get(e0 + cidx[s]) : xf32::zero();
+    rows.set(false, s, v);
+    A.set(a0 + s, v);
+  }
+  __syncthreads();
+  for (int32_t t = 1; t < Tn; ++t) {
+    const bool odd = (t & 1) != 0;  // row t & 1 is written, row (t − 1) & 1 read
+    const int64_t et = e0 + static_cast<int64_t>(t) * U;
+    for (int s = threadIdx.x; s < S; s += blockDim.x) {
+      const xf32::X a = rows.get(!odd, s);
+      const xf32::X b = s >= 1 ? rows.get(!odd, s - 1) : xf32::zero();
+      const xf32::X c = skip[s] != 0 ? rows.get(!odd, s - 2) : xf32::zero();
+      const xf32::X v = xf32::mul(xf32::add3(a, b, c), E.get(et + cidx[s]));
+      rows.set(odd, s, v);
+      A.set(a0 + static_cast<int64_t>(t) * S + s, v);
+    }
+    __syncthreads();
+  }
+  xf32::X p = xf32::zero();
+  if (threadIdx.x == 0) {
+    const bool odd = ((Tn - 1) & 1) != 0;
+    p = xf32::add3(rows.get(odd, S - 1), S > 1 ? rows.get(odd, S - 2) : xf32::zero(), xf32::zero());
+  }
+  return p;
+}
+
+// What the FP32 kernels after the forward read of a sequence, instead of comparing doubles: kSolved, kNoPath
+// (statically infeasible, or p = 0), kNaN (a NaN or +∞ in a valid frame).
+constexpr int32_t kSolved = 0, kNoPath = 1, kNaN = 2;
+
+// logp[n] = ln p_ρ(l), as alpha_kernel; status[n] as above.
+__global__ void alpha32_kernel(Meta m, XArr E, const double* __restrict__ shift, XArr A, float* __restrict__ work,
+                               double* __restrict__ logp, int32_t* __restrict__ status) {
+  SEQLOSS_SHARED(float, h0, kRowCap);
+  SEQLOSS_SHARED(float, l0, kRowCap);
+  SEQLOSS_SHARED(int32_t, k0, kRowCap);
+  SEQLOSS_SHARED(float, h1, kRowCap);
+  SEQLOSS_SHARED(float, l1, kRowCap);
+  SEQLOSS_SHARED(int32_t, k1, kRowCap);
+  const int32_t n = blockIdx.x;
+  const int32_t S = m.S[n], Tn = m.Tn[n];
+  if (shift[n] != shift[n]) {
+    if (threadIdx.x == 0) {
+      logp[n] = NAN;
+      status[n] = kNaN;
+    }
+    return;
+  }
+  if (S == 0 || Tn == 0) {
+    if (threadIdx.x == 0) {
+      logp[n] = S == 0 ? neg_inf() : 0.0;
+      status[n] = S == 0 ? kNoPath : kSolved;
+    }
+    return;
+  }
+  xf32::X p;
+  if (S <= kRowCap) {
+    p = alpha32_rows(m, n, E, A, Rows2<Smem<float>, Smem<int32_t>>{h0, l0, k0, h1, l1, k1});
+  } else {
+    p = alpha32_rows(m, n, E, A, work_rows(work, m, n));
+  }
+  if (threadIdx.x == 0) {
+    logp[n] = xf32::to_log(p);
+    status[n] = p.hi == 0.0f ? kNoPath : kSolved;
+  }
+}
+
+// β'_t(s) (emission at t excluded): 1 at t = T−1 for s >= S−2, else Σ over s, s+1, [s+2] of e_{t+1}(s')·β'_{t+1}(s')
+// (rows (t+1) & 1 of `rows` hold e·β'). γ_t(s) = α_t(s) β'_t(s) / p as a float-float pair into (Gh, Gl); y'_t: the
+// blank over the even states and the frame total in one fixed-tree sum, each label class over its states in state
+// order, times 1 / total; stored as float-float pairs (yh, yl).
+template <class Rw, class G>
+__device__ inline void beta32_rows(const Meta& m, int32_t n, const XArr& E, const XArr& A, const xf32::X& p,
+                                   float* __restrict__ yh, float* __restrict__ yl, const Rw& rows, G Gh, G Gl,
+                                   Smem<float> shf) {
+  const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n];
+  const int64_t e0 = m.yoff[n], a0 = m.aoff[n];
+  const int32_t* cidx = m.cidx + m.soff[n];
+  const uint8_t* skip = m.skip + m.soff[n];
+  const int64_t g0 = m.uoff[n];
+  float pih, pil;
+  ff_recip(p.hi, p.lo, &pih, &pil);
+  const xf32::X pinv{pih, pil, -p.k};
+  for (int32_t t = Tn - 1; t >= 0; --t) {
+    const bool odd = (t & 1) != 0;  // row t & 1 is written, row (t + 1) & 1 read
+    const int64_t et = e0 + static_cast<int64_t>(t) * U;
+    for (int s = threadIdx.x; s < S; s += blockDim.x) {
+      xf32::X b;
+      if (t == Tn - 1) {
+        b = s >= S - 2 ? xf32::one() : xf32::zero();
+      } else {
+        b = xf32::add3(rows.get(!odd, s), s + 1 < S ? rows.get(!odd, s + 1) : xf32::zero(),
+                       s + 2 < S && skip[s + 2] != 0 ? rows.get(!odd, s + 2) : xf32::zero());
+      }
+      float gh, gl;
+      xf32::to_ff(xf32::mul(xf32::mul(A.get(a0 + static_cast<int64_t>(t) * S + s), b), pinv), &gh, &gl);
+      Gh[s] = gh;
+      Gl[s] = gl;
+      rows.set(odd, s, xf32::mul(b, E.get(et + cidx[s])));
+    }
+    __syncthreads();
+    float ah = 0.0f, al = 0.0f, bh = 0.0f, bl = 0.0f;
+    for (int i = threadIdx.x; i < S; i += blockDim.x) {
+      const float h = Gh[i], l = Gl[i];
+      ff_add(ah, al, h, l, &ah, &al);
+      if ((i & 1) == 0) ff_add(bh, bl, h, l, &bh, &bl);
+    }
+    block_sum_ff2(&ah, &al, &bh, &bl, shf);
+    float ih = 1.0f, il = 0.0f;
+    if (ah > 0.0f) ff_recip(ah, al, &ih, &il);
+    const int64_t yt = static_cast<int64_t>(t) * U;
+    if (threadIdx.x == 0) ff_mul(bh, bl, ih, il, &yh[yt], &yl[yt]);
+    for (int j = 1 + threadIdx.x; j < U; j += blockDim.x) {
+      float vh = 0.0f, vl = 0.0f;
+      for (int32_t i = m.cs_start[g0 + j]; i < m.cs_start[g0 + j + 1]; ++i) {
+        ff_add(vh, vl, Gh[m.cs_state[i]], Gl[m.cs_state[i]], &vh, &vl);
+      }
+      ff_mul(vh, vl, ih, il, &yh[yt + j], &yl[yt + j]);
+    }
+    __syncthreads();
+  }
+}
+
+// y' of every frame (compact, float-float); all 0 for a sequence without a path, untouched for a NaN one. work: as
+// alpha32's rows (6 arrays of S at 6·soff), then γ (2 arrays of S at 6·stotal + 2·soff).
+__global__ void beta32_kernel(Meta m, XArr E, XArr A, const int32_t* __restrict__ status, FFArr Y,
+                              float* __restrict__ work) {
+  SEQLOSS_SHARED(float, shf, 132);
+  SEQLOSS_SHARED(float, h0, kRowCap);
+  SEQLOSS_SHARED(float, l0, kRowCap);
+  SEQLOSS_SHARED(int32_t, k0, kRowCap);
+  SEQLOSS_SHARED(float, h1, kRowCap);
+  SEQLOSS_SHARED(float, l1, kRowCap);
+  SEQLOSS_SHARED(int32_t, k1, kRowCap);
+  SEQLOSS_SHARED(float, Gh, kRowCap);
+  SEQLOSS_SHARED(float, Gl, kRowCap);
+  SEQLOSS_SHARED(float, ph, 2);
+  SEQLOSS_SHARED(int32_t, pk, 1);
+  const int32_t n = blockIdx.x;
+  const int32_t S = m.S[n], Tn = m.Tn[n];
+  if (S == 0 || Tn == 0) return;
+  const int32_t U = m.U[n];
+  float* yh = Y.hi + m.yoff[n];
+  float* yl = Y.lo + m.yoff[n];
+  const int32_t st = status[n];
+  if (st == kNaN) return;  // y' is not read
+  if (st == kNoPath) {
+    for (int64_t i = threadIdx.x; i < static_cast<int64_t>(Tn) * U; i += blockDim.x) yh[i] = yl[i] = 0.0f;
+    return;
+  }
+  // p_ρ(l) again from the lattice's last row (the same operation as alpha32's, so bitwise its value).
+  if (threadIdx.x == 0) {
+    const int64_t last = m.aoff[n] + static_cast<int64_t>(Tn - 1) * S;
+    const xf32::X p = xf32::add3(A.get(last + S - 1), S > 1 ? A.get(last + S - 2) : xf32::zero(), xf32::zero());
+    ph[0] = p.hi;
+    ph[1] = p.lo;
+    pk[0] = p.k;
+  }
+  __syncthreads();
+  const xf32::X p{ph[0], ph[1], pk[0]};
+  if (S <= kRowCap) {
+    beta32_rows(m, n, E, A, p, yh, yl, Rows2<Smem<float>, Smem<int32_t>>{h0, l0, k0, h1, l1, k1}, Gh, Gl, shf);
+  } else {
+    float* g = work + 6 * m.stotal + 2 * m.soff[n];
+    beta32_rows(m, n, E, A, p, yh, yl, work_rows(work, m, n), g, g + S, shf);
+  }
+}
+
+// One warp per row (n, t) of the N x T grid, kPatchRows rows per block: the label's classes of the gradient,
+// scale·(P_j − y'_j) with P_j = e^(ρ_j − r_t) in float-float (log-probs: −scale·y'_j, or scale·(e^x − y'_j) with
+// `pytorch`), and y' into the posterior; rows t >= T_n and rows of sequences without a path filled with 0 (NaN rows
+// t < T_n for a NaN sequence).
+__global__ void ctc32_patch_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M, FFArr R32, FFArr Y,
+                                   const int32_t* __restrict__ status, int32_t mean, int32_t pytorch,
+                                   float* __restrict__ grad, float* __restrict__ post) {
+  const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
+  const int lane = threadIdx.x & 31;
+  const int64_t total = static_cast<int64_t>(m.N) * m.T;
+  for (int64_t b = static_cast<int64_t>(blockIdx.x) * kPatchRows + (threadIdx.x >> 5); b < total;
+       b += static_cast<int64_t>(gridDim.x) * kPatchRows) {
+    const int32_t n = static_cast<int32_t>(b / m.T);
+    const int64_t t = b - static_cast<int64_t>(n) * m.T;
+    const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
+    float* g = grad != nullptr ? grad + off : nullptr;
+    float* q = post != nullptr ? post + off : nullptr;
+    const int32_t st = status[n];
+    if (t >= m.Tn[n] || st != kSolved) {
+      const float v = t < m.Tn[n] && st == kNaN ? NAN : 0.0f;
+      for (int k = lane; k < m.C; k += 32) {
+        if (g != nullptr) g[k] = v;
+        if (q != nullptr) q[k] = v;
+      }
+      continue;
+    }
+    const int64_t r = m.roff[n] + t;
+    const int32_t U = m.U[n];
+    const int32_t* u = m.ucls + m.uoff[n];
+    const int64_t yt = m.yoff[n] + t * U;
+    const float cf = reduction_scale32(m, n, mean);
+    const float* row = x + off;
+    const float mx = M[r], rh = R32.hi[r], rl = R32.lo[r];
+    for (int j = lane; j < U; j += 32) {
+      const float yh = Y.hi[yt + j], yl = Y.lo[yt + j];
+      if (g != nullptr) {
+        const float xv = row[u[j]];
+        float dh = -yh, dl = -yl;
+        if (logits || pytorch != 0) {
+          float ah = xv, al = 0.0f;
+          if (logits) {
+            two_diff(xv, mx, &ah, &al);
+            ff_add(ah, al, -rh, -rl, &ah, &al);
+          }
+          float ph, pl;
+          xf32::to_ff(xf32::exp_ff(ah, al), &ph, &pl);
+          ff_add(ph, pl, -yh, -yl, &dh, &dl);
+        }
+        g[u[j]] = (dh + dl) * cf;
+      }
+      if (q != nullptr) q[u[j]] = yh + yl;
+    }
+  }
+}
+
 // ---- host side ------------------------------------------------------------------------------------------------
 
 inline Meta device_meta(const seqloss_problem& p, const LabelPlan& q, const Packed& k, const unsigned char* d) {
   Meta m;
   static_cast<Shape&>(m) = shape_of(p, q.rows);
   m.utotal = q.utotal;
+  m.stotal = q.stotal;
   m.Tn = reinterpret_cast<const int32_t*>(d + k.Tn);
   m.L = reinterpret_cast<const int32_t*>(d + k.L);
   m.S = reinterpret_cast<const int32_t*>(d + k.S);
@@ -709,6 +1086,12 @@ struct LabelBuffers {
   int32_t* align = nullptr;
   double* CE = nullptr;
   double* dout = nullptr;
+  // The FP32 pipeline's: emissions and the lattice as xfloat32 values, r_t and y' as float-float pairs, the rows of
+  // sequences beyond kRowCap states.
+  XArr E{}, A32{};
+  FFArr R32{}, Y32{};
+  float* work32 = nullptr;
+  int32_t* status = nullptr;
 
   size_t carve(unsigned char* base, const seqloss_problem& p, const LabelPlan& q, size_t meta_bytes) {
     Carver c(base);
@@ -718,6 +1101,19 @@ struct LabelBuffers {
     data = w.host ? c.take<float>(ntc) : nullptr;
     grad_d = w.host && w.grad ? c.take<float>(ntc) : nullptr;
     post_d = w.host && w.post ? c.take<float>(ntc) : nullptr;
+    if (w.fp32()) {
+      M = c.take<float>(q.rows);
+      R = c.take<double>(q.rows);
+      logp = c.take<double>(p.batch);
+      shift = c.take<double>(p.batch);
+      R32 = FFArr{c.take<float>(q.rows), c.take<float>(q.rows)};
+      E = XArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal), c.take<int32_t>(q.ytotal)};
+      A32 = XArr{c.take<float>(q.atotal), c.take<float>(q.atotal), c.take<int32_t>(q.atotal)};
+      if (w.grad || w.post) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
+      work32 = q.smax > kRowCap ? c.take<float>(8 * q.stotal) : nullptr;
+      status = c.take<int32_t>(p.batch);
+      return c.used();
+    }
     M = c.take<float>(q.rows);
     R = c.take<double>(q.rows);
     lp = c.take<double>(q.ytotal);
@@ -825,6 +1221,17 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
       case Kernel::kDctcRows:
         SEQLOSS_LAUNCH(dctc_rows_kernel, g, th, st, x, m, b.M, b.R, b.lp, b.yp, b.logp, b.path, prm.dctc, grad, b.align,
                        b.CE);
+        break;
+      case Kernel::kCtc32Stats:
+        SEQLOSS_LAUNCH(ctc32_stats_kernel, g, th, st, x, m, prm.mean, prm.pytorch, b.M, b.R, b.R32, b.E, grad, post);
+        break;
+      case Kernel::kAlpha32:
+        SEQLOSS_LAUNCH(alpha32_kernel, g, th, st, m, b.E, b.shift, b.A32, b.work32, b.logp, b.status);
+        break;
+      case Kernel::kBeta32: SEQLOSS_LAUNCH(beta32_kernel, g, th, st, m, b.E, b.A32, b.status, b.Y32, b.work32); break;
+      case Kernel::kCtc32Patch:
+        SEQLOSS_LAUNCH(ctc32_patch_kernel, g, th, st, x, m, b.M, b.R32, b.Y32, b.status, prm.mean, prm.pytorch, grad,
+                       post);
         break;
       case Kernel::kDctcLosses:
         SEQLOSS_LAUNCH(dctc_losses_kernel, g, th, st, m, b.logp, b.shift, b.CE, prm.beta, prm.lambda, prm.zero_infinity,

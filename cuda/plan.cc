@@ -27,6 +27,10 @@ const char* kernel_name(Kernel k) {
     case Kernel::kAceTotal: return "total_kernel";
     case Kernel::kAceLoss: return "ace_loss_kernel";
     case Kernel::kAceRows: return "ace_rows_kernel";
+    case Kernel::kCtc32Stats: return "ctc32_stats_kernel";
+    case Kernel::kAlpha32: return "alpha32_kernel";
+    case Kernel::kBeta32: return "beta32_kernel";
+    case Kernel::kCtc32Patch: return "ctc32_patch_kernel";
   }
   return "?";
 }
@@ -70,18 +74,59 @@ double fp64_block_sum(int threads) { return 15.0 * (threads / 32) + 15.0; }
 
 }  // namespace
 
-LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, size_t meta_bytes,
-                         int32_t fp64_ratio) {
-  (void)fp64_ratio;  // the recursions run in FP64 log space on every device
-  LaunchPlan plan;
+namespace {
+
+// Plain CTC in extended-range FP32 (ctc.cu): no FP64 but a conversion per row and a log per sequence.
+void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, LaunchPlan* plan) {
+  const double N = p.batch, NT = N * p.time, C = p.classes;
+  const double R = static_cast<double>(q.rows), Y = static_cast<double>(q.ytotal), A = static_cast<double>(q.atotal);
+  const double St = static_cast<double>(q.stotal);
+  plan->precision = 32;
+  // The lattice of the sequences whose rows do not fit in shared memory (their rows round-trip the workspace).
+  double big = 0;
+  for (int32_t n = 0; n < p.batch; ++n) {
+    if (q.S[static_cast<size_t>(n)] > kRowCap)
+      big += static_cast<double>(q.S[static_cast<size_t>(n)]) * q.Tn[static_cast<size_t>(n)];
+  }
+  const double dense = (w.grad ? 1 : 0) + (w.post ? 1 : 0);
+  // xfloat32 values (emissions, the lattice, rows) are 12 bytes, float-float pairs (r_t, y', γ) 8.
+  if (q.rows > 0) {
+    Step& s = plan->add(Kernel::kCtc32Stats, row_grid(q.rows), block_threads(p.classes, kRowThreads));
+    s.shared = (66 + 1) * 4;
+    s.bytes = 4 * R * C * (1 + dense) + 20 * R + 16 * Y;
+    s.fp64_other = R * (kFp64Log + 5);  // r_t = ln(hi + lo) in double, once per row (thread 0)
+  }
+  {
+    Step& s = plan->add(Kernel::kShift, grid_for(p.batch, 128), 128);
+    s.bytes = 8 * R + 8 * N;
+    s.fp64_other = 3 * R;
+  }
+  const int seq_threads = block_threads(q.smax, kSeqThreads);
+  {
+    Step& s = plan->add(Kernel::kAlpha32, p.batch, seq_threads);
+    s.shared = 6 * 4 * kRowCap;
+    s.bytes = 12 * A + 12 * Y + 5 * St + 24 * big + 16 * N;
+    s.fp64_other = N * (kFp64Log + 6);  // ln p per sequence
+  }
+  if (w.grad || w.post) {
+    Step& b = plan->add(Kernel::kBeta32, p.batch, seq_threads);
+    b.shared = 8 * 4 * kRowCap + 132 * 4 + 12;
+    b.bytes = 12 * A + 12 * Y + 8 * Y + 5 * St + 40 * big + 4 * N;
+    Step& s = plan->add(Kernel::kCtc32Patch, row_grid((static_cast<int64_t>(NT) + kPatchRows - 1) / kPatchRows),
+                        32 * kPatchRows);
+    // The rows t >= T_n filled; the label's classes patched: x and y' read, the values written.
+    s.bytes = 4 * (NT - R) * C * dense + 12 * R + 4 * NT + 8 * Y + (w.grad ? 8 * Y : 0) + (w.post ? 4 * Y : 0);
+  }
+}
+
+// Everything else, with the recursions in FP64 log space.
+void plan_fp64(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, LaunchPlan* plan_out) {
+  LaunchPlan& plan = *plan_out;
   const double N = p.batch, NT = N * p.time, NTC = NT * p.classes, C = p.classes;
   const double R = static_cast<double>(q.rows), Y = static_cast<double>(q.ytotal), A = static_cast<double>(q.atotal);
   const double St = static_cast<double>(q.stotal), Ut = static_cast<double>(q.utotal);
   const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
-  plan.elements = NTC;
-  plan.states = A;
   plan.precision = 64;
-  plan.blocks_per_sequence = 1;
 
   // 1. Row statistics and the compact gather: one read of every valid row; lp = ρ in double per compact value.
   if (q.rows > 0) {
@@ -169,15 +214,36 @@ LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const La
     l.bytes = 8 * R + 24 * N + 16 * N;
     l.fp64_other = R + 12 * N;
   }
-  // Copies: the metadata in; with host memory the dense input in and the dense outputs out; the per-sequence
-  // results out.
-  plan.copy_bytes = static_cast<double>(meta_bytes);
+}
+
+// Copies: the metadata in; with host memory the dense input in and the dense outputs out; the per-sequence
+// results out.
+void copies(const seqloss_problem& p, const LabelWants& w, size_t meta_bytes, LaunchPlan* plan) {
+  const double N = p.batch, NT = N * p.time, NTC = NT * p.classes;
+  plan->copy_bytes = static_cast<double>(meta_bytes);
   if (w.host) {
-    plan.copy_bytes += 4 * NTC;
-    if (w.grad) plan.copy_bytes += 4 * NTC;
-    if (w.post) plan.copy_bytes += 4 * NTC;
+    plan->copy_bytes += 4 * NTC;
+    if (w.grad) plan->copy_bytes += 4 * NTC;
+    if (w.post) plan->copy_bytes += 4 * NTC;
   }
-  plan.copy_bytes += w.dctc ? 24 * N + 4 * NT : (w.viterbi ? 4 * NT + 8 * N : 16 * N);
+  plan->copy_bytes += w.dctc ? 24 * N + 4 * NT : (w.viterbi ? 4 * NT + 8 * N : 16 * N);
+}
+
+}  // namespace
+
+LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, size_t meta_bytes,
+                         int32_t fp64_ratio) {
+  (void)fp64_ratio;  // the same plan on every device (plain CTC in FP32, the rest in FP64)
+  LaunchPlan plan;
+  plan.elements = static_cast<double>(p.batch) * p.time * p.classes;
+  plan.states = static_cast<double>(q.atotal);
+  plan.blocks_per_sequence = 1;
+  if (w.fp32()) {
+    plan_ctc32(p, w, q, &plan);
+  } else {
+    plan_fp64(p, w, q, &plan);
+  }
+  copies(p, w, meta_bytes, &plan);
   return plan;
 }
 

@@ -27,6 +27,8 @@ namespace cuda {
 constexpr int kRowThreads = 256;  // a block over one row of C classes
 constexpr int kSeqThreads = 512;  // a block over one sequence's states
 constexpr unsigned kMaxGrid = 1u << 20;
+constexpr int kRowCap = 1024;  // states whose FP32 recursion rows live in shared memory (more: in the workspace)
+constexpr int kPatchRows = 4;  // rows (one warp each) per block of ctc32_patch_kernel
 
 constexpr double kFp64Exp = 18;  // a double exp: range reduction, degree-11 polynomial, scaling
 constexpr double kFp64Log = 24;  // a double log
@@ -74,6 +76,10 @@ enum class Kernel : int32_t {
   kAceTotal,
   kAceLoss,
   kAceRows,
+  kCtc32Stats,
+  kAlpha32,
+  kBeta32,
+  kCtc32Patch,
 };
 
 // The kernel's function name in ctc.cu / ace.cu.
@@ -120,6 +126,8 @@ struct LabelWants {
   bool grad = false, post = false, fit_alpha = false, fit_gamma = false, batch_scope = false;
   bool viterbi = false, dctc = false, host = false;
   bool beta() const { return dctc ? (grad || !viterbi) : (grad || post); }
+  // Plain CTC runs the FP32 pipeline (ctc.cu, "CTC in extended-range FP32"), on every device.
+  bool fp32() const { return !dctc && !viterbi && !fit_alpha && !fit_gamma; }
 };
 
 LabelWants ctc_wants(const seqloss_ctc_options& o, int32_t memory, bool grad, bool post);

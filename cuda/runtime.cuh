@@ -18,6 +18,7 @@
 #include "checks.h"
 #include "plan.h"
 #include "seqloss.h"
+#include "xfloat32.cuh"
 
 namespace seqloss {
 namespace cuda {
@@ -55,6 +56,73 @@ __device__ inline double block_sum(double v, Smem<double> sh) {
   const double r = sh[32];
   __syncthreads();
   return r;
+}
+
+// The float-float sum over the block, in block_sum's fixed tree; every thread gets it. `sh` holds at least 66
+// floats.
+__device__ inline void block_sum_ff(float* hi, float* lo, Smem<float> sh) {
+  float h = *hi, l = *lo;
+  for (int o = 16; o > 0; o >>= 1) {
+    const float oh = __shfl_down_sync(0xffffffffu, h, o), ol = __shfl_down_sync(0xffffffffu, l, o);
+    ff_add(h, l, oh, ol, &h, &l);
+  }
+  const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  if (lane == 0) {
+    sh[wid] = h;
+    sh[33 + wid] = l;
+  }
+  __syncthreads();
+  if (wid == 0) {
+    h = lane < nw ? sh[lane] : 0.0f;
+    l = lane < nw ? sh[33 + lane] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) {
+      const float oh = __shfl_down_sync(0xffffffffu, h, o), ol = __shfl_down_sync(0xffffffffu, l, o);
+      ff_add(h, l, oh, ol, &h, &l);
+    }
+    if (lane == 0) {
+      sh[32] = h;
+      sh[65] = l;
+    }
+  }
+  __syncthreads();
+  *hi = sh[32];
+  *lo = sh[65];
+  __syncthreads();
+}
+
+// Two float-float sums over the block at once (a = ah + al, b = bh + bl), in block_sum's fixed tree; every
+// thread gets both. `sh` holds at least 132 floats.
+__device__ inline void block_sum_ff2(float* ah, float* al, float* bh, float* bl, Smem<float> sh) {
+  float v[4] = {*ah, *al, *bh, *bl};
+  for (int o = 16; o > 0; o >>= 1) {
+    float w[4];
+    for (int i = 0; i < 4; ++i) w[i] = __shfl_down_sync(0xffffffffu, v[i], o);
+    ff_add(v[0], v[1], w[0], w[1], &v[0], &v[1]);
+    ff_add(v[2], v[3], w[2], w[3], &v[2], &v[3]);
+  }
+  const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  if (lane == 0) {
+    for (int i = 0; i < 4; ++i) sh[33 * i + wid] = v[i];
+  }
+  __syncthreads();
+  if (wid == 0) {
+    for (int i = 0; i < 4; ++i) v[i] = lane < nw ? sh[33 * i + lane] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) {
+      float w[4];
+      for (int i = 0; i < 4; ++i) w[i] = __shfl_down_sync(0xffffffffu, v[i], o);
+      ff_add(v[0], v[1], w[0], w[1], &v[0], &v[1]);
+      ff_add(v[2], v[3], w[2], w[3], &v[2], &v[3]);
+    }
+    if (lane == 0) {
+      for (int i = 0; i < 4; ++i) sh[33 * i + 32] = v[i];
+    }
+  }
+  __syncthreads();
+  *ah = sh[32];
+  *al = sh[65];
+  *bh = sh[98];
+  *bl = sh[131];
+  __syncthreads();
 }
 
 // The largest value over the block (NaN loses), broadcast; same tree as block_sum.

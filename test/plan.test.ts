@@ -59,18 +59,41 @@ describe.runIf(native.ok)('the CUDA launch plan', () => {
   const kernels = (pl: NativePlan) => pl.steps.map((s) => s.kernel);
   const total = (pl: NativePlan, f: 'bytes' | 'fp64State' | 'fp64Element') => pl.steps.reduce((a, s) => a + s[f], 0);
 
-  it('ctcLoss: the kernels in order, one block per sequence for the recursions, one host synchronisation', () => {
+  it('ctcLoss: the FP32 pipeline in order, one block per sequence, one host synchronisation, no FP64 per state or element', () => {
     const p = problem(3, 12, 9, [2, 4, 3]);
+    for (const ratio of [1, 2, 32, 64]) {
+      const pl = plan(OP.ctc, p, ctc(), 1, ratio);
+      expect(kernels(pl)).toEqual([
+        'ctc32_stats_kernel',
+        'shift_kernel',
+        'alpha32_kernel',
+        'beta32_kernel',
+        'ctc32_patch_kernel',
+      ]);
+      expect(pl.precision).toBe(32);
+      expect(pl.hostSyncs).toBe(1);
+      expect(total(pl, 'fp64State')).toBe(0);
+      expect(total(pl, 'fp64Element')).toBe(0);
+    }
     const pl = plan(OP.ctc, p, ctc(), 1);
-    expect(kernels(pl)).toEqual(['row_stats_kernel', 'shift_kernel', 'alpha_kernel', 'beta_kernel', 'ctc_rows_kernel']);
-    expect(pl.hostSyncs).toBe(1);
     expect(pl.elements).toBe(3 * 12 * 9);
     expect(pl.states).toBe(12 * (5 + 9 + 7));
     const alpha = pl.steps[2];
     expect(alpha.blocks).toBe(3);
     expect(alpha.threads % 32).toBe(0);
-    // The dense rows read the logits and write the gradient: at least 8 bytes per element.
-    expect(pl.steps[4].bytes).toBeGreaterThanOrEqual(8 * pl.elements);
+    expect(alpha.sharedBytes).toBeGreaterThan(0);
+    // The one read of the logits writes the dense gradient: at least 8 bytes per element there.
+    expect(pl.steps[0].bytes).toBeGreaterThanOrEqual(8 * pl.elements);
+    // Without the gradient and the posterior: the forward only.
+    expect(kernels(plan(OP.ctc, p, ctc(), 0))).toEqual(['ctc32_stats_kernel', 'shift_kernel', 'alpha32_kernel']);
+  });
+
+  it('the fit and DCTC keep the FP64 log-space recursions (precision 64)', () => {
+    const p = problem(2, 10, 6, [3, 2]);
+    const fit = plan(OP.ctc, p, ctc(0.5, 0), 1);
+    expect(fit.precision).toBe(64);
+    expect(kernels(fit).slice(0, 4)).toEqual(['row_stats_kernel', 'shift_kernel', 'alpha_kernel', 'beta_kernel']);
+    expect(total(fit, 'fp64State')).toBeGreaterThan(0);
   });
 
   it('the posterior adds its dense write; the fit adds its kernels; ctcAlign runs no backward', () => {

@@ -277,6 +277,15 @@ AceOut run_ace(const Case& c, const seqloss_ace_options& o, const seqloss_exec& 
 
 // ---- comparisons ----------------------------------------------------------------------------------------------
 
+// The largest disagreements of CTC's losses (relative) and dense outputs (max |Δ| / max |g|) seen, printed at the
+// end: how close the CUDA backend's arithmetic (FP32 for plain CTC) comes to the CPU's double.
+double g_worst_loss = 0.0, g_worst_dense = 0.0;
+
+double rel_diff(double a, double b) {
+  if (a == b || !(std::isfinite(a) && std::isfinite(b))) return 0.0;
+  return std::fabs(a - b) / std::max(std::fabs(b), 1e-6);
+}
+
 void compare_ctc(const Case& c, const std::string& what, const seqloss_ctc_options& o, bool grad, bool post) {
   const CtcOut a = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CPU), grad, post);
   const CtcOut b = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), grad, post);
@@ -286,6 +295,9 @@ void compare_ctc(const Case& c, const std::string& what, const seqloss_ctc_optio
   bool ok = rel_close(a.loss, b.loss);
   for (int n = 0; n < c.N; ++n) ok = ok && rel_close(a.losses[n], b.losses[n], kTol, 1e-6);
   check(ok, "ctc losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
+  for (int n = 0; n < c.N; ++n) g_worst_loss = std::max(g_worst_loss, rel_diff(b.losses[n], a.losses[n]));
+  if (grad) g_worst_dense = std::max(g_worst_dense, array_diff(a.grad, b.grad));
+  if (post) g_worst_dense = std::max(g_worst_dense, array_diff(a.post, b.post));
   if (grad)
     check(array_diff(a.grad, b.grad) <= kTol, "ctc grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
   if (post)
@@ -513,6 +525,24 @@ void test_extremes(std::mt19937& rng) {
     compare_dctc(c, "dctc viterbi", dctc_options(SEQLOSS_DCTC_VITERBI, SEQLOSS_REDUCTION_MEAN, 0.01, 1.0, 1.0, 0.0),
                  true);
     compare_align(c, "align");
+  }
+  // The FP32 recursion rows beyond shared memory (kRowCap = 1024 states, cuda/plan.h): S = 1201 in the workspace
+  // beside S = 961 in shared memory, in one batch.
+  {
+    std::mt19937 r4(17);
+    Case c;
+    c.name = "S=1201 and S=961";
+    c.N = 2;
+    c.T = 1300;
+    c.C = 30;
+    c.blank = 0;
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    c.x.resize(static_cast<size_t>(c.N) * c.T * c.C);
+    for (auto& v : c.x) v = nd(r4);
+    c.il = {1300, 1200};
+    c.tl = {600, 480};
+    for (int i = 0; i < c.tl[0] + c.tl[1]; ++i) c.targets.push_back(1 + static_cast<int>(r4() % 29));
+    compare_ctc(c, "plain", ctc_options(SEQLOSS_REDUCTION_SUM, 0, 0, 0, 0), true, true);
   }
   // Wide: C = 20 000 classes.
   {
@@ -994,6 +1024,8 @@ int main(int argc, char** argv) {
   test_out_of_memory(rng);
 #endif
 #endif
+  std::printf("ctc against the CPU backend: worst loss %.3g (relative), worst grad/posterior %.3g (of max |g|)\n",
+              g_worst_loss, g_worst_dense);
   std::printf("cuda_parity_test: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
