@@ -468,6 +468,7 @@ seqloss_status plan_call(const seqloss_problem* p, const seqloss_cuda_plan_reque
   out->copy_bytes = plan.copy_bytes;
   out->states = plan.states;
   out->elements = plan.elements;
+  out->workspace_bytes = plan.workspace_bytes;
   for (int32_t i = 0; i < plan.count; ++i) {
     const cuda::Step& s = plan.steps[i];
     seqloss_cuda_step& o = out->steps[i];

@@ -417,9 +417,10 @@ typedef struct seqloss_cuda_plan {
   int32_t host_syncs; /* host synchronisations per call */
   int32_t precision;  /* 64: the recursions in FP64 log space; 32: in extended-range FP32 */
   int32_t blocks_per_sequence;
-  double copy_bytes; /* host <-> device copies */
-  double states;     /* sum_n T_n (2 L_n + 1): the lattice (0 for ACE) */
-  double elements;   /* N*T*C */
+  double copy_bytes;      /* host <-> device copies */
+  double states;          /* sum_n T_n (2 L_n + 1): the lattice (0 for ACE) */
+  double elements;        /* N*T*C */
+  double workspace_bytes; /* the device workspace of the call (what its *_workspace_size reports) */
   seqloss_cuda_step steps[SEQLOSS_PLAN_MAX_STEPS];
 } seqloss_cuda_plan;
 

@@ -318,57 +318,6 @@ __global__ void collapse_kernel(Dense d, const int32_t* __restrict__ am, int32_t
 
 // ---- host side ------------------------------------------------------------------------------------------------
 
-struct DenseBuffers {
-  bool copy_data = false, host_grad = false, stats = false, ace = false, counts = false, decode = false;
-  int32_t G = 1;  // chunks per sequence
-  int32_t chunk = kAceChunk;
-  unsigned char* meta = nullptr;
-  float* data = nullptr;
-  float* grad = nullptr;
-  float* M = nullptr;
-  double* inv = nullptr;
-  double* part = nullptr;
-  double* y = nullptr;
-  double* G_ = nullptr;
-  double* A = nullptr;
-  double* lny = nullptr;
-  double* loss = nullptr;
-  int32_t* bad = nullptr;
-  float* cnt = nullptr;
-  double* nblank = nullptr;
-  float* expected = nullptr;
-  int32_t* rounded = nullptr;
-  int32_t* am = nullptr;
-  int32_t* labels = nullptr;
-  int32_t* lengths = nullptr;
-
-  size_t carve(unsigned char* base, const seqloss_problem& p, const DenseHost& h, size_t meta_bytes) {
-    Carver c(base);
-    const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
-    const int64_t nc = static_cast<int64_t>(p.batch) * p.classes;
-    meta = c.take<unsigned char>(static_cast<int64_t>(meta_bytes));
-    data = copy_data ? c.take<float>(ntc) : nullptr;
-    grad = host_grad ? c.take<float>(ntc) : nullptr;
-    M = stats ? c.take<float>(h.rows) : nullptr;
-    inv = stats ? c.take<double>(h.rows) : nullptr;
-    part = ace || counts ? c.take<double>(nc * G) : nullptr;
-    y = ace ? c.take<double>(nc) : nullptr;
-    G_ = ace ? c.take<double>(nc) : nullptr;
-    A = ace ? c.take<double>(nc) : nullptr;
-    lny = ace ? c.take<double>(nc) : nullptr;
-    loss = ace ? c.take<double>(p.batch) : nullptr;
-    bad = ace ? c.take<int32_t>(p.batch) : nullptr;
-    cnt = ace ? c.take<float>(nc) : nullptr;
-    nblank = ace ? c.take<double>(p.batch) : nullptr;
-    expected = counts ? c.take<float>(nc) : nullptr;
-    rounded = counts ? c.take<int32_t>(nc) : nullptr;
-    am = decode ? c.take<int32_t>(h.rows) : nullptr;
-    labels = decode ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
-    lengths = decode ? c.take<int32_t>(p.batch) : nullptr;
-    return c.used();
-  }
-};
-
 Dense device_dense(const seqloss_problem& p, const DenseHost& h, const DenseMeta& k, const unsigned char* d) {
   Dense m;
   static_cast<Shape&>(m) = shape_of(p, h.rows);
@@ -420,12 +369,7 @@ void set_chunks(const DenseHost& h, DenseBuffers* b) { ace_chunks(h.tmax, &b->ch
 
 void plan_ace_buffers(const seqloss_problem& p, const seqloss_exec& e, const seqloss_ace_outputs* out,
                       const DenseHost& h, DenseBuffers* b) {
-  const bool host = e.memory == SEQLOSS_MEMORY_HOST;
-  b->copy_data = host;
-  b->host_grad = host && (out == nullptr || out->grad != nullptr);
-  b->stats = p.input == SEQLOSS_INPUT_LOGITS;
-  b->ace = true;
-  set_chunks(h, b);
+  ace_buffers(p, e.memory, out == nullptr || out->grad != nullptr, h, b);
 }
 
 }  // namespace

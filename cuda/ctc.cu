@@ -674,24 +674,12 @@ __device__ inline float reduction_scale32(const Meta& m, int32_t n, int32_t mean
   return mean != 0 ? 1.0f / (static_cast<float>(m.N) * static_cast<float>(m.L[n] > 1 ? m.L[n] : 1)) : 1.0f;
 }
 
-// Arrays of xfloat32 values (emissions, the lattice): mantissa pairs and exponents.
-struct XArr {
-  float* hi;
-  float* lo;
-  int32_t* k;
-  __device__ xf32::X get(int64_t i) const { return xf32::X{hi[i], lo[i], k[i]}; }
-  __device__ void set(int64_t i, const xf32::X& v) const {
-    hi[i] = v.hi;
-    lo[i] = v.lo;
-    k[i] = v.k;
-  }
-};
-
-// r_t per row for the patch, as a float-float pair (ln of the row sum; c_t for log-probs).
-struct FFArr {
-  float* hi;
-  float* lo;
-};
+__device__ inline xf32::X xget(const XArr& a, int64_t i) { return xf32::X{a.hi[i], a.lo[i], a.k[i]}; }
+__device__ inline void xset(const XArr& a, int64_t i, const xf32::X& v) {
+  a.hi[i] = v.hi;
+  a.lo[i] = v.lo;
+  a.k[i] = v.k;
+}
 
 __global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int32_t mean, int32_t pytorch,
                                    float* __restrict__ M, double* __restrict__ R, FFArr R32, XArr E,
@@ -743,7 +731,7 @@ __global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int32_t 
       for (int j = threadIdx.x; j < U; j += blockDim.x) {
         float hi = -HUGE_VALF, lo = 0.0f;
         if (logits || mx != -HUGE_VALF) two_diff(row[u[j]], mx, &hi, &lo);  // a log-probs frame of −∞: no path
-        E.set(at + j, xf32::exp_ff(hi, lo));
+        xset(E, at + j, xf32::exp_ff(hi, lo));
       }
     }
     // The dense rows (the label's classes are patched by ctc32_patch once y' is known).
@@ -807,9 +795,9 @@ __device__ inline xf32::X alpha32_rows(const Meta& m, int32_t n, const XArr& E, 
   const int32_t* cidx = m.cidx + m.soff[n];
   const uint8_t* skip = m.skip + m.soff[n];
   for (int s = threadIdx.x; s < S; s += blockDim.x) {
-    const xf32::X v = s < 2 ? E.get(e0 + cidx[s]) : xf32::zero();
+    const xf32::X v = s < 2 ? xget(E, e0 + cidx[s]) : xf32::zero();
     rows.set(false, s, v);
-    A.set(a0 + s, v);
+    xset(A, a0 + s, v);
   }
   __syncthreads();
   for (int32_t t = 1; t < Tn; ++t) {
@@ -819,9 +807,9 @@ __device__ inline xf32::X alpha32_rows(const Meta& m, int32_t n, const XArr& E, 
       const xf32::X a = rows.get(!odd, s);
       const xf32::X b = s >= 1 ? rows.get(!odd, s - 1) : xf32::zero();
       const xf32::X c = skip[s] != 0 ? rows.get(!odd, s - 2) : xf32::zero();
-      const xf32::X v = xf32::mul(xf32::add3(a, b, c), E.get(et + cidx[s]));
+      const xf32::X v = xf32::mul(xf32::add3(a, b, c), xget(E, et + cidx[s]));
       rows.set(odd, s, v);
-      A.set(a0 + static_cast<int64_t>(t) * S + s, v);
+      xset(A, a0 + static_cast<int64_t>(t) * S + s, v);
     }
     __syncthreads();
   }
@@ -902,10 +890,10 @@ __device__ inline void beta32_rows(const Meta& m, int32_t n, const XArr& E, cons
                        s + 2 < S && skip[s + 2] != 0 ? rows.get(!odd, s + 2) : xf32::zero());
       }
       float gh, gl;
-      xf32::to_ff(xf32::mul(xf32::mul(A.get(a0 + static_cast<int64_t>(t) * S + s), b), pinv), &gh, &gl);
+      xf32::to_ff(xf32::mul(xf32::mul(xget(A, a0 + static_cast<int64_t>(t) * S + s), b), pinv), &gh, &gl);
       Gh[s] = gh;
       Gl[s] = gl;
-      rows.set(odd, s, xf32::mul(b, E.get(et + cidx[s])));
+      rows.set(odd, s, xf32::mul(b, xget(E, et + cidx[s])));
     }
     __syncthreads();
     float ah = 0.0f, al = 0.0f, bh = 0.0f, bl = 0.0f;
@@ -960,7 +948,7 @@ __global__ void beta32_kernel(Meta m, XArr E, XArr A, const int32_t* __restrict_
   // p_ρ(l) again from the lattice's last row (the same operation as alpha32's, so bitwise its value).
   if (threadIdx.x == 0) {
     const int64_t last = m.aoff[n] + static_cast<int64_t>(Tn - 1) * S;
-    const xf32::X p = xf32::add3(A.get(last + S - 1), S > 1 ? A.get(last + S - 2) : xf32::zero(), xf32::zero());
+    const xf32::X p = xf32::add3(xget(A, last + S - 1), S > 1 ? xget(A, last + S - 2) : xf32::zero(), xf32::zero());
     ph[0] = p.hi;
     ph[1] = p.lo;
     pk[0] = p.k;
@@ -1059,82 +1047,6 @@ inline Meta device_meta(const seqloss_problem& p, const LabelPlan& q, const Pack
   m.nbclass = static_cast<int32_t>(q.bclass.size());
   return m;
 }
-
-// Every device buffer of a label operation; carve() is run once to size (base nullptr) and once to place them.
-struct LabelBuffers {
-  LabelWants w;
-  // The buffers.
-  unsigned char* meta = nullptr;
-  float* data = nullptr;
-  float* grad_d = nullptr;
-  float* post_d = nullptr;
-  float* M = nullptr;
-  double* R = nullptr;
-  double* lp = nullptr;
-  double* yp = nullptr;
-  double* A = nullptr;
-  double* work = nullptr;
-  double* logp = nullptr;
-  double* shift = nullptr;
-  double* V = nullptr;
-  double* fac = nullptr;
-  double* Lb = nullptr;
-  double* W = nullptr;
-  double* D = nullptr;
-  int32_t* path = nullptr;
-  double* score = nullptr;
-  int32_t* align = nullptr;
-  double* CE = nullptr;
-  double* dout = nullptr;
-  // The FP32 pipeline's: emissions and the lattice as xfloat32 values, r_t and y' as float-float pairs, the rows of
-  // sequences beyond kRowCap states.
-  XArr E{}, A32{};
-  FFArr R32{}, Y32{};
-  float* work32 = nullptr;
-  int32_t* status = nullptr;
-
-  size_t carve(unsigned char* base, const seqloss_problem& p, const LabelPlan& q, size_t meta_bytes) {
-    Carver c(base);
-    const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
-    const bool forward = w.dctc || !w.viterbi, beta = forward && w.beta();
-    meta = c.take<unsigned char>(static_cast<int64_t>(meta_bytes));
-    data = w.host ? c.take<float>(ntc) : nullptr;
-    grad_d = w.host && w.grad ? c.take<float>(ntc) : nullptr;
-    post_d = w.host && w.post ? c.take<float>(ntc) : nullptr;
-    if (w.fp32()) {
-      M = c.take<float>(q.rows);
-      R = c.take<double>(q.rows);
-      logp = c.take<double>(p.batch);
-      shift = c.take<double>(p.batch);
-      R32 = FFArr{c.take<float>(q.rows), c.take<float>(q.rows)};
-      E = XArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal), c.take<int32_t>(q.ytotal)};
-      A32 = XArr{c.take<float>(q.atotal), c.take<float>(q.atotal), c.take<int32_t>(q.atotal)};
-      if (w.grad || w.post) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
-      work32 = q.smax > kRowCap ? c.take<float>(8 * q.stotal) : nullptr;
-      status = c.take<int32_t>(p.batch);
-      return c.used();
-    }
-    M = c.take<float>(q.rows);
-    R = c.take<double>(q.rows);
-    lp = c.take<double>(q.ytotal);
-    yp = beta ? c.take<double>(q.ytotal) : nullptr;
-    A = forward ? c.take<double>(q.atotal) : nullptr;
-    work = beta ? c.take<double>(3 * q.stotal) : nullptr;
-    logp = c.take<double>(p.batch);
-    shift = c.take<double>(p.batch);
-    V = w.fit_alpha ? c.take<double>(q.utotal) : nullptr;
-    fac = w.fit_alpha ? c.take<double>(q.utotal) : nullptr;
-    Lb = w.fit_alpha ? c.take<double>(1) : nullptr;
-    W = w.fit_gamma ? c.take<double>(q.rows) : nullptr;
-    D = w.viterbi ? c.take<double>(q.atotal) : nullptr;
-    path = w.viterbi ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
-    score = w.viterbi ? c.take<double>(p.batch) : nullptr;
-    align = w.dctc ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
-    CE = w.dctc ? c.take<double>(q.rows) : nullptr;
-    dout = w.dctc ? c.take<double>(3 * static_cast<int64_t>(p.batch)) : nullptr;
-    return c.used();
-  }
-};
 
 // The label plan's global compact indices are int32 on the device.
 seqloss_status plan_fits(const LabelPlan& q, Message msg) {

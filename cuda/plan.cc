@@ -244,6 +244,9 @@ LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const La
     plan_fp64(p, w, q, &plan);
   }
   copies(p, w, meta_bytes, &plan);
+  LabelBuffers b;
+  b.w = w;
+  plan.workspace_bytes = static_cast<double>(b.carve(nullptr, p, q, meta_bytes) + kWorkspaceSlack);
   return plan;
 }
 
@@ -297,6 +300,9 @@ LaunchPlan plan_ace(const seqloss_problem& p, int32_t memory, bool grad, const D
   // Host work: N_blank = T_n − Σ_k N_k over N·C counts, and the counts (N·C floats) uploaded.
   plan.copy_bytes = static_cast<double>(meta_bytes) + 4 * NC + 8 * N + 8 * N;
   if (memory == SEQLOSS_MEMORY_HOST) plan.copy_bytes += 4 * NTC + (grad ? 4 * NTC : 0);
+  DenseBuffers b;
+  ace_buffers(p, memory, grad, h, &b);
+  plan.workspace_bytes = static_cast<double>(b.carve(nullptr, p, h, meta_bytes) + kWorkspaceSlack);
   return plan;
 }
 

@@ -57,6 +57,43 @@ inline unsigned row_grid(int64_t items) {
   return g < kMaxGrid ? g : kMaxGrid;
 }
 
+// ---- workspace ------------------------------------------------------------------------------------------------
+
+// Hands out 256-byte aligned arrays from one block of device memory, or (base == nullptr) only counts the bytes.
+class Carver {
+ public:
+  explicit Carver(unsigned char* base) : base_(base) {}
+  template <class T>
+  T* take(int64_t count) {
+    if (count < 0) count = 0;
+    used_ = (used_ + 255) / 256 * 256;
+    T* p = base_ != nullptr ? reinterpret_cast<T*>(base_ + used_) : nullptr;
+    used_ += static_cast<size_t>(count) * sizeof(T);
+    return count > 0 ? p : nullptr;
+  }
+  size_t used() const { return (used_ + 255) / 256 * 256; }
+
+ private:
+  unsigned char* base_;
+  size_t used_ = 0;
+};
+
+// Workspaces are carved in 256-byte aligned pieces; a caller's workspace may start anywhere, so the sizes the
+// *_workspace_size entries report include the slack to align it.
+constexpr size_t kWorkspaceAlign = 256;
+constexpr size_t kWorkspaceSlack = kWorkspaceAlign - 1;
+
+// Arrays of xfloat32 values (cuda/xfloat32.cuh: mantissa pairs and exponents) and of float-float pairs.
+struct XArr {
+  float* hi;
+  float* lo;
+  int32_t* k;
+};
+struct FFArr {
+  float* hi;
+  float* lo;
+};
+
 enum class Kernel : int32_t {
   kRowStats,
   kShift,
@@ -100,7 +137,8 @@ struct Step {
 struct LaunchPlan {
   Step steps[SEQLOSS_PLAN_MAX_STEPS];
   int32_t count = 0;
-  int32_t host_syncs = 1;  // Call::finish: one cudaStreamSynchronize per call
+  double workspace_bytes = 0;  // what the *_workspace_size entry reports for the call
+  int32_t host_syncs = 1;      // Call::finish: one cudaStreamSynchronize per call
   int32_t precision = 64;
   int32_t blocks_per_sequence = 1;
   double copy_bytes = 0;
@@ -133,6 +171,82 @@ struct LabelWants {
 LabelWants ctc_wants(const seqloss_ctc_options& o, int32_t memory, bool grad, bool post);
 LabelWants dctc_wants(const seqloss_dctc_options& o, int32_t memory, bool grad);
 LabelWants align_wants(int32_t memory);
+
+// Every device buffer of a label operation; carve() is run once to size (base nullptr) and once to place them.
+struct LabelBuffers {
+  LabelWants w;
+  // The buffers.
+  unsigned char* meta = nullptr;
+  float* data = nullptr;
+  float* grad_d = nullptr;
+  float* post_d = nullptr;
+  float* M = nullptr;
+  double* R = nullptr;
+  double* lp = nullptr;
+  double* yp = nullptr;
+  double* A = nullptr;
+  double* work = nullptr;
+  double* logp = nullptr;
+  double* shift = nullptr;
+  double* V = nullptr;
+  double* fac = nullptr;
+  double* Lb = nullptr;
+  double* W = nullptr;
+  double* D = nullptr;
+  int32_t* path = nullptr;
+  double* score = nullptr;
+  int32_t* align = nullptr;
+  double* CE = nullptr;
+  double* dout = nullptr;
+  // The FP32 pipeline's: emissions and the lattice as xfloat32 values, r_t and y' as float-float pairs, the rows of
+  // sequences beyond kRowCap states.
+  XArr E{}, A32{};
+  FFArr R32{}, Y32{};
+  float* work32 = nullptr;
+  int32_t* status = nullptr;
+
+  size_t carve(unsigned char* base, const seqloss_problem& p, const LabelPlan& q, size_t meta_bytes) {
+    Carver c(base);
+    const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
+    const bool forward = w.dctc || !w.viterbi, beta = forward && w.beta();
+    meta = c.take<unsigned char>(static_cast<int64_t>(meta_bytes));
+    data = w.host ? c.take<float>(ntc) : nullptr;
+    grad_d = w.host && w.grad ? c.take<float>(ntc) : nullptr;
+    post_d = w.host && w.post ? c.take<float>(ntc) : nullptr;
+    if (w.fp32()) {
+      M = c.take<float>(q.rows);
+      R = c.take<double>(q.rows);
+      logp = c.take<double>(p.batch);
+      shift = c.take<double>(p.batch);
+      R32 = FFArr{c.take<float>(q.rows), c.take<float>(q.rows)};
+      E = XArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal), c.take<int32_t>(q.ytotal)};
+      A32 = XArr{c.take<float>(q.atotal), c.take<float>(q.atotal), c.take<int32_t>(q.atotal)};
+      if (w.grad || w.post) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
+      work32 = q.smax > kRowCap ? c.take<float>(8 * q.stotal) : nullptr;
+      status = c.take<int32_t>(p.batch);
+      return c.used();
+    }
+    M = c.take<float>(q.rows);
+    R = c.take<double>(q.rows);
+    lp = c.take<double>(q.ytotal);
+    yp = beta ? c.take<double>(q.ytotal) : nullptr;
+    A = forward ? c.take<double>(q.atotal) : nullptr;
+    work = beta ? c.take<double>(3 * q.stotal) : nullptr;
+    logp = c.take<double>(p.batch);
+    shift = c.take<double>(p.batch);
+    V = w.fit_alpha ? c.take<double>(q.utotal) : nullptr;
+    fac = w.fit_alpha ? c.take<double>(q.utotal) : nullptr;
+    Lb = w.fit_alpha ? c.take<double>(1) : nullptr;
+    W = w.fit_gamma ? c.take<double>(q.rows) : nullptr;
+    D = w.viterbi ? c.take<double>(q.atotal) : nullptr;
+    path = w.viterbi ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
+    score = w.viterbi ? c.take<double>(p.batch) : nullptr;
+    align = w.dctc ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
+    CE = w.dctc ? c.take<double>(q.rows) : nullptr;
+    dout = w.dctc ? c.take<double>(3 * static_cast<int64_t>(p.batch)) : nullptr;
+    return c.used();
+  }
+};
 
 // The plans. q: plan_labels of the problem (with batch classes where wants.batch_scope); fp64_ratio: the device's
 // single-to-double performance ratio.
@@ -184,6 +298,68 @@ inline void ace_chunks(int32_t tmax, int32_t* chunk, int32_t* G) {
   if ((t + c - 1) / c > 65535) c = (t + 65534) / 65535;
   *chunk = static_cast<int32_t>(c);
   *G = static_cast<int32_t>((t + c - 1) / c);
+}
+
+// Every device buffer of a dense operation (ACE, counting, decoders); carve() as LabelBuffers'.
+struct DenseBuffers {
+  bool copy_data = false, host_grad = false, stats = false, ace = false, counts = false, decode = false;
+  int32_t G = 1;  // chunks per sequence
+  int32_t chunk = kAceChunk;
+  unsigned char* meta = nullptr;
+  float* data = nullptr;
+  float* grad = nullptr;
+  float* M = nullptr;
+  double* inv = nullptr;
+  double* part = nullptr;
+  double* y = nullptr;
+  double* G_ = nullptr;
+  double* A = nullptr;
+  double* lny = nullptr;
+  double* loss = nullptr;
+  int32_t* bad = nullptr;
+  float* cnt = nullptr;
+  double* nblank = nullptr;
+  float* expected = nullptr;
+  int32_t* rounded = nullptr;
+  int32_t* am = nullptr;
+  int32_t* labels = nullptr;
+  int32_t* lengths = nullptr;
+
+  size_t carve(unsigned char* base, const seqloss_problem& p, const DenseHost& h, size_t meta_bytes) {
+    Carver c(base);
+    const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
+    const int64_t nc = static_cast<int64_t>(p.batch) * p.classes;
+    meta = c.take<unsigned char>(static_cast<int64_t>(meta_bytes));
+    data = copy_data ? c.take<float>(ntc) : nullptr;
+    grad = host_grad ? c.take<float>(ntc) : nullptr;
+    M = stats ? c.take<float>(h.rows) : nullptr;
+    inv = stats ? c.take<double>(h.rows) : nullptr;
+    part = ace || counts ? c.take<double>(nc * G) : nullptr;
+    y = ace ? c.take<double>(nc) : nullptr;
+    G_ = ace ? c.take<double>(nc) : nullptr;
+    A = ace ? c.take<double>(nc) : nullptr;
+    lny = ace ? c.take<double>(nc) : nullptr;
+    loss = ace ? c.take<double>(p.batch) : nullptr;
+    bad = ace ? c.take<int32_t>(p.batch) : nullptr;
+    cnt = ace ? c.take<float>(nc) : nullptr;
+    nblank = ace ? c.take<double>(p.batch) : nullptr;
+    expected = counts ? c.take<float>(nc) : nullptr;
+    rounded = counts ? c.take<int32_t>(nc) : nullptr;
+    am = decode ? c.take<int32_t>(h.rows) : nullptr;
+    labels = decode ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
+    lengths = decode ? c.take<int32_t>(p.batch) : nullptr;
+    return c.used();
+  }
+};
+
+// ACE's buffers for a call in `memory` with or without the gradient.
+inline void ace_buffers(const seqloss_problem& p, int32_t memory, bool grad, const DenseHost& h, DenseBuffers* b) {
+  const bool host = memory == SEQLOSS_MEMORY_HOST;
+  b->copy_data = host;
+  b->host_grad = host && grad;
+  b->stats = p.input == SEQLOSS_INPUT_LOGITS;
+  b->ace = true;
+  ace_chunks(h.tmax, &b->chunk, &b->G);
 }
 
 // ACE: h from plan_dense, G chunks per sequence.

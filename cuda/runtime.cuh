@@ -177,27 +177,6 @@ __host__ __device__ inline int64_t row_offset(int32_t layout, int64_t n, int64_t
   return layout == SEQLOSS_LAYOUT_TNC ? (t * N + n) * C : (n * T + t) * C;
 }
 
-// ---- workspace ------------------------------------------------------------------------------------------------
-
-// Hands out 256-byte aligned arrays from one block of device memory, or (base == nullptr) only counts the bytes.
-class Carver {
- public:
-  explicit Carver(unsigned char* base) : base_(base) {}
-  template <class T>
-  T* take(int64_t count) {
-    if (count < 0) count = 0;
-    used_ = (used_ + 255) / 256 * 256;
-    T* p = base_ != nullptr ? reinterpret_cast<T*>(base_ + used_) : nullptr;
-    used_ += static_cast<size_t>(count) * sizeof(T);
-    return count > 0 ? p : nullptr;
-  }
-  size_t used() const { return (used_ + 255) / 256 * 256; }
-
- private:
-  unsigned char* base_;
-  size_t used_ = 0;
-};
-
 // ---- the call context -----------------------------------------------------------------------------------------
 
 // ---- the devices (device.cu) ----------------------------------------------------------------------------------
@@ -226,11 +205,6 @@ inline seqloss_status check_device(const seqloss_exec& e, Message msg) {
   }
   return check_usable(e.device, msg);
 }
-
-// Workspaces are carved in 256-byte aligned pieces; a caller's workspace may start anywhere, so the sizes the
-// *_workspace_size entries report include the slack to align it.
-constexpr size_t kWorkspaceAlign = 256;
-constexpr size_t kWorkspaceSlack = kWorkspaceAlign - 1;
 
 // cuMemGetAddressRange from the driver (through the runtime's entry-point query, so libcuda is still not linked):
 // the allocation that holds a device pointer. Null where the driver does not offer it; looked up once.

@@ -185,11 +185,12 @@ export interface NativeBinding {
   ): NativePlan;
 }
 
-/** seqloss_cuda_plan_request's outputs (SEQLOSS_PLAN_GRAD 1 | SEQLOSS_PLAN_POSTERIOR 2) and the device's
- * single-to-double performance ratio. */
+/** seqloss_cuda_plan_request's outputs (SEQLOSS_PLAN_GRAD 1 | SEQLOSS_PLAN_POSTERIOR 2), the device's
+ * single-to-double performance ratio and the memory kind of the dense arrays (0 host, 1 device). */
 export interface NativePlanRequest {
   outputs: number;
   fp64Ratio: number;
+  memory: number;
 }
 
 /** seqloss_cuda_step. */
@@ -213,6 +214,7 @@ export interface NativePlan {
   copyBytes: number;
   states: number;
   elements: number;
+  workspaceBytes: number;
 }
 
 export type NativeLoad = { ok: true; binding: NativeBinding } | { ok: false; reason: string };

@@ -1,6 +1,7 @@
 // The CUDA launch plan (seqloss_cuda_plan_call through the addon's `plan`) and the cost model built on it
 // (bench/gpu/model.mjs). The plan is host code, in every build: these run without a GPU and without CUDA.
 import { execFileSync } from 'node:child_process';
+import { findNvcc, fp64PerKernel } from '../bench/gpu/fp64-ptx.mjs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -55,7 +56,7 @@ const ctc = (fitAlpha = 0, fitGamma = 0) => ({
 describe.runIf(native.ok)('the CUDA launch plan', () => {
   const addon = (native.ok ? native.binding : null) as NativeBinding;
   const plan = (op: number, p: NativeProblem, options: object | null, outputs: number, fp64Ratio = 32): NativePlan =>
-    addon.plan(op, 'plan', null, p, options, { outputs, fp64Ratio }, exec);
+    addon.plan(op, 'plan', null, p, options, { outputs, fp64Ratio, memory: 1 }, exec);
   const kernels = (pl: NativePlan) => pl.steps.map((s) => s.kernel);
   const total = (pl: NativePlan, f: 'bytes' | 'fp64State' | 'fp64Element') => pl.steps.reduce((a, s) => a + s[f], 0);
 
@@ -120,7 +121,15 @@ describe.runIf(native.ok)('the CUDA launch plan', () => {
   it('checks its arguments as the call would', () => {
     const p = problem(2, 10, 6, [3, 2]);
     expect(() =>
-      addon.plan(OP.ctc, 'plan', new Float32Array(120) as never, p, ctc(), { outputs: 1, fp64Ratio: 32 }, exec),
+      addon.plan(
+        OP.ctc,
+        'plan',
+        new Float32Array(120) as never,
+        p,
+        ctc(),
+        { outputs: 1, fp64Ratio: 32, memory: 1 },
+        exec,
+      ),
     ).toThrow(TypeError);
     expect(() => plan(OP.ctc, p, ctc(), 1, 0)).toThrow(/fp64_ratio must be >= 1, got 0/);
     expect(() => plan(OP.ctc, p, ctc(), 4)).toThrow(RangeError);
@@ -147,4 +156,18 @@ describe.runIf(native.ok)('the CUDA launch plan', () => {
     const big = rows.find((r) => r.shape === '64x144x7357' && r.op === 'ctcLoss')!;
     expect(big.floorBytes).toBe(12 * 64 * 144 * 7357);
   });
+
+  const nvcc = findNvcc() as string | null;
+  it.runIf(nvcc)(
+    'the PTX of beta32 and ctc32_patch holds no FP64 instruction; stats and alpha32 only their per-row and per-sequence logs',
+    () => {
+      const rows = fp64PerKernel(nvcc, 'cuda/ctc.cu') as { kernel: string; fp64: number }[];
+      const of = (k: string) => rows.find((r) => r.kernel === k)?.fp64;
+      expect(of('beta32_kernel')).toBe(0);
+      expect(of('ctc32_patch_kernel')).toBe(0);
+      // The FP64 log-space kernels, for contrast: their recursions are FP64 throughout.
+      expect(of('alpha_kernel')).toBeGreaterThan(of('alpha32_kernel')!);
+    },
+    120_000,
+  );
 });

@@ -110,7 +110,7 @@ for (const s of SHAPES) {
   const p = problemOf(s);
   const NTC = s.N * s.T * s.C;
   for (const o of OPS) {
-    const plan = addon.plan(o.index, 'model', null, p, o.options, { outputs: o.outputs, fp64Ratio }, exec);
+    const plan = addon.plan(o.index, 'model', null, p, o.options, { outputs: o.outputs, fp64Ratio, memory: 1 }, exec);
     const sum = (f) => plan.steps.reduce((a, st) => a + st[f], 0);
     const bytes = sum('bytes');
     const floorBytes = (o.withGrad ? 12 : 4) * NTC;
@@ -130,7 +130,8 @@ for (const s of SHAPES) {
       fp64Total: sum('fp64State') + sum('fp64Element') + sum('fp64Other'),
       sharedBytesPerBlock: Math.max(0, ...plan.steps.map((st) => st.sharedBytes)),
       blocksPerSequence: plan.blocksPerSequence,
-      copyBytesDevice: plan.copyBytes,
+      workspaceBytes: plan.workspaceBytes,
+      copyBytes: plan.copyBytes,
       kernels: plan.steps.map((st) => st.kernel),
     });
   }
@@ -153,6 +154,7 @@ if (json) {
     `FP64/element (1/${fp64Ratio})`,
     'shared B/block',
     'blocks/seq',
+    'workspace MB',
   ];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`];
   for (const r of rows) {
@@ -170,6 +172,7 @@ if (json) {
         r.fp64PerElement.toFixed(2),
         r.sharedBytesPerBlock,
         r.blocksPerSequence,
+        mb(r.workspaceBytes),
       ].join(' | ')} |`,
     );
   }

@@ -759,7 +759,8 @@ bool SetBool(napi_env env, napi_value obj, const char* key, bool b) {
 // ---- the CUDA launch plan -----------------------------------------------------------------------------------------
 
 // plan(op, fn, null, problem, options, request, exec): seqloss_cuda_plan_call for the call that `call` would make
-// with these arguments; request = { outputs (SEQLOSS_PLAN_* mask), fp64Ratio }. Returns the plan as an object.
+// with these arguments; request = { outputs (SEQLOSS_PLAN_* mask), fp64Ratio, memory }. Returns the plan as an
+// object.
 napi_value Plan(napi_env env, napi_callback_info info) {
   return Guarded(env, [&]() -> napi_value {
     Job j;
@@ -770,7 +771,8 @@ napi_value Plan(napi_env env, napi_callback_info info) {
     const Ctx& c = j.ctx;
     seqloss_cuda_plan_request r{};
     if (!ObjectArg(c, argv[5], "request") || !Int32Prop(c, argv[5], k_outputs, "request.outputs", &r.outputs) ||
-        !Int32Prop(c, argv[5], k_fp64Ratio, "request.fp64Ratio", &r.fp64_ratio)) {
+        !Int32Prop(c, argv[5], k_fp64Ratio, "request.fp64Ratio", &r.fp64_ratio) ||
+        !Int32Prop(c, argv[5], k_memory, "request.memory", &r.memory)) {
       return nullptr;
     }
     const int32_t ops[] = {SEQLOSS_OP_CTC, SEQLOSS_OP_DCTC, SEQLOSS_OP_CTC_ALIGN, SEQLOSS_OP_ACE};
@@ -780,7 +782,6 @@ napi_value Plan(napi_env env, napi_callback_info info) {
       return nullptr;
     }
     r.op = ops[index];
-    r.memory = SEQLOSS_MEMORY_HOST;
     r.ctc = &j.ctc;
     r.dctc = &j.dctc;
     r.ace = &j.ace;
@@ -811,7 +812,8 @@ napi_value Plan(napi_env env, napi_callback_info info) {
         !SetNumber(env, result, "hostSyncs", plan.host_syncs) || !SetNumber(env, result, "precision", plan.precision) ||
         !SetNumber(env, result, "blocksPerSequence", plan.blocks_per_sequence) ||
         !SetNumber(env, result, "copyBytes", plan.copy_bytes) || !SetNumber(env, result, "states", plan.states) ||
-        !SetNumber(env, result, "elements", plan.elements)) {
+        !SetNumber(env, result, "elements", plan.elements) ||
+        !SetNumber(env, result, "workspaceBytes", plan.workspace_bytes)) {
       return nullptr;
     }
     return result;

@@ -27,7 +27,7 @@ constexpr size_t kMessageSize = 1024;
   X(counts) X(reduction) X(zeroInfinity) X(fitAlpha) X(fitGamma) X(fitAlphaScope) X(gradConvention)      \
   X(alignment) X(lambda) X(ctcWeight) X(scale) X(margin) X(variant) X(eps) X(collapseRepeats) X(grad)    \
   X(posterior) X(backend) X(device) X(threads) X(losses) X(loss) X(ctcLosses) X(distillLosses) X(paths)  \
-  X(scores) X(labels) X(lengths) X(expected) X(rounded) X(outputs) X(fp64Ratio)
+  X(scores) X(labels) X(lengths) X(expected) X(rounded) X(outputs) X(fp64Ratio) X(memory)
 // clang-format on
 
 enum Key : uint8_t {

@@ -286,6 +286,36 @@ double rel_diff(double a, double b) {
   return std::fabs(a - b) / std::max(std::fabs(b), 1e-6);
 }
 
+// The launch plan (seqloss_cuda_plan_call) reports the workspace the call's *_workspace_size entry asks for, in both
+// memory kinds: the plan and the code it describes carve the same buffers.
+void check_plan_workspace(const Case& c, const std::string& at, int32_t op, const seqloss_ctc_options* ctc,
+                          const seqloss_dctc_options* dctc, const seqloss_ace_options* ace) {
+  for (int32_t memory : {SEQLOSS_MEMORY_HOST, SEQLOSS_MEMORY_DEVICE}) {
+    seqloss_problem p = c.problem();
+    seqloss_exec e = exec_of(SEQLOSS_BACKEND_CUDA, memory);
+    size_t need = 0;
+    seqloss_status st = SEQLOSS_ERROR_INTERNAL;
+    if (op == SEQLOSS_OP_CTC) st = seqloss_ctc_workspace_size(&p, ctc, &e, &need, nullptr, 0);
+    if (op == SEQLOSS_OP_DCTC) st = seqloss_dctc_workspace_size(&p, dctc, &e, &need, nullptr, 0);
+    if (op == SEQLOSS_OP_CTC_ALIGN) st = seqloss_ctc_align_workspace_size(&p, &e, &need, nullptr, 0);
+    if (op == SEQLOSS_OP_ACE) st = seqloss_ace_workspace_size(&p, ace, &e, &need, nullptr, 0);
+    seqloss_cuda_plan_request r{};
+    r.op = op;
+    r.outputs = op == SEQLOSS_OP_CTC_ALIGN ? 0 : (op == SEQLOSS_OP_CTC ? 3 : 1);
+    r.memory = memory;
+    r.fp64_ratio = 32;
+    r.ctc = ctc;
+    r.dctc = dctc;
+    r.ace = ace;
+    seqloss_cuda_plan plan{};
+    char msg[256] = {0};
+    const seqloss_status ps = seqloss_cuda_plan_call(&p, &r, &plan, msg, sizeof msg);
+    check(st == SEQLOSS_OK && ps == SEQLOSS_OK && static_cast<double>(need) == plan.workspace_bytes,
+          "plan workspace = workspace size: " + at + " (memory " + std::to_string(memory) + ": " +
+              std::to_string(need) + " vs " + std::to_string(plan.workspace_bytes) + "; " + msg + ")");
+  }
+}
+
 void compare_ctc(const Case& c, const std::string& what, const seqloss_ctc_options& o, bool grad, bool post) {
   const CtcOut a = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CPU), grad, post);
   const CtcOut b = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), grad, post);
@@ -295,6 +325,7 @@ void compare_ctc(const Case& c, const std::string& what, const seqloss_ctc_optio
   bool ok = rel_close(a.loss, b.loss);
   for (int n = 0; n < c.N; ++n) ok = ok && rel_close(a.losses[n], b.losses[n], kTol, 1e-6);
   check(ok, "ctc losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
+  check_plan_workspace(c, at, SEQLOSS_OP_CTC, &o, nullptr, nullptr);
   for (int n = 0; n < c.N; ++n) g_worst_loss = std::max(g_worst_loss, rel_diff(b.losses[n], a.losses[n]));
   if (grad) g_worst_dense = std::max(g_worst_dense, array_diff(a.grad, b.grad));
   if (post) g_worst_dense = std::max(g_worst_dense, array_diff(a.post, b.post));
@@ -359,6 +390,7 @@ void compare_dctc(const Case& c, const std::string& what, const seqloss_dctc_opt
          rel_close(a.distill[n], b.distill[n], kTol, 1e-6);
   }
   check(ok, "dctc losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
+  check_plan_workspace(c, at, SEQLOSS_OP_DCTC, nullptr, &o, nullptr);
   check(a.align == b.align, "dctc z*: " + at);
   if (grad)
     check(array_diff(a.grad, b.grad) <= kTol, "dctc grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
@@ -372,6 +404,7 @@ void compare_align(const Case& c, const std::string& what) {
   const std::string at = c.name + " " + what;
   check(a.st == SEQLOSS_OK && b.st == SEQLOSS_OK, "align runs: " + at);
   if (a.st != SEQLOSS_OK || b.st != SEQLOSS_OK) return;
+  check_plan_workspace(c, at, SEQLOSS_OP_CTC_ALIGN, nullptr, nullptr, nullptr);
   for (int n = 0; n < c.N; ++n) {
     check(rel_close(a.scores[n], b.scores[n], kTol, 1e-6),
           "align score: " + at + str(" (%g vs %g)", a.scores[n], b.scores[n]));
@@ -392,6 +425,7 @@ void compare_ace(const Case& c, const std::string& what, const seqloss_ace_optio
   bool ok = rel_close(a.loss, b.loss);
   for (int n = 0; n < c.N; ++n) ok = ok && rel_close(a.losses[n], b.losses[n], kTol, 1e-6);
   check(ok, "ace losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
+  check_plan_workspace(c, at, SEQLOSS_OP_ACE, nullptr, nullptr, &o);
   check(array_diff(a.grad, b.grad) <= kTol, "ace grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
   const AceOut b2 = run_ace(c, o, exec_of(SEQLOSS_BACKEND_CUDA));
   check(b2.losses == b.losses && b2.grad == b.grad, "ace deterministic: " + at);
