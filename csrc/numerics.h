@@ -85,6 +85,27 @@ SEQLOSS_HD inline double dctc_bracket(double beta, double lambda, double Pk, dou
   return beta * (Pk - yk) + lambda * q;
 }
 
+// CTC's reduction scale of sequence n: mean 1 / (N max(L_n, 1)), sum and none 1 (F: double on the CPU, float in
+// the CUDA backend's FP32 pipeline).
+template <class F>
+SEQLOSS_HD inline F ctc_reduction_scale(bool mean, F N, F L) {
+  return mean ? F(1) / (N * (L > F(1) ? L : F(1))) : F(1);
+}
+
+// Li & Wang, Eq. 15: the factor of class k over a scope, from V_k = sum_t y'_tk (Eq. 13), N_k = occurrences of
+// label k (Eq. 14) and L = sum_{k != blank} N_k: f_k = alpha N_k / V_k (k != blank), f_blank = (1 - alpha) L /
+// V_blank, and 0 where V_k = 0. (The paper's alpha, the share of the labels; not the forward variable alpha_t(s).)
+SEQLOSS_HD inline double fit_alpha_factor(double alpha, bool is_blank, double Nk, double L, double Vk) {
+  if (Vk == 0.0) return 0.0;
+  return is_blank ? (1.0 - alpha) * L / Vk : alpha * Nk / Vk;
+}
+
+// Li & Wang, Eq. 17 with the per-sequence normalisation: w^_t = T_n w_t^gamma / sum_{t' < T_n} w_t'^gamma, and 1
+// on every frame when that sum is 0.
+SEQLOSS_HD inline double fit_gamma_normalised(double wg, double sum, double Tn) {
+  return sum == 0.0 ? 1.0 : Tn * wg / sum;
+}
+
 // L_n = beta ctc_n + lambda distill_n, the CTC term left out when beta = 0 (no 0 * inf).
 SEQLOSS_HD inline double dctc_total(double beta, double lambda, double ctc_n, double distill_n) {
   return (beta == 0.0 ? 0.0 : beta * ctc_n) + lambda * distill_n;

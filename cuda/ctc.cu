@@ -1,27 +1,33 @@
 // ctc.cu — CTC (Graves et al. 2006) with its gradient and posterior, the iterative-fitting modifications α and γ
-// (Li & Wang, Eq. 13–18), DCTC (Zhang et al., AAAI 2024) and the Viterbi alignment, on the GPU.
+// (Li & Wang, Eq. 13–18), DCTC (Zhang et al., AAAI 2024) and the Viterbi alignment, on the GPU. Which kernels a
+// call runs, and how, is its launch plan (plan.h, plan.cc); run_label_op launches the plan's steps in order.
 //
-// The logits are the big array; everything else works on per-sequence compact arrays (labels.h):
+// The logits are the big array; everything else works on per-sequence compact arrays (labels.h). Two pipelines:
+//
+// CTC, with or without the fit, in extended-range FP32 on every device ("CTC in extended-range FP32" below):
+// ctc32_stats (the one read of the logits before the gradient: row statistics, the xfloat32 emissions, the dense
+// gradient rows), shift, alpha32 / beta32 (rows in shared memory), then for the fit fit32_vsum, fit_batch_l,
+// fit_factor, fit32_rows and fit_gamma, and last ctc32_patch (the label's classes) or, with γ, ctc32_rows (whole
+// rows: ŵ_t scales them). No FP64 in any per-state or per-element step.
+//
+// DCTC and ctcAlign in FP64 log space:
 //  1. row_stats: one block per valid row (n, t < T_n): the row max m_t and r_t = ln Σ_k e^(s (x_tk − m_t)) (a
 //     fixed-tree block sum in double), and the gather of the sequence's compact classes relative to the frame's
 //     largest log-probability (csrc/numerics.h, README "Numerics at the extremes"): lp_tj = ρ = s (x_{t,u_j} − m_t)
 //     in double for logits (c_t = −r_t), x − max x for log-probs (c_t = max x), −∞ below −1e8. R holds r_t
 //     (logits) or c_t (log-probs), NaN for a frame with a NaN or +∞ (logits: or only −∞). shift_kernel then sums
-//     c_t per sequence (NaN for such a sequence): ln p(l|x) = ln p_ρ(l) + Σ_t c_t. The only full read of the logits
-//     before the gradient.
-//  2. alpha: one block per sequence, threads over the 2L + 1 states, frames in order: α_t(s) = lp_t(l'_s) +
-//     ln(e^α_{t−1}(s) + e^α_{t−1}(s−1) + [e^α_{t−1}(s−2)]) in double log space; ln p(l|x) = α_{T−1}(S−1) ⊕ α_{T−1}(S−2).
-//     Rows live in global memory (no cap on the label length), the previous row is L2-resident.
+//     c_t per sequence (NaN for such a sequence): ln p(l|x) = ln p_ρ(l) + Σ_t c_t.
+//  2. alpha: one block per sequence, threads over the 2L + 1 states, frames in order: the forward variable
+//     α_t(s) = lp_t(l'_s) + ln(e^α_{t−1}(s) + e^α_{t−1}(s−1) + [e^α_{t−1}(s−2)]) in double log space;
+//     ln p(l|x) = α_{T−1}(S−1) ⊕ α_{T−1}(S−2). Rows live in global memory (no cap on the label length).
 //  3. beta: one block per sequence, frames in reverse: β'_t(s) (emission at t excluded), γ_t(s) =
-//     e^(α_t(s) + β'_t(s) − ln p), normalised by the frame's own total, summed per compact class: the blank over the even states by a fixed-tree block
-//     sum, each label class over its states in state order (no atomics). y'_t goes to a compact buffer.
-//  4. (fit) α: V_k per compact class, batch sums per class in sequence order, factors (Eq. 15), each frame
-//     rescaled and renormalised (Eq. 16); γ: w_t = max(0, max_k (y'_tk − y_tk)) (Eq. 18), per-sequence weights
-//     ŵ_t = T_n w_t^γ / Σ w^γ (Eq. 17).
-//  5. rows: one block per row (n, t): the dense part of the gradient, scale·ŵ_t·softmax(x_t), then the label's
-//     classes in double, scale·ŵ_t·(y_tj − y'_tj); the posterior row. The only write of N·T·C values.
-// DCTC replaces 5 by a row kernel that also picks z*_t and the distillation term; ctcAlign runs 1 and the
-// max-product recursion (viterbi_kernel) with a backtrack in one thread per sequence.
+//     e^(α_t(s) + β'_t(s) − ln p), normalised by the frame's own total, summed per compact class: the blank over the
+//     even states by a fixed-tree block sum, each label class over its states in state order (no atomics). y'_t
+//     goes to a compact buffer.
+//  4. dctc_rows: one block per row, z*_t, the distillation term and the gradient row; dctc_losses per sequence.
+//     ctcAlign runs 1 and the max-product recursion (viterbi_kernel) with a backtrack in one thread per sequence.
+// (The forward variable α_t(s) is not the paper's α of the fit, the labels' share of y': the code calls that one
+// fit_alpha.)
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -265,31 +271,19 @@ __global__ void beta_kernel(Meta m, const double* __restrict__ lp, const double*
 
 // ---- 4. the iterative-fitting modifications (Li & Wang) -------------------------------------------------------
 
+// A double as a float-float pair (once per class or frame, for the FP32 pipeline's per-element work).
+__device__ inline void to_ff_pair(double v, float* hi, float* lo) {
+  const float h = static_cast<float>(v);
+  *hi = h;
+  *lo = static_cast<float>(v - static_cast<double>(h));
+}
+
 __device__ inline bool solvable(const Meta& m, const double* logp, int32_t n) {
   return m.S[n] > 0 && m.Tn[n] > 0 && logp[n] != neg_inf() && logp[n] == logp[n];
 }
 
 // A NaN or +∞ in a frame t < T_n (logits: or a frame of −∞): NaN loss and rows.
 __device__ inline bool nan_seq(const double* logp, int32_t n) { return logp[n] != logp[n]; }
-
-// Eq. 15: α N_k / V_k (labels), (1 − α) L / V_blank (blank), 0 where V_k = 0.
-__device__ inline double alpha_factor(double alpha, bool is_blank, double Nk, double L, double Vk) {
-  if (Vk == 0.0) return 0.0;
-  return is_blank ? (1.0 - alpha) * L / Vk : alpha * Nk / Vk;
-}
-
-// Eq. 13 per sequence and compact class: V = Σ_{t<T_n} y'_tj (frames in order).
-__global__ void fit_vsum_kernel(Meta m, const double* __restrict__ yp, double* __restrict__ V) {
-  const int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (g >= m.utotal) return;
-  const int32_t n = m.cseq[g];
-  const int64_t j = g - m.uoff[n];
-  const int32_t U = m.U[n], Tn = m.Tn[n];
-  const double* y = yp + m.yoff[n] + j;
-  double v = 0.0;
-  for (int32_t t = 0; t < Tn; ++t) v += y[static_cast<int64_t>(t) * U];
-  V[g] = v;
-}
 
 // L over the batch (Eq. 14's total), in sequence order; solvable sequences only.
 __global__ void fit_batch_l_kernel(Meta m, const double* __restrict__ logp, double* __restrict__ Lb) {
@@ -300,9 +294,10 @@ __global__ void fit_batch_l_kernel(Meta m, const double* __restrict__ logp, doub
 
 // The factor of every compact class (Eq. 15). Batch scope: one thread per class that occurs, summing V_k and N_k
 // over its (sequence, compact class) items in sequence order. Sequence scope: one thread per compact class.
+// fac32 (the FP32 pipeline; hi null otherwise): the factors also as float-float pairs.
 __global__ void fit_factor_kernel(Meta m, double alpha, int32_t scope, const double* __restrict__ logp,
-                                  const double* __restrict__ V, const double* __restrict__ Lb,
-                                  double* __restrict__ fac) {
+                                  const double* __restrict__ V, const double* __restrict__ Lb, double* __restrict__ fac,
+                                  FFArr fac32) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (scope == SEQLOSS_FIT_SCOPE_BATCH) {
     if (i >= m.nbclass) return;
@@ -314,52 +309,23 @@ __global__ void fit_factor_kernel(Meta m, double alpha, int32_t scope, const dou
       Vb += V[g];
       Nb += m.ncount[g];
     }
-    const double f = alpha_factor(alpha, c == m.blank, Nb, *Lb, Vb);
-    for (int32_t k = m.bstart[i]; k < m.bstart[i + 1]; ++k) fac[m.bitem[k]] = f;
+    const double f = num::fit_alpha_factor(alpha, c == m.blank, Nb, *Lb, Vb);
+    for (int32_t k = m.bstart[i]; k < m.bstart[i + 1]; ++k) {
+      fac[m.bitem[k]] = f;
+      if (fac32.hi != nullptr) to_ff_pair(f, &fac32.hi[m.bitem[k]], &fac32.lo[m.bitem[k]]);
+    }
   } else {
     if (i >= m.utotal) return;
     const int32_t n = m.cseq[i];
-    fac[i] = alpha_factor(alpha, i == m.uoff[n], m.ncount[i], m.L[n], V[i]);
-  }
-}
-
-// One warp per valid row: α (Eq. 16: y'_j ← f_j y'_j / Σ f y', 0 when the sum is 0) in place, and γ's
-// w_t = max(0, max_j (y'_tj − y_tj)) (Eq. 18; the classes outside the compact set only contribute −y ≤ 0).
-__global__ void fit_rows_kernel(Meta m, int32_t alpha_on, int32_t scope, const double* __restrict__ Lb,
-                                const double* __restrict__ logp, const double* __restrict__ lp,
-                                const double* __restrict__ R, const double* __restrict__ fac, double* __restrict__ yp,
-                                double* __restrict__ W) {
-  const int lane = threadIdx.x;
-  for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
-    const int32_t n = seq_of_row(m.roff, m.N, r);
-    if (!solvable(m, logp, n)) {
-      if (W != nullptr && lane == 0) W[r] = 0.0;
-      continue;
-    }
-    const int64_t t = r - m.roff[n];
-    const int32_t U = m.U[n];
-    double* y = yp + m.yoff[n] + t * U;
-    const double* e = lp + m.yoff[n] + t * U;
-    const double* f = fac + m.uoff[n];
-    const bool on = alpha_on != 0 && (scope == SEQLOSS_FIT_SCOPE_BATCH ? *Lb > 0.0 : m.L[n] > 0);
-    if (on) {
-      double sum = 0.0;
-      for (int j = lane; j < U; j += 32) sum += f[j] * y[j];
-      for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-      const double inv = sum == 0.0 ? 0.0 : 1.0 / sum;
-      for (int j = lane; j < U; j += 32) y[j] = y[j] * f[j] * inv;
-    }
-    if (W != nullptr) {
-      double w = 0.0;
-      for (int j = lane; j < U; j += 32) w = fmax(w, y[j] - exp(e[j] - R[r]));
-      for (int o = 16; o > 0; o >>= 1) w = fmax(w, __shfl_xor_sync(0xffffffffu, w, o));
-      if (lane == 0) W[r] = w;
-    }
+    fac[i] = num::fit_alpha_factor(alpha, i == m.uoff[n], m.ncount[i], m.L[n], V[i]);
+    if (fac32.hi != nullptr) to_ff_pair(fac[i], &fac32.hi[i], &fac32.lo[i]);
   }
 }
 
 // Eq. 17 per sequence: ŵ_t = T_n w_t^γ / Σ_{t'} w_t'^γ, 1 on every frame when the sum is 0.
-__global__ void fit_gamma_kernel(Meta m, const double* __restrict__ logp, double gamma, double* __restrict__ W) {
+// W32 (the FP32 pipeline; hi null otherwise): ŵ_t also as float-float pairs.
+__global__ void fit_gamma_kernel(Meta m, const double* __restrict__ logp, double gamma, double* __restrict__ W,
+                                 FFArr W32) {
   SEQLOSS_SHARED(double, sh, 33);
   const int32_t n = blockIdx.x;
   if (!solvable(m, logp, n)) return;
@@ -372,66 +338,9 @@ __global__ void fit_gamma_kernel(Meta m, const double* __restrict__ logp, double
     part += wg;
   }
   const double sum = block_sum(part, sh);
-  for (int t = threadIdx.x; t < Tn; t += blockDim.x) w[t] = sum == 0.0 ? 1.0 : static_cast<double>(Tn) * w[t] / sum;
-}
-
-// ---- 5. the gradient and posterior rows -----------------------------------------------------------------------
-
-// One block per row (n, t) of the N x T grid. grad = c·(softmax(x_t) − y'_t) with c = scale·ŵ_t, the label's
-// classes in double; −c·y'_t for log-probs (c·(e^(x_t) − y'_t) with `pytorch`, PyTorch's convention); posterior
-// y'_t. Zero rows for t ≥ T_n and unsolvable sequences.
-__global__ void ctc_rows_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M,
-                                const double* __restrict__ R, const double* __restrict__ lp,
-                                const double* __restrict__ yp, const double* __restrict__ logp,
-                                const double* __restrict__ W, int32_t mean, int32_t pytorch, float* __restrict__ grad,
-                                float* __restrict__ post) {
-  const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
-  const int64_t total = static_cast<int64_t>(m.N) * m.T;
-  for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
-    const int32_t n = static_cast<int32_t>(b / m.T);
-    const int64_t t = b - static_cast<int64_t>(n) * m.T;
-    const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
-    float* g = grad != nullptr ? grad + off : nullptr;
-    float* q = post != nullptr ? post + off : nullptr;
-    if (t >= m.Tn[n] || !solvable(m, logp, n)) {
-      const float v = t < m.Tn[n] && nan_seq(logp, n) ? NAN : 0.0f;
-      for (int k = threadIdx.x; k < m.C; k += blockDim.x) {
-        if (g != nullptr) g[k] = v;
-        if (q != nullptr) q[k] = v;
-      }
-      continue;
-    }
-    const int64_t r = m.roff[n] + t;
-    const int32_t U = m.U[n];
-    const int32_t* u = m.ucls + m.uoff[n];
-    const double* y = yp + m.yoff[n] + t * U;
-    const double* e = lp + m.yoff[n] + t * U;
-    const double scale = mean != 0 ? 1.0 / (static_cast<double>(m.N) * (m.L[n] > 1 ? m.L[n] : 1)) : 1.0;
-    const double c = scale * (W != nullptr ? W[r] : 1.0);
-    if (g != nullptr) {
-      const float* row = x + off;
-      if (logits) {
-        const float mx = M[r], lr = static_cast<float>(R[r]), cf = static_cast<float>(c);
-        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) - lr) * cf;
-      } else if (pytorch != 0) {
-        const float cf = static_cast<float>(c);
-        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf(row[k]) * cf;
-      } else {
-        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = 0.0f;
-      }
-      __syncthreads();
-      for (int j = threadIdx.x; j < U; j += blockDim.x) {
-        g[u[j]] = static_cast<float>(logits    ? c * (exp(e[j] - R[r]) - y[j])
-                                     : pytorch ? c * (exp(static_cast<double>(row[u[j]])) - y[j])
-                                               : -c * y[j]);
-      }
-    }
-    if (q != nullptr) {
-      for (int k = threadIdx.x; k < m.C; k += blockDim.x) q[k] = 0.0f;
-      __syncthreads();
-      for (int j = threadIdx.x; j < U; j += blockDim.x) q[u[j]] = static_cast<float>(y[j]);
-    }
-    __syncthreads();
+  for (int t = threadIdx.x; t < Tn; t += blockDim.x) {
+    w[t] = num::fit_gamma_normalised(w[t], sum, static_cast<double>(Tn));
+    if (W32.hi != nullptr) to_ff_pair(w[t], &W32.hi[m.roff[n] + t], &W32.lo[m.roff[n] + t]);
   }
 }
 
@@ -671,7 +580,7 @@ __global__ void dctc_losses_kernel(Meta m, const double* __restrict__ logp, cons
 
 // The reduction scale of sequence n in float: 1 / (N max(L_n, 1)) for mean, else 1.
 __device__ inline float reduction_scale32(const Meta& m, int32_t n, int32_t mean) {
-  return mean != 0 ? 1.0f / (static_cast<float>(m.N) * static_cast<float>(m.L[n] > 1 ? m.L[n] : 1)) : 1.0f;
+  return num::ctc_reduction_scale(mean != 0, static_cast<float>(m.N), static_cast<float>(m.L[n]));
 }
 
 __device__ inline xf32::X xget(const XArr& a, int64_t i) { return xf32::X{a.hi[i], a.lo[i], a.k[i]}; }
@@ -1018,6 +927,150 @@ __global__ void ctc32_patch_kernel(const float* __restrict__ x, Meta m, const fl
   }
 }
 
+// ---- the fit on the FP32 pipeline -------------------------------------------------------------------------------
+// The fit's per-class and per-frame arithmetic (V_k, the factors of Eq. 15, w_t^γ and Eq. 17's normalisation)
+// stays in double: it runs once per class or frame. Its per-element work — Eq. 16 on every compact value, Eq. 18's
+// max_k (y'_tk − y_tk) — is float-float, as the recursions.
+
+// Eq. 13 per sequence and compact class: V = Σ_{t<T_n} y'_tj (frames in order, float-float), to double.
+__global__ void fit32_vsum_kernel(Meta m, FFArr Y, double* __restrict__ V) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (g >= m.utotal) return;
+  const int32_t n = m.cseq[g];
+  const int64_t at = m.yoff[n] + (g - m.uoff[n]);
+  const int32_t U = m.U[n], Tn = m.Tn[n];
+  float h = 0.0f, l = 0.0f;
+  for (int32_t t = 0; t < Tn; ++t)
+    ff_add(h, l, Y.hi[at + static_cast<int64_t>(t) * U], Y.lo[at + static_cast<int64_t>(t) * U], &h, &l);
+  V[g] = static_cast<double>(h) + static_cast<double>(l);
+}
+
+// The float-float sum (and maximum) over a warp, in a fixed shuffle tree.
+__device__ inline void warp_sum_ff(float* h, float* l) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float oh = __shfl_xor_sync(0xffffffffu, *h, o), ol = __shfl_xor_sync(0xffffffffu, *l, o);
+    ff_add(*h, *l, oh, ol, h, l);
+  }
+}
+__device__ inline bool ff_less(float ah, float al, float bh, float bl) { return ah < bh || (ah == bh && al < bl); }
+__device__ inline void warp_max_ff(float* h, float* l) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float oh = __shfl_xor_sync(0xffffffffu, *h, o), ol = __shfl_xor_sync(0xffffffffu, *l, o);
+    if (ff_less(*h, *l, oh, ol)) {
+      *h = oh;
+      *l = ol;
+    }
+  }
+}
+
+// P_j = e^(ρ_j − r_t) of compact class j of row r as a float-float pair (ρ_j = x_j − m_t exactly).
+__device__ inline void softmax_ff(float xv, float mx, float rh, float rl, float* ph, float* pl) {
+  float ah, al;
+  two_diff(xv, mx, &ah, &al);
+  ff_add(ah, al, -rh, -rl, &ah, &al);
+  xf32::to_ff(xf32::exp_ff(ah, al), ph, pl);
+}
+
+// One warp per valid row: α (Eq. 16: y'_j ← f_j y'_j / Σ f y', 0 when the sum is 0) in place, and γ's
+// w_t = max(0, max_j (y'_tj − y_tj)) (Eq. 18; the classes outside the compact set only contribute −y ≤ 0) into W.
+__global__ void fit32_rows_kernel(const float* __restrict__ x, Meta m, int32_t alpha_on, int32_t scope,
+                                  const double* __restrict__ Lb, const int32_t* __restrict__ status,
+                                  const float* __restrict__ M, FFArr R32, FFArr fac, FFArr Y, double* __restrict__ W) {
+  const int lane = threadIdx.x;
+  for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
+    const int32_t n = seq_of_row(m.roff, m.N, r);
+    if (status[n] != kSolved || m.S[n] == 0) {
+      if (W != nullptr && lane == 0) W[r] = 0.0;
+      continue;
+    }
+    const int64_t t = r - m.roff[n];
+    const int32_t U = m.U[n];
+    const int64_t yt = m.yoff[n] + t * U, f0 = m.uoff[n];
+    const bool on = alpha_on != 0 && (scope == SEQLOSS_FIT_SCOPE_BATCH ? *Lb > 0.0 : m.L[n] > 0);
+    if (on) {
+      float sh = 0.0f, sl = 0.0f;
+      for (int j = lane; j < U; j += 32) {
+        float ph, pl;
+        ff_mul(fac.hi[f0 + j], fac.lo[f0 + j], Y.hi[yt + j], Y.lo[yt + j], &ph, &pl);
+        ff_add(sh, sl, ph, pl, &sh, &sl);
+      }
+      warp_sum_ff(&sh, &sl);
+      float ih = 0.0f, il = 0.0f;
+      if (sh != 0.0f) ff_recip(sh, sl, &ih, &il);
+      for (int j = lane; j < U; j += 32) {
+        float ph, pl;
+        ff_mul(fac.hi[f0 + j], fac.lo[f0 + j], Y.hi[yt + j], Y.lo[yt + j], &ph, &pl);
+        ff_mul(ph, pl, ih, il, &Y.hi[yt + j], &Y.lo[yt + j]);
+      }
+    }
+    if (W != nullptr) {
+      const int32_t* u = m.ucls + m.uoff[n];
+      const float* row = x + row_offset(m.layout, n, t, m.N, m.T, m.C);
+      float wh = 0.0f, wl = 0.0f;
+      for (int j = lane; j < U; j += 32) {
+        float ph, pl, dh, dl;
+        softmax_ff(row[u[j]], M[r], R32.hi[r], R32.lo[r], &ph, &pl);
+        ff_add(Y.hi[yt + j], Y.lo[yt + j], -ph, -pl, &dh, &dl);
+        if (ff_less(wh, wl, dh, dl)) {
+          wh = dh;
+          wl = dl;
+        }
+      }
+      warp_max_ff(&wh, &wl);
+      if (lane == 0) W[r] = static_cast<double>(wh) + static_cast<double>(wl);
+    }
+  }
+}
+
+// One block per row (n, t) of the N x T grid, for γ (the weight ŵ_t scales the whole row): the gradient
+// c·(softmax(x_t) − y'_t) with c = scale·ŵ_t, the dense part in float, the label's classes in float-float; the
+// posterior's label classes y'_t (ctc32_stats wrote its zeros). Rows t >= T_n and rows of unsolved sequences filled
+// as ctc32_patch does.
+__global__ void ctc32_rows_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M, FFArr R32, FFArr Y,
+                                  FFArr W32, const int32_t* __restrict__ status, int32_t mean, float* __restrict__ grad,
+                                  float* __restrict__ post) {
+  const int64_t total = static_cast<int64_t>(m.N) * m.T;
+  for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
+    const int32_t n = static_cast<int32_t>(b / m.T);
+    const int64_t t = b - static_cast<int64_t>(n) * m.T;
+    const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
+    float* g = grad != nullptr ? grad + off : nullptr;
+    float* q = post != nullptr ? post + off : nullptr;
+    const int32_t st = status[n];
+    if (t >= m.Tn[n] || st != kSolved) {
+      const float v = t < m.Tn[n] && st == kNaN ? NAN : 0.0f;
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) {
+        if (g != nullptr) g[k] = v;
+        if (q != nullptr) q[k] = v;
+      }
+      continue;
+    }
+    const int64_t r = m.roff[n] + t;
+    const int32_t U = m.U[n];
+    const int32_t* u = m.ucls + m.uoff[n];
+    const int64_t yt = m.yoff[n] + t * U;
+    const float* row = x + off;
+    const float mx = M[r], rh = R32.hi[r], rl = R32.lo[r];
+    float ch, cl;  // c = scale·ŵ_t
+    ff_mul(W32.hi[r], W32.lo[r], reduction_scale32(m, n, mean), 0.0f, &ch, &cl);
+    if (g != nullptr) {
+      for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) - rh) * ch;
+      __syncthreads();
+      for (int j = threadIdx.x; j < U; j += blockDim.x) {
+        float ph, pl, dh, dl;
+        softmax_ff(row[u[j]], mx, rh, rl, &ph, &pl);
+        ff_add(ph, pl, -Y.hi[yt + j], -Y.lo[yt + j], &dh, &dl);
+        ff_mul(dh, dl, ch, cl, &dh, &dl);
+        g[u[j]] = dh + dl;
+      }
+    }
+    if (q != nullptr) {
+      for (int j = threadIdx.x; j < U; j += blockDim.x) q[u[j]] = Y.hi[yt + j] + Y.lo[yt + j];
+    }
+    __syncthreads();
+  }
+}
+
 // ---- host side ------------------------------------------------------------------------------------------------
 
 inline Meta device_meta(const seqloss_problem& p, const LabelPlan& q, const Packed& k, const unsigned char* d) {
@@ -1115,19 +1168,19 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
       case Kernel::kShift: SEQLOSS_LAUNCH(shift_kernel, g, th, st, m, b.R, b.shift); break;
       case Kernel::kAlpha: SEQLOSS_LAUNCH(alpha_kernel, g, th, st, m, b.lp, b.shift, b.A, b.logp); break;
       case Kernel::kBeta: SEQLOSS_LAUNCH(beta_kernel, g, th, st, m, b.lp, b.A, b.logp, b.yp, b.work); break;
-      case Kernel::kFitVsum: SEQLOSS_LAUNCH(fit_vsum_kernel, g, th, st, m, b.yp, b.V); break;
       case Kernel::kFitBatchL: SEQLOSS_LAUNCH(fit_batch_l_kernel, g, th, st, m, b.logp, b.Lb); break;
       case Kernel::kFitFactor:
-        SEQLOSS_LAUNCH(fit_factor_kernel, g, th, st, m, prm.fit_alpha, prm.fit_scope, b.logp, b.V, b.Lb, b.fac);
+        SEQLOSS_LAUNCH(fit_factor_kernel, g, th, st, m, prm.fit_alpha, prm.fit_scope, b.logp, b.V, b.Lb, b.fac,
+                       b.fac32);
         break;
-      case Kernel::kFitRows:
-        SEQLOSS_LAUNCH(fit_rows_kernel, g, th, st, m, b.w.fit_alpha ? 1 : 0, prm.fit_scope, b.Lb, b.logp, b.lp, b.R,
-                       b.fac, b.yp, b.W);
+      case Kernel::kFitGamma: SEQLOSS_LAUNCH(fit_gamma_kernel, g, th, st, m, b.logp, prm.fit_gamma, b.W, b.W32); break;
+      case Kernel::kFit32Vsum: SEQLOSS_LAUNCH(fit32_vsum_kernel, g, th, st, m, b.Y32, b.V); break;
+      case Kernel::kFit32Rows:
+        SEQLOSS_LAUNCH(fit32_rows_kernel, g, th, st, x, m, b.w.fit_alpha ? 1 : 0, prm.fit_scope, b.Lb, b.status, b.M,
+                       b.R32, b.fac32, b.Y32, b.W);
         break;
-      case Kernel::kFitGamma: SEQLOSS_LAUNCH(fit_gamma_kernel, g, th, st, m, b.logp, prm.fit_gamma, b.W); break;
-      case Kernel::kCtcRows:
-        SEQLOSS_LAUNCH(ctc_rows_kernel, g, th, st, x, m, b.M, b.R, b.lp, b.yp, b.logp, b.W, prm.mean, prm.pytorch, grad,
-                       post);
+      case Kernel::kCtc32Rows:
+        SEQLOSS_LAUNCH(ctc32_rows_kernel, g, th, st, x, m, b.M, b.R32, b.Y32, b.W32, b.status, prm.mean, grad, post);
         break;
       case Kernel::kViterbi: SEQLOSS_LAUNCH(viterbi_kernel, g, th, st, m, b.lp, b.shift, b.D, b.path, b.score); break;
       case Kernel::kDctcRows:

@@ -13,12 +13,9 @@ const char* kernel_name(Kernel k) {
     case Kernel::kShift: return "shift_kernel";
     case Kernel::kAlpha: return "alpha_kernel";
     case Kernel::kBeta: return "beta_kernel";
-    case Kernel::kFitVsum: return "fit_vsum_kernel";
     case Kernel::kFitBatchL: return "fit_batch_l_kernel";
     case Kernel::kFitFactor: return "fit_factor_kernel";
-    case Kernel::kFitRows: return "fit_rows_kernel";
     case Kernel::kFitGamma: return "fit_gamma_kernel";
-    case Kernel::kCtcRows: return "ctc_rows_kernel";
     case Kernel::kViterbi: return "viterbi_kernel";
     case Kernel::kDctcRows: return "dctc_rows_kernel";
     case Kernel::kDctcLosses: return "dctc_losses_kernel";
@@ -31,6 +28,9 @@ const char* kernel_name(Kernel k) {
     case Kernel::kAlpha32: return "alpha32_kernel";
     case Kernel::kBeta32: return "beta32_kernel";
     case Kernel::kCtc32Patch: return "ctc32_patch_kernel";
+    case Kernel::kFit32Vsum: return "fit32_vsum_kernel";
+    case Kernel::kFit32Rows: return "fit32_rows_kernel";
+    case Kernel::kCtc32Rows: return "ctc32_rows_kernel";
   }
   return "?";
 }
@@ -89,11 +89,12 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
       big += static_cast<double>(q.S[static_cast<size_t>(n)]) * q.Tn[static_cast<size_t>(n)];
   }
   const double dense = (w.grad ? 1 : 0) + (w.post ? 1 : 0);
+  const double dense_stats = (w.grad && !w.fit_gamma ? 1 : 0) + (w.post ? 1 : 0);  // what ctc32_stats writes
   // xfloat32 values (emissions, the lattice, rows) are 12 bytes, float-float pairs (r_t, y', γ) 8.
   if (q.rows > 0) {
     Step& s = plan->add(Kernel::kCtc32Stats, row_grid(q.rows), block_threads(p.classes, kRowThreads));
     s.shared = (66 + 1) * 4;
-    s.bytes = 4 * R * C * (1 + dense) + 20 * R + 16 * Y;
+    s.bytes = 4 * R * C * (1 + dense_stats) + 20 * R + 16 * Y;
     s.fp64_other = R * (kFp64Log + 5);  // r_t = ln(hi + lo) in double, once per row (thread 0)
   }
   {
@@ -108,15 +109,52 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
     s.bytes = 12 * A + 12 * Y + 5 * St + 24 * big + 16 * N;
     s.fp64_other = N * (kFp64Log + 6);  // ln p per sequence
   }
-  if (w.grad || w.post) {
+  if (!(w.grad || w.post)) return;
+  {
     Step& b = plan->add(Kernel::kBeta32, p.batch, seq_threads);
     b.shared = 8 * 4 * kRowCap + 132 * 4 + 12;
     b.bytes = 12 * A + 12 * Y + 8 * Y + 5 * St + 40 * big + 4 * N;
-    Step& s = plan->add(Kernel::kCtc32Patch, row_grid((static_cast<int64_t>(NT) + kPatchRows - 1) / kPatchRows),
-                        32 * kPatchRows);
-    // The rows t >= T_n filled; the label's classes patched: x and y' read, the values written.
-    s.bytes = 4 * (NT - R) * C * dense + 12 * R + 4 * NT + 8 * Y + (w.grad ? 8 * Y : 0) + (w.post ? 4 * Y : 0);
   }
+  // The fit (Li & Wang): its per-class and per-frame arithmetic in double, its per-element work in float-float.
+  const double Ut = static_cast<double>(q.utotal);
+  if (w.fit_alpha && q.utotal > 0) {
+    Step& v = plan->add(Kernel::kFit32Vsum, grid_for(q.utotal, 128), 128);
+    v.bytes = 8 * Y + 8 * Ut;
+    v.fp64_other = 3 * Ut;
+    if (w.batch_scope) {
+      Step& b = plan->add(Kernel::kFitBatchL, 1, 1);
+      b.bytes = 12 * N;
+      b.fp64_other = 3 * N;
+    }
+    const int64_t items = w.batch_scope ? static_cast<int64_t>(q.bclass.size()) : q.utotal;
+    if (items > 0) {
+      Step& f = plan->add(Kernel::kFitFactor, grid_for(items, 128), 128);
+      f.bytes = 16 * Ut + 4 * Ut + 8 * Ut;
+      f.fp64_other = 10 * Ut;
+    }
+  }
+  if ((w.fit_alpha || w.fit_gamma) && q.rows > 0) {
+    Step& s = plan->add(Kernel::kFit32Rows, row_grid(q.rows), 32);
+    s.bytes = 4 * N + (w.fit_alpha ? 24 * Y : 0) + (w.fit_gamma ? 8 * Y + 4 * Y + 20 * R : 0);
+    s.fp64_other = w.fit_gamma ? 2 * R : 0;  // w_t to double
+    if (w.fit_gamma) {
+      Step& g = plan->add(Kernel::kFitGamma, p.batch, block_threads(p.time, kSeqThreads));
+      g.shared = kSharedSumD;
+      g.bytes = 32 * R + 8 * R;
+      g.fp64_other = R * (kFp64Exp + kFp64Log + 12) + N * fp64_block_sum(g.threads);
+    }
+  }
+  if (w.fit_gamma) {
+    // γ scales whole rows: the dense part is written here, once, from the second read of the logits.
+    Step& s = plan->add(Kernel::kCtc32Rows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
+    s.bytes =
+        4 * R * C + 4 * NT * C + 4 * (NT - R) * C * (w.post ? 1 : 0) + 20 * R + 4 * NT + 16 * Y + (w.post ? 4 * Y : 0);
+    return;
+  }
+  Step& s = plan->add(Kernel::kCtc32Patch, row_grid((static_cast<int64_t>(NT) + kPatchRows - 1) / kPatchRows),
+                      32 * kPatchRows);
+  // The rows t >= T_n filled; the label's classes patched: x and y' read, the values written.
+  s.bytes = 4 * (NT - R) * C * dense + 12 * R + 4 * NT + 8 * Y + (w.grad ? 8 * Y : 0) + (w.post ? 4 * Y : 0);
 }
 
 // Everything else, with the recursions in FP64 log space.
@@ -124,7 +162,7 @@ void plan_fp64(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q
   LaunchPlan& plan = *plan_out;
   const double N = p.batch, NT = N * p.time, NTC = NT * p.classes, C = p.classes;
   const double R = static_cast<double>(q.rows), Y = static_cast<double>(q.ytotal), A = static_cast<double>(q.atotal);
-  const double St = static_cast<double>(q.stotal), Ut = static_cast<double>(q.utotal);
+  const double St = static_cast<double>(q.stotal);
   const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
   plan.precision = 64;
 
@@ -158,45 +196,6 @@ void plan_fp64(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q
     s.bytes = 8 * A + 16 * Y + 32 * A;
     s.fp64_state = (kFp64LogSum3 + kFp64Exp + 5) * A + Y;
     s.fp64_other = R * (2 * fp64_block_sum(seq_threads) + 2);
-  }
-  // 4. The iterative-fitting modifications (Li & Wang).
-  if (w.fit_alpha && q.utotal > 0) {
-    Step& v = plan.add(Kernel::kFitVsum, grid_for(q.utotal, 128), 128);
-    v.bytes = 8 * Y + 8 * Ut;
-    v.fp64_state = Y;
-    if (w.batch_scope) {
-      Step& b = plan.add(Kernel::kFitBatchL, 1, 1);
-      b.bytes = 8 * N + 4 * N;
-      b.fp64_other = 3 * N;
-    }
-    const int64_t items = w.batch_scope ? static_cast<int64_t>(q.bclass.size()) : q.utotal;
-    if (items > 0) {
-      Step& f = plan.add(Kernel::kFitFactor, grid_for(items, 128), 128);
-      f.bytes = 16 * Ut + 4 * Ut;
-      f.fp64_other = 6 * Ut;
-    }
-  }
-  if ((w.fit_alpha || w.fit_gamma) && q.rows > 0) {
-    Step& s = plan.add(Kernel::kFitRows, row_grid(q.rows), 32);
-    s.bytes = (w.fit_alpha ? 16 * Y + 8 * Ut : 0) + (w.fit_gamma ? 8 * Y + 16 * R : 0);
-    s.fp64_state = (w.fit_alpha ? 4 * Y : 0) + (w.fit_gamma ? (kFp64Exp + 3) * Y : 0);
-    s.fp64_other = R * ((w.fit_alpha ? 20 : 0) + (w.fit_gamma ? 10 : 0));
-    if (w.fit_gamma) {
-      Step& g = plan.add(Kernel::kFitGamma, p.batch, block_threads(p.time, kSeqThreads));
-      g.shared = kSharedSumD;
-      g.bytes = 32 * R;
-      g.fp64_other = R * (kFp64Exp + kFp64Log + 8) + N * fp64_block_sum(g.threads);
-    }
-  }
-  // 5. The dense rows: the logits read again, the gradient (and posterior) written once, the U classes patched.
-  if (!w.dctc && !w.viterbi && (w.grad || w.post)) {
-    Step& s = plan.add(Kernel::kCtcRows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
-    s.bytes = 12 * R + 8 * Y;
-    if (w.grad) s.bytes += 4 * R * C + 4 * NTC + 4 * Y + 8 * Y;
-    if (w.post) s.bytes += 4 * NTC + 4 * Y;
-    if (w.fit_gamma) s.bytes += 8 * R;
-    s.fp64_state = (w.grad ? (kFp64Exp + 4) * Y : 0) + (w.post ? Y : 0);
-    s.fp64_other = 6 * R;
   }
   if (w.viterbi) {
     Step& s = plan.add(Kernel::kViterbi, p.batch, seq_threads);

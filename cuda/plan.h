@@ -99,12 +99,9 @@ enum class Kernel : int32_t {
   kShift,
   kAlpha,
   kBeta,
-  kFitVsum,
   kFitBatchL,
   kFitFactor,
-  kFitRows,
   kFitGamma,
-  kCtcRows,
   kViterbi,
   kDctcRows,
   kDctcLosses,
@@ -117,6 +114,9 @@ enum class Kernel : int32_t {
   kAlpha32,
   kBeta32,
   kCtc32Patch,
+  kFit32Vsum,
+  kFit32Rows,
+  kCtc32Rows,
 };
 
 // The kernel's function name in ctc.cu / ace.cu.
@@ -164,8 +164,8 @@ struct LabelWants {
   bool grad = false, post = false, fit_alpha = false, fit_gamma = false, batch_scope = false;
   bool viterbi = false, dctc = false, host = false;
   bool beta() const { return dctc ? (grad || !viterbi) : (grad || post); }
-  // Plain CTC runs the FP32 pipeline (ctc.cu, "CTC in extended-range FP32"), on every device.
-  bool fp32() const { return !dctc && !viterbi && !fit_alpha && !fit_gamma; }
+  // CTC (with or without the fit) runs the FP32 pipeline (ctc.cu, "CTC in extended-range FP32"), on every device.
+  bool fp32() const { return !dctc && !viterbi; }
 };
 
 LabelWants ctc_wants(const seqloss_ctc_options& o, int32_t memory, bool grad, bool post);
@@ -204,6 +204,7 @@ struct LabelBuffers {
   FFArr R32{}, Y32{};
   float* work32 = nullptr;
   int32_t* status = nullptr;
+  FFArr fac32{}, W32{};
 
   size_t carve(unsigned char* base, const seqloss_problem& p, const LabelPlan& q, size_t meta_bytes) {
     Carver c(base);
@@ -224,6 +225,16 @@ struct LabelBuffers {
       if (w.grad || w.post) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
       work32 = q.smax > kRowCap ? c.take<float>(8 * q.stotal) : nullptr;
       status = c.take<int32_t>(p.batch);
+      if (w.fit_alpha) {
+        V = c.take<double>(q.utotal);
+        fac = c.take<double>(q.utotal);
+        fac32 = FFArr{c.take<float>(q.utotal), c.take<float>(q.utotal)};
+        Lb = c.take<double>(1);
+      }
+      if (w.fit_gamma) {
+        W = c.take<double>(q.rows);
+        W32 = FFArr{c.take<float>(q.rows), c.take<float>(q.rows)};
+      }
       return c.used();
     }
     M = c.take<float>(q.rows);
@@ -234,10 +245,6 @@ struct LabelBuffers {
     work = beta ? c.take<double>(3 * q.stotal) : nullptr;
     logp = c.take<double>(p.batch);
     shift = c.take<double>(p.batch);
-    V = w.fit_alpha ? c.take<double>(q.utotal) : nullptr;
-    fac = w.fit_alpha ? c.take<double>(q.utotal) : nullptr;
-    Lb = w.fit_alpha ? c.take<double>(1) : nullptr;
-    W = w.fit_gamma ? c.take<double>(q.rows) : nullptr;
     D = w.viterbi ? c.take<double>(q.atotal) : nullptr;
     path = w.viterbi ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
     score = w.viterbi ? c.take<double>(p.batch) : nullptr;

@@ -89,24 +89,48 @@ describe.runIf(native.ok)('the CUDA launch plan', () => {
     expect(kernels(plan(OP.ctc, p, ctc(), 0))).toEqual(['ctc32_stats_kernel', 'shift_kernel', 'alpha32_kernel']);
   });
 
-  it('the fit and DCTC keep the FP64 log-space recursions (precision 64)', () => {
+  it('the fit runs on the FP32 pipeline too; DCTC keeps the FP64 log-space recursions (precision 64)', () => {
     const p = problem(2, 10, 6, [3, 2]);
-    const fit = plan(OP.ctc, p, ctc(0.5, 0), 1);
-    expect(fit.precision).toBe(64);
-    expect(kernels(fit).slice(0, 4)).toEqual(['row_stats_kernel', 'shift_kernel', 'alpha_kernel', 'beta_kernel']);
-    expect(total(fit, 'fp64State')).toBeGreaterThan(0);
+    const fit = plan(OP.ctc, p, ctc(0.5, 1), 1);
+    expect(fit.precision).toBe(32);
+    expect(kernels(fit)).toEqual([
+      'ctc32_stats_kernel',
+      'shift_kernel',
+      'alpha32_kernel',
+      'beta32_kernel',
+      'fit32_vsum_kernel',
+      'fit_batch_l_kernel',
+      'fit_factor_kernel',
+      'fit32_rows_kernel',
+      'fit_gamma_kernel',
+      'ctc32_rows_kernel',
+    ]);
+    expect(total(fit, 'fp64State') + total(fit, 'fp64Element')).toBe(0);
+    // α alone: the dense rows from the one read, the label's classes patched.
+    expect(kernels(plan(OP.ctc, p, ctc(0.5, 0), 1)).at(-1)).toBe('ctc32_patch_kernel');
+    const dctc = plan(
+      OP.dctc,
+      p,
+      { reduction: REDUCTION.mean, zeroInfinity: 0, alignment: 0, lambda: 0.01, ctcWeight: 1, scale: 1, margin: 0 },
+      1,
+    );
+    expect(dctc.precision).toBe(64);
+    expect(kernels(dctc)).toEqual([
+      'row_stats_kernel',
+      'shift_kernel',
+      'alpha_kernel',
+      'beta_kernel',
+      'dctc_rows_kernel',
+      'dctc_losses_kernel',
+    ]);
+    expect(total(dctc, 'fp64State')).toBeGreaterThan(0);
   });
 
-  it('the posterior adds its dense write; the fit adds its kernels; ctcAlign runs no backward', () => {
+  it('the posterior adds its dense write; ctcAlign runs no backward; ACE its five kernels', () => {
     const p = problem(2, 10, 6, [3, 2]);
     const g = plan(OP.ctc, p, ctc(), 1);
     const gp = plan(OP.ctc, p, ctc(), 3);
     expect(total(gp, 'bytes') - total(g, 'bytes')).toBeGreaterThanOrEqual(4 * g.elements);
-    const fit = plan(OP.ctc, p, ctc(0.5, 1), 1);
-    expect(kernels(fit)).toEqual(
-      expect.arrayContaining(['fit_vsum_kernel', 'fit_batch_l_kernel', 'fit_factor_kernel', 'fit_rows_kernel']),
-    );
-    expect(kernels(fit)).toContain('fit_gamma_kernel');
     expect(kernels(plan(OP.align, p, null, 0))).toEqual(['row_stats_kernel', 'shift_kernel', 'viterbi_kernel']);
     const ace = plan(OP.ace, p, { reduction: REDUCTION.mean, variant: 0, eps: 1e-10 }, 1);
     expect(kernels(ace)).toEqual([

@@ -86,7 +86,8 @@ struct CtcJob {
 };
 
 SEQLOSS_INLINE double reduction_scale(const seqloss_problem& p, int32_t reduction, int64_t L) {
-  return reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / (static_cast<double>(p.batch) * std::max<int64_t>(L, 1)) : 1.0;
+  return num::ctc_reduction_scale(reduction == SEQLOSS_REDUCTION_MEAN, static_cast<double>(p.batch),
+                                  static_cast<double>(L));
 }
 
 // Zero rows [t0, t1) of grad and posterior (when requested).
@@ -320,7 +321,7 @@ SEQLOSS_INLINE bool fit_prepare(const CtcJob& job, int64_t n, const FitSlot& w) 
       const double* vn = fs.Vn + fs.coff[n];
       const double* nn = fs.Nn + fs.coff[n];
       for (int64_t j = 0; alpha && j < U; ++j) {
-        w.g[j] = fit::alpha_factor(o.fit_alpha, j == 0, nn[j], static_cast<double>(L), vn[j]);
+        w.g[j] = fit::fit_alpha_factor(o.fit_alpha, j == 0, nn[j], static_cast<double>(L), vn[j]);
       }
     }
     fill<double>(w.g, U, UP, 0.0);
@@ -339,7 +340,7 @@ SEQLOSS_INLINE bool fit_prepare(const CtcJob& job, int64_t n, const FitSlot& w) 
     }
     double wsum = 0.0;
     for (int64_t t = 0; t < Tn; ++t) wsum += cw[t];
-    for (int64_t t = 0; t < Tn; ++t) cw[t] = scale * fit::gamma_normalised(cw[t], wsum, Tn);
+    for (int64_t t = 0; t < Tn; ++t) cw[t] = scale * fit::fit_gamma_normalised(cw[t], wsum, static_cast<double>(Tn));
   } else {
     for (int64_t t = 0; t < Tn; ++t) cw[t] = scale;
   }
@@ -520,7 +521,7 @@ void ctc(const seqloss_problem& p, const seqloss_ctc_options& o, int threads, co
           Lb += p.target_lengths[n];
         }
         for (int64_t k = 0; k < p.classes; ++k) {
-          fs.f[k] = fit::alpha_factor(o.fit_alpha, k == p.blank, fs.Nk[k], Lb, fs.V[k]);
+          fs.f[k] = fit::fit_alpha_factor(o.fit_alpha, k == p.blank, fs.Nk[k], Lb, fs.V[k]);
         }
         job.fit_L = Lb;
       };

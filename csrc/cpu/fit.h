@@ -11,18 +11,14 @@
 #include "cpu/rows.h"
 #include "cpu/vmath.h"
 #include "cpu/xfloat.h"
+#include "numerics.h"
 
 namespace seqloss {
 namespace cpu {
 namespace fit {
 
-// Eq. 15: the factor of class k over a scope, from V_k = sum_t y'_tk (Eq. 13), N_k = occurrences of label k
-// (Eq. 14) and L = sum_{k != blank} N_k:  f_k = alpha N_k / V_k (k != blank),  f_blank = (1 - alpha) L / V_blank,
-// and 0 where V_k = 0. (A scope with L = 0 is left unchanged: the caller does not call this.)
-inline double alpha_factor(double alpha, bool is_blank, double Nk, double L, double Vk) {
-  if (Vk == 0.0) return 0.0;
-  return is_blank ? (1.0 - alpha) * L / Vk : alpha * Nk / Vk;
-}
+// Eq. 15: num::fit_alpha_factor (csrc/numerics.h, shared with the CUDA backend).
+using num::fit_alpha_factor;
 
 // Eq. 15-16 on one frame: y''_k = f_k y'_k, then y'_k <- y''_k / sum_k' y''_k' (left 0 when that sum is 0).
 // f is padded with zeros.
@@ -49,11 +45,8 @@ SEQLOSS_INLINE double gamma_power(double w, double gamma) {
   return xf::to_double(m, k);
 }
 
-// Eq. 17 with the per-sequence normalisation: w^_t = T_n w_t^gamma / sum_{t' < T_n} w_t'^gamma, and 1 for every
-// frame when that sum is 0. The gradient row is then w^_t (y_t - y'_t).
-SEQLOSS_INLINE double gamma_normalised(double wg, double sum, int64_t Tn) {
-  return sum == 0.0 ? 1.0 : static_cast<double>(Tn) * wg / sum;
-}
+// Eq. 17's normalisation: num::fit_gamma_normalised.
+using num::fit_gamma_normalised;
 
 }  // namespace fit
 }  // namespace cpu
