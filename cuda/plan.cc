@@ -31,6 +31,7 @@ const char* kernel_name(Kernel k) {
     case Kernel::kFit32Vsum: return "fit32_vsum_kernel";
     case Kernel::kFit32Rows: return "fit32_rows_kernel";
     case Kernel::kCtc32Rows: return "ctc32_rows_kernel";
+    case Kernel::kDctc32Rows: return "dctc32_rows_kernel";
   }
   return "?";
 }
@@ -89,7 +90,7 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
       big += static_cast<double>(q.S[static_cast<size_t>(n)]) * q.Tn[static_cast<size_t>(n)];
   }
   const double dense = (w.grad ? 1 : 0) + (w.post ? 1 : 0);
-  const double dense_stats = (w.grad && !w.fit_gamma ? 1 : 0) + (w.post ? 1 : 0);  // what ctc32_stats writes
+  const double dense_stats = (w.grad && !w.fit_gamma && !w.dctc ? 1 : 0) + (w.post ? 1 : 0);  // ctc32_stats writes
   // xfloat32 values (emissions, the lattice, rows) are 12 bytes, float-float pairs (r_t, y', γ) 8.
   if (q.rows > 0) {
     Step& s = plan->add(Kernel::kCtc32Stats, row_grid(q.rows), block_threads(p.classes, kRowThreads));
@@ -109,11 +110,22 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
     s.bytes = 12 * A + 12 * Y + 5 * St + 24 * big + 16 * N;
     s.fp64_other = N * (kFp64Log + 6);  // ln p per sequence
   }
-  if (!(w.grad || w.post)) return;
+  if (!(w.grad || w.post || w.dctc)) return;
   {
     Step& b = plan->add(Kernel::kBeta32, p.batch, seq_threads);
     b.shared = 8 * 4 * kRowCap + 132 * 4 + 12;
     b.bytes = 12 * A + 12 * Y + 8 * Y + 5 * St + 40 * big + 4 * N;
+  }
+  if (w.dctc) {
+    // DCTC: z*, the distillation term and the gradient row per frame (the logits' second read); the losses.
+    Step& s = plan->add(Kernel::kDctc32Rows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
+    s.shared = 2 * 4 + 66 * 4 + 8 * 4 + 4 * 8;
+    s.bytes = 4 * R * C + 20 * R + 8 * Y + 4 * Y + 4 * NT + 8 * R + (w.grad ? 4 * NT * C : 0);
+    s.fp64_other = R * (3 * kFp64Exp + 2 * kFp64Log + 40);  // the distillation terms, once per row (thread 0)
+    Step& l = plan->add(Kernel::kDctcLosses, grid_for(p.batch, 128), 128);
+    l.bytes = 8 * R + 24 * N + 16 * N;
+    l.fp64_other = R + 12 * N;
+    return;
   }
   // The fit (Li & Wang): its per-class and per-frame arithmetic in double, its per-element work in float-float.
   const double Ut = static_cast<double>(q.utotal);

@@ -117,6 +117,7 @@ enum class Kernel : int32_t {
   kFit32Vsum,
   kFit32Rows,
   kCtc32Rows,
+  kDctc32Rows,
 };
 
 // The kernel's function name in ctc.cu / ace.cu.
@@ -164,8 +165,9 @@ struct LabelWants {
   bool grad = false, post = false, fit_alpha = false, fit_gamma = false, batch_scope = false;
   bool viterbi = false, dctc = false, host = false;
   bool beta() const { return dctc ? (grad || !viterbi) : (grad || post); }
-  // CTC (with or without the fit) runs the FP32 pipeline (ctc.cu, "CTC in extended-range FP32"), on every device.
-  bool fp32() const { return !dctc && !viterbi; }
+  // CTC (with or without the fit) and DCTC but for its 'viterbi' alignment run the FP32 pipeline (ctc.cu, "CTC in
+  // extended-range FP32"), on every device; ctcAlign and DCTC 'viterbi' the FP64 log-space kernels.
+  bool fp32() const { return !viterbi; }
 };
 
 LabelWants ctc_wants(const seqloss_ctc_options& o, int32_t memory, bool grad, bool post);
@@ -222,9 +224,14 @@ struct LabelBuffers {
       R32 = FFArr{c.take<float>(q.rows), c.take<float>(q.rows)};
       E = XArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal), c.take<int32_t>(q.ytotal)};
       A32 = XArr{c.take<float>(q.atotal), c.take<float>(q.atotal), c.take<int32_t>(q.atotal)};
-      if (w.grad || w.post) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
+      if (w.grad || w.post || w.dctc) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
       work32 = q.smax > kRowCap ? c.take<float>(8 * q.stotal) : nullptr;
       status = c.take<int32_t>(p.batch);
+      if (w.dctc) {
+        align = c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time);
+        CE = c.take<double>(q.rows);
+        dout = c.take<double>(3 * static_cast<int64_t>(p.batch));
+      }
       if (w.fit_alpha) {
         V = c.take<double>(q.utotal);
         fac = c.take<double>(q.utotal);

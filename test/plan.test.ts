@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   BACKEND,
+  DCTC_ALIGNMENT,
   FIT_SCOPE,
   INPUT,
   LAYOUT,
@@ -89,7 +90,7 @@ describe.runIf(native.ok)('the CUDA launch plan', () => {
     expect(kernels(plan(OP.ctc, p, ctc(), 0))).toEqual(['ctc32_stats_kernel', 'shift_kernel', 'alpha32_kernel']);
   });
 
-  it('the fit runs on the FP32 pipeline too; DCTC keeps the FP64 log-space recursions (precision 64)', () => {
+  it("the fit and DCTC run on the FP32 pipeline too; DCTC 'viterbi' and ctcAlign keep the FP64 kernels", () => {
     const p = problem(2, 10, 6, [3, 2]);
     const fit = plan(OP.ctc, p, ctc(0.5, 1), 1);
     expect(fit.precision).toBe(32);
@@ -108,22 +109,40 @@ describe.runIf(native.ok)('the CUDA launch plan', () => {
     expect(total(fit, 'fp64State') + total(fit, 'fp64Element')).toBe(0);
     // α alone: the dense rows from the one read, the label's classes patched.
     expect(kernels(plan(OP.ctc, p, ctc(0.5, 0), 1)).at(-1)).toBe('ctc32_patch_kernel');
-    const dctc = plan(
-      OP.dctc,
-      p,
-      { reduction: REDUCTION.mean, zeroInfinity: 0, alignment: 0, lambda: 0.01, ctcWeight: 1, scale: 1, margin: 0 },
-      1,
-    );
-    expect(dctc.precision).toBe(64);
-    expect(kernels(dctc)).toEqual([
+    const dctcOptions = (alignment: number) => ({
+      reduction: REDUCTION.mean,
+      zeroInfinity: 0,
+      alignment,
+      lambda: 0.01,
+      ctcWeight: 1,
+      scale: 2,
+      margin: 0.5,
+    });
+    for (const alignment of [DCTC_ALIGNMENT.ratio, DCTC_ALIGNMENT.posterior]) {
+      const dctc = plan(OP.dctc, p, dctcOptions(alignment), 1);
+      expect(dctc.precision).toBe(32);
+      expect(kernels(dctc)).toEqual([
+        'ctc32_stats_kernel',
+        'shift_kernel',
+        'alpha32_kernel',
+        'beta32_kernel',
+        'dctc32_rows_kernel',
+        'dctc_losses_kernel',
+      ]);
+      expect(total(dctc, 'fp64State') + total(dctc, 'fp64Element')).toBe(0);
+    }
+    const viterbi = plan(OP.dctc, p, dctcOptions(DCTC_ALIGNMENT.viterbi), 1);
+    expect(viterbi.precision).toBe(64);
+    expect(kernels(viterbi)).toEqual([
       'row_stats_kernel',
       'shift_kernel',
       'alpha_kernel',
       'beta_kernel',
+      'viterbi_kernel',
       'dctc_rows_kernel',
       'dctc_losses_kernel',
     ]);
-    expect(total(dctc, 'fp64State')).toBeGreaterThan(0);
+    expect(total(viterbi, 'fp64State')).toBeGreaterThan(0);
   });
 
   it('the posterior adds its dense write; ctcAlign runs no backward; ACE its five kernels', () => {

@@ -279,7 +279,7 @@ AceOut run_ace(const Case& c, const seqloss_ace_options& o, const seqloss_exec& 
 
 // The largest disagreements of CTC's losses (relative) and dense outputs (max |Δ| / max |g|) seen, printed at the
 // end: how close the CUDA backend's arithmetic (FP32 for plain CTC) comes to the CPU's double.
-double g_worst_loss = 0.0, g_worst_dense = 0.0;
+double g_worst_loss = 0.0, g_worst_dense = 0.0, g_worst_dctc_loss = 0.0, g_worst_dctc_dense = 0.0;
 
 double rel_diff(double a, double b) {
   if (a == b || !(std::isfinite(a) && std::isfinite(b))) return 0.0;
@@ -390,6 +390,8 @@ void compare_dctc(const Case& c, const std::string& what, const seqloss_dctc_opt
          rel_close(a.distill[n], b.distill[n], kTol, 1e-6);
   }
   check(ok, "dctc losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
+  for (int n = 0; n < c.N; ++n) g_worst_dctc_loss = std::max(g_worst_dctc_loss, rel_diff(b.losses[n], a.losses[n]));
+  if (grad) g_worst_dctc_dense = std::max(g_worst_dctc_dense, array_diff(a.grad, b.grad));
   check_plan_workspace(c, at, SEQLOSS_OP_DCTC, nullptr, &o, nullptr);
   check(a.align == b.align, "dctc z*: " + at);
   if (grad)
@@ -1060,6 +1062,8 @@ int main(int argc, char** argv) {
 #endif
   std::printf("ctc against the CPU backend: worst loss %.3g (relative), worst grad/posterior %.3g (of max |g|)\n",
               g_worst_loss, g_worst_dense);
+  std::printf("dctc against the CPU backend: worst loss %.3g (relative), worst grad %.3g (of max |g|)\n",
+              g_worst_dctc_loss, g_worst_dctc_dense);
   std::printf("cuda_parity_test: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
