@@ -69,55 +69,7 @@ struct Meta : Shape {
   int32_t nbclass;
 };
 
-// ---- 1. row statistics and the compact gather -----------------------------------------------------------------
-
-// s: DCTC's logit scale (1 otherwise), as the CPU backend uses it: in float for the row sum, in double for the
-// gathered relative log-probabilities.
-__global__ void row_stats_kernel(const float* __restrict__ x, Meta m, double s, float* __restrict__ M,
-                                 double* __restrict__ R, double* __restrict__ lp) {
-  SEQLOSS_SHARED(double, shd, 33);
-  SEQLOSS_SHARED(float, shf, 33);
-  const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
-  const float sf = static_cast<float>(s);
-  for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
-    const int32_t n = seq_of_row(m.roff, m.N, r);
-    const int64_t t = r - m.roff[n];
-    const float* row = x + row_offset(m.layout, n, t, m.N, m.T, m.C);
-    float v = -HUGE_VALF;
-    for (int k = threadIdx.x; k < m.C; k += blockDim.x) v = fmaxf(v, row[k]);
-    const float mx = block_max(v, shf);
-    double lr = 0.0;  // r_t (logits) or c_t (log-probs); NaN for a frame that makes the sequence NaN
-    if (logits) {
-      // NaN, +inf (inf − inf) and a row of −inf (−inf − −inf) all make the sum NaN.
-      double acc = 0.0;
-      for (int k = threadIdx.x; k < m.C; k += blockDim.x) acc += static_cast<double>(expf((row[k] - mx) * sf));
-      lr = log(block_sum(acc, shd));
-    } else {
-      double bad = 0.0;
-      for (int k = threadIdx.x; k < m.C; k += blockDim.x) bad += (row[k] != row[k] || row[k] == HUGE_VALF) ? 1.0 : 0.0;
-      lr = block_sum(bad, shd) != 0.0 ? NAN : static_cast<double>(mx);
-    }
-    if (threadIdx.x == 0) {
-      M[r] = mx;
-      R[r] = lr;
-    }
-    const int32_t U = m.U[n];
-    if (lp != nullptr && U > 0) {
-      const int32_t* u = m.ucls + m.uoff[n];
-      double* out = lp + m.yoff[n] + t * U;
-      for (int j = threadIdx.x; j < U; j += blockDim.x) {
-        const double xv = static_cast<double>(row[u[j]]);
-        double rho;
-        if (logits) {
-          rho = (xv - static_cast<double>(mx)) * s;
-        } else {
-          rho = mx == -HUGE_VALF ? neg_inf() : xv - static_cast<double>(mx);  // a frame of −∞: no path
-        }
-        out[j] = num::clamp_log_zero(rho);
-      }
-    }
-  }
-}
+// ---- the shift -------------------------------------------------------------------------------------------------
 
 // Σ_{t<T_n} c_t per sequence, frames in order (c_t = −r_t for logits, the frame's max for log-probs; a log-probs
 // frame of −∞ adds nothing: its emissions are all 0 and the sequence is impossible); NaN when a frame is NaN.
@@ -141,135 +93,7 @@ __global__ void shift_kernel(Meta m, const double* __restrict__ R, double* __res
   shift[n] = acc;
 }
 
-// ---- 2. forward -----------------------------------------------------------------------------------------------
-
-// The forward recursion of sequence n over frames t < T_n, one thread per state (strided), rows in global memory:
-// row_0(s) = lp_0(l'_s) for s < 2 (−inf else), row_t(s) = lp_t(l'_s) + combine(row_{t−1}(s), row_{t−1}(s−1),
-// row_{t−1}(s−2) where l'_s is a label unlike l'_{s−2}, −inf otherwise). With log_sum3 it is CTC's α in log space;
-// with the maximum it is the Viterbi recursion.
-template <class Combine>
-__device__ inline void forward_rows(const Meta& m, int32_t n, const double* __restrict__ lp, double* __restrict__ rows,
-                                    Combine combine) {
-  const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n];
-  const double* e = lp + m.yoff[n];
-  const int32_t* cidx = m.cidx + m.soff[n];
-  const uint8_t* skip = m.skip + m.soff[n];
-  for (int s = threadIdx.x; s < S; s += blockDim.x) rows[s] = s < 2 ? e[cidx[s]] : neg_inf();
-  __syncthreads();
-  for (int32_t t = 1; t < Tn; ++t) {
-    const double* P = rows + static_cast<int64_t>(t - 1) * S;
-    double* Rw = rows + static_cast<int64_t>(t) * S;
-    const double* et = e + static_cast<int64_t>(t) * U;
-    for (int s = threadIdx.x; s < S; s += blockDim.x) {
-      Rw[s] = et[cidx[s]] + combine(P[s], s >= 1 ? P[s - 1] : neg_inf(), skip[s] != 0 ? P[s - 2] : neg_inf());
-    }
-    __syncthreads();
-  }
-}
-
-struct LogSum3 {
-  __device__ double operator()(double a, double b, double c) const { return log_sum3(a, b, c); }
-};
-
-// The best of stay (a), advance (b), skip (c), ties to the earlier (viterbi.cc's comparisons).
-struct Best3 {
-  __device__ double operator()(double a, double b, double c) const {
-    double best = a;
-    if (b > best) best = b;
-    if (c > best) best = c;
-    return best;
-  }
-};
-
-// logp[n] = ln p_ρ(l) (relative to the frames' maxima: ln p(l|x) = logp + shift), −∞ when impossible, NaN when
-// the sequence is NaN (shift NaN).
-__global__ void alpha_kernel(Meta m, const double* __restrict__ lp, const double* __restrict__ shift,
-                             double* __restrict__ A, double* __restrict__ logp) {
-  const int32_t n = blockIdx.x;
-  const int32_t S = m.S[n], Tn = m.Tn[n];
-  if (shift[n] != shift[n]) {
-    if (threadIdx.x == 0) logp[n] = NAN;
-    return;
-  }
-  if (S == 0 || Tn == 0) {
-    // Statically infeasible, or T_n = 0 (then L = 0 and the empty alignment has p = 1).
-    if (threadIdx.x == 0) logp[n] = S == 0 ? neg_inf() : 0.0;
-    return;
-  }
-  double* An = A + m.aoff[n];
-  forward_rows(m, n, lp, An, LogSum3{});
-  if (threadIdx.x == 0) {
-    const double* last = An + static_cast<int64_t>(Tn - 1) * S;
-    logp[n] = S == 1 ? last[0] : log_add(last[S - 1], last[S - 2]);
-  }
-}
-
-// ---- 3. backward and the frame posterior ----------------------------------------------------------------------
-
-// work: 3 rows of S doubles per sequence (at 3·soff): two β' rows (times the emission) and one of γ.
-__global__ void beta_kernel(Meta m, const double* __restrict__ lp, const double* __restrict__ A,
-                            const double* __restrict__ logp, double* __restrict__ yp, double* __restrict__ work) {
-  SEQLOSS_SHARED(double, sh, 33);
-  const int32_t n = blockIdx.x;
-  const int32_t S = m.S[n], Tn = m.Tn[n];
-  if (S == 0 || Tn == 0) return;
-  const int32_t U = m.U[n];
-  double* y = yp + m.yoff[n];
-  const double lpn = logp[n];
-  if (lpn != lpn) return;  // NaN: the rows are NaN, y' is not read
-  if (lpn == neg_inf()) {
-    for (int64_t i = threadIdx.x; i < static_cast<int64_t>(Tn) * U; i += blockDim.x) y[i] = 0.0;
-    return;
-  }
-  const double* e = lp + m.yoff[n];
-  const double* An = A + m.aoff[n];
-  const int32_t* cidx = m.cidx + m.soff[n];
-  const uint8_t* skip = m.skip + m.soff[n];
-  const int64_t g0 = m.uoff[n];
-  double* nxt = work + 3 * m.soff[n];  // β'_{t+1}(s) + lp_{t+1}(s)
-  double* cur = nxt + S;
-  double* G = cur + S;
-  for (int32_t t = Tn - 1; t >= 0; --t) {
-    const double* at = An + static_cast<int64_t>(t) * S;
-    const double* et = e + static_cast<int64_t>(t) * U;
-    for (int s = threadIdx.x; s < S; s += blockDim.x) {
-      double bt;
-      if (t == Tn - 1) {
-        bt = (s == S - 1 || s == S - 2) ? 0.0 : neg_inf();
-      } else {
-        const double a = nxt[s];
-        const double b = s + 1 < S ? nxt[s + 1] : neg_inf();
-        const double c = (s + 2 < S && skip[s + 2] != 0) ? nxt[s + 2] : neg_inf();
-        bt = log_sum3(a, b, c);
-      }
-      G[s] = exp(at[s] + bt - lpn);
-      cur[s] = bt + et[cidx[s]];
-    }
-    __syncthreads();
-    // The frame's own total (p in exact arithmetic), so that rows sum to 1 to rounding.
-    double all = 0.0;
-    for (int i = threadIdx.x; i < S; i += blockDim.x) all += G[i];
-    const double total = block_sum(all, sh);
-    const double inv = total > 0.0 ? 1.0 / total : 1.0;
-    // y'_t: the blank over the even states (fixed tree), each label class over its states in state order.
-    double part = 0.0;
-    for (int i = threadIdx.x; 2 * i < S; i += blockDim.x) part += G[2 * i];
-    const double blank = block_sum(part, sh);
-    double* yt = y + static_cast<int64_t>(t) * U;
-    if (threadIdx.x == 0) yt[0] = blank * inv;
-    for (int j = 1 + threadIdx.x; j < U; j += blockDim.x) {
-      double v = 0.0;
-      for (int32_t i = m.cs_start[g0 + j]; i < m.cs_start[g0 + j + 1]; ++i) v += G[m.cs_state[i]];
-      yt[j] = v * inv;
-    }
-    __syncthreads();
-    double* tmp = nxt;
-    nxt = cur;
-    cur = tmp;
-  }
-}
-
-// ---- 4. the iterative-fitting modifications (Li & Wang) -------------------------------------------------------
+// ---- the iterative-fitting modifications (Li & Wang): what stays in double, once per class or frame ----------
 
 // A double as a float-float pair (once per class or frame, for the FP32 pipeline's per-element work).
 __device__ inline void to_ff_pair(double v, float* hi, float* lo) {
@@ -281,9 +105,6 @@ __device__ inline void to_ff_pair(double v, float* hi, float* lo) {
 __device__ inline bool solvable(const Meta& m, const double* logp, int32_t n) {
   return m.S[n] > 0 && m.Tn[n] > 0 && logp[n] != neg_inf() && logp[n] == logp[n];
 }
-
-// A NaN or +∞ in a frame t < T_n (logits: or a frame of −∞): NaN loss and rows.
-__device__ inline bool nan_seq(const double* logp, int32_t n) { return logp[n] != logp[n]; }
 
 // L over the batch (Eq. 14's total), in sequence order; solvable sequences only.
 __global__ void fit_batch_l_kernel(Meta m, const double* __restrict__ logp, double* __restrict__ Lb) {
@@ -344,227 +165,6 @@ __global__ void fit_gamma_kernel(Meta m, const double* __restrict__ logp, double
   }
 }
 
-// ---- Viterbi --------------------------------------------------------------------------------------------------
-
-// δ_t(s) = lp_t(l'_s) + max(δ_{t−1}(s), δ_{t−1}(s−1), δ_{t−1}(s−2) where allowed), ties to the earlier (stay,
-// advance, skip); then thread 0 backtracks from the final blank (or the last label when strictly better),
-// recomputing each choice from the stored rows with the same comparisons (no back-pointers), as viterbi.cc.
-// path: N x T classes (−1 after T_n and for a row without a path); score: ln p of the path or −inf.
-// The recursion runs on ρ (lp), the same doubles as on the CPU, so every comparison and tie goes the same way;
-// the score is then best + Σ_t c_t. A NaN sequence: score NaN, a row of −1.
-__global__ void viterbi_kernel(Meta m, const double* __restrict__ lp, const double* __restrict__ shift,
-                               double* __restrict__ D, int32_t* __restrict__ path, double* __restrict__ score) {
-  const int32_t n = blockIdx.x;
-  const int32_t S = m.S[n], Tn = m.Tn[n];
-  int32_t* prow = path + static_cast<int64_t>(n) * m.T;
-  if (shift[n] != shift[n]) {
-    for (int t = threadIdx.x; t < m.T; t += blockDim.x) prow[t] = -1;
-    if (threadIdx.x == 0) score[n] = NAN;
-    return;
-  }
-  if (S == 0 || Tn == 0) {
-    for (int t = threadIdx.x; t < m.T; t += blockDim.x) prow[t] = -1;
-    if (threadIdx.x == 0) score[n] = S == 0 ? neg_inf() : 0.0;
-    return;
-  }
-  double* Dn = D + m.aoff[n];
-  const int32_t* cidx = m.cidx + m.soff[n];
-  const uint8_t* skip = m.skip + m.soff[n];
-  const int32_t* u = m.ucls + m.uoff[n];
-  forward_rows(m, n, lp, Dn, Best3{});
-  if (threadIdx.x != 0) return;
-  const double* last = Dn + static_cast<int64_t>(Tn - 1) * S;
-  int32_t s = S - 1;
-  double best = last[S - 1];
-  if (S > 1 && last[S - 2] > best) {
-    s = S - 2;
-    best = last[S - 2];
-  }
-  if (best == neg_inf()) {
-    for (int t = 0; t < m.T; ++t) prow[t] = -1;
-    score[n] = neg_inf();
-    return;
-  }
-  for (int32_t t = Tn - 1; t > 0; --t) {
-    prow[t] = u[cidx[s]];
-    const double* P = Dn + static_cast<int64_t>(t - 1) * S;
-    int32_t from = s;
-    double mm = P[s];
-    if (s >= 1 && P[s - 1] > mm) {
-      from = s - 1;
-      mm = P[s - 1];
-    }
-    if (skip[s] != 0 && P[s - 2] > mm) from = s - 2;
-    const int32_t lo = S - 2 * (Tn - (t - 1)) > 0 ? S - 2 * (Tn - (t - 1)) : 0;
-    const int32_t hi = S - 1 < 2 * (t - 1) + 1 ? S - 1 : 2 * (t - 1) + 1;
-    s = from < lo ? lo : (from > hi ? hi : from);
-  }
-  prow[0] = u[cidx[s]];
-  for (int t = Tn; t < m.T; ++t) prow[t] = -1;
-  score[n] = best + shift[n];
-}
-
-// ---- DCTC -----------------------------------------------------------------------------------------------------
-
-struct DctcParams {
-  int32_t alignment;
-  double beta, lambda;
-  double s, rs;  // logit scale, reduction scale times s
-  double sm;     // s·m in double (up to 1e36)
-};
-
-// One block per row (n, t): z*_t (ratio: keys y'/max(P, 1e-8); posterior: keys y'; the near-tie rule of
-// csrc/numerics.h: keys within a relative 1e-6 of the best are tied, then the posteriors within 1e-6 of theirs,
-// then the lowest class; viterbi: the path's class; all-zero y' or an unsolvable sequence: the blank), CE_t, the
-// alignment, and the gradient row r s [β (P − y') + λ (Q − e_z)] (β counts only for solvable sequences), with
-// Q_t = softmax(ρ − s m e_z) in log space (numerics.h distill_*). A NaN sequence: NaN rows and CE, z* = blank.
-__global__ void dctc_rows_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M,
-                                 const double* __restrict__ R, const double* __restrict__ lp,
-                                 const double* __restrict__ yp, const double* __restrict__ logp,
-                                 const int32_t* __restrict__ path, DctcParams prm, float* __restrict__ grad,
-                                 int32_t* __restrict__ align, double* __restrict__ CE) {
-  SEQLOSS_SHARED(int32_t, sh_jz, 1);
-  SEQLOSS_SHARED(int32_t, sh_z, 1);
-  SEQLOSS_SHARED(double, shd, 33);
-  SEQLOSS_SHARED(float, shf, 33);
-  const int64_t total = static_cast<int64_t>(m.N) * m.T;
-  const float sf = static_cast<float>(prm.s);
-  for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
-    const int32_t n = static_cast<int32_t>(b / m.T);
-    const int64_t t = b - static_cast<int64_t>(n) * m.T;
-    const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
-    float* g = grad != nullptr ? grad + off : nullptr;
-    if (t >= m.Tn[n] || nan_seq(logp, n)) {
-      const bool valid = t < m.Tn[n];
-      if (g != nullptr) {
-        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = valid ? NAN : 0.0f;
-      }
-      if (threadIdx.x == 0) {
-        align[b] = valid ? m.blank : -1;
-        if (valid) CE[m.roff[n] + t] = NAN;
-      }
-      continue;
-    }
-    const int64_t r = m.roff[n] + t;
-    const bool ok = solvable(m, logp, n);
-    const int32_t U = ok ? m.U[n] : 0;
-    const int32_t* u = m.ucls + m.uoff[n];
-    const double* y = ok && yp != nullptr ? yp + m.yoff[n] + t * U : nullptr;
-    const double* e = ok ? lp + m.yoff[n] + t * U : nullptr;
-    const float mx = M[r];
-    const double lr = R[r];
-    if (threadIdx.x == 0) {
-      int32_t jz = -1;
-      if (ok && prm.alignment == SEQLOSS_DCTC_VITERBI) {
-        const int32_t zc = path[b];
-        for (int32_t j = U - 1; j >= 0; --j) jz = u[j] == zc ? j : jz;
-        if (jz < 0) jz = 0;  // no path (a row of -1): the blank (compact class 0), as the CPU backend
-      } else if (ok) {
-        // Keys (three passes over the compact classes, as dctc.cc near_tie_argmax).
-        auto key = [&](int32_t j) {
-          if (prm.alignment != SEQLOSS_DCTC_RATIO) return y[j];
-          const double P = exp(e[j] - lr);
-          return y[j] / (P > num::kRatioFloor ? P : num::kRatioFloor);
-        };
-        double best = 0.0;
-        for (int32_t j = 0; j < U; ++j) best = key(j) > best ? key(j) : best;
-        if (best > 0.0) {
-          const double kf = num::tie_floor(best);
-          double ybest = 0.0;
-          for (int32_t j = 0; j < U; ++j) {
-            if (key(j) >= kf && y[j] > ybest) ybest = y[j];
-          }
-          const double yf = num::tie_floor(ybest);
-          for (int32_t j = 0; j < U; ++j) {
-            if (key(j) >= kf && y[j] >= yf && (jz < 0 || u[j] < u[jz])) jz = j;
-          }
-        }
-        if (jz < 0) jz = 0;  // y'_t = 0: the blank (compact class 0)
-      }
-      sh_jz[0] = jz;
-      sh_z[0] = jz >= 0 ? u[jz] : m.blank;
-    }
-    __syncthreads();
-    const int32_t jz = sh_jz[0], z = sh_z[0];
-    const float* row = x + off;
-    // The distillation terms (numerics.h): R_z from P_z where P_z <= 1/2, else from the other classes (block
-    // reductions; the condition is the same for every thread).
-    const double rho_z = (static_cast<double>(row[z]) - static_cast<double>(mx)) * prm.s;
-    num::DistillTerms d;
-    if (prm.sm == 0.0) {
-      d = num::distill_plain(rho_z - lr);
-    } else {
-      const double Pz = exp(rho_z - lr);
-      double Rz;
-      if (Pz <= 0.5) {
-        Rz = num::rest_from_pz(lr, Pz);
-      } else {
-        float v = -HUGE_VALF;
-        for (int k = threadIdx.x; k < m.C; k += blockDim.x) v = k != z ? fmaxf(v, row[k]) : v;
-        const float x2 = block_max(v, shf);
-        const double rho2 = (static_cast<double>(x2) - static_cast<double>(mx)) * prm.s;
-        double acc = 0.0;
-        if (x2 != -HUGE_VALF) {
-          for (int k = threadIdx.x; k < m.C; k += blockDim.x) {
-            if (k != z) acc += exp((static_cast<double>(row[k]) - static_cast<double>(mx)) * prm.s - rho2);
-          }
-        }
-        const double sum = block_sum(acc, shd);
-        Rz = x2 == -HUGE_VALF ? neg_inf() : rho2 + log(sum);
-      }
-      d = num::distill_margin(rho_z, lr, Rz, prm.sm);
-    }
-    if (threadIdx.x == 0) {
-      CE[r] = d.ce;
-      align[b] = z;
-    }
-    if (g != nullptr) {
-      const double beta = ok ? prm.beta : 0.0;
-      if (d.ell <= num::kDenseFactorLog) {
-        const float dense =
-            static_cast<float>(prm.rs * (d.ell == 0.0 ? beta + prm.lambda : beta + prm.lambda * exp(d.ell)));
-        const float lrf = static_cast<float>(lr);
-        for (int k = threadIdx.x; k < m.C; k += blockDim.x) g[k] = expf((row[k] - mx) * sf - lrf) * dense;
-      } else {
-        // Q_k = P_k e^ell with e^ell large: each class in double (P_k may underflow float where Q_k does not).
-        for (int k = threadIdx.x; k < m.C; k += blockDim.x) {
-          const double lnP = (static_cast<double>(row[k]) - static_cast<double>(mx)) * prm.s - lr;
-          g[k] = static_cast<float>(prm.rs * (beta * exp(lnP) + prm.lambda * exp(lnP + d.ell)));
-        }
-      }
-      __syncthreads();
-      if (ok && y != nullptr) {
-        for (int j = threadIdx.x; j < U; j += blockDim.x) {
-          const double lnP = (static_cast<double>(row[u[j]]) - static_cast<double>(mx)) * prm.s - lr;
-          const double v = num::dctc_bracket(prm.beta, prm.lambda, exp(e[j] - lr), lnP, y[j], d, j == jz);
-          g[u[j]] = static_cast<float>(prm.rs * v);
-        }
-      } else if (threadIdx.x == 0) {
-        g[z] = static_cast<float>(prm.rs * num::dctc_bracket(0.0, prm.lambda, 0.0, 0.0, 0.0, d, true));
-      }
-    }
-    __syncthreads();
-  }
-}
-
-// Per sequence: distill_n = Σ_t CE_t (frames in order), ctc_n (≥ 0: the input is logits), and
-// L_n = β ctc_n + λ distill_n (the CTC term left out when β = 0); all NaN for a NaN sequence. out: 3 x N doubles
-// (L_n, ctc_n, distill_n).
-__global__ void dctc_losses_kernel(Meta m, const double* __restrict__ logp, const double* __restrict__ shift,
-                                   const double* __restrict__ CE, double beta, double lambda, int32_t zero_infinity,
-                                   double* __restrict__ out) {
-  const int32_t n = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (n >= m.N) return;
-  double distill = 0.0;
-  for (int64_t r = m.roff[n]; r < m.roff[n + 1]; ++r) distill += CE[r];
-  const bool ok = m.S[n] > 0 && logp[n] != neg_inf();
-  double ctc = ok ? num::ctc_nll(logp[n], shift[n], true) : (zero_infinity != 0 ? 0.0 : HUGE_VAL);
-  if (shift[n] != shift[n]) ctc = distill = NAN;
-  out[n] = num::dctc_total(beta, lambda, ctc, distill);
-  out[m.N + n] = ctc;
-  out[2 * m.N + n] = distill;
-}
-
 // ---- CTC in extended-range FP32 ------------------------------------------------------------------------------
 // Plain CTC (no fit) runs here on every device: no FP64 in any per-state or per-element step (xfloat32.cuh:
 // float-float mantissas, int32 exponents), the recursion rows in shared memory, and the dense gradient written
@@ -602,8 +202,10 @@ __device__ inline void xset(const XArr& a, int64_t i, const xf32::X& v) {
 
 // sc: DCTC's logit scale s as a float-float pair ({1, 0} otherwise): ρ = s (x − m) in float-float, the row sum
 // over e^(s (x − m)) in float terms (as row_stats).
+// Rho (hi null: not asked for): the relative log-probabilities ρ themselves, for the Viterbi recursion (−∞ below
+// −1e8, as (−∞, 0)). E.hi null: no emissions (ctcAlign).
 __global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int32_t mean, int32_t pytorch, FFPair sc,
-                                   float* __restrict__ M, double* __restrict__ R, FFArr R32, XArr E,
+                                   float* __restrict__ M, double* __restrict__ R, FFArr R32, XArr E, FFArr Rho,
                                    float* __restrict__ grad, float* __restrict__ post) {
   SEQLOSS_SHARED(float, shf, 66);
   SEQLOSS_SHARED(float, shr, 1);
@@ -655,7 +257,12 @@ __global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int32_t 
           two_diff(row[u[j]], mx, &hi, &lo);
           scale_ff(hi, lo, sc.hi, sc.lo, &hi, &lo);
         }
-        xset(E, at + j, xf32::exp_ff(hi, lo));
+        if (E.hi != nullptr) xset(E, at + j, xf32::exp_ff(hi, lo));
+        if (Rho.hi != nullptr) {
+          const bool zero = !(hi >= static_cast<float>(num::kLogZero));  // below −1e8, −∞ (and NaN: never read)
+          Rho.hi[at + j] = zero ? -HUGE_VALF : hi;
+          Rho.lo[at + j] = zero ? 0.0f : lo;
+        }
       }
     }
     // The dense rows (the label's classes are patched by ctc32_patch once y' is known).
@@ -1111,8 +718,8 @@ struct Dctc32Params {
 // large), the label's classes' brackets β (P − y') + λ (Q − e_z) in float-float.
 __global__ void dctc32_rows_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M,
                                    const double* __restrict__ R, FFArr R32, FFArr Y, const int32_t* __restrict__ status,
-                                   Dctc32Params prm, float* __restrict__ grad, int32_t* __restrict__ align,
-                                   double* __restrict__ CE) {
+                                   const int32_t* __restrict__ path, Dctc32Params prm, float* __restrict__ grad,
+                                   int32_t* __restrict__ align, double* __restrict__ CE) {
   SEQLOSS_SHARED(int32_t, sh_jz, 2);
   SEQLOSS_SHARED(float, shf, 66);
   SEQLOSS_SHARED(float, shd, 8);  // q1 and ell as float-float pairs (0–1, 5–6), the dense factor (4); P_z > 1/2 (7)
@@ -1151,7 +758,11 @@ __global__ void dctc32_rows_kernel(const float* __restrict__ x, Meta m, const fl
     };
     if (threadIdx.x == 0) {
       int32_t jz = -1;
-      if (ok) {
+      if (ok && prm.alignment == SEQLOSS_DCTC_VITERBI) {
+        const int32_t zc = path[b];
+        for (int32_t j = U - 1; j >= 0; --j) jz = u[j] == zc ? j : jz;
+        if (jz < 0) jz = 0;  // no path (a row of -1): the blank (compact class 0), as the CPU backend
+      } else if (ok) {
         // Keys (three passes over the compact classes, as dctc.cc near_tie_argmax), in float-float.
         auto key = [&](int32_t j, float* kh, float* kl) {
           const float yh = Y.hi[yt + j], yl = Y.lo[yt + j];
@@ -1319,6 +930,120 @@ __global__ void dctc32_rows_kernel(const float* __restrict__ x, Meta m, const fl
   }
 }
 
+// Per sequence: distill_n = Σ_t CE_t (frames in order), ctc_n (≥ 0: the input is logits), and
+// L_n = β ctc_n + λ distill_n (the CTC term left out when β = 0); all NaN for a NaN sequence. out: 3 x N doubles
+// (L_n, ctc_n, distill_n).
+__global__ void dctc_losses_kernel(Meta m, const double* __restrict__ logp, const double* __restrict__ shift,
+                                   const double* __restrict__ CE, double beta, double lambda, int32_t zero_infinity,
+                                   double* __restrict__ out) {
+  const int32_t n = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (n >= m.N) return;
+  double distill = 0.0;
+  for (int64_t r = m.roff[n]; r < m.roff[n + 1]; ++r) distill += CE[r];
+  const bool ok = m.S[n] > 0 && logp[n] != neg_inf();
+  double ctc = ok ? num::ctc_nll(logp[n], shift[n], true) : (zero_infinity != 0 ? 0.0 : HUGE_VAL);
+  if (shift[n] != shift[n]) ctc = distill = NAN;
+  out[n] = num::dctc_total(beta, lambda, ctc, distill);
+  out[m.N + n] = ctc;
+  out[2 * m.N + n] = distill;
+}
+
+// ---- Viterbi on the FP32 pipeline (ctcAlign, DCTC 'viterbi') ----------------------------------------------------
+
+// A log-domain value as a float-float pair; −∞ is (−∞, 0), so that comparisons need no special case.
+__device__ inline bool ff_greater(float ah, float al, float bh, float bl) { return ah > bh || (ah == bh && al > bl); }
+__device__ inline void ff_log_add(float ah, float al, float bh, float bl, float* h, float* l) {
+  if (ah == -HUGE_VALF || bh == -HUGE_VALF) {
+    *h = -HUGE_VALF;
+    *l = 0.0f;
+    return;
+  }
+  ff_add(ah, al, bh, bl, h, l);
+}
+
+// δ_t(s) = ρ_t(l'_s) + max(δ_{t−1}(s), δ_{t−1}(s−1), δ_{t−1}(s−2) where allowed), ties to the earlier (stay,
+// advance, skip), in float-float on the relative log-probabilities ρ (Rho: x − m, times DCTC's s, exact for s = 1;
+// −∞ below −1e8), rows in D (the lattice: read back in the next frame and by the backtrack); then thread 0
+// backtracks from the final blank (or the last label when strictly better), recomputing each choice from the stored
+// rows with the same comparisons (no back-pointers), as viterbi.cc. path: N x T classes (−1 after T_n and for a row
+// without a path); score: ln p of the path (+ Σ_t c_t, in double) or −inf. A NaN sequence: score NaN, a row of −1.
+__global__ void viterbi32_kernel(Meta m, FFArr Rho, const double* __restrict__ shift, FFArr D,
+                                 int32_t* __restrict__ path, double* __restrict__ score) {
+  const int32_t n = blockIdx.x;
+  const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n];
+  int32_t* prow = path + static_cast<int64_t>(n) * m.T;
+  if (shift[n] != shift[n]) {
+    for (int t = threadIdx.x; t < m.T; t += blockDim.x) prow[t] = -1;
+    if (threadIdx.x == 0) score[n] = NAN;
+    return;
+  }
+  if (S == 0 || Tn == 0) {
+    for (int t = threadIdx.x; t < m.T; t += blockDim.x) prow[t] = -1;
+    if (threadIdx.x == 0) score[n] = S == 0 ? neg_inf() : 0.0;
+    return;
+  }
+  float* Dh = D.hi + m.aoff[n];
+  float* Dl = D.lo + m.aoff[n];
+  const int64_t e0 = m.yoff[n];
+  const int32_t* cidx = m.cidx + m.soff[n];
+  const uint8_t* skip = m.skip + m.soff[n];
+  const int32_t* u = m.ucls + m.uoff[n];
+  for (int s = threadIdx.x; s < S; s += blockDim.x) {
+    Dh[s] = s < 2 ? Rho.hi[e0 + cidx[s]] : -HUGE_VALF;
+    Dl[s] = s < 2 ? Rho.lo[e0 + cidx[s]] : 0.0f;
+  }
+  __syncthreads();
+  for (int32_t t = 1; t < Tn; ++t) {
+    const int64_t pr = static_cast<int64_t>(t - 1) * S, cr = static_cast<int64_t>(t) * S;
+    const int64_t et = e0 + static_cast<int64_t>(t) * U;
+    for (int s = threadIdx.x; s < S; s += blockDim.x) {
+      float bh = Dh[pr + s], bl = Dl[pr + s];
+      if (s >= 1 && ff_greater(Dh[pr + s - 1], Dl[pr + s - 1], bh, bl)) {
+        bh = Dh[pr + s - 1];
+        bl = Dl[pr + s - 1];
+      }
+      if (skip[s] != 0 && ff_greater(Dh[pr + s - 2], Dl[pr + s - 2], bh, bl)) {
+        bh = Dh[pr + s - 2];
+        bl = Dl[pr + s - 2];
+      }
+      ff_log_add(Rho.hi[et + cidx[s]], Rho.lo[et + cidx[s]], bh, bl, &Dh[cr + s], &Dl[cr + s]);
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x != 0) return;
+  const int64_t last = static_cast<int64_t>(Tn - 1) * S;
+  int32_t s = S - 1;
+  float bh = Dh[last + S - 1], bl = Dl[last + S - 1];
+  if (S > 1 && ff_greater(Dh[last + S - 2], Dl[last + S - 2], bh, bl)) {
+    s = S - 2;
+    bh = Dh[last + S - 2];
+    bl = Dl[last + S - 2];
+  }
+  if (bh == -HUGE_VALF) {
+    for (int t = 0; t < m.T; ++t) prow[t] = -1;
+    score[n] = neg_inf();
+    return;
+  }
+  for (int32_t t = Tn - 1; t > 0; --t) {
+    prow[t] = u[cidx[s]];
+    const int64_t P = static_cast<int64_t>(t - 1) * S;
+    int32_t from = s;
+    float mh = Dh[P + s], ml = Dl[P + s];
+    if (s >= 1 && ff_greater(Dh[P + s - 1], Dl[P + s - 1], mh, ml)) {
+      from = s - 1;
+      mh = Dh[P + s - 1];
+      ml = Dl[P + s - 1];
+    }
+    if (skip[s] != 0 && ff_greater(Dh[P + s - 2], Dl[P + s - 2], mh, ml)) from = s - 2;
+    const int32_t lo = S - 2 * (Tn - (t - 1)) > 0 ? S - 2 * (Tn - (t - 1)) : 0;
+    const int32_t hi = S - 1 < 2 * (t - 1) + 1 ? S - 1 : 2 * (t - 1) + 1;
+    s = from < lo ? lo : (from > hi ? hi : from);
+  }
+  prow[0] = u[cidx[s]];
+  for (int t = Tn; t < m.T; ++t) prow[t] = -1;
+  score[n] = static_cast<double>(bh) + static_cast<double>(bl) + shift[n];
+}
+
 // ---- host side ------------------------------------------------------------------------------------------------
 
 inline Meta device_meta(const seqloss_problem& p, const LabelPlan& q, const Packed& k, const unsigned char* d) {
@@ -1380,7 +1105,6 @@ struct LabelParams {
   int32_t mean = 0, pytorch = 0, fit_scope = 0;
   double fit_alpha = 0.0, fit_gamma = 0.0;
   // DCTC
-  DctcParams dctc{};
   Dctc32Params dctc32{};
   double beta = 0.0, lambda = 0.0;
   int32_t zero_infinity = 0;
@@ -1419,10 +1143,7 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
     const unsigned g = s.blocks;
     const int th = s.threads;
     switch (s.kernel) {
-      case Kernel::kRowStats: SEQLOSS_LAUNCH(row_stats_kernel, g, th, st, x, m, prm.s, b.M, b.R, b.lp); break;
       case Kernel::kShift: SEQLOSS_LAUNCH(shift_kernel, g, th, st, m, b.R, b.shift); break;
-      case Kernel::kAlpha: SEQLOSS_LAUNCH(alpha_kernel, g, th, st, m, b.lp, b.shift, b.A, b.logp); break;
-      case Kernel::kBeta: SEQLOSS_LAUNCH(beta_kernel, g, th, st, m, b.lp, b.A, b.logp, b.yp, b.work); break;
       case Kernel::kFitBatchL: SEQLOSS_LAUNCH(fit_batch_l_kernel, g, th, st, m, b.logp, b.Lb); break;
       case Kernel::kFitFactor:
         SEQLOSS_LAUNCH(fit_factor_kernel, g, th, st, m, prm.fit_alpha, prm.fit_scope, b.logp, b.V, b.Lb, b.fac,
@@ -1437,14 +1158,12 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
       case Kernel::kCtc32Rows:
         SEQLOSS_LAUNCH(ctc32_rows_kernel, g, th, st, x, m, b.M, b.R32, b.Y32, b.W32, b.status, prm.mean, grad, post);
         break;
-      case Kernel::kViterbi: SEQLOSS_LAUNCH(viterbi_kernel, g, th, st, m, b.lp, b.shift, b.D, b.path, b.score); break;
-      case Kernel::kDctcRows:
-        SEQLOSS_LAUNCH(dctc_rows_kernel, g, th, st, x, m, b.M, b.R, b.lp, b.yp, b.logp, b.path, prm.dctc, grad, b.align,
-                       b.CE);
+      case Kernel::kViterbi32:
+        SEQLOSS_LAUNCH(viterbi32_kernel, g, th, st, m, b.Rho, b.shift, b.D, b.path, b.score);
         break;
       case Kernel::kCtc32Stats:
         SEQLOSS_LAUNCH(ctc32_stats_kernel, g, th, st, x, m, prm.mean, prm.pytorch, ff_of(prm.s), b.M, b.R, b.R32, b.E,
-                       b.w.fit_gamma || b.w.dctc ? nullptr : grad, post);
+                       b.Rho, b.w.fit_gamma || b.w.dctc ? nullptr : grad, post);
         break;
       case Kernel::kAlpha32:
         SEQLOSS_LAUNCH(alpha32_kernel, g, th, st, m, b.E, b.shift, b.A32, b.work32, b.logp, b.status);
@@ -1455,8 +1174,8 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
                        post);
         break;
       case Kernel::kDctc32Rows:
-        SEQLOSS_LAUNCH(dctc32_rows_kernel, g, th, st, x, m, b.M, b.R, b.R32, b.Y32, b.status, prm.dctc32, grad, b.align,
-                       b.CE);
+        SEQLOSS_LAUNCH(dctc32_rows_kernel, g, th, st, x, m, b.M, b.R, b.R32, b.Y32, b.status, b.path, prm.dctc32, grad,
+                       b.align, b.CE);
         break;
       case Kernel::kDctcLosses:
         SEQLOSS_LAUNCH(dctc_losses_kernel, g, th, st, m, b.logp, b.shift, b.CE, prm.beta, prm.lambda, prm.zero_infinity,
@@ -1571,7 +1290,6 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
   const int32_t N = p.batch;
   const double r = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;
   LabelParams prm;
-  prm.dctc = DctcParams{o.alignment, o.ctc_weight, o.lambda, o.scale, r * o.scale, o.scale * o.margin};
   prm.dctc32 = Dctc32Params{o.alignment,     o.ctc_weight,       o.lambda,       o.scale,
                             r * o.scale,     o.scale * o.margin, ff_of(o.scale), ff_of(o.ctc_weight),
                             ff_of(o.lambda), ff_of(r * o.scale)};

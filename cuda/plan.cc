@@ -9,15 +9,10 @@ namespace cuda {
 
 const char* kernel_name(Kernel k) {
   switch (k) {
-    case Kernel::kRowStats: return "row_stats_kernel";
     case Kernel::kShift: return "shift_kernel";
-    case Kernel::kAlpha: return "alpha_kernel";
-    case Kernel::kBeta: return "beta_kernel";
     case Kernel::kFitBatchL: return "fit_batch_l_kernel";
     case Kernel::kFitFactor: return "fit_factor_kernel";
     case Kernel::kFitGamma: return "fit_gamma_kernel";
-    case Kernel::kViterbi: return "viterbi_kernel";
-    case Kernel::kDctcRows: return "dctc_rows_kernel";
     case Kernel::kDctcLosses: return "dctc_losses_kernel";
     case Kernel::kAceStats: return "softmax_stats_kernel";
     case Kernel::kAcePartial: return "partial_kernel";
@@ -32,6 +27,7 @@ const char* kernel_name(Kernel k) {
     case Kernel::kFit32Rows: return "fit32_rows_kernel";
     case Kernel::kCtc32Rows: return "ctc32_rows_kernel";
     case Kernel::kDctc32Rows: return "dctc32_rows_kernel";
+    case Kernel::kViterbi32: return "viterbi32_kernel";
   }
   return "?";
 }
@@ -77,7 +73,7 @@ double fp64_block_sum(int threads) { return 15.0 * (threads / 32) + 15.0; }
 
 namespace {
 
-// Plain CTC in extended-range FP32 (ctc.cu): no FP64 but a conversion per row and a log per sequence.
+// The label operations, on the extended-range FP32 pipeline (ctc.cu): FP64 only per row, class and sequence.
 void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, LaunchPlan* plan) {
   const double N = p.batch, NT = N * p.time, C = p.classes;
   const double R = static_cast<double>(q.rows), Y = static_cast<double>(q.ytotal), A = static_cast<double>(q.atotal);
@@ -95,7 +91,7 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
   if (q.rows > 0) {
     Step& s = plan->add(Kernel::kCtc32Stats, row_grid(q.rows), block_threads(p.classes, kRowThreads));
     s.shared = (66 + 1) * 4;
-    s.bytes = 4 * R * C * (1 + dense_stats) + 20 * R + 16 * Y;
+    s.bytes = 4 * R * C * (1 + dense_stats) + 20 * R + Y * (4 + (w.forward() ? 12 : 0) + (w.viterbi ? 8 : 0));
     s.fp64_other = R * (kFp64Log + 5);  // r_t = ln(hi + lo) in double, once per row (thread 0)
   }
   {
@@ -104,18 +100,24 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
     s.fp64_other = 3 * R;
   }
   const int seq_threads = block_threads(q.smax, kSeqThreads);
-  {
+  if (w.forward()) {
     Step& s = plan->add(Kernel::kAlpha32, p.batch, seq_threads);
     s.shared = 6 * 4 * kRowCap;
     s.bytes = 12 * A + 12 * Y + 5 * St + 24 * big + 16 * N;
     s.fp64_other = N * (kFp64Log + 6);  // ln p per sequence
   }
-  if (!(w.grad || w.post || w.dctc)) return;
-  {
+  if (w.backward()) {
     Step& b = plan->add(Kernel::kBeta32, p.batch, seq_threads);
     b.shared = 8 * 4 * kRowCap + 132 * 4 + 12;
     b.bytes = 12 * A + 12 * Y + 8 * Y + 5 * St + 40 * big + 4 * N;
   }
+  if (w.viterbi) {
+    // δ rows of float-float pairs in the lattice D (written, read back in the next frame and by the backtrack).
+    Step& s = plan->add(Kernel::kViterbi32, p.batch, seq_threads);
+    s.bytes = 16 * A + 8 * Y + 5 * St + 4 * NT + 24 * R;
+    s.fp64_other = 4 * N;  // the score, per sequence
+  }
+  if (!w.backward()) return;
   if (w.dctc) {
     // DCTC: z*, the distillation term and the gradient row per frame (the logits' second read); the losses.
     Step& s = plan->add(Kernel::kDctc32Rows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
@@ -169,64 +171,6 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
   s.bytes = 4 * (NT - R) * C * dense + 12 * R + 4 * NT + 8 * Y + (w.grad ? 8 * Y : 0) + (w.post ? 4 * Y : 0);
 }
 
-// Everything else, with the recursions in FP64 log space.
-void plan_fp64(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, LaunchPlan* plan_out) {
-  LaunchPlan& plan = *plan_out;
-  const double N = p.batch, NT = N * p.time, NTC = NT * p.classes, C = p.classes;
-  const double R = static_cast<double>(q.rows), Y = static_cast<double>(q.ytotal), A = static_cast<double>(q.atotal);
-  const double St = static_cast<double>(q.stotal);
-  const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
-  plan.precision = 64;
-
-  // 1. Row statistics and the compact gather: one read of every valid row; lp = ρ in double per compact value.
-  if (q.rows > 0) {
-    Step& s = plan.add(Kernel::kRowStats, row_grid(q.rows), block_threads(p.classes, kRowThreads));
-    s.shared = kSharedSums;
-    s.bytes = 4 * R * C + 12 * R + 12 * Y;
-    s.fp64_element = (logits ? 2 : 1) * R * C;  // logits: a conversion and an add per class; log-probs: an add
-    s.fp64_state = 5 * Y;                       // two conversions, a subtraction, a multiply, a compare
-    s.fp64_other = R * (fp64_block_sum(s.threads) + (logits ? kFp64Log : 0));
-  }
-  {
-    Step& s = plan.add(Kernel::kShift, grid_for(p.batch, 128), 128);
-    s.bytes = 8 * R + 8 * N;
-    s.fp64_other = 3 * R;
-  }
-  // 2. Forward: rows of S doubles in global memory, each written and read back in the next frame.
-  const int seq_threads = block_threads(q.smax, kSeqThreads);
-  const bool forward = w.dctc || !w.viterbi;  // every label operation but ctcAlign
-  if (forward) {
-    Step& s = plan.add(Kernel::kAlpha, p.batch, seq_threads);
-    s.bytes = 16 * A + 8 * Y + 5 * St;
-    s.fp64_state = (kFp64LogSum3 + 1) * A;
-    s.fp64_other = N * (9 + kFp64Exp + kFp64Log);
-  }
-  // 3. Backward with the frame posteriors: α read, β' and γ rows round-tripped per frame, y' written.
-  if (forward && w.beta()) {
-    Step& s = plan.add(Kernel::kBeta, p.batch, seq_threads);
-    s.shared = kSharedSumD;
-    s.bytes = 8 * A + 16 * Y + 32 * A;
-    s.fp64_state = (kFp64LogSum3 + kFp64Exp + 5) * A + Y;
-    s.fp64_other = R * (2 * fp64_block_sum(seq_threads) + 2);
-  }
-  if (w.viterbi) {
-    Step& s = plan.add(Kernel::kViterbi, p.batch, seq_threads);
-    s.bytes = 16 * A + 8 * Y + 5 * St + 4 * NT + 24 * R;
-    s.fp64_state = 3 * A;
-    s.fp64_other = 4 * R;
-  }
-  if (w.dctc) {
-    Step& s = plan.add(Kernel::kDctcRows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
-    s.shared = kSharedSums + 8;
-    s.bytes = 4 * R * C + 12 * R + 16 * Y + 4 * NT + 8 * R + (w.grad ? 4 * NTC + 4 * Y : 0);
-    s.fp64_state = (4 * (kFp64Exp + 10) + (w.grad ? 2 * kFp64Exp + 10 : 0)) * Y;
-    s.fp64_other = R * (3 * kFp64Exp + 2 * kFp64Log + 30);
-    Step& l = plan.add(Kernel::kDctcLosses, grid_for(p.batch, 128), 128);
-    l.bytes = 8 * R + 24 * N + 16 * N;
-    l.fp64_other = R + 12 * N;
-  }
-}
-
 // Copies: the metadata in; with host memory the dense input in and the dense outputs out; the per-sequence
 // results out.
 void copies(const seqloss_problem& p, const LabelWants& w, size_t meta_bytes, LaunchPlan* plan) {
@@ -244,16 +188,12 @@ void copies(const seqloss_problem& p, const LabelWants& w, size_t meta_bytes, La
 
 LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, size_t meta_bytes,
                          int32_t fp64_ratio) {
-  (void)fp64_ratio;  // the same plan on every device (plain CTC in FP32, the rest in FP64)
+  (void)fp64_ratio;  // the same plan on every device: the FP32 pipeline is the fast one on all of them
   LaunchPlan plan;
   plan.elements = static_cast<double>(p.batch) * p.time * p.classes;
   plan.states = static_cast<double>(q.atotal);
   plan.blocks_per_sequence = 1;
-  if (w.fp32()) {
-    plan_ctc32(p, w, q, &plan);
-  } else {
-    plan_fp64(p, w, q, &plan);
-  }
+  plan_ctc32(p, w, q, &plan);
   copies(p, w, meta_bytes, &plan);
   LabelBuffers b;
   b.w = w;

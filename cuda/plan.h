@@ -32,8 +32,6 @@ constexpr int kPatchRows = 4;  // rows (one warp each) per block of ctc32_patch_
 
 constexpr double kFp64Exp = 18;  // a double exp: range reduction, degree-11 polynomial, scaling
 constexpr double kFp64Log = 24;  // a double log
-// ln(e^a + e^b + e^c) (runtime.cuh log_sum3): 2 max, 1 compare, 3 subtractions, 3 exp, 2 adds, 1 log, 1 add.
-constexpr double kFp64LogSum3 = 9 + 3 * kFp64Exp + kFp64Log;
 
 // Threads for a block that loops over `work` items: a multiple of 32 in [32, cap].
 inline int block_threads(int64_t work, int cap) {
@@ -95,15 +93,10 @@ struct FFArr {
 };
 
 enum class Kernel : int32_t {
-  kRowStats,
   kShift,
-  kAlpha,
-  kBeta,
   kFitBatchL,
   kFitFactor,
   kFitGamma,
-  kViterbi,
-  kDctcRows,
   kDctcLosses,
   kAceStats,
   kAcePartial,
@@ -118,6 +111,7 @@ enum class Kernel : int32_t {
   kFit32Rows,
   kCtc32Rows,
   kDctc32Rows,
+  kViterbi32,
 };
 
 // The kernel's function name in ctc.cu / ace.cu.
@@ -164,10 +158,10 @@ struct LaunchPlan {
 struct LabelWants {
   bool grad = false, post = false, fit_alpha = false, fit_gamma = false, batch_scope = false;
   bool viterbi = false, dctc = false, host = false;
-  bool beta() const { return dctc ? (grad || !viterbi) : (grad || post); }
-  // CTC (with or without the fit) and DCTC but for its 'viterbi' alignment run the FP32 pipeline (ctc.cu, "CTC in
-  // extended-range FP32"), on every device; ctcAlign and DCTC 'viterbi' the FP64 log-space kernels.
-  bool fp32() const { return !viterbi; }
+  // Which recursions run: the forward (every operation but ctcAlign), the backward with the posterior (DCTC, and
+  // CTC when it writes the gradient or the posterior), the Viterbi recursion (ctcAlign, DCTC 'viterbi').
+  bool forward() const { return dctc || !viterbi; }
+  bool backward() const { return dctc || grad || post; }
 };
 
 LabelWants ctc_wants(const seqloss_ctc_options& o, int32_t memory, bool grad, bool post);
@@ -177,87 +171,77 @@ LabelWants align_wants(int32_t memory);
 // Every device buffer of a label operation; carve() is run once to size (base nullptr) and once to place them.
 struct LabelBuffers {
   LabelWants w;
-  // The buffers.
   unsigned char* meta = nullptr;
-  float* data = nullptr;
-  float* grad_d = nullptr;
+  float* data = nullptr;    // host memory: the logits copied in
+  float* grad_d = nullptr;  // host memory: the dense outputs, copied out
   float* post_d = nullptr;
+  // Per valid row: m_t, r_t (or c_t) in double for the shift sum and as a float-float pair for the patches.
   float* M = nullptr;
   double* R = nullptr;
-  double* lp = nullptr;
-  double* yp = nullptr;
-  double* A = nullptr;
-  double* work = nullptr;
+  FFArr R32{};
+  // Per sequence: ln p_ρ, Σ_t c_t, and what the forward found (kSolved, kNoPath, kNaN).
   double* logp = nullptr;
   double* shift = nullptr;
+  int32_t* status = nullptr;
+  // The compact emissions e^ρ as xfloat32 values, the α lattice, the posterior y' (float-float), the rows of
+  // sequences beyond kRowCap states; ρ itself and the δ lattice for the Viterbi recursion.
+  XArr E{}, A32{};
+  FFArr Y32{}, Rho{}, D{};
+  float* work32 = nullptr;
+  // The fit: V_k, the factors (double and float-float), L over the batch, w_t (double, then ŵ_t as pairs).
   double* V = nullptr;
   double* fac = nullptr;
   double* Lb = nullptr;
   double* W = nullptr;
-  double* D = nullptr;
+  FFArr fac32{}, W32{};
+  // Viterbi and DCTC outputs.
   int32_t* path = nullptr;
   double* score = nullptr;
   int32_t* align = nullptr;
   double* CE = nullptr;
   double* dout = nullptr;
-  // The FP32 pipeline's: emissions and the lattice as xfloat32 values, r_t and y' as float-float pairs, the rows of
-  // sequences beyond kRowCap states.
-  XArr E{}, A32{};
-  FFArr R32{}, Y32{};
-  float* work32 = nullptr;
-  int32_t* status = nullptr;
-  FFArr fac32{}, W32{};
 
   size_t carve(unsigned char* base, const seqloss_problem& p, const LabelPlan& q, size_t meta_bytes) {
     Carver c(base);
     const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
-    const bool forward = w.dctc || !w.viterbi, beta = forward && w.beta();
+    const int64_t nt = static_cast<int64_t>(p.batch) * p.time;
     meta = c.take<unsigned char>(static_cast<int64_t>(meta_bytes));
     data = w.host ? c.take<float>(ntc) : nullptr;
     grad_d = w.host && w.grad ? c.take<float>(ntc) : nullptr;
     post_d = w.host && w.post ? c.take<float>(ntc) : nullptr;
-    if (w.fp32()) {
-      M = c.take<float>(q.rows);
-      R = c.take<double>(q.rows);
-      logp = c.take<double>(p.batch);
-      shift = c.take<double>(p.batch);
-      R32 = FFArr{c.take<float>(q.rows), c.take<float>(q.rows)};
-      E = XArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal), c.take<int32_t>(q.ytotal)};
-      A32 = XArr{c.take<float>(q.atotal), c.take<float>(q.atotal), c.take<int32_t>(q.atotal)};
-      if (w.grad || w.post || w.dctc) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
-      work32 = q.smax > kRowCap ? c.take<float>(8 * q.stotal) : nullptr;
-      status = c.take<int32_t>(p.batch);
-      if (w.dctc) {
-        align = c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time);
-        CE = c.take<double>(q.rows);
-        dout = c.take<double>(3 * static_cast<int64_t>(p.batch));
-      }
-      if (w.fit_alpha) {
-        V = c.take<double>(q.utotal);
-        fac = c.take<double>(q.utotal);
-        fac32 = FFArr{c.take<float>(q.utotal), c.take<float>(q.utotal)};
-        Lb = c.take<double>(1);
-      }
-      if (w.fit_gamma) {
-        W = c.take<double>(q.rows);
-        W32 = FFArr{c.take<float>(q.rows), c.take<float>(q.rows)};
-      }
-      return c.used();
-    }
     M = c.take<float>(q.rows);
     R = c.take<double>(q.rows);
-    lp = c.take<double>(q.ytotal);
-    yp = beta ? c.take<double>(q.ytotal) : nullptr;
-    A = forward ? c.take<double>(q.atotal) : nullptr;
-    work = beta ? c.take<double>(3 * q.stotal) : nullptr;
+    R32 = FFArr{c.take<float>(q.rows), c.take<float>(q.rows)};
     logp = c.take<double>(p.batch);
     shift = c.take<double>(p.batch);
-    D = w.viterbi ? c.take<double>(q.atotal) : nullptr;
-    path = w.viterbi ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
-    score = w.viterbi ? c.take<double>(p.batch) : nullptr;
-    align = w.dctc ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
-    CE = w.dctc ? c.take<double>(q.rows) : nullptr;
-    dout = w.dctc ? c.take<double>(3 * static_cast<int64_t>(p.batch)) : nullptr;
+    status = c.take<int32_t>(p.batch);
+    if (w.forward()) {
+      E = XArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal), c.take<int32_t>(q.ytotal)};
+      A32 = XArr{c.take<float>(q.atotal), c.take<float>(q.atotal), c.take<int32_t>(q.atotal)};
+      work32 = q.smax > kRowCap ? c.take<float>(8 * q.stotal) : nullptr;
+    }
+    if (w.backward()) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
+    if (w.viterbi) {
+      Rho = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
+      D = FFArr{c.take<float>(q.atotal), c.take<float>(q.atotal)};
+      path = c.take<int32_t>(nt);
+      score = c.take<double>(p.batch);
+    }
+    if (w.fit_alpha) {
+      V = c.take<double>(q.utotal);
+      fac = c.take<double>(q.utotal);
+      fac32 = FFArr{c.take<float>(q.utotal), c.take<float>(q.utotal)};
+      Lb = c.take<double>(1);
+    }
+    if (w.fit_gamma) {
+      W = c.take<double>(q.rows);
+      W32 = FFArr{c.take<float>(q.rows), c.take<float>(q.rows)};
+    }
+    if (w.dctc) {
+      align = c.take<int32_t>(nt);
+      CE = c.take<double>(q.rows);
+      dout = c.take<double>(3 * static_cast<int64_t>(p.batch));
+    }
     return c.used();
   }
 };

@@ -1,5 +1,5 @@
 // runtime.cuh — what every CUDA entry shares: the call context (device, stream, workspace, errors), a workspace
-// carver, host-device copies, and the device-side helpers (log-space arithmetic, deterministic block reductions).
+// carver, host-device copies, and the device-side helpers (deterministic block reductions).
 //
 // Determinism: no floating-point atomics anywhere. A reduction is either sequential in one thread or a fixed tree
 // over a block whose size depends only on the problem, so the same call gives bitwise the same results.
@@ -26,19 +26,6 @@ namespace cuda {
 // ---- device helpers -------------------------------------------------------------------------------------------
 
 __host__ __device__ inline double neg_inf() { return -HUGE_VAL; }
-
-// ln(e^a + e^b + e^c) in double; -inf when all three are -inf.
-__device__ inline double log_sum3(double a, double b, double c) {
-  const double m = fmax(a, fmax(b, c));
-  if (m == neg_inf()) return neg_inf();
-  return m + log(exp(a - m) + exp(b - m) + exp(c - m));
-}
-
-__device__ inline double log_add(double a, double b) {
-  const double m = fmax(a, b);
-  if (m == neg_inf()) return neg_inf();
-  return m + log1p(exp(-fabs(a - b)));
-}
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1024) in a fixed tree: lanes by shuffles, then the
 // warps' partial sums by warp 0. Every thread gets the result. `sh` holds at least 33 doubles of shared memory.

@@ -1003,11 +1003,12 @@ void test_failures(std::mt19937& rng) {
 void test_out_of_memory(std::mt19937& rng) {
   Case c = random_case(rng, 3, 20, 10, 5, false);
   c.name = "out of memory";
-  Case big;  // 8 M values, 64 MB of workspace (the logits and the gradient copied): more than any case before
-  big.name = "out of memory, 2 x 40 x 100000";
+  Case big;  // 16 M values, 128 MB of workspace (the logits and the gradient copied): more than any case before (the
+             // largest, the long case's DCTC 'viterbi' with its α and δ lattices, takes about 70 MB)
+  big.name = "out of memory, 2 x 40 x 200000";
   big.N = 2;
   big.T = 40;
-  big.C = 100000;
+  big.C = 200000;
   big.x.assign(static_cast<size_t>(big.N) * big.T * big.C, 0.5f);
   big.il = {40, 40};
   big.tl = {2, 1};
