@@ -277,7 +277,9 @@ SEQLOSS_API void seqloss_pool_release(seqloss_pool* pool);
 
 /* ---- CTC ------------------------------------------------------------------------------------------------- */
 /* Uses: batch, time, classes, layout, input (LOGITS or LOG_PROBS), blank, data, input_lengths, targets,
- * target_lengths. Loss -log p(l|x) by the forward-backward algorithm (Graves et al. 2006) in log space.
+ * target_lengths. Loss -log p(l|x) by the forward-backward algorithm (Graves et al. 2006), exact as in log space
+ * (extended-range arithmetic: a double mantissa and an int64 exponent on the CPU, a float-float mantissa and an
+ * int32 exponent on CUDA, where a likelihood below 2^-(2^29) counts as 0).
  * grad: for LOGITS softmax(x) - y'; for LOG_PROBS -y' (the log-probs taken as free inputs); times the reduction
  * scale (mean: 1 / (N * max(L_n, 1)), sum and none: 1); zero on frames t >= T_n and for impossible sequences.
  * Numerics at the extremes (README), the same on every backend, exact for every float32 input:
@@ -415,7 +417,7 @@ typedef struct seqloss_cuda_step {
 typedef struct seqloss_cuda_plan {
   int32_t steps_count;
   int32_t host_syncs; /* host synchronisations per call */
-  int32_t precision;  /* 64: the recursions in FP64 log space; 32: in extended-range FP32 */
+  int32_t precision;  /* 32: the recursions in extended-range FP32 (every label operation); 64 for ACE, in double */
   int32_t blocks_per_sequence;
   double copy_bytes;      /* host <-> device copies */
   double states;          /* sum_n T_n (2 L_n + 1): the lattice (0 for ACE) */

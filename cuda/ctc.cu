@@ -2,30 +2,15 @@
 // (Li & Wang, Eq. 13–18), DCTC (Zhang et al., AAAI 2024) and the Viterbi alignment, on the GPU. Which kernels a
 // call runs, and how, is its launch plan (plan.h, plan.cc); run_label_op launches the plan's steps in order.
 //
-// The logits are the big array; everything else works on per-sequence compact arrays (labels.h). Two pipelines:
-//
-// CTC, with or without the fit, in extended-range FP32 on every device ("CTC in extended-range FP32" below):
-// ctc32_stats (the one read of the logits before the gradient: row statistics, the xfloat32 emissions, the dense
-// gradient rows), shift, alpha32 / beta32 (rows in shared memory), then for the fit fit32_vsum, fit_batch_l,
-// fit_factor, fit32_rows and fit_gamma, and last ctc32_patch (the label's classes) or, with γ, ctc32_rows (whole
-// rows: ŵ_t scales them). No FP64 in any per-state or per-element step.
-//
-// DCTC and ctcAlign in FP64 log space:
-//  1. row_stats: one block per valid row (n, t < T_n): the row max m_t and r_t = ln Σ_k e^(s (x_tk − m_t)) (a
-//     fixed-tree block sum in double), and the gather of the sequence's compact classes relative to the frame's
-//     largest log-probability (csrc/numerics.h, README "Numerics at the extremes"): lp_tj = ρ = s (x_{t,u_j} − m_t)
-//     in double for logits (c_t = −r_t), x − max x for log-probs (c_t = max x), −∞ below −1e8. R holds r_t
-//     (logits) or c_t (log-probs), NaN for a frame with a NaN or +∞ (logits: or only −∞). shift_kernel then sums
-//     c_t per sequence (NaN for such a sequence): ln p(l|x) = ln p_ρ(l) + Σ_t c_t.
-//  2. alpha: one block per sequence, threads over the 2L + 1 states, frames in order: the forward variable
-//     α_t(s) = lp_t(l'_s) + ln(e^α_{t−1}(s) + e^α_{t−1}(s−1) + [e^α_{t−1}(s−2)]) in double log space;
-//     ln p(l|x) = α_{T−1}(S−1) ⊕ α_{T−1}(S−2). Rows live in global memory (no cap on the label length).
-//  3. beta: one block per sequence, frames in reverse: β'_t(s) (emission at t excluded), γ_t(s) =
-//     e^(α_t(s) + β'_t(s) − ln p), normalised by the frame's own total, summed per compact class: the blank over the
-//     even states by a fixed-tree block sum, each label class over its states in state order (no atomics). y'_t
-//     goes to a compact buffer.
-//  4. dctc_rows: one block per row, z*_t, the distillation term and the gradient row; dctc_losses per sequence.
-//     ctcAlign runs 1 and the max-product recursion (viterbi_kernel) with a backtrack in one thread per sequence.
+// The logits are the big array; everything else works on per-sequence compact arrays (labels.h), in extended-range
+// FP32 on every device (xfloat32.cuh; "CTC in extended-range FP32" below): ctc32_stats (the one read of the logits
+// before the gradient: row statistics, the compact emissions, for plain CTC the dense gradient rows), shift, then
+// alpha32 / beta32 (the forward variable α_t(s) and β'_t(s), rows in shared memory) and, by operation:
+//  - CTC: ctc32_patch (the label's classes), or for the fit fit32_vsum, fit_batch_l, fit_factor, fit32_rows,
+//    fit_gamma and then ctc32_patch or, with γ (ŵ_t scales whole rows), ctc32_rows;
+//  - DCTC: [viterbi32,] dctc32_rows (z*, the distillation term, the gradient row) and dctc_losses;
+//  - ctcAlign: viterbi32 alone.
+// No FP64 in any per-state or per-element step; what runs in double runs once per row, class or sequence.
 // (The forward variable α_t(s) is not the paper's α of the fit, the labels' share of y': the code calls that one
 // fit_alpha.)
 #include <cmath>
