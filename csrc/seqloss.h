@@ -397,7 +397,8 @@ typedef struct seqloss_cuda_plan_request {
   int32_t outputs;    /* SEQLOSS_PLAN_GRAD | SEQLOSS_PLAN_POSTERIOR */
   int32_t memory;     /* seqloss_memory: HOST adds the copies of the dense arrays */
   int32_t fp64_ratio; /* the device's single-to-double performance ratio (cudaDevAttrSingleToDoublePrecisionPerfRatio:
-                         2 on H100/A100, 32 on GTX 1080 Ti, 64 on RTX 4090); >= 1 */
+                         2 on H100/A100, 32 on GTX 1080 Ti, 64 on RTX 4090); >= 1. The plans are the same for every
+                         ratio today; the FP64 counts are those of a device with it */
   const seqloss_ctc_options* ctc;   /* op CTC */
   const seqloss_dctc_options* dctc; /* op DCTC */
   const seqloss_ace_options* ace;   /* op ACE */

@@ -114,7 +114,7 @@ enum class Kernel : int32_t {
   kViterbi32,
 };
 
-// The kernel's function name in ctc.cu / ace.cu.
+// The kernel's function name in cuda/.
 const char* kernel_name(Kernel k);
 
 struct Step {
@@ -247,7 +247,8 @@ struct LabelBuffers {
 };
 
 // The plans. q: plan_labels of the problem (with batch classes where wants.batch_scope); fp64_ratio: the device's
-// single-to-double performance ratio.
+// single-to-double performance ratio, which no plan depends on today (the FP32 pipeline is the fast one on every
+// device); the model reports its FP64 counts for it.
 LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const LabelPlan& q, size_t meta_bytes,
                          int32_t fp64_ratio);
 // ---- the dense operations (ACE, counting, decoders) ----
