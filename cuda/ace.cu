@@ -5,8 +5,9 @@
 //  2. partial: Σ_t y_k^t in chunks of kChunk frames, one thread per (n, chunk, class), frames in order;
 //     total: the chunks summed in order (a fixed two-level sum, so the result does not depend on the hardware).
 //  3. loss: one block per sequence: y_k = Σ_t y_k^t + T_n eps (eps enters here only), N_blank = T_n − Σ_{k≠blank} N_k
-//     (from the host), CE (Eq. 8) L = −Σ_{N_k>0} (N_k/T_n) ln(y_k/T_n) with g_k = −N_k/(T_n y_k) (L = 0 when
-//     eps = 0 and rounding leaves it below 0), or regression (Eq. 4) L = ½ Σ (N_k − y_k)² with g_k = y_k − N_k;
+//     (a fixed-tree sum on the device), CE (Eq. 8) L = −Σ_{N_k>0} (N_k/T_n) ln(y_k/T_n) with g_k = −N_k/(T_n y_k)
+//     (L = 0 when eps = 0 and rounding leaves it below 0), or regression (Eq. 4) L = ½ Σ (N_k − y_k)² with
+//     g_k = y_k − N_k;
 //     L_n by a fixed-tree block sum.
 //  4. rows: one block per row: probabilities scale·g_k; logits through the softmax (Eq. 9) as
 //     scale·y_k ((g_k − g_r) − Σ_j y_j (g_j − g_r)) with r the row's first most likely class (the same number since
@@ -122,23 +123,29 @@ __device__ inline double log_add(double a, double b) {
   return m + log1p(exp(-fabs(a - b)));
 }
 
-// Per sequence: L_n and g_k (see the file comment). counts: N x C floats (the blank column ignored), nblank: N.
+// Per sequence: L_n and g_k (see the file comment). counts: N x C floats (the blank column ignored); N_blank =
+// T_n − Σ_{k≠blank} N_k from them, in a fixed-tree double sum (exact for integer counts, as the CPU's sequential one).
 // y: the class sums Σ_t y_k^t. Out: G = g_k (0 for log-space classes), A = N_k/T_n for log-space classes (else 0)
 // with lny their ln y_k, loss = L_n, bad = 1 for a poisoned sequence.
 __global__ void ace_loss_kernel(const float* __restrict__ x, Dense d, const float* __restrict__ M,
                                 const double* __restrict__ inv, int32_t variant, double eps,
-                                const float* __restrict__ counts, const double* __restrict__ nblank,
-                                const double* __restrict__ y, double* __restrict__ G, double* __restrict__ A,
-                                double* __restrict__ lny, double* __restrict__ loss, int32_t* __restrict__ bad) {
+                                const float* __restrict__ counts, const double* __restrict__ y, double* __restrict__ G,
+                                double* __restrict__ A, double* __restrict__ lny, double* __restrict__ loss,
+                                int32_t* __restrict__ bad) {
   SEQLOSS_SHARED(double, sh, 33);
   const int32_t n = blockIdx.x;
   const int32_t Tn = d.Tn[n];
   const double tn = static_cast<double>(Tn);
   const double teps = tn * eps;
+  double labelled = 0.0;
+  for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
+    if (k != d.blank) labelled += static_cast<double>(counts[static_cast<int64_t>(n) * d.C + k]);
+  }
+  const double nblank = tn - block_sum(labelled, sh);
   double part = 0.0, probe = 0.0;
   for (int k = threadIdx.x; k < d.C; k += blockDim.x) {
     const int64_t i = static_cast<int64_t>(n) * d.C + k;
-    const double nk = k == d.blank ? nblank[n] : static_cast<double>(counts[i]);
+    const double nk = k == d.blank ? nblank : static_cast<double>(counts[i]);
     const double sum = y[i];
     const double yk = sum + teps;
     probe += sum - sum;
@@ -395,17 +402,8 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
   const DenseMeta k = pack_dense(h);
   DenseBuffers b;
   plan_ace_buffers(p, e, &out, h, &b);
-  // N_blank = T_n − Σ_{k≠blank} N_k, in double (the counts are host memory).
   const int32_t N = p.batch;
   const int64_t nc = static_cast<int64_t>(N) * p.classes;
-  std::vector<double> nblank(static_cast<size_t>(N));
-  for (int32_t n = 0; n < N; ++n) {
-    double labelled = 0.0;
-    for (int32_t c = 0; c < p.classes; ++c) {
-      if (c != p.blank) labelled += static_cast<double>(p.counts[static_cast<int64_t>(n) * p.classes + c]);
-    }
-    nblank[static_cast<size_t>(n)] = static_cast<double>(h.Tn[static_cast<size_t>(n)]) - labelled;
-  }
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
     call.device_array(p.data, dense_bytes(p), data_name(p.input));
@@ -419,12 +417,11 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
     return call.finish();
   }
   call.to_device(b.cnt, p.counts, sizeof(float) * static_cast<size_t>(nc), "cudaMemcpyAsync (counts)");
-  call.to_device(b.nblank, nblank.data(), sizeof(double) * N, "cudaMemcpyAsync (blank counts)");
   if (!call.ok()) return call.finish();
   if (!class_sums(call, plan, m, b, x, b.y, nullptr, nullptr)) return call.finish();
   const Step* loss_step = plan.find(Kernel::kAceLoss);
   SEQLOSS_LAUNCH(ace_loss_kernel, loss_step->blocks, loss_step->threads, call.stream(), x, m, b.M, b.inv, o.variant,
-                 o.eps, b.cnt, b.nblank, b.y, b.G_, b.A, b.lny, b.loss, b.bad);
+                 o.eps, b.cnt, b.y, b.G_, b.A, b.lny, b.loss, b.bad);
   if (!call.launched(kernel_name(loss_step->kernel))) return call.finish();
   float* grad = out.grad == nullptr ? nullptr : (b.host_grad ? b.grad : out.grad);
   const double scale = o.reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / N : 1.0;

@@ -237,8 +237,8 @@ LaunchPlan plan_ace(const seqloss_problem& p, int32_t memory, bool grad, const D
   {
     Step& s = plan.add(Kernel::kAceLoss, p.batch, block_threads(p.classes, kRowThreads));
     s.shared = kSharedSumD;
-    s.bytes = 4 * NC + 8 * NC + 24 * NC + 8 * N;
-    s.fp64_other = NC * (kFp64Log + 10) + N * 2 * fp64_block_sum(s.threads);
+    s.bytes = 8 * NC + 8 * NC + 24 * NC + 8 * N;  // the counts read twice (N_blank, then N_k)
+    s.fp64_other = NC * (kFp64Log + 12) + N * 3 * fp64_block_sum(s.threads);
   }
   if (grad) {
     Step& s = plan.add(Kernel::kAceRows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
@@ -248,8 +248,8 @@ LaunchPlan plan_ace(const seqloss_problem& p, int32_t memory, bool grad, const D
     s.fp64_element = (logits ? 14 : 2) * Rw * C;
     s.fp64_other = logits ? Rw * (fp64_block_sum(s.threads) + kFp64Log + 4) : 0;
   }
-  // Host work: N_blank = T_n − Σ_k N_k over N·C counts, and the counts (N·C floats) uploaded.
-  plan.copy_bytes = static_cast<double>(meta_bytes) + 4 * NC + 8 * N + 8 * N;
+  // The counts (N·C floats) uploaded (N_blank is summed from them on the device), the losses copied back.
+  plan.copy_bytes = static_cast<double>(meta_bytes) + 4 * NC + 8 * N;
   if (memory == SEQLOSS_MEMORY_HOST) plan.copy_bytes += 4 * NTC + (grad ? 4 * NTC : 0);
   DenseBuffers b;
   ace_buffers(p, memory, grad, h, &b);

@@ -317,7 +317,6 @@ struct DenseBuffers {
   double* loss = nullptr;
   int32_t* bad = nullptr;
   float* cnt = nullptr;
-  double* nblank = nullptr;
   float* expected = nullptr;
   int32_t* rounded = nullptr;
   int32_t* am = nullptr;
@@ -341,7 +340,6 @@ struct DenseBuffers {
     loss = ace ? c.take<double>(p.batch) : nullptr;
     bad = ace ? c.take<int32_t>(p.batch) : nullptr;
     cnt = ace ? c.take<float>(nc) : nullptr;
-    nblank = ace ? c.take<double>(p.batch) : nullptr;
     expected = counts ? c.take<float>(nc) : nullptr;
     rounded = counts ? c.take<int32_t>(nc) : nullptr;
     am = decode ? c.take<int32_t>(h.rows) : nullptr;
