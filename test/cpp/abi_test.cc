@@ -1645,6 +1645,77 @@ void test_align() {
   check(agree == cases, fmt("ctc_align = brute force on %g of %g sequences", agree, cases));
 }
 
+// seqloss_cuda_plan_call: the plan exists in every build (no device, no data read), is deterministic, and checks its
+// request as the call it describes would be checked.
+void test_cuda_plan() {
+  std::mt19937 rng(67);
+  Case c = random_ctc_case(rng, 2, 6, 5, 1.0f, SEQLOSS_LAYOUT_NTC, SEQLOSS_INPUT_LOGITS, false);
+  c.blank = 0;
+  c.targets = {1, 2, 3};
+  c.tl = {2, 1};
+  seqloss_problem p = c.problem();
+  p.data = nullptr;  // a plan reads no data
+  const seqloss_ctc_options o = ctc_opts(SEQLOSS_REDUCTION_MEAN);
+  seqloss_cuda_plan_request r{};
+  r.op = SEQLOSS_OP_CTC;
+  r.outputs = SEQLOSS_PLAN_GRAD;
+  r.memory = SEQLOSS_MEMORY_DEVICE;
+  r.fp64_ratio = 32;
+  r.ctc = &o;
+  seqloss_cuda_plan a{}, b{};
+  char msg[256] = {0};
+  check(seqloss_cuda_plan_call(&p, &r, &a, msg, sizeof msg) == SEQLOSS_OK, std::string("cuda plan: ") + msg);
+  check(seqloss_cuda_plan_call(&p, &r, &b, msg, sizeof msg) == SEQLOSS_OK && std::memcmp(&a, &b, sizeof a) == 0,
+        "cuda plan: deterministic");
+  check(a.steps_count == 5 && std::strcmp(a.steps[0].kernel, "ctc32_stats_kernel") == 0 &&
+            std::strcmp(a.steps[4].kernel, "ctc32_patch_kernel") == 0 && a.host_syncs == 1 && a.precision == 32,
+        "cuda plan: ctc's five steps");
+  double bytes = 0, fp64 = 0;
+  for (int i = 0; i < a.steps_count; ++i) {
+    bytes += a.steps[i].bytes;
+    fp64 += a.steps[i].fp64_state + a.steps[i].fp64_element;
+  }
+  check(a.elements == 2.0 * 6 * 5 && a.states == 6.0 * (5 + 3) && bytes >= 8 * a.elements && fp64 == 0 &&
+            a.workspace_bytes > 0,
+        "cuda plan: elements, states, bytes, no FP64 per state or element, a workspace" + std::string(" (") +
+            std::to_string(a.elements) + ", " + std::to_string(a.states) + ", " + std::to_string(bytes) + ", " +
+            std::to_string(fp64) + ", " + std::to_string(a.workspace_bytes) + ")");
+  expect_error("cuda plan: request NULL", SEQLOSS_ERROR_TYPE, "request must not be NULL",
+               [&](char* m, size_t ms) { return seqloss_cuda_plan_call(&p, nullptr, &a, m, ms); });
+  expect_error("cuda plan: plan NULL", SEQLOSS_ERROR_TYPE, "plan must not be NULL",
+               [&](char* m, size_t ms) { return seqloss_cuda_plan_call(&p, &r, nullptr, m, ms); });
+  expect_error("cuda plan: op 7", SEQLOSS_ERROR_RANGE, "op must be 0 (CTC), 1 (DCTC), 2 (CTC align) or 3 (ACE), got 7",
+               [&](char* m, size_t ms) {
+                 seqloss_cuda_plan_request q = r;
+                 q.op = 7;
+                 return seqloss_cuda_plan_call(&p, &q, &a, m, ms);
+               });
+  expect_error("cuda plan: fp64_ratio 0", SEQLOSS_ERROR_RANGE, "fp64_ratio must be >= 1, got 0",
+               [&](char* m, size_t ms) {
+                 seqloss_cuda_plan_request q = r;
+                 q.fp64_ratio = 0;
+                 return seqloss_cuda_plan_call(&p, &q, &a, m, ms);
+               });
+  expect_error("cuda plan: outputs 4", SEQLOSS_ERROR_RANGE, "outputs must be a mask", [&](char* m, size_t ms) {
+    seqloss_cuda_plan_request q = r;
+    q.outputs = 4;
+    return seqloss_cuda_plan_call(&p, &q, &a, m, ms);
+  });
+  expect_error("cuda plan: ctc options NULL", SEQLOSS_ERROR_TYPE, "request.ctc must not be NULL",
+               [&](char* m, size_t ms) {
+                 seqloss_cuda_plan_request q = r;
+                 q.ctc = nullptr;
+                 return seqloss_cuda_plan_call(&p, &q, &a, m, ms);
+               });
+  expect_error("cuda plan: a label out of range", SEQLOSS_ERROR_RANGE, nullptr, [&](char* m, size_t ms) {
+    Case d = c;
+    d.targets = {1, 9, 3};
+    seqloss_problem q = d.problem();
+    q.data = nullptr;
+    return seqloss_cuda_plan_call(&q, &r, &a, m, ms);
+  });
+}
+
 void test_new_errors() {
   std::mt19937 rng(61);
   Case base = random_ctc_case(rng, 2, 4, 3, 1.0f, SEQLOSS_LAYOUT_NTC, SEQLOSS_INPUT_LOGITS, false);
@@ -2241,6 +2312,7 @@ int main() {
   test_dctc();
   test_align();
   test_new_errors();
+  test_cuda_plan();
   test_aliasing();
   test_numerics_extremes();
   test_pool();
