@@ -330,15 +330,7 @@ __global__ void ctc32_patch_kernel(const float* __restrict__ x, Meta m, const fl
     const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
     float* g = grad != nullptr ? grad + off : nullptr;
     float* q = post != nullptr ? post + off : nullptr;
-    const int32_t st = status[n];
-    if (t >= m.Tn[n] || st != kSolved) {
-      const float v = t < m.Tn[n] && st == kNaN ? NAN : 0.0f;
-      for (int k = lane; k < m.C; k += 32) {
-        if (g != nullptr) g[k] = v;
-        if (q != nullptr) q[k] = v;
-      }
-      continue;
-    }
+    if (fill_unsolved_row(m, n, t, status[n], g, q, lane, 32)) continue;
     const int64_t r = m.roff[n] + t;
     const int32_t U = m.U[n];
     const int32_t* u = m.ucls + m.uoff[n];

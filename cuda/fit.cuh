@@ -171,15 +171,7 @@ __global__ void ctc32_rows_kernel(const float* __restrict__ x, Meta m, const flo
     const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);
     float* g = grad != nullptr ? grad + off : nullptr;
     float* q = post != nullptr ? post + off : nullptr;
-    const int32_t st = status[n];
-    if (t >= m.Tn[n] || st != kSolved) {
-      const float v = t < m.Tn[n] && st == kNaN ? NAN : 0.0f;
-      for (int k = threadIdx.x; k < m.C; k += blockDim.x) {
-        if (g != nullptr) g[k] = v;
-        if (q != nullptr) q[k] = v;
-      }
-      continue;
-    }
+    if (fill_unsolved_row(m, n, t, status[n], g, q, threadIdx.x, blockDim.x)) continue;
     const int64_t r = m.roff[n] + t;
     const int32_t U = m.U[n];
     const int32_t* u = m.ucls + m.uoff[n];

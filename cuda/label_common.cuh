@@ -103,6 +103,19 @@ __device__ inline void xset(const XArr& a, int64_t i, const xf32::X& v) {
 // (statically infeasible, or p = 0), kNaN (a NaN or +∞ in a valid frame).
 constexpr int32_t kSolved = 0, kNoPath = 1, kNaN = 2;
 
+// Row t of sequence n when it gets no gradient of its own: t >= T_n, or a sequence without a path (0), or a NaN one
+// (NaN rows t < T_n). Fills the dense outputs' row (threads first, first + stride, ...) and returns true then.
+__device__ inline bool fill_unsolved_row(const Meta& m, int32_t n, int64_t t, int32_t st, float* g, float* q, int first,
+                                         int stride) {
+  if (t < m.Tn[n] && st == kSolved) return false;
+  const float v = t < m.Tn[n] && st == kNaN ? NAN : 0.0f;
+  for (int k = first; k < m.C; k += stride) {
+    if (g != nullptr) g[k] = v;
+    if (q != nullptr) q[k] = v;
+  }
+  return true;
+}
+
 __device__ inline bool ff_less(float ah, float al, float bh, float bl) { return ah < bh || (ah == bh && al < bl); }
 
 // P_j = e^(ρ_j − r_t) of compact class j of row r as a float-float pair (ρ_j = x_j − m_t exactly).
