@@ -351,7 +351,12 @@ __global__ void ctc32_patch_kernel(const float* __restrict__ x, Meta m, const fl
           }
           float ph, pl;
           xf32::to_ff(xf32::exp_ff(ah, al), &ph, &pl);
-          ff_add(ph, pl, -yh, -yl, &dh, &dl);
+          if (ph == HUGE_VALF) {  // e^x beyond float (log-probs with `pytorch`): +inf, as the CPU's float of it
+            dh = ph;
+            dl = 0.0f;
+          } else {
+            ff_add(ph, pl, -yh, -yl, &dh, &dl);
+          }
         }
         g[u[j]] = (dh + dl) * cf;
       }

@@ -114,10 +114,9 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
   if (w.viterbi) {
     // δ rows of float-float pairs in the lattice D (written, read back in the next frame and by the backtrack).
     Step& s = plan->add(Kernel::kViterbi32, p.batch, seq_threads);
-    s.bytes = 16 * A + 8 * Y + 5 * St + 4 * NT + 24 * R;
-    s.fp64_other = 4 * N;  // the score, per sequence
+    s.bytes = 16 * A + 8 * Y + 5 * St + 4 * NT + 24 * R;  // ... and the backtrack's three reads per frame
+    s.fp64_other = 4 * N;                                 // the score, per sequence
   }
-  if (!w.backward()) return;
   if (w.dctc) {
     // DCTC: z*, the distillation term and the gradient row per frame (the logits' second read); the losses.
     Step& s = plan->add(Kernel::kDctc32Rows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
@@ -129,6 +128,7 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
     l.fp64_other = R + 12 * N;
     return;
   }
+  if (!w.backward()) return;  // ctcAlign, or CTC's loss alone
   // The fit (Li & Wang): its per-class and per-frame arithmetic in double, its per-element work in float-float.
   const double Ut = static_cast<double>(q.utotal);
   if (w.fit_alpha && q.utotal > 0) {

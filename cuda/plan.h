@@ -161,7 +161,7 @@ struct LabelWants {
   // Which recursions run: the forward (every operation but ctcAlign), the backward with the posterior (DCTC, and
   // CTC when it writes the gradient or the posterior), the Viterbi recursion (ctcAlign, DCTC 'viterbi').
   bool forward() const { return dctc || !viterbi; }
-  bool backward() const { return dctc || grad || post; }
+  bool backward() const { return dctc ? (grad || !viterbi) : (grad || post); }  // DCTC 'viterbi': z* is the path's
 };
 
 LabelWants ctc_wants(const seqloss_ctc_options& o, int32_t memory, bool grad, bool post);

@@ -9,9 +9,10 @@
 // 1e-3 of its value, where the CPU backend's double is exact to 1e-5. With 48 bits the FP32 pipeline agrees with it
 // as the FP64 one did.
 //
-// Range: the exponents of real values stay in [kFloor, 2^8]; a value below 2^kFloor = 2^-(2^29) (a sequence
-// log-likelihood below -3.7e8) counts as zero, so that sums and products of exponents never overflow int32. The
-// CPU's int64 exponents have no such floor; the README says so ("Numerics at the extremes").
+// Range: a value below 2^kFloor = 2^-(2^29) (a sequence log-likelihood below about -3.7e8) counts as zero, so that
+// sums and products of exponents never overflow int32 (above, values stay far below 2^(2^29): p_ρ, α and β' count
+// alignments, whose number is at most 3^T). The CPU's int64 exponents have no such floor; the README says so
+// ("Numerics at the extremes").
 #ifndef SEQLOSS_CUDA_XFLOAT32_CUH
 #define SEQLOSS_CUDA_XFLOAT32_CUH
 
@@ -101,8 +102,10 @@ SEQLOSS_HD inline float from_bits(int32_t b) {
 SEQLOSS_HD inline float pow2(int32_t d) { return from_bits((127 + d) * (1 << 23)); }
 
 // (hi + lo) · 2^k for hi in [1/2, 8) or 0: hi brought into [1, 2) by an exact power of two; zero below 2^kFloor.
+// An infinite or NaN hi is passed through as it is (pow2 below needs its argument in [-126, 127]).
 SEQLOSS_HD inline X normalise(float hi, float lo, int32_t k) {
   const int32_t e = ((bits(hi) >> 23) & 0xFF) - 127;
+  if (e == 128) return X{hi, lo, k};
   const int32_t kk = k + e;
   if (hi == 0.0f || kk < kFloor) return zero();
   const float s = pow2(-e);
@@ -153,9 +156,12 @@ SEQLOSS_HD inline X mul(const X& a, const X& b) {
 // NaN give zero (the sequence of a NaN frame is NaN already and never reads its emissions). With
 // (hi + lo) log2 e = k + f, |f| <= 1/2, and g = f ln 2: e^g = (e^(g/16))^16, e^(g/16) − 1 by its Taylor series
 // (the leading term in float-float, the rest, below 2.4e-4, in float; truncation 4e-16), squared four times as
-// a ← 2a + a². Relative error about 1e-10.
+// a ← 2a + a². Relative error about 1e-9 for |hi + lo| <= 1e4, growing with |hi| (8e-8 at 1e7) through the float
+// rounding of hi·(log2 e − fl(log2 e)). Above 128 (a value beyond every float) the result is 2^(2^20), which to_ff
+// turns into +inf; the int32 exponent never overflows.
 SEQLOSS_HD inline X exp_ff(float hi, float lo) {
   if (!(hi >= static_cast<float>(num::kLogZero))) return zero();
+  if (hi > 128.0f) return X{1.0f, 0.0f, 1 << 20};
   const float kLog2eHi = 1.44269502162933349609375f;  // fl(log2 e)
   const float kLog2eLo = 1.925963033500011079e-08f;   // log2 e − fl(log2 e)
   const float kLn2Hi = 0.693147182464599609375f;      // fl(ln 2)
@@ -184,18 +190,29 @@ SEQLOSS_HD inline X exp_ff(float hi, float lo) {
   return normalise(mh, ml, static_cast<int32_t>(k1) + static_cast<int32_t>(k2));
 }
 
-// x as a float-float pair (hi, lo) of ordinary floats, for values of at most a few units (posteriors): 0 below
-// 2^-125 (lo may lose digits below 2^-126: far under the rounding of any sum it enters).
+// x as a float-float pair (hi, lo) of ordinary floats: +inf beyond the float range, subnormal (gradual underflow,
+// as float arithmetic rounds it) below 2^-126 and 0 below 2^-150; lo loses its digits first, far under the
+// rounding of any sum it enters.
 SEQLOSS_HD inline void to_ff(const X& x, float* hi, float* lo) {
-  if (x.hi == 0.0f || x.k < -125) {
+  if (x.hi == 0.0f || x.k < -150) {
     *hi = 0.0f;
     *lo = 0.0f;
     return;
   }
-  const int32_t k = x.k > 125 ? 125 : x.k;
-  const float s = pow2(k);
-  *hi = x.hi * s;
-  *lo = x.lo * s;
+  if (x.k > 127) {
+    *hi = HUGE_VALF;
+    *lo = 0.0f;
+    return;
+  }
+  if (x.k >= -126) {
+    const float s = pow2(x.k);
+    *hi = x.hi * s;
+    *lo = x.lo * s;
+    return;
+  }
+  const float s = pow2(x.k + 64), t = pow2(-64);  // two exact steps, the second one rounding into the subnormals
+  *hi = x.hi * s * t;
+  *lo = x.lo * s * t;
 }
 
 // ln x in double (once per sequence); -inf for zero.

@@ -562,6 +562,38 @@ void test_extremes(std::mt19937& rng) {
                  true);
     compare_align(c, "align");
   }
+  // Log-probs with PyTorch's gradient convention, scale·(e^x − y'): unnormalised log-probs from −100 (a subnormal
+  // e^x) to 1e30 (+inf, as the CPU's float of e^x), in the label's classes and elsewhere: element by element, the
+  // same infinities and the finite values to 1e-5 of their own size (or 1e-30 absolute below the normal range).
+  {
+    // One sequence, label (1), blank 0: each frame's largest value is the blank's and the label's (so that the
+    // sequence has a path and their gradient entries are patched), the other classes below it.
+    Case c;
+    c.name = "log-probs beyond the float range, pytorch convention";
+    c.N = 1;
+    c.T = 5;
+    c.C = 4;
+    c.layout = SEQLOSS_LAYOUT_NTC;
+    c.input = SEQLOSS_INPUT_LOG_PROBS;
+    c.blank = 0;
+    c.il = {5};
+    c.tl = {1};
+    c.targets = {1};
+    c.x = {88.0f, 88.0f, -3.0f, -100.0f, 100.0f, 100.0f, 0.5f,   -87.0f, 2e9f,    2e9f,
+           -3.0f, 0.5f,  1e30f, 1e30f,   0.0f,   0.0f,   -87.0f, -87.0f, -100.0f, -95.0f};
+    seqloss_ctc_options o = ctc_options(SEQLOSS_REDUCTION_SUM, 0, 0, 0, 0);
+    o.grad_convention = SEQLOSS_GRAD_PYTORCH;
+    const CtcOut a = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CPU), true, false);
+    const CtcOut b = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), true, false);
+    bool same = a.st == SEQLOSS_OK && b.st == SEQLOSS_OK && a.grad.size() == b.grad.size();
+    for (size_t i = 0; same && i < a.grad.size(); ++i) {
+      const double x = a.grad[i], y = b.grad[i];
+      same = std::isinf(x) || std::isinf(y)
+                 ? x == y
+                 : std::isnan(x) == std::isnan(y) && (std::isnan(x) || std::fabs(x - y) <= 1e-5 * std::fabs(x) + 1e-30);
+    }
+    check(same, "ctc: " + c.name);
+  }
   // The FP32 recursion rows beyond shared memory (kRowCap = 1024 states, cuda/plan.h): S = 1201 in the workspace
   // beside S = 961 in shared memory, in one batch.
   {
