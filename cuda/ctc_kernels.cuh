@@ -344,13 +344,12 @@ __global__ void ctc32_patch_kernel(const float* __restrict__ x, Meta m, const fl
         const float xv = row[u[j]];
         float dh = -yh, dl = -yl;
         if (logits || pytorch != 0) {
-          float ah = xv, al = 0.0f;
+          float ph, pl;  // P_j (logits), e^x (log-probs with `pytorch`)
           if (logits) {
-            two_diff(xv, mx, &ah, &al);
-            ff_add(ah, al, -rh, -rl, &ah, &al);
+            softmax_ff(xv, mx, rh, rl, &ph, &pl);
+          } else {
+            xf32::to_ff(xf32::exp_ff(xv, 0.0f), &ph, &pl);
           }
-          float ph, pl;
-          xf32::to_ff(xf32::exp_ff(ah, al), &ph, &pl);
           if (ph == HUGE_VALF) {  // e^x beyond float (log-probs with `pytorch`): +inf, as the CPU's float of it
             dh = ph;
             dl = 0.0f;
