@@ -7,13 +7,19 @@ import type { BackendsInfo, ResolvedBackend } from './types.js';
 let warned = false;
 
 /** 'auto' considers CUDA from this many input elements (N·T·C) on: below it, copying the logits to the device and
- * back, and the launch latency, cost more than the CPU backend's whole call. */
+ * back, and the launch latency, cost more than the CPU backend's whole call (README, "Choosing a backend"). */
 export const AUTO_CUDA_MIN_ELEMENTS = 1 << 20;
 
-/** Whether 'auto' may pick CUDA at all: only with SEQLOSS_AUTO_CUDA=1 in this version, whose CUDA kernels are built
- * and callable with backend 'cuda' but have not yet been verified on a GPU by the test suite. */
-function autoCuda(): boolean {
-  return process.env.SEQLOSS_AUTO_CUDA === '1';
+/** Whether 'auto' may pick CUDA at all: yes unless SEQLOSS_AUTO_CUDA=0 (the opt-out, for a process that wants its
+ * GPU left alone without passing backend 'cpu' to every call). */
+export function autoCudaEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SEQLOSS_AUTO_CUDA !== '0';
+}
+
+/** The 'auto' rule for a call of `elements` input values on a device that is (`usable`) a usable, real GPU: CUDA
+ * from AUTO_CUDA_MIN_ELEMENTS values on, unless the opt-out is set. */
+export function autoPicksCuda(elements: number, usable: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  return usable && elements >= AUTO_CUDA_MIN_ELEMENTS && autoCudaEnabled(env);
 }
 
 // The devices 'auto' may use, asked once per environment (they do not change): the usable ones of a real GPU build;
@@ -29,17 +35,16 @@ function autoDevice(device: number): boolean {
   return autoDevices[device] === true;
 }
 
-/** The backend that will serve a call of `elements` input values. 'auto': CUDA when it is enabled for 'auto'
- * (SEQLOSS_AUTO_CUDA=1), the device is a usable GPU (never an emulated one) and the input has at least
- * AUTO_CUDA_MIN_ELEMENTS values; else the native CPU backend when the addon loaded; else 'js' (with one warning
- * per thread). */
+/** The backend that will serve a call of `elements` input values. 'auto': CUDA when the device is a usable GPU
+ * (never an emulated one), the input has at least AUTO_CUDA_MIN_ELEMENTS values and SEQLOSS_AUTO_CUDA is not 0
+ * (autoPicksCuda); else the native CPU backend when the addon loaded; else 'js' (with one warning per thread). */
 export function resolveBackend(fn: string, exec: Exec, elements = 0): ResolvedBackend {
   const requested = exec.backend;
   if (requested === 'js') return 'js';
   const native = loadNative();
   if (requested === 'auto') {
     if (native.ok) {
-      if (autoCuda() && elements >= AUTO_CUDA_MIN_ELEMENTS && autoDevice(exec.device)) return 'cuda';
+      if (elements >= AUTO_CUDA_MIN_ELEMENTS && autoPicksCuda(elements, autoDevice(exec.device))) return 'cuda';
       return 'cpu';
     }
     if (!warned) {

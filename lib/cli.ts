@@ -2,7 +2,7 @@
 // The `seqloss` command. `seqloss simulate` draws how each loss shapes a model's outputs (simulate/cli.ts);
 // `seqloss doctor` tells what this installation can run and why not where it cannot.
 import { availableParallelism, cpus } from 'node:os';
-import { AUTO_CUDA_MIN_ELEMENTS, backends } from './backend.js';
+import { AUTO_CUDA_MIN_ELEMENTS, autoCudaEnabled, backends } from './backend.js';
 
 const USAGE = `usage: seqloss <command>
 
@@ -44,9 +44,9 @@ function doctor(json: boolean): number {
       (b.cuda.emulated
         ? ' (never the emulated cuda devices)'
         : b.cuda.available
-          ? process.env.SEQLOSS_AUTO_CUDA === '1'
-            ? ` (cuda from ${AUTO_CUDA_MIN_ELEMENTS} input values)`
-            : ` (cuda too with SEQLOSS_AUTO_CUDA=1, from ${AUTO_CUDA_MIN_ELEMENTS} input values)`
+          ? autoCudaEnabled()
+            ? ` (cuda from ${AUTO_CUDA_MIN_ELEMENTS} input values on a usable device)`
+            : ' (never cuda: SEQLOSS_AUTO_CUDA=0)'
           : ''),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { aceLoss, aceLossAsync, backends, ctcLoss, ctcLossAsync } from '../lib/index.js';
+import { AUTO_CUDA_MIN_ELEMENTS, autoCudaEnabled, autoPicksCuda } from '../lib/backend.js';
 import { packageRoot } from '../lib/native.js';
 import { normalFloats, rng } from './helpers.js';
 
@@ -189,5 +190,32 @@ describe('seqloss doctor', () => {
     const bad = spawnSync(process.execPath, [cli, 'frobnicate'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});
+
+describe("'auto' and CUDA (the rule; a machine without a GPU never reaches it)", () => {
+  it('picks CUDA for a usable device from AUTO_CUDA_MIN_ELEMENTS input values on, unless SEQLOSS_AUTO_CUDA=0', () => {
+    expect(AUTO_CUDA_MIN_ELEMENTS).toBe(2 ** 20);
+    expect(autoPicksCuda(AUTO_CUDA_MIN_ELEMENTS, true, {})).toBe(true);
+    expect(autoPicksCuda(64 * 144 * 7357, true, { SEQLOSS_AUTO_CUDA: '1' })).toBe(true);
+    expect(autoPicksCuda(AUTO_CUDA_MIN_ELEMENTS - 1, true, {})).toBe(false);
+    expect(autoPicksCuda(64 * 144 * 7357, false, {})).toBe(false);
+    expect(autoPicksCuda(64 * 144 * 7357, true, { SEQLOSS_AUTO_CUDA: '0' })).toBe(false);
+    expect(autoCudaEnabled({})).toBe(true);
+    expect(autoCudaEnabled({ SEQLOSS_AUTO_CUDA: '0' })).toBe(false);
+  });
+
+  it.runIf(info.cpu && !info.cuda.available)('stays on the CPU backend where no device is usable', () => {
+    const N = 4,
+      T = 256,
+      C = 1024;
+    const r = ctcLoss(normalFloats(rng(5), N * T * C), {
+      batch: N,
+      time: T,
+      classes: C,
+      targets: [[1, 2], [3], [4, 4], [5]],
+      grad: false,
+    });
+    expect(r.backend).toBe('cpu');
   });
 });
