@@ -451,10 +451,11 @@ seqloss_status plan_call(const seqloss_problem* p, const seqloss_cuda_plan_reque
       if (r->ace == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "request.ace must not be NULL for op 3 (ACE)");
       st = check_ace_call(p, r->ace, &e, nullptr, false, &ext, msg);
       if (st != SEQLOSS_OK) return st;
-      const cuda::DenseHost h = cuda::plan_dense(*p);
-      int32_t chunk = 0, G = 0;
-      cuda::ace_chunks(h.tmax, &chunk, &G);
-      plan = cuda::plan_ace(*p, e.memory, grad, h, G, cuda::pack_dense(h).pack.size(), r->fp64_ratio);
+      cuda::AceHost h;
+      cuda::plan_ace_host(*p, &h);
+      cuda::AceMeta k;
+      cuda::pack_ace(h, &k);
+      plan = cuda::plan_ace(*p, e.memory, grad, r->ace->variant, h, k.pack.size(), r->fp64_ratio);
       break;
     }
     default:

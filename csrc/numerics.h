@@ -7,6 +7,7 @@
 //    are the same doubles on every backend; ln p(l|x) = ln p_rho(l) + sum_t c_t (added in double).
 //  - rho < kLogZero counts as probability exactly 0 in the recursions.
 //  - DCTC's distillation term in log space (Zhang et al., the CE against Q_t = softmax(s a_t - s m e_z)).
+//  - ACE's per-class terms and gradients, N_blank, the placement of eps and the reduction scale (at the end).
 #ifndef SEQLOSS_NUMERICS_H
 #define SEQLOSS_NUMERICS_H
 
@@ -115,6 +116,40 @@ SEQLOSS_HD inline double dctc_total(double beta, double lambda, double ctc_n, do
 // >= (1 - kZTie) best, the best posterior (pass 2), then the lowest class among those with posterior >= (1 - kZTie)
 // of it (pass 3). tie_floor(best) is the threshold of passes 2 and 3.
 SEQLOSS_HD inline double tie_floor(double best) { return best * (1.0 - kZTie); }
+
+// ---- ACE (Xie et al., CVPR 2019), per class k of a sequence of T_n frames (csrc/cpu/ace.cc, cuda/ace.cu) ----
+
+// §3.1: the blank's count is what the labels leave of the frames, N_blank = T_n - sum_{k != blank} N_k.
+SEQLOSS_HD inline double ace_blank_count(double Tn, double labelled) { return Tn - labelled; }
+
+// The aggregate with eps (eps enters here only): y_k = sum_t (y_k^t + eps) = sum_t y_k^t + T_n eps; in log space
+// ln y_k = ln(e^lsum + T_n eps) for lsum = ln sum_t y_k^t (-inf allowed).
+SEQLOSS_HD inline double ace_aggregate(double sum, double Tn, double eps) { return sum + Tn * eps; }
+SEQLOSS_HD inline double ace_log_aggregate(double lsum, double Tn, double eps) {
+  const double teps = Tn * eps;
+  if (!(teps > 0.0)) return lsum;
+  const double le = log(teps);
+  if (lsum == neg_infinity()) return le;
+  const double m = lsum > le ? lsum : le;
+  return m + log1p(exp(-fabs(lsum - le)));
+}
+
+// CE (Eq. 8), from ln(y_k / T_n) (the caller's log): the term -(N_k/T_n) ln(y_k/T_n) of a class with N_k > 0, and
+// g_k = dL/dy_k^t = -N_k / (T_n y_k).
+SEQLOSS_HD inline double ace_ce_term(double Nk, double Tn, double ln_ratio) { return -(Nk / Tn) * ln_ratio; }
+SEQLOSS_HD inline double ace_ce_grad(double Nk, double Tn, double yk) { return -Nk / (Tn * yk); }
+// L_n = sum of the terms; with eps = 0 it is >= 0 in exact arithmetic, so a rounding residue below 0 is 0.
+SEQLOSS_HD inline double ace_ce_total(double sum, double eps) { return eps == 0.0 && sum < 0.0 ? 0.0 : sum; }
+
+// Regression (Eq. 4): the term 1/2 (N_k - y_k)^2 and g_k = y_k - N_k.
+SEQLOSS_HD inline double ace_regression_term(double Nk, double yk) {
+  const double d = Nk - yk;
+  return 0.5 * d * d;
+}
+SEQLOSS_HD inline double ace_regression_grad(double Nk, double yk) { return yk - Nk; }
+
+// ACE's reduction scale: mean 1/N, sum and none 1.
+SEQLOSS_HD inline double ace_reduction_scale(bool mean, double N) { return mean ? 1.0 / N : 1.0; }
 
 }  // namespace num
 }  // namespace seqloss

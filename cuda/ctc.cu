@@ -73,10 +73,13 @@ seqloss_status label_workspace(const seqloss_problem& p, const seqloss_exec& e, 
                                Message msg) {
   const seqloss_status dev = check_device(e, msg);
   if (dev != SEQLOSS_OK) return dev;
-  const LabelPlan q = plan_labels(p, w.batch_scope);
+  HostScratch& hs = host_scratch();
+  plan_labels(p, w.batch_scope, &hs.q);
+  const LabelPlan& q = hs.q;
   const seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
-  const Packed k = pack_plan(q);
+  pack_plan(q, &hs.k);
+  const Packed& k = hs.k;
   LabelBuffers b;
   b.w = w;
   *bytes = b.carve(nullptr, p, q, k.pack.size()) + kWorkspaceSlack;
@@ -115,7 +118,7 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
   const Meta m = device_meta(p, q, k, b.meta);
   const float* x = p.data;
   if (b.w.host) {
-    if (!call.to_device(b.data, p.data, dense_bytes(p), "cudaMemcpyAsync (logits)")) return false;
+    if (!call.upload(b.data, p.data, dense_bytes(p), "cudaMemcpyAsync (logits)")) return false;
     x = b.data;
   }
   // With host memory the dense outputs are written to the workspace and copied out by the caller of this.
@@ -186,10 +189,13 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
                    const seqloss_ctc_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
   LabelBuffers b;
   b.w = ctc_wants(o, e.memory, out.grad != nullptr, out.posterior != nullptr);
-  const LabelPlan q = plan_labels(p, b.w.batch_scope);
+  HostScratch& hs = host_scratch();
+  plan_labels(p, b.w.batch_scope, &hs.q);
+  const LabelPlan& q = hs.q;
   seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
-  const Packed k = pack_plan(q);
+  pack_plan(q, &hs.k);
+  const Packed& k = hs.k;
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
     call.device_array(p.data, dense_bytes(p), data_name(p.input));
@@ -211,11 +217,14 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
     return call.finish();
   }
   const size_t ntc_bytes = dense_bytes(p);
-  if (b.w.host && out.grad != nullptr) call.to_host(out.grad, b.grad_d, ntc_bytes, "cudaMemcpyAsync (grad)");
+  if (b.w.host && out.grad != nullptr) call.download(out.grad, b.grad_d, ntc_bytes, "cudaMemcpyAsync (grad)");
   if (b.w.host && out.posterior != nullptr) {
-    call.to_host(out.posterior, b.post_d, ntc_bytes, "cudaMemcpyAsync (posterior)");
+    call.download(out.posterior, b.post_d, ntc_bytes, "cudaMemcpyAsync (posterior)");
   }
-  std::vector<double> logp(static_cast<size_t>(N)), shift(static_cast<size_t>(N));
+  std::vector<double>& logp = hs.d0;
+  std::vector<double>& shift = hs.d1;
+  logp.resize(static_cast<size_t>(N));
+  shift.resize(static_cast<size_t>(N));
   call.to_host(logp.data(), b.logp, sizeof(double) * N, "cudaMemcpyAsync (log p)");
   call.to_host(shift.data(), b.shift, sizeof(double) * N, "cudaMemcpyAsync (shift)");
   st = call.finish();
@@ -249,10 +258,13 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
                     const seqloss_dctc_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
   LabelBuffers b;
   b.w = dctc_wants(o, e.memory, out.grad != nullptr);
-  const LabelPlan q = plan_labels(p, false);
+  HostScratch& hs = host_scratch();
+  plan_labels(p, false, &hs.q);
+  const LabelPlan& q = hs.q;
   seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
-  const Packed k = pack_plan(q);
+  pack_plan(q, &hs.k);
+  const Packed& k = hs.k;
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
     call.device_array(p.data, dense_bytes(p), data_name(p.input));
@@ -275,12 +287,13 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
                     nullptr)) {
     return call.finish();
   }
-  if (b.w.host && out.grad != nullptr) call.to_host(out.grad, b.grad_d, dense_bytes(p), "cudaMemcpyAsync (grad)");
-  std::vector<double> d(3 * static_cast<size_t>(N));
+  if (b.w.host && out.grad != nullptr) call.download(out.grad, b.grad_d, dense_bytes(p), "cudaMemcpyAsync (grad)");
+  std::vector<double>& d = hs.d0;
+  d.resize(3 * static_cast<size_t>(N));
   call.to_host(d.data(), b.dout, sizeof(double) * d.size(), "cudaMemcpyAsync (losses)");
   if (out.alignment != nullptr) {
-    call.to_host(out.alignment, b.align, sizeof(int32_t) * static_cast<size_t>(N) * p.time,
-                 "cudaMemcpyAsync (alignment)");
+    call.download(out.alignment, b.align, sizeof(int32_t) * static_cast<size_t>(N) * p.time,
+                  "cudaMemcpyAsync (alignment)");
   }
   st = call.finish();
   if (st != SEQLOSS_OK) return st;
@@ -307,10 +320,13 @@ seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const 
                          void* workspace, size_t workspace_bytes, Message msg) {
   LabelBuffers b;
   b.w = align_wants(e.memory);
-  const LabelPlan q = plan_labels(p, false);
+  HostScratch& hs = host_scratch();
+  plan_labels(p, false, &hs.q);
+  const LabelPlan& q = hs.q;
   seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
-  const Packed k = pack_plan(q);
+  pack_plan(q, &hs.k);
+  const Packed& k = hs.k;
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, dense_bytes(p), data_name(p.input));
   if (!call.ok()) return call.finish();
@@ -321,8 +337,9 @@ seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const 
                     "seqloss_ctc_align_workspace_size", nullptr, nullptr)) {
     return call.finish();
   }
-  call.to_host(out.paths, b.path, sizeof(int32_t) * static_cast<size_t>(N) * p.time, "cudaMemcpyAsync (paths)");
-  std::vector<double> score(static_cast<size_t>(N));
+  call.download(out.paths, b.path, sizeof(int32_t) * static_cast<size_t>(N) * p.time, "cudaMemcpyAsync (paths)");
+  std::vector<double>& score = hs.d0;
+  score.resize(static_cast<size_t>(N));
   call.to_host(score.data(), b.score, sizeof(double) * N, "cudaMemcpyAsync (scores)");
   st = call.finish();
   if (st != SEQLOSS_OK) return st;

@@ -143,7 +143,7 @@ __device__ inline Rows2<float*, int32_t*> work_rows(float* work, const Meta& m, 
 // (t & 1) in `rows`, every row also to the lattice A for beta32. Returns (to thread 0) p_ρ(l) = α_{T−1}(S−1) +
 // α_{T−1}(S−2).
 template <class Rw>
-__device__ inline xf32::X alpha32_rows(const Meta& m, int32_t n, const XArr& E, const XArr& A, const Rw& rows) {
+__device__ inline xf32::X alpha32_rows(const Meta& m, int32_t n, const XArr& E, const LArr& A, const Rw& rows) {
   const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n];
   const int64_t e0 = m.yoff[n], a0 = m.aoff[n];
   const int32_t* cidx = m.cidx + m.soff[n];
@@ -176,7 +176,7 @@ __device__ inline xf32::X alpha32_rows(const Meta& m, int32_t n, const XArr& E, 
 }
 
 // logp[n] = ln p_ρ(l), as alpha_kernel; status[n] as above.
-__global__ void alpha32_kernel(Meta m, XArr E, const double* __restrict__ shift, XArr A, float* __restrict__ work,
+__global__ void alpha32_kernel(Meta m, XArr E, const double* __restrict__ shift, LArr A, float* __restrict__ work,
                                double* __restrict__ logp, int32_t* __restrict__ status) {
   SEQLOSS_SHARED(float, h0, kRowCap);
   SEQLOSS_SHARED(float, l0, kRowCap);
@@ -217,7 +217,7 @@ __global__ void alpha32_kernel(Meta m, XArr E, const double* __restrict__ shift,
 // blank over the even states and the frame total in one fixed-tree sum, each label class over its states in state
 // order, times 1 / total; stored as float-float pairs (yh, yl).
 template <class Rw, class G>
-__device__ inline void beta32_rows(const Meta& m, int32_t n, const XArr& E, const XArr& A, const xf32::X& p,
+__device__ inline void beta32_rows(const Meta& m, int32_t n, const XArr& E, const LArr& A, const xf32::X& p,
                                    float* __restrict__ yh, float* __restrict__ yl, const Rw& rows, G Gh, G Gl,
                                    Smem<float> shf) {
   const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n];
@@ -270,7 +270,7 @@ __device__ inline void beta32_rows(const Meta& m, int32_t n, const XArr& E, cons
 
 // y' of every frame (compact, float-float); all 0 for a sequence without a path, untouched for a NaN one. work: as
 // alpha32's rows (6 arrays of S at 6·soff), then γ (2 arrays of S at 6·stotal + 2·soff).
-__global__ void beta32_kernel(Meta m, XArr E, XArr A, const int32_t* __restrict__ status, FFArr Y,
+__global__ void beta32_kernel(Meta m, XArr E, LArr A, const int32_t* __restrict__ status, FFArr Y,
                               float* __restrict__ work) {
   SEQLOSS_SHARED(float, shf, 132);
   SEQLOSS_SHARED(float, h0, kRowCap);
@@ -295,7 +295,8 @@ __global__ void beta32_kernel(Meta m, XArr E, XArr A, const int32_t* __restrict_
     for (int64_t i = threadIdx.x; i < static_cast<int64_t>(Tn) * U; i += blockDim.x) yh[i] = yl[i] = 0.0f;
     return;
   }
-  // p_ρ(l) again from the lattice's last row (the same operation as alpha32's, so bitwise its value).
+  // p_ρ(l) again from the lattice's last row (its values rounded to float: p only scales γ, and y' is normalised
+  // by the frame's own total, so p's precision does not reach y').
   if (threadIdx.x == 0) {
     const int64_t last = m.aoff[n] + static_cast<int64_t>(Tn - 1) * S;
     const xf32::X p = xf32::add3(xget(A, last + S - 1), S > 1 ? xget(A, last + S - 2) : xf32::zero(), xf32::zero());

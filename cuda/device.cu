@@ -1,6 +1,6 @@
 // device.cu — CUDA device discovery (see device.h): the runtime and driver versions, the device count and each
 // device's properties, with the runtime's own words (cudaGetErrorString) when something is missing; whether a
-// device can run this build; seqloss's memory pool per device.
+// device can run this build; seqloss's memory pool and pinned staging buffers per device.
 #include "device.h"
 
 #include "runtime.cuh"
@@ -97,6 +97,36 @@ struct PoolSlot {
   cudaMemPool_t pool = nullptr;
 };
 constexpr int kMaxDevices = 64;
+
+// The staging pairs of one device that no call holds.
+struct StageSlot {
+  std::mutex mu;
+  Staging* free[kStageKeep] = {};
+  int count = 0;
+};
+
+StageSlot* stage_slots() {
+  static StageSlot slots[kMaxDevices];
+  return slots;
+}
+
+void destroy_staging(Staging* s) {
+  for (int i = 0; i < 2; ++i) {
+    if (s->done[i] != nullptr) cudaEventDestroy(s->done[i]);
+  }
+  if (s->base != nullptr) cudaFreeHost(s->base);
+  delete s;
+}
+
+// SEQLOSS_CUDA_STAGE_BYTES (a test's knob, read when a pair is made): the bytes of each buffer, at least 4 KiB;
+// kStageChunk otherwise.
+size_t stage_chunk() {
+  if (const char* e = std::getenv("SEQLOSS_CUDA_STAGE_BYTES")) {
+    const long long v = std::atoll(e);
+    if (v >= 4096) return static_cast<size_t>(v) / 256 * 256;
+  }
+  return kStageChunk;
+}
 
 }  // namespace
 
@@ -229,6 +259,49 @@ cudaError_t device_pool(int32_t device, cudaMemPool_t* pool) {
   }
   *pool = s.pool;
   return cudaSuccess;
+}
+
+cudaError_t take_staging(int32_t device, Staging** out) {
+  *out = nullptr;
+  if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
+  StageSlot& slot = stage_slots()[device];
+  {
+    std::lock_guard<std::mutex> lk(slot.mu);
+    if (slot.count > 0) {
+      *out = slot.free[--slot.count];
+      return cudaSuccess;
+    }
+  }
+  // A new pair (the caller has made `device` current: the events belong to it).
+  Staging* s = new Staging;
+  s->device = device;
+  s->chunk = stage_chunk();
+  s->min = s->chunk < kStageMin ? s->chunk : kStageMin;
+  void* base = nullptr;
+  cudaError_t e = cudaHostAlloc(&base, 2 * s->chunk, cudaHostAllocDefault);
+  s->base = static_cast<unsigned char*>(base);
+  for (int i = 0; i < 2 && e == cudaSuccess; ++i) e = cudaEventCreateWithFlags(&s->done[i], cudaEventDisableTiming);
+  if (e != cudaSuccess) {
+    destroy_staging(s);
+    return e;
+  }
+  s->buf[0] = s->base;
+  s->buf[1] = s->base + s->chunk;
+  *out = s;
+  return cudaSuccess;
+}
+
+void give_staging(Staging* s) {
+  if (s == nullptr) return;
+  if (s->device >= 0 && s->device < kMaxDevices) {
+    StageSlot& slot = stage_slots()[s->device];
+    std::lock_guard<std::mutex> lk(slot.mu);
+    if (slot.count < kStageKeep) {
+      slot.free[slot.count++] = s;
+      return;
+    }
+  }
+  destroy_staging(s);
 }
 
 }  // namespace cuda

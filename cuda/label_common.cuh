@@ -93,6 +93,12 @@ __device__ inline float reduction_scale32(const Meta& m, int32_t n, int32_t mean
 }
 
 __device__ inline xf32::X xget(const XArr& a, int64_t i) { return xf32::X{a.hi[i], a.lo[i], a.k[i]}; }
+__device__ inline xf32::X xget(const LArr& a, int64_t i) { return xf32::X{a.hi[i], 0.0f, a.k[i]}; }
+// Stores v rounded to its float mantissa (hi is the rounded sum of the pair: lo is dropped).
+__device__ inline void xset(const LArr& a, int64_t i, const xf32::X& v) {
+  a.hi[i] = v.hi;
+  a.k[i] = v.k;
+}
 __device__ inline void xset(const XArr& a, int64_t i, const xf32::X& v) {
   a.hi[i] = v.hi;
   a.lo[i] = v.lo;
@@ -115,8 +121,6 @@ __device__ inline bool fill_unsolved_row(const Meta& m, int32_t n, int64_t t, in
   }
   return true;
 }
-
-__device__ inline bool ff_less(float ah, float al, float bh, float bl) { return ah < bh || (ah == bh && al < bl); }
 
 // P_j = e^(ρ_j − r_t) of compact class j of row r as a float-float pair (ρ_j = x_j − m_t exactly).
 __device__ inline void softmax_ff(float xv, float mx, float rh, float rl, float* ph, float* pl) {

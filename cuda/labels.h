@@ -40,14 +40,21 @@ struct LabelPlan {
   // Batch sums per class (CTC with alpha over the batch): the classes that occur, and for each the global compact
   // indices (and their sequences) in sequence order.
   std::vector<int32_t> bclass, bstart, bitem;
+  std::vector<int32_t> cmap;  // C: −1 between calls (plan_labels' scratch)
 
   bool feasible(int32_t n) const { return S[static_cast<size_t>(n)] > 0; }
 };
 
-inline LabelPlan plan_labels(const seqloss_problem& p, bool batch_classes) {
-  LabelPlan q;
+// Fills *qp with the plan of problem p, reusing its vectors' storage: a LabelPlan kept between calls (HostScratch)
+// makes the host work O(N + ΣL) with no heap allocation once its vectors have grown to the batch's sizes. cmap (a
+// class -> compact index map, all −1 between calls) is the one array of C values; it is sized once per C and reset
+// by the entries it set, never scanned.
+inline void plan_labels(const seqloss_problem& p, bool batch_classes, LabelPlan* qp) {
+  LabelPlan& q = *qp;
   const int32_t N = p.batch;
   q.N = N;
+  q.rows = q.ytotal = q.atotal = q.stotal = q.utotal = 0;
+  q.smax = q.umax = 0;
   q.Tn.resize(N);
   q.L.resize(N);
   q.S.resize(N);
@@ -57,7 +64,11 @@ inline LabelPlan plan_labels(const seqloss_problem& p, bool batch_classes) {
   q.aoff.resize(N);
   q.soff.resize(N);
   q.uoff.resize(N);
-  std::vector<int32_t> cmap(static_cast<size_t>(p.classes), -1);
+  for (auto* v : {&q.ucls, &q.ncount, &q.cseq, &q.cidx, &q.cs_start, &q.cs_state, &q.bclass, &q.bstart, &q.bitem})
+    v->clear();
+  q.skip.clear();
+  if (q.cmap.size() < static_cast<size_t>(p.classes)) q.cmap.resize(static_cast<size_t>(p.classes), -1);
+  std::vector<int32_t>& cmap = q.cmap;
   int64_t lab_at = 0;
   for (int32_t n = 0; n < N; ++n) {
     const int32_t Tn = p.input_lengths != nullptr ? p.input_lengths[n] : p.time;
@@ -148,6 +159,11 @@ inline LabelPlan plan_labels(const seqloss_problem& p, bool batch_classes) {
           static_cast<int32_t>(g);
     for (int32_t c : q.bclass) cmap[static_cast<size_t>(c)] = -1;
   }
+}
+
+inline LabelPlan plan_labels(const seqloss_problem& p, bool batch_classes) {
+  LabelPlan q;
+  plan_labels(p, batch_classes, &q);
   return q;
 }
 
@@ -161,6 +177,7 @@ class HostPack {
     if (!v.empty()) std::memcpy(bytes_.data() + at, v.data(), v.size() * sizeof(T));
     return at;
   }
+  void clear() { bytes_.clear(); }  // keeps the storage
   const unsigned char* data() const { return bytes_.data(); }
   size_t size() const { return bytes_.size(); }
 
@@ -175,8 +192,9 @@ struct Packed {
       bitem;
 };
 
-inline Packed pack_plan(const LabelPlan& q) {
-  Packed k;
+inline void pack_plan(const LabelPlan& q, Packed* kp) {
+  Packed& k = *kp;
+  k.pack.clear();
   k.Tn = k.pack.add(q.Tn);
   k.L = k.pack.add(q.L);
   k.S = k.pack.add(q.S);
@@ -196,6 +214,11 @@ inline Packed pack_plan(const LabelPlan& q) {
   k.bclass = k.pack.add(q.bclass);
   k.bstart = k.pack.add(q.bstart);
   k.bitem = k.pack.add(q.bitem);
+}
+
+inline Packed pack_plan(const LabelPlan& q) {
+  Packed k;
+  pack_plan(q, &k);
   return k;
 }
 

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "numerics.h"
+
 namespace seqloss {
 namespace cuda {
 
@@ -14,11 +16,11 @@ const char* kernel_name(Kernel k) {
     case Kernel::kFitFactor: return "fit_factor_kernel";
     case Kernel::kFitGamma: return "fit_gamma_kernel";
     case Kernel::kDctcLosses: return "dctc_losses_kernel";
-    case Kernel::kAceStats: return "softmax_stats_kernel";
-    case Kernel::kAcePartial: return "partial_kernel";
-    case Kernel::kAceTotal: return "total_kernel";
-    case Kernel::kAceLoss: return "ace_loss_kernel";
-    case Kernel::kAceRows: return "ace_rows_kernel";
+    case Kernel::kAceStats: return "ace32_stats_kernel";
+    case Kernel::kAcePartial: return "ace32_partial_kernel";
+    case Kernel::kAceTotal: return "ace32_total_kernel";
+    case Kernel::kAceLoss: return "ace32_loss_kernel";
+    case Kernel::kAceRows: return "ace32_rows_kernel";
     case Kernel::kCtc32Stats: return "ctc32_stats_kernel";
     case Kernel::kAlpha32: return "alpha32_kernel";
     case Kernel::kBeta32: return "beta32_kernel";
@@ -63,7 +65,6 @@ namespace {
 
 // Static shared memory of the block reductions (runtime.cuh): 33 doubles for block_sum, 33 floats for block_max.
 constexpr int32_t kSharedSumD = 33 * 8;
-constexpr int32_t kSharedSums = 33 * 8 + 33 * 4;
 
 // A fixed-tree block sum of doubles (runtime.cuh block_sum): per warp 5 shuffles (2 instructions each for a
 // double) and 5 adds, then the same over the warps' sums.
@@ -87,7 +88,8 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
   }
   const double dense = (w.grad ? 1 : 0) + (w.post ? 1 : 0);
   const double dense_stats = (w.grad && !w.fit_gamma && !w.dctc ? 1 : 0) + (w.post ? 1 : 0);  // ctc32_stats writes
-  // xfloat32 values (emissions, the lattice, rows) are 12 bytes, float-float pairs (r_t, y', γ) 8.
+  // xfloat32 values (emissions, rows) are 12 bytes, the lattice's values (float mantissa, exponent) and float-float
+  // pairs (r_t, y', γ) 8.
   if (q.rows > 0) {
     Step& s = plan->add(Kernel::kCtc32Stats, row_grid(q.rows), block_threads(p.classes, kRowThreads));
     s.shared = (66 + 1) * 4;
@@ -103,13 +105,13 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
   if (w.forward()) {
     Step& s = plan->add(Kernel::kAlpha32, p.batch, seq_threads);
     s.shared = 6 * 4 * kRowCap;
-    s.bytes = 12 * A + 12 * Y + 5 * St + 24 * big + 16 * N;
+    s.bytes = 8 * A + 12 * Y + 5 * St + 24 * big + 16 * N;
     s.fp64_other = N * (kFp64Log + 6);  // ln p per sequence
   }
   if (w.backward()) {
     Step& b = plan->add(Kernel::kBeta32, p.batch, seq_threads);
     b.shared = 8 * 4 * kRowCap + 132 * 4 + 12;
-    b.bytes = 12 * A + 12 * Y + 8 * Y + 5 * St + 40 * big + 4 * N;
+    b.bytes = 8 * A + 12 * Y + 8 * Y + 5 * St + 40 * big + 4 * N;
   }
   if (w.viterbi) {
     // δ rows of float-float pairs in the lattice D (written, read back in the next frame and by the backtrack).
@@ -201,59 +203,126 @@ LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const La
   return plan;
 }
 
-LaunchPlan plan_ace(const seqloss_problem& p, int32_t memory, bool grad, const DenseHost& h, int32_t G,
+void plan_ace_host(const seqloss_problem& p, AceHost* hp) {
+  AceHost& h = *hp;
+  plan_dense(p, &h.d);
+  const int32_t N = p.batch, C = p.classes;
+  h.koff.resize(static_cast<size_t>(N) + 1);
+  h.yoff.resize(static_cast<size_t>(N));
+  h.kcls.clear();
+  h.kN.clear();
+  h.ytotal = 0;
+  h.kmax = 0;
+  for (int32_t n = 0; n < N; ++n) {
+    const float* counts = p.counts + static_cast<int64_t>(n) * C;
+    const double tn = static_cast<double>(h.d.Tn[static_cast<size_t>(n)]);
+    double labelled = 0.0;  // in class order, as csrc/cpu/ace.cc
+    for (int32_t k = 0; k < C; ++k) {
+      if (k != p.blank) labelled += static_cast<double>(counts[k]);
+    }
+    h.koff[static_cast<size_t>(n)] = h.ktotal();
+    h.yoff[static_cast<size_t>(n)] = h.ytotal;
+    for (int32_t k = 0; k < C; ++k) {
+      const double nk = k == p.blank ? num::ace_blank_count(tn, labelled) : static_cast<double>(counts[k]);
+      if (nk > 0) {
+        h.kcls.push_back(k);
+        h.kN.push_back(nk);
+      }
+    }
+    const int64_t K = h.ktotal() - h.koff[static_cast<size_t>(n)];
+    h.ytotal += K * h.d.Tn[static_cast<size_t>(n)];
+    h.kmax = K > h.kmax ? static_cast<int32_t>(K) : h.kmax;
+  }
+  h.koff[static_cast<size_t>(N)] = h.ktotal();
+}
+
+namespace {
+
+// The class sums of every class (regression, counting): partial sums per chunk, then the chunks in order.
+void plan_sums(const seqloss_problem& p, const DenseHost& h, int32_t G, LaunchPlan* plan) {
+  const double NC = static_cast<double>(p.batch) * p.classes, C = p.classes, Rw = static_cast<double>(h.rows);
+  const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
+  const int threads = block_threads(p.classes, 128);
+  Step& s = plan->add(Kernel::kAcePartial, 0, threads);
+  s.dims[0] = grid_for(p.classes, threads);
+  s.dims[1] = static_cast<unsigned>(G < 65535 ? G : 65535);
+  s.dims[2] = static_cast<unsigned>(p.batch < 65535 ? p.batch : 65535);
+  s.blocks = s.dims[0] * s.dims[1] * s.dims[2];
+  s.bytes = 4 * Rw * C + (logits ? 8 * Rw : 0) + 12 * NC * G;
+  Step& t = plan->add(Kernel::kAceTotal, grid_for(static_cast<int64_t>(NC), 256), 256);
+  t.bytes = 12 * NC * G + 8 * NC;
+}
+
+}  // namespace
+
+LaunchPlan plan_ace(const seqloss_problem& p, int32_t memory, bool grad, int32_t variant, const AceHost& h,
                     size_t meta_bytes, int32_t fp64_ratio) {
-  (void)fp64_ratio;
-  const int64_t rows = h.rows;
+  (void)fp64_ratio;  // the same plan on every device: no FP64 per element or compact value
   LaunchPlan plan;
   const double N = p.batch, NT = N * p.time, NC = N * p.classes, NTC = NT * p.classes, C = p.classes;
-  const double Rw = static_cast<double>(rows);
+  const double Rw = static_cast<double>(h.d.rows), Y = static_cast<double>(h.ytotal);
+  const double Kt = static_cast<double>(h.ktotal());
   const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
+  const bool ce = variant != SEQLOSS_ACE_REGRESSION;
   plan.elements = NTC;
-  plan.precision = 64;
+  plan.states = Y;
+  plan.precision = 32;
   plan.blocks_per_sequence = 1;
-  if (logits && rows > 0) {
-    Step& s = plan.add(Kernel::kAceStats, row_grid(rows), block_threads(p.classes, kRowThreads));
-    s.shared = kSharedSums;
-    s.bytes = 4 * Rw * C + 12 * Rw;
-    s.fp64_element = 2 * Rw * C;
-    s.fp64_other = Rw * (fp64_block_sum(s.threads) + 10);
+  DenseBuffers b;
+  ace_buffers(p, memory, grad, variant, h.d, &b);
+  if (h.d.rows > 0) {
+    // One read of each row; m_t, 1/s_t, ln s_t written; the K_n classes' ln y_k^t (their entries of the row are
+    // in cache: the row was just read).
+    Step& s = plan.add(Kernel::kAceStats, row_grid(h.d.rows), block_threads(p.classes, kRowThreads));
+    s.shared = 68 * 4;
+    s.bytes = 4 * Rw * C + (logits ? 20 * Rw : 0) + 8 * Rw + (ce ? 8 * Y : 0);
+    s.fp64_other = logits ? Rw * (kFp64Log + 30) : 0;  // 1/s_t and ln s_t, once per row (thread 0)
   }
+  if (!ce) plan_sums(p, h.d, b.G, &plan);
   {
-    const int threads = block_threads(p.classes, 128);
-    Step& s = plan.add(Kernel::kAcePartial, 0, threads);
-    s.dims[0] = grid_for(p.classes, threads);
-    s.dims[1] = static_cast<unsigned>(G < 65535 ? G : 65535);
-    s.dims[2] = static_cast<unsigned>(p.batch < 65535 ? p.batch : 65535);
-    s.blocks = s.dims[0] * s.dims[1] * s.dims[2];
-    s.bytes = 4 * Rw * C + (logits ? 12 * Rw : 0) + 8 * NC * G;
-    s.fp64_element = (logits ? 3 : 2) * Rw * C;
-  }
-  {
-    Step& s = plan.add(Kernel::kAceTotal, grid_for(static_cast<int64_t>(NC), 256), 256);
-    s.bytes = 8 * NC * G + 8 * NC;
-    s.fp64_other = NC * G;
-  }
-  {
-    Step& s = plan.add(Kernel::kAceLoss, p.batch, block_threads(p.classes, kRowThreads));
+    Step& s = plan.add(Kernel::kAceLoss, p.batch, block_threads(ce ? h.kmax : p.classes, kRowThreads));
     s.shared = kSharedSumD;
-    s.bytes = 8 * NC + 8 * NC + 24 * NC + 8 * N;  // the counts read twice (N_blank, then N_k)
-    s.fp64_other = NC * (kFp64Log + 12) + N * 3 * fp64_block_sum(s.threads);
+    // The rows' flags; CE: the compact values read twice (the max, then the sum; per class and frame, in float),
+    // the per-class results written; regression: the class sums read, N_k spread and read, g_k written.
+    s.bytes = 4 * Rw + 8 * N + (ce ? 2 * 8 * Y + 20 * Kt + 12 * Kt : 8 * NC + 16 * NC + 8 * NC + 12 * Kt);
+    s.fp64_other = ce ? Kt * (2 * kFp64Log + kFp64Exp + 20) : NC * 12;
+    s.fp64_other += N * 2 * fp64_block_sum(s.threads);
   }
   if (grad) {
     Step& s = plan.add(Kernel::kAceRows, row_grid(static_cast<int64_t>(NT)), block_threads(p.classes, kRowThreads));
-    s.shared = kSharedSumD + 128;
-    // The row once, the sequence's g, a, ln y (24 bytes per class) for every row, the gradient written.
-    s.bytes = 4 * Rw * C + (logits ? 24 * Rw * C + 12 * Rw : 8 * Rw * C) + 4 * NTC;
-    s.fp64_element = (logits ? 14 : 2) * Rw * C;
-    s.fp64_other = logits ? Rw * (fp64_block_sum(s.threads) + kFp64Log + 4) : 0;
+    s.shared = 66 * 4 + 32 * 4;
+    // The second read of each row and the gradient written (all N·T rows); per row m_t, 1/s_t and (CE) its
+    // compact values; the per-sequence arrays (K_n's, or regression's C values of g_k) once per sequence: the rows
+    // of a sequence run together and share them from the cache.
+    s.bytes =
+        (logits || !ce ? 4 * Rw * C : 0) + 4 * NTC + (logits ? 12 * Rw : 0) + (ce ? 8 * Y + 24 * Kt : 8 * NC) + 4 * N;
   }
-  // The counts (N·C floats) uploaded (N_blank is summed from them on the device), the losses copied back.
-  plan.copy_bytes = static_cast<double>(meta_bytes) + 4 * NC + 8 * N;
+  // The metadata in (the non-zero counts among it), the losses out; with host memory the input in and the
+  // gradient out.
+  plan.copy_bytes = static_cast<double>(meta_bytes) + 8 * N;
   if (memory == SEQLOSS_MEMORY_HOST) plan.copy_bytes += 4 * NTC + (grad ? 4 * NTC : 0);
+  plan.workspace_bytes =
+      static_cast<double>(b.carve(nullptr, p, h.d.rows, h.ytotal, h.ktotal(), meta_bytes) + kWorkspaceSlack);
+  return plan;
+}
+
+LaunchPlan plan_count(const seqloss_problem& p, int32_t memory, const DenseHost& h, size_t meta_bytes) {
+  LaunchPlan plan;
+  const double Rw = static_cast<double>(h.rows), C = p.classes, NC = static_cast<double>(p.batch) * p.classes;
+  const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
+  plan.elements = static_cast<double>(p.batch) * p.time * p.classes;
+  plan.precision = 32;
   DenseBuffers b;
-  ace_buffers(p, memory, grad, h, &b);
-  plan.workspace_bytes = static_cast<double>(b.carve(nullptr, p, h, meta_bytes) + kWorkspaceSlack);
+  count_buffers(p, memory, h, &b);
+  if (logits && h.rows > 0) {
+    Step& s = plan.add(Kernel::kAceStats, row_grid(h.rows), block_threads(p.classes, kRowThreads));
+    s.shared = 68 * 4;
+    s.bytes = 4 * Rw * C + 12 * Rw;
+    s.fp64_other = Rw * 10;
+  }
+  plan_sums(p, h, b.G, &plan);
+  plan.copy_bytes = static_cast<double>(meta_bytes) + 8 * NC + (memory == SEQLOSS_MEMORY_HOST ? 4 * plan.elements : 0);
+  plan.workspace_bytes = static_cast<double>(b.carve(nullptr, p, h.rows, 0, 0, meta_bytes));
   return plan;
 }
 

@@ -91,6 +91,12 @@ struct FFArr {
   float* hi;
   float* lo;
 };
+// The α lattice: each value rounded to a float mantissa with its exponent (8 bytes; the recursion itself keeps
+// float-float mantissas in its rows, and γ = α β' / p needs α only to float precision, 2^-24 relative).
+struct LArr {
+  float* hi;
+  int32_t* k;
+};
 
 enum class Kernel : int32_t {
   kShift,
@@ -183,9 +189,10 @@ struct LabelBuffers {
   double* logp = nullptr;
   double* shift = nullptr;
   int32_t* status = nullptr;
-  // The compact emissions e^ρ as xfloat32 values, the α lattice, the posterior y' (float-float), the rows of
-  // sequences beyond kRowCap states; ρ itself and the δ lattice for the Viterbi recursion.
-  XArr E{}, A32{};
+  // The compact emissions e^ρ as xfloat32 values, the α lattice (LArr), the posterior y' (float-float), the rows
+  // of sequences beyond kRowCap states; ρ itself and the δ lattice for the Viterbi recursion.
+  XArr E{};
+  LArr A32{};
   FFArr Y32{}, Rho{}, D{};
   float* work32 = nullptr;
   // The fit: V_k, the factors (double and float-float), L over the batch, w_t (double, then ŵ_t as pairs).
@@ -217,7 +224,7 @@ struct LabelBuffers {
     status = c.take<int32_t>(p.batch);
     if (w.forward()) {
       E = XArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal), c.take<int32_t>(q.ytotal)};
-      A32 = XArr{c.take<float>(q.atotal), c.take<float>(q.atotal), c.take<int32_t>(q.atotal)};
+      A32 = LArr{c.take<float>(q.atotal), c.take<int32_t>(q.atotal)};
       work32 = q.smax > kRowCap ? c.take<float>(8 * q.stotal) : nullptr;
     }
     if (w.backward()) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
@@ -261,8 +268,11 @@ struct DenseHost {
   int32_t tmax = 0;
 };
 
-inline DenseHost plan_dense(const seqloss_problem& p) {
-  DenseHost h;
+// Fills *hp (its vectors' storage reused, as plan_labels').
+inline void plan_dense(const seqloss_problem& p, DenseHost* hp) {
+  DenseHost& h = *hp;
+  h.rows = 0;
+  h.tmax = 0;
   h.Tn.resize(static_cast<size_t>(p.batch));
   h.roff.resize(static_cast<size_t>(p.batch) + 1);
   for (int32_t n = 0; n < p.batch; ++n) {
@@ -273,6 +283,11 @@ inline DenseHost plan_dense(const seqloss_problem& p) {
     h.tmax = tn > h.tmax ? tn : h.tmax;
   }
   h.roff[static_cast<size_t>(p.batch)] = h.rows;
+}
+
+inline DenseHost plan_dense(const seqloss_problem& p) {
+  DenseHost h;
+  plan_dense(p, &h);
   return h;
 }
 
@@ -281,11 +296,10 @@ struct DenseMeta {
   size_t Tn, roff;
 };
 
-inline DenseMeta pack_dense(const DenseHost& h) {
-  DenseMeta k;
-  k.Tn = k.pack.add(h.Tn);
-  k.roff = k.pack.add(h.roff);
-  return k;
+inline void pack_dense(const DenseHost& h, DenseMeta* kp) {
+  kp->pack.clear();
+  kp->Tn = kp->pack.add(h.Tn);
+  kp->roff = kp->pack.add(h.roff);
 }
 
 constexpr int32_t kAceChunk = 64;  // frames per partial sum of ACE (more when a sequence would need over 65535 chunks)
@@ -299,69 +313,149 @@ inline void ace_chunks(int32_t tmax, int32_t* chunk, int32_t* G) {
   *G = static_cast<int32_t>((t + c - 1) / c);
 }
 
+// ACE's supervision as the device reads it: per sequence the classes K_n = {k : N_k > 0} (the blank with N_blank =
+// T_n − Σ_{k≠blank} N_k, num::ace_blank_count) in class order with their N_k, and the offset of its T_n × K_n
+// compact values (ln y_k^t of those classes). Only the non-zero counts are uploaded.
+struct AceHost {
+  DenseHost d;
+  std::vector<int64_t> koff;  // N + 1
+  std::vector<int64_t> yoff;  // N
+  std::vector<int32_t> kcls;  // Σ K_n
+  std::vector<double> kN;     // Σ K_n
+  int64_t ytotal = 0;
+  int32_t kmax = 0;
+  int64_t ktotal() const { return static_cast<int64_t>(kcls.size()); }
+};
+
+void plan_ace_host(const seqloss_problem& p, AceHost* h);
+
+struct AceMeta {
+  HostPack pack;
+  size_t Tn, roff, koff, yoff, kcls, kN;
+};
+
+inline void pack_ace(const AceHost& h, AceMeta* kp) {
+  AceMeta& k = *kp;
+  k.pack.clear();
+  k.Tn = k.pack.add(h.d.Tn);
+  k.roff = k.pack.add(h.d.roff);
+  k.koff = k.pack.add(h.koff);
+  k.yoff = k.pack.add(h.yoff);
+  k.kcls = k.pack.add(h.kcls);
+  k.kN = k.pack.add(h.kN);
+}
+
 // Every device buffer of a dense operation (ACE, counting, decoders); carve() as LabelBuffers'.
+//  - stats: per valid row m_t, 1 / s_t and ln s_t (s_t = Σ_k e^(x_tk − m_t)); ln s_t's hi is NaN for a row that
+//    poisons its sequence (ACE).
+//  - compact (ACE): ln y_k^t of the classes of K_n (logits) or y_k^t (probabilities), and per class of K_n its
+//    N_k / T_n and ln y_k as float-float pairs and (probabilities) scale·g_k.
+//  - sums (ACE regression, counting): Σ_t y_k^t of every class, per chunk of frames and in total.
 struct DenseBuffers {
-  bool copy_data = false, host_grad = false, stats = false, ace = false, counts = false, decode = false;
+  bool copy_data = false, host_grad = false, stats = false, compact = false, sums = false, regression = false;
+  bool ace = false, counts = false, decode = false;
   int32_t G = 1;  // chunks per sequence
   int32_t chunk = kAceChunk;
   unsigned char* meta = nullptr;
   float* data = nullptr;
   float* grad = nullptr;
   float* M = nullptr;
-  double* inv = nullptr;
-  double* part = nullptr;
-  double* y = nullptr;
-  double* G_ = nullptr;
-  double* A = nullptr;
-  double* lny = nullptr;
+  FFArr inv{};
+  FFArr lns{};
+  FFArr LY{};
+  FFArr part{};
+  float* raw = nullptr;
+  double* ysum = nullptr;
+  double* Nd = nullptr;
+  FFArr gd{};
+  FFArr kA{}, kLy{};
+  float* kG = nullptr;
   double* loss = nullptr;
   int32_t* bad = nullptr;
-  float* cnt = nullptr;
   float* expected = nullptr;
   int32_t* rounded = nullptr;
   int32_t* am = nullptr;
   int32_t* labels = nullptr;
   int32_t* lengths = nullptr;
 
-  size_t carve(unsigned char* base, const seqloss_problem& p, const DenseHost& h, size_t meta_bytes) {
+  size_t carve(unsigned char* base, const seqloss_problem& p, int64_t rows, int64_t ytotal, int64_t ktotal,
+               size_t meta_bytes) {
     Carver c(base);
     const int64_t ntc = static_cast<int64_t>(p.batch) * p.time * p.classes;
     const int64_t nc = static_cast<int64_t>(p.batch) * p.classes;
     meta = c.take<unsigned char>(static_cast<int64_t>(meta_bytes));
     data = copy_data ? c.take<float>(ntc) : nullptr;
     grad = host_grad ? c.take<float>(ntc) : nullptr;
-    M = stats ? c.take<float>(h.rows) : nullptr;
-    inv = stats ? c.take<double>(h.rows) : nullptr;
-    part = ace || counts ? c.take<double>(nc * G) : nullptr;
-    y = ace ? c.take<double>(nc) : nullptr;
-    G_ = ace ? c.take<double>(nc) : nullptr;
-    A = ace ? c.take<double>(nc) : nullptr;
-    lny = ace ? c.take<double>(nc) : nullptr;
+    M = stats ? c.take<float>(rows) : nullptr;
+    inv = stats ? FFArr{c.take<float>(rows), c.take<float>(rows)} : FFArr{};
+    lns = ace ? FFArr{c.take<float>(rows), c.take<float>(rows)} : FFArr{};
+    LY = compact ? FFArr{c.take<float>(ytotal), c.take<float>(ytotal)} : FFArr{};
+    part = sums ? FFArr{c.take<float>(nc * G), c.take<float>(nc * G)} : FFArr{};
+    raw = sums ? c.take<float>(nc * G) : nullptr;
+    ysum = sums && ace ? c.take<double>(nc) : nullptr;
+    Nd = regression ? c.take<double>(nc) : nullptr;
+    gd = regression ? FFArr{c.take<float>(nc), c.take<float>(nc)} : FFArr{};
+    kA = compact ? FFArr{c.take<float>(ktotal), c.take<float>(ktotal)} : FFArr{};
+    kLy = compact ? FFArr{c.take<float>(ktotal), c.take<float>(ktotal)} : FFArr{};
+    kG = compact ? c.take<float>(ktotal) : nullptr;
     loss = ace ? c.take<double>(p.batch) : nullptr;
     bad = ace ? c.take<int32_t>(p.batch) : nullptr;
-    cnt = ace ? c.take<float>(nc) : nullptr;
     expected = counts ? c.take<float>(nc) : nullptr;
     rounded = counts ? c.take<int32_t>(nc) : nullptr;
-    am = decode ? c.take<int32_t>(h.rows) : nullptr;
+    am = decode ? c.take<int32_t>(rows) : nullptr;
     labels = decode ? c.take<int32_t>(static_cast<int64_t>(p.batch) * p.time) : nullptr;
     lengths = decode ? c.take<int32_t>(p.batch) : nullptr;
     return c.used();
   }
 };
 
-// ACE's buffers for a call in `memory` with or without the gradient.
-inline void ace_buffers(const seqloss_problem& p, int32_t memory, bool grad, const DenseHost& h, DenseBuffers* b) {
+// ACE's buffers for a call in `memory` with or without the gradient: CE works on the compact classes K_n alone,
+// regression on the class sums of every class.
+inline void ace_buffers(const seqloss_problem& p, int32_t memory, bool grad, int32_t variant, const DenseHost& h,
+                        DenseBuffers* b) {
   const bool host = memory == SEQLOSS_MEMORY_HOST;
   b->copy_data = host;
   b->host_grad = host && grad;
   b->stats = p.input == SEQLOSS_INPUT_LOGITS;
   b->ace = true;
+  b->regression = variant == SEQLOSS_ACE_REGRESSION;
+  b->compact = !b->regression;
+  b->sums = b->regression;
   ace_chunks(h.tmax, &b->chunk, &b->G);
 }
 
-// ACE: h from plan_dense, G chunks per sequence.
-LaunchPlan plan_ace(const seqloss_problem& p, int32_t memory, bool grad, const DenseHost& h, int32_t G,
+// Counting's buffers (the class sums, without eps).
+inline void count_buffers(const seqloss_problem& p, int32_t memory, const DenseHost& h, DenseBuffers* b) {
+  b->copy_data = memory == SEQLOSS_MEMORY_HOST;
+  b->stats = p.input == SEQLOSS_INPUT_LOGITS;
+  b->sums = true;
+  b->counts = true;
+  ace_chunks(h.tmax, &b->chunk, &b->G);
+}
+
+// ACE (h from plan_ace_host) and counting (counting: the class sums alone, no loss).
+LaunchPlan plan_ace(const seqloss_problem& p, int32_t memory, bool grad, int32_t variant, const AceHost& h,
                     size_t meta_bytes, int32_t fp64_ratio);
+LaunchPlan plan_count(const seqloss_problem& p, int32_t memory, const DenseHost& h, size_t meta_bytes);
+
+// What the CUDA entries keep between the calls of one host thread: the host plans and their packed metadata, whose
+// vectors keep their storage, so that a call's host work allocates nothing once they have grown to its sizes (and
+// is O(N + ΣL): nothing in it scans the C classes). One per thread (a call runs on one thread from start to end and
+// never re-enters the library), freed when the thread ends; nothing in it outlives the call that filled it.
+struct HostScratch {
+  LabelPlan q;
+  Packed k;
+  AceHost ace;
+  AceMeta ak;
+  DenseHost dense;
+  DenseMeta dk;
+  std::vector<double> d0, d1;  // per-sequence results copied back (N values each)
+};
+
+inline HostScratch& host_scratch() {
+  thread_local HostScratch s;
+  return s;
+}
 
 }  // namespace cuda
 }  // namespace seqloss

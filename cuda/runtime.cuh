@@ -179,6 +179,26 @@ seqloss_status check_usable(int32_t device, Message msg);
 constexpr uint64_t kPoolKeepBytes = 256ull << 20;
 cudaError_t device_pool(int32_t device, cudaMemPool_t* pool);
 
+// Pinned staging for host-memory callers: two page-locked buffers of `chunk` bytes and an event each, so that the
+// host's copy of one chunk into (out of) one buffer overlaps the DMA of the other (Call::upload, Call::download).
+// A call holds one pair from take_staging to the end of its Call; the pairs no call holds are cached per device,
+// kStageKeep at most (more concurrent calls make and free their own), and kept for the process, as the pool is.
+constexpr size_t kStageChunk = 4u << 20;  // bytes per buffer: large enough for the link's full rate
+constexpr size_t kStageMin = 1u << 20;    // smaller copies go straight from the caller's (pageable) memory
+constexpr int kStageKeep = 4;
+struct Staging {
+  int32_t device = -1;
+  size_t chunk = 0;
+  size_t min = 0;  // smaller copies are not staged: kStageMin, or chunk when that is smaller
+  unsigned char* base = nullptr;
+  unsigned char* buf[2] = {nullptr, nullptr};
+  cudaEvent_t done[2] = {nullptr, nullptr};
+};
+// A pair for `device` (current on the calling thread): a cached one or a new one.
+cudaError_t take_staging(int32_t device, Staging** out);
+// Back to the device's cache (the stream that used it has been synchronised).
+void give_staging(Staging* s);
+
 // exec.device is a device this build can run on (the *_workspace_size entries check this much, as the calls do).
 inline seqloss_status check_device(const seqloss_exec& e, Message msg) {
   int count = 0;
@@ -342,6 +362,56 @@ class Call {
     if (!ok() || bytes == 0) return ok();
     return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), what);
   }
+
+  // A dense array from the caller's host memory to the device: through the pinned staging pair in chunks, the
+  // host copying chunk i + 1 into one buffer while the DMA of chunk i from the other runs (each buffer reused once
+  // its event says its copy has run); below kStageMin, or where no pinned memory can be had, a plain copy.
+  bool upload(void* dst, const void* src, size_t bytes, const char* what) {
+    if (!ok() || bytes == 0) return ok();
+    Staging* s = staging();
+    if (s == nullptr || bytes < s->min) return ok() && to_device(dst, src, bytes, what);
+    for (size_t off = 0, i = 0; off < bytes; ++i) {
+      const size_t n = bytes - off < s->chunk ? bytes - off : s->chunk;
+      const int slot = static_cast<int>(i & 1);
+      if (!free_slot(slot)) return false;
+      std::memcpy(s->buf[slot], static_cast<const unsigned char*>(src) + off, n);
+      if (!check(
+              cudaMemcpyAsync(static_cast<unsigned char*>(dst) + off, s->buf[slot], n, cudaMemcpyHostToDevice, stream_),
+              what) ||
+          !mark_slot(slot)) {
+        return false;
+      }
+      off += n;
+    }
+    return true;
+  }
+
+  // A dense array from the device to the caller's host memory, after the work queued so far: chunks into the two
+  // buffers, the host copying chunk i out of one while the DMA of chunk i + 1 into the other runs.
+  bool download(void* dst, const void* src, size_t bytes, const char* what) {
+    if (!ok() || bytes == 0) return ok();
+    Staging* s = staging();
+    if (s == nullptr || bytes < s->min) return ok() && to_host(dst, src, bytes, what);
+    const size_t chunks = (bytes + s->chunk - 1) / s->chunk;
+    auto queue = [&](size_t i) {
+      const int slot = static_cast<int>(i & 1);
+      const size_t off = i * s->chunk, n = bytes - off < s->chunk ? bytes - off : s->chunk;
+      return free_slot(slot) &&
+             check(cudaMemcpyAsync(s->buf[slot], static_cast<const unsigned char*>(src) + off, n,
+                                   cudaMemcpyDeviceToHost, stream_),
+                   what) &&
+             mark_slot(slot);
+    };
+    if (!queue(0) || (chunks > 1 && !queue(1))) return false;
+    for (size_t i = 0; i < chunks; ++i) {
+      const int slot = static_cast<int>(i & 1);
+      const size_t off = i * s->chunk, n = bytes - off < s->chunk ? bytes - off : s->chunk;
+      if (!free_slot(slot)) return false;
+      std::memcpy(static_cast<unsigned char*>(dst) + off, s->buf[slot], n);
+      if (i + 2 < chunks && !queue(i + 2)) return false;
+    }
+    return true;
+  }
   bool to_host(void* dst, const void* src, size_t bytes, const char* what) {
     if (!ok() || bytes == 0) return ok();
     return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), what);
@@ -377,15 +447,44 @@ class Call {
   }
 
  private:
+  // The call's staging pair, taken on first use; null (plain copies) where none can be made.
+  Staging* staging() {
+    if (stage_ == nullptr && !stage_failed_) {
+      if (take_staging(device_, &stage_) != cudaSuccess) {
+        cudaGetLastError();  // no pinned memory: not the call's failure, its copies go unstaged
+        stage_ = nullptr;
+        stage_failed_ = true;
+      }
+    }
+    return stage_;
+  }
+  // Waits until buffer `slot`'s last queued copy has run (the host may then rewrite or read it).
+  bool free_slot(int slot) {
+    if (!busy_[slot]) return true;
+    busy_[slot] = false;
+    return check(cudaEventSynchronize(stage_->done[slot]), "cudaEventSynchronize (staging)");
+  }
+  bool mark_slot(int slot) {
+    busy_[slot] = true;
+    return check(cudaEventRecord(stage_->done[slot], stream_), "cudaEventRecord (staging)");
+  }
+
   // The stream-ordered free is queued before the synchronisation, so that it too has run when the call returns.
+  // The staging pair goes back to its cache only then, when no copy of it is pending.
   void settle() {
     finished_ = true;
     if (!started_) return;
     // A stream-ordered free that cannot be queued falls back to a plain free after the synchronisation.
     if (own_ != nullptr && pooled_ && check(cudaFreeAsync(own_, stream_), "cudaFreeAsync (workspace)")) own_ = nullptr;
-    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    const bool synced = check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
     if (own_ != nullptr) check(cudaFree(own_), "cudaFree (workspace)");
     own_ = nullptr;
+    if (stage_ != nullptr) {
+      // A stream whose synchronisation failed may still hold copies of the pair: it is not reused then (leaked,
+      // rather than handed to a later call while a DMA might write it).
+      if (synced) give_staging(stage_);
+      stage_ = nullptr;
+    }
   }
 
   Message msg_;
@@ -396,6 +495,9 @@ class Call {
   bool started_ = false, finished_ = false;
   void* own_ = nullptr;
   bool pooled_ = false;
+  Staging* stage_ = nullptr;
+  bool stage_failed_ = false;
+  bool busy_[2] = {false, false};
 };
 
 }  // namespace cuda

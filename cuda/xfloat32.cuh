@@ -65,6 +65,9 @@ SEQLOSS_HD inline void ff_recip(float hi, float lo, float* rhi, float* rlo) {
   fast_two_sum(r, r * e, rhi, rlo);
 }
 
+// Whether a float-float pair is below another (hi first).
+SEQLOSS_HD inline bool ff_less(float ah, float al, float bh, float bl) { return ah < bh || (ah == bh && al < bl); }
+
 namespace xf32 {
 
 constexpr int32_t kZero = -(1 << 30);   // the exponent of zero (hi = lo = 0): below every real exponent

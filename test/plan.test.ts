@@ -145,7 +145,7 @@ describe.runIf(native.ok)('the CUDA launch plan', () => {
     expect(total(viterbi, 'fp64State') + total(viterbi, 'fp64Element')).toBe(0);
   });
 
-  it('the posterior adds its dense write; ctcAlign runs no backward; ACE its five kernels', () => {
+  it('the posterior adds its dense write; ctcAlign runs no backward; ACE: CE on K_n, regression with class sums', () => {
     const p = problem(2, 10, 6, [3, 2]);
     const g = plan(OP.ctc, p, ctc(), 1);
     const gp = plan(OP.ctc, p, ctc(), 3);
@@ -154,12 +154,21 @@ describe.runIf(native.ok)('the CUDA launch plan', () => {
     expect(kernels(align)).toEqual(['ctc32_stats_kernel', 'shift_kernel', 'viterbi32_kernel']);
     expect(total(align, 'fp64State') + total(align, 'fp64Element')).toBe(0);
     const ace = plan(OP.ace, p, { reduction: REDUCTION.mean, variant: 0, eps: 1e-10 }, 1);
-    expect(kernels(ace)).toEqual([
-      'softmax_stats_kernel',
-      'partial_kernel',
-      'total_kernel',
-      'ace_loss_kernel',
-      'ace_rows_kernel',
+    expect(kernels(ace)).toEqual(['ace32_stats_kernel', 'ace32_loss_kernel', 'ace32_rows_kernel']);
+    expect(total(ace, 'fp64State') + total(ace, 'fp64Element')).toBe(0);
+    const reg = plan(OP.ace, p, { reduction: REDUCTION.mean, variant: 1, eps: 1e-10 }, 1);
+    expect(kernels(reg)).toEqual([
+      'ace32_stats_kernel',
+      'ace32_partial_kernel',
+      'ace32_total_kernel',
+      'ace32_loss_kernel',
+      'ace32_rows_kernel',
+    ]);
+    expect(total(reg, 'fp64State') + total(reg, 'fp64Element')).toBe(0);
+    // Without the gradient there are no rows.
+    expect(kernels(plan(OP.ace, p, { reduction: REDUCTION.mean, variant: 0, eps: 1e-10 }, 0))).toEqual([
+      'ace32_stats_kernel',
+      'ace32_loss_kernel',
     ]);
   });
 

@@ -10,6 +10,13 @@
 // The floor of a loss with gradient is reading the logits twice and writing the gradient once, 12·N·T·C bytes
 // (bench/gpu/README.md); of ctcAlign, which writes no dense output, reading them once, 4·N·T·C. Device memory, as the
 // benchmark calls it (host memory adds the copies, reported as copyBytes).
+//
+// torchPeakBytes: PyTorch's peak memory for the same step as bench/gpu/bench.py measures it (log_softmax, then the
+// loss and its backward; the input itself not counted), modelled from the tensors its CUDA code allocates
+// (LossCTC.cu: log_alpha and log_beta of N·T·(2·Lmax + 1) floats, the gradient of the log-probs and of the logits,
+// N·T·C floats each; log_alpha and log_beta are freed before log_softmax's backward makes the logits' gradient):
+// 4·max(2·NTC + 2·N·T·(2·Lmax + 1), 3·NTC). ACE's autograd (softmax, + eps, its backward): 4·3·NTC. No PyTorch
+// counterpart for ctcAlign (null).
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -114,6 +121,9 @@ for (const s of SHAPES) {
     const sum = (f) => plan.steps.reduce((a, st) => a + st[f], 0);
     const bytes = sum('bytes');
     const floorBytes = (o.withGrad ? 12 : 4) * NTC;
+    const lattice = s.N * s.T * (2 * s.L + 1);
+    const torchPeakBytes =
+      o.op === 'ctcAlign' ? null : o.op === 'aceLoss' ? 12 * NTC : 4 * Math.max(2 * NTC + 2 * lattice, 3 * NTC);
     rows.push({
       shape: `${s.N}x${s.T}x${s.C}`,
       L: s.upTo ? `<=${s.L}` : String(s.L),
@@ -131,6 +141,8 @@ for (const s of SHAPES) {
       sharedBytesPerBlock: Math.max(0, ...plan.steps.map((st) => st.sharedBytes)),
       blocksPerSequence: plan.blocksPerSequence,
       workspaceBytes: plan.workspaceBytes,
+      torchPeakBytes,
+      workspaceOverTorch: torchPeakBytes === null ? null : plan.workspaceBytes / torchPeakBytes,
       copyBytes: plan.copyBytes,
       kernels: plan.steps.map((st) => st.kernel),
     });
@@ -155,6 +167,8 @@ if (json) {
     'shared B/block',
     'blocks/seq',
     'workspace MB',
+    'torch peak MB',
+    'ws / torch',
   ];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`];
   for (const r of rows) {
@@ -173,6 +187,8 @@ if (json) {
         r.sharedBytesPerBlock,
         r.blocksPerSequence,
         mb(r.workspaceBytes),
+        r.torchPeakBytes === null ? '—' : mb(r.torchPeakBytes),
+        r.workspaceOverTorch === null ? '—' : `${r.workspaceOverTorch.toFixed(2)}×`,
       ].join(' | ')} |`,
     );
   }

@@ -40,6 +40,7 @@
 #include "cpu/parallel.h"
 #include "cpu/rows.h"
 #include "cpu/vmath.h"
+#include "numerics.h"
 
 namespace seqloss {
 namespace cpu {
@@ -174,14 +175,6 @@ SEQLOSS_INLINE double nonfinite_probe(const float* x, int64_t C) {
   });
 }
 
-// ln(e^a + e^b) for a, b < +inf (-inf allowed).
-inline double log_add(double a, double b) {
-  if (a == vm::kNegInf) return b;
-  if (b == vm::kNegInf) return a;
-  const double m = a > b ? a : b;
-  return m + std::log1p(std::exp(-std::fabs(a - b)));
-}
-
 // A poisoned sequence: loss NaN, NaN gradient rows t < T_n, zeros after.
 inline void ace_poison(const AceJob& job, int64_t n, int64_t Tn, int64_t T, int64_t C, const SeqRows<float>& grad) {
   job.loss_n[n] = kNaN;
@@ -201,7 +194,7 @@ SEQLOSS_INLINE void ace_ce(const AceJob& job, int64_t n, const AceSlot& w) {
   const int64_t T = p.time, C = p.classes, blank = p.blank;
   const int64_t Tn = p.input_lengths != nullptr ? p.input_lengths[n] : T;
   const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
-  const double scale = job.o->reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / p.batch : 1.0;
+  const double scale = num::ace_reduction_scale(job.o->reduction == SEQLOSS_REDUCTION_MEAN, p.batch);
   const SeqRows<const float> x = seq_rows(p.data, p, n);
   const float* counts = p.counts + n * C;
   const double tn = static_cast<double>(Tn);
@@ -213,7 +206,7 @@ SEQLOSS_INLINE void ace_ce(const AceJob& job, int64_t n, const AceSlot& w) {
   }
   int64_t K = 0;
   for (int64_t k = 0; k < C; ++k) {
-    double nk = k == blank ? tn - labelled : static_cast<double>(counts[k]);
+    double nk = k == blank ? num::ace_blank_count(tn, labelled) : static_cast<double>(counts[k]);
     if (nk > 0) {
       w.kc[K] = static_cast<int32_t>(k);
       w.kn[K] = nk;
@@ -292,10 +285,8 @@ SEQLOSS_INLINE void ace_ce(const AceJob& job, int64_t n, const AceSlot& w) {
 
   // 2. Loss and g_j = dL/dy_j^t on K (padding: N = 0, y = T_n, so it adds 0). A class whose linear aggregate is
   // below kTiny (logits only) gets ln y_j in log space and g_j = 0 here; pass 3 adds its terms from rho.
-  const double teps = tn * job.o->eps;
-  const double ln_teps = teps > 0 ? std::log(teps) : vm::kNegInf;
   const double ln_tn = std::log(tn);
-  double* ly = w.ky;  // the loss terms (N_j / T_n) ln(y_j / T_n), reused as scratch before pass 3
+  double* ly = w.ky;  // the loss terms -(N_j / T_n) ln(y_j / T_n), reused as scratch before pass 3
   int64_t tiny = 0;
   for (int64_t j = 0; j < KP; ++j) {
     const double sum = j < K ? yd[keep ? j : w.kc[j]] : tn;
@@ -314,21 +305,21 @@ SEQLOSS_INLINE void ace_ce(const AceJob& job, int64_t n, const AceSlot& w) {
           acc += std::exp(static_cast<double>(x.row(t)[k]) - static_cast<double>(w.M[t]) + std::log(w.R[t]) - mx);
         }
       }
-      const double lnyj = log_add(mx > vm::kNegInf ? mx + std::log(acc) : vm::kNegInf, ln_teps);
+      const double lnyj = num::ace_log_aggregate(mx > vm::kNegInf ? mx + std::log(acc) : vm::kNegInf, tn, job.o->eps);
       w.tj[tiny] = static_cast<int32_t>(j);
       w.lny[tiny] = lnyj;
       ++tiny;
-      ly[j] = (nk / tn) * (lnyj - ln_tn);
+      ly[j] = num::ace_ce_term(nk, tn, lnyj - ln_tn);
       g[j] = 0.0;
     } else {
-      const double yk = sum + teps;
-      ly[j] = (nk / tn) * vm::log_f64(yk / tn);
-      g[j] = -nk / (tn * yk);
+      const double yk = num::ace_aggregate(sum, tn, job.o->eps);
+      ly[j] = num::ace_ce_term(nk, tn, vm::log_f64(yk / tn));
+      g[j] = num::ace_ce_grad(nk, tn, yk);
     }
   }
   double loss = 0.0;
-  for (int64_t j = 0; j < K; ++j) loss -= ly[j];    // class order
-  if (job.o->eps == 0.0 && loss < 0.0) loss = 0.0;  // >= 0 in exact arithmetic: a rounding residue
+  for (int64_t j = 0; j < K; ++j) loss += ly[j];  // class order
+  loss = num::ace_ce_total(loss, job.o->eps);
   job.loss_n[n] = loss;
   out.losses[n] = static_cast<float>(loss);
 
@@ -389,7 +380,7 @@ SEQLOSS_INLINE void ace_dense(const AceJob& job, int64_t n, const AceSlot& w) {
   const int64_t Tn = p.input_lengths != nullptr ? p.input_lengths[n] : T;
   const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
   const bool ce = job.o->variant == SEQLOSS_ACE_CE;
-  const double scale = job.o->reduction == SEQLOSS_REDUCTION_MEAN ? 1.0 / p.batch : 1.0;
+  const double scale = num::ace_reduction_scale(job.o->reduction == SEQLOSS_REDUCTION_MEAN, p.batch);
   const SeqRows<const float> x = seq_rows(p.data, p, n);
   const float* counts = p.counts + n * C;
 
@@ -410,10 +401,9 @@ SEQLOSS_INLINE void ace_dense(const AceJob& job, int64_t n, const AceSlot& w) {
       for (int64_t k = 0; k < C; ++k) y[k] += static_cast<double>(row[k]);
     }
   }
-  const double teps = static_cast<double>(Tn) * job.o->eps;
   double probe = 0.0;  // NaN when some y_k is not finite: a poisoned frame (NaN, an infinity, all -inf logits)
   for (int64_t k = 0; k < C; ++k) {
-    y[k] += teps;
+    y[k] = num::ace_aggregate(y[k], static_cast<double>(Tn), job.o->eps);
     probe += y[k] - y[k];
   }
   if (!(probe == 0.0)) {
@@ -426,26 +416,25 @@ SEQLOSS_INLINE void ace_dense(const AceJob& job, int64_t n, const AceSlot& w) {
   for (int64_t k = 0; k < C; ++k) {
     if (k != blank) labelled += static_cast<double>(counts[k]);
   }
-  const double nblank = static_cast<double>(Tn) - labelled;
   const double tn = static_cast<double>(Tn);
+  const double nblank = num::ace_blank_count(tn, labelled);
   double loss = 0.0;
   double* g = w.g;
   for (int64_t k = 0; k < C; ++k) {
     double nk = k == blank ? nblank : static_cast<double>(counts[k]);
     if (ce) {
       if (nk > 0) {
-        loss -= (nk / tn) * std::log(y[k] / tn);
-        g[k] = -nk / (tn * y[k]);
+        loss += num::ace_ce_term(nk, tn, std::log(y[k] / tn));
+        g[k] = num::ace_ce_grad(nk, tn, y[k]);
       } else {
         g[k] = 0.0;
       }
     } else {
-      double d = nk - y[k];
-      loss += 0.5 * d * d;
-      g[k] = y[k] - nk;
+      loss += num::ace_regression_term(nk, y[k]);
+      g[k] = num::ace_regression_grad(nk, y[k]);
     }
   }
-  if (ce && job.o->eps == 0.0 && loss < 0.0) loss = 0.0;  // a rounding residue (see ace_ce)
+  if (ce) loss = num::ace_ce_total(loss, job.o->eps);  // a rounding residue (see ace_ce)
   job.loss_n[n] = loss;
   out.losses[n] = static_cast<float>(loss);
 

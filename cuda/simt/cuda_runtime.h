@@ -65,6 +65,12 @@ struct CUstream_st;
 typedef CUstream_st* cudaStream_t;
 struct CUmemPoolHandle_st;
 typedef CUmemPoolHandle_st* cudaMemPool_t;
+struct CUevent_st;
+typedef CUevent_st* cudaEvent_t;
+
+#define cudaEventDefault 0x00
+#define cudaEventDisableTiming 0x02
+#define cudaHostAllocDefault 0x00
 
 #define cudaStreamDefault 0x00
 #define cudaStreamNonBlocking 0x01
@@ -186,6 +192,15 @@ SEQLOSS_SIMT_API cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, uns
 SEQLOSS_SIMT_API cudaError_t cudaStreamDestroy(cudaStream_t stream);
 SEQLOSS_SIMT_API cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 SEQLOSS_SIMT_API cudaError_t cudaStreamQuery(cudaStream_t stream);
+
+SEQLOSS_SIMT_API cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags);
+SEQLOSS_SIMT_API cudaError_t cudaEventDestroy(cudaEvent_t event);
+SEQLOSS_SIMT_API cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+SEQLOSS_SIMT_API cudaError_t cudaEventSynchronize(cudaEvent_t event);
+
+// Page-locked host memory: ordinary host memory here (copies from it run when the host waits, as every copy does).
+SEQLOSS_SIMT_API cudaError_t cudaHostAlloc(void** ptr, size_t size, unsigned int flags);
+SEQLOSS_SIMT_API cudaError_t cudaFreeHost(void* ptr);
 
 SEQLOSS_SIMT_API cudaError_t cudaMalloc(void** ptr, size_t size);
 SEQLOSS_SIMT_API cudaError_t cudaFree(void* ptr);

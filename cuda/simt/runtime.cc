@@ -2,7 +2,8 @@
 // device memory and memory pools, copies, errors, and the queue that runs the work.
 //
 // Work queued on a stream (a launch, a copy, a memset, a stream-ordered free) runs only when the host waits for
-// it: cudaStreamSynchronize, cudaDeviceSynchronize, a blocking copy or memset, cudaFree, cudaStreamDestroy. It
+// it: cudaStreamSynchronize, cudaEventSynchronize (the work up to the event's record), cudaDeviceSynchronize, a
+// blocking copy or memset, cudaFree, cudaStreamDestroy. It
 // runs on the waiting host thread, in queue order, with the ordering rules of CUDA's streams: an operation runs
 // after the earlier ones of its stream; on the legacy default stream also after the earlier ones of every
 // blocking stream of its device, and on a blocking stream after the earlier ones of the legacy stream; a
@@ -65,6 +66,13 @@ struct Pool {
   uint64_t threshold = 0, used = 0, cached = 0, used_high = 0, reserved_high = 0;
 };
 
+// A recorded event: the no-op its cudaEventRecord queued on `stream` (seq 0: never recorded).
+struct Event {
+  int device = 0;
+  Stream* stream = nullptr;
+  uint64_t seq = 0;
+};
+
 struct Alloc {
   size_t size = 0;
   int device = 0;
@@ -88,6 +96,8 @@ struct State {
   std::map<uintptr_t, Alloc> allocs;
   std::map<Stream*, std::unique_ptr<Stream>> streams;
   std::map<Pool*, std::unique_ptr<Pool>> pools;
+  std::map<Event*, std::unique_ptr<Event>> events;
+  std::map<uintptr_t, size_t> pinned;  // cudaHostAlloc's blocks
   uint64_t seq = 0;
   std::atomic<bool> report{true};
   // Failure injection.
@@ -220,13 +230,15 @@ bool precedes(const Stream* y, const Stream* x) {
 }
 
 // The sequence numbers of every pending op of `d` that must run for the queued work of `targets` to complete
-// (that work included), ascending. Walking back from the newest op, an op is needed when it belongs to a target,
-// or when it must precede a later op already found needed.
-std::vector<uint64_t> needed(Device& d, const std::set<Stream*>& targets) {
+// (that work included; only the ops up to sequence number `upto` when it is not 0: an event's wait), ascending.
+// Walking back from the newest op, an op is needed when it belongs to a target, or when it must precede a later
+// op already found needed.
+std::vector<uint64_t> needed(Device& d, const std::set<Stream*>& targets, uint64_t upto = 0) {
   std::vector<Stream*> found;
   std::vector<uint64_t> out;
   for (auto it = d.pending.rbegin(); it != d.pending.rend(); ++it) {
     Op& y = **it;
+    if (upto != 0 && y.seq > upto) continue;
     bool need = targets.count(y.stream) != 0;
     for (Stream* x : found) need = need || precedes(y.stream, x);
     if (!need) continue;
@@ -942,8 +954,12 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void* ptr) 
   State& s = state();
   std::lock_guard<std::mutex> lk(s.mu);
   const seqloss::simt::Alloc* al = ptr != nullptr ? seqloss::simt::find_alloc(s, ptr, 1) : nullptr;
+  auto pin = s.pinned.upper_bound(reinterpret_cast<uintptr_t>(ptr));
+  const bool pinned = pin != s.pinned.begin() && reinterpret_cast<uintptr_t>(ptr) - (--pin)->first < pin->second;
   if (al != nullptr) {
     *a = cudaPointerAttributes{cudaMemoryTypeDevice, al->device, const_cast<void*>(ptr), nullptr};
+  } else if (pinned) {
+    *a = cudaPointerAttributes{cudaMemoryTypeHost, tls_device, const_cast<void*>(ptr), const_cast<void*>(ptr)};
   } else {
     *a = cudaPointerAttributes{cudaMemoryTypeUnregistered, -2, nullptr, const_cast<void*>(ptr)};
   }
@@ -991,5 +1007,92 @@ cudaError_t cudaGetDriverEntryPointByVersion(const char* symbol, void** func, un
     }
   }
   if (status != nullptr) *status = r;
+  return cudaSuccess;
+}
+
+// ---- events and page-locked host memory -----------------------------------------------------------------------
+
+using seqloss::simt::Event;
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+  SIMT_ENTER("cudaEventCreateWithFlags");
+  if (event == nullptr || (flags & ~0x0fu) != 0) return fail(cudaErrorInvalidValue);
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.mu);
+  auto e = std::make_unique<Event>();
+  e->device = tls_device;
+  Event* p = e.get();
+  s.events[p] = std::move(e);
+  *event = reinterpret_cast<cudaEvent_t>(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  SIMT_ENTER("cudaEventDestroy");
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.mu);
+  auto it = s.events.find(reinterpret_cast<Event*>(event));
+  if (it == s.events.end()) return fail(cudaErrorInvalidResourceHandle);
+  s.events.erase(it);  // its queued no-op does not refer to it
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  SIMT_ENTER("cudaEventRecord");
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.mu);
+  auto it = s.events.find(reinterpret_cast<Event*>(event));
+  Stream* st = seqloss::simt::resolve(s, stream);
+  if (it == s.events.end() || st == nullptr || st->device != it->second->device) {
+    return fail(cudaErrorInvalidResourceHandle);  // as a GPU, an event records only on a stream of its device
+  }
+  seqloss::simt::enqueue(s, st, [](std::string*) { return true; });
+  it->second->stream = st;
+  it->second->seq = s.seq;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  SIMT_ENTER("cudaEventSynchronize");
+  State& s = state();
+  std::unique_lock<std::mutex> lk(s.mu);
+  auto it = s.events.find(reinterpret_cast<Event*>(event));
+  if (it == s.events.end()) return fail(cudaErrorInvalidResourceHandle);
+  Stream* st = it->second->stream;
+  const uint64_t seq = it->second->seq;
+  if (st == nullptr) return cudaSuccess;  // never recorded: complete
+  Device& d = *s.devices[static_cast<size_t>(st->device)];
+  seqloss::simt::run_ops(s, lk, d, seqloss::simt::needed(d, {st}, seq));
+  // A failed operation before the event is reported here too, and still by the stream's next synchronisation.
+  if (st->error != cudaSuccess) {
+    tls_detail = st->detail;
+    return fail(st->error);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaHostAlloc(void** ptr, size_t size, unsigned int flags) {
+  SIMT_ENTER("cudaHostAlloc", cudaErrorMemoryAllocation);
+  if (ptr == nullptr || flags != cudaHostAllocDefault) return fail(cudaErrorInvalidValue);
+  *ptr = nullptr;
+  if (size == 0) return cudaSuccess;
+  void* p = nullptr;
+  if (posix_memalign(&p, 4096, size) != 0 || p == nullptr) return fail(cudaErrorMemoryAllocation);
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.mu);
+  s.pinned[reinterpret_cast<uintptr_t>(p)] = size;
+  *ptr = p;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void* ptr) {
+  SIMT_ENTER("cudaFreeHost");
+  if (ptr == nullptr) return cudaSuccess;
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.mu);
+  auto it = s.pinned.find(reinterpret_cast<uintptr_t>(ptr));
+  if (it == s.pinned.end()) return fail(cudaErrorInvalidValue);
+  s.pinned.erase(it);
+  std::free(ptr);
   return cudaSuccess;
 }

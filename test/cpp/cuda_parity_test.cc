@@ -280,6 +280,7 @@ AceOut run_ace(const Case& c, const seqloss_ace_options& o, const seqloss_exec& 
 // The largest disagreements of CTC's losses (relative) and dense outputs (max |Δ| / max |g|) seen, printed at the
 // end: how close the CUDA backend's arithmetic (FP32 for plain CTC) comes to the CPU's double.
 double g_worst_loss = 0.0, g_worst_dense = 0.0, g_worst_dctc_loss = 0.0, g_worst_dctc_dense = 0.0;
+double g_worst_ace_loss = 0.0, g_worst_ace_dense = 0.0;
 
 double rel_diff(double a, double b) {
   if (a == b || !(std::isfinite(a) && std::isfinite(b))) return 0.0;
@@ -427,6 +428,10 @@ void compare_ace(const Case& c, const std::string& what, const seqloss_ace_optio
   bool ok = rel_close(a.loss, b.loss);
   for (int n = 0; n < c.N; ++n) ok = ok && rel_close(a.losses[n], b.losses[n], kTol, 1e-6);
   check(ok, "ace losses: " + at + str(" (%g vs %g)", a.loss, b.loss));
+  for (int n = 0; n < c.N; ++n) {
+    if (std::isfinite(a.losses[n])) g_worst_ace_loss = std::max(g_worst_ace_loss, rel_diff(b.losses[n], a.losses[n]));
+  }
+  g_worst_ace_dense = std::max(g_worst_ace_dense, array_diff(a.grad, b.grad));
   check_plan_workspace(c, at, SEQLOSS_OP_ACE, nullptr, nullptr, &o);
   check(array_diff(a.grad, b.grad) <= kTol, "ace grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
   const AceOut b2 = run_ace(c, o, exec_of(SEQLOSS_BACKEND_CUDA));
@@ -1097,6 +1102,8 @@ int main(int argc, char** argv) {
               g_worst_loss, g_worst_dense);
   std::printf("dctc against the CPU backend: worst loss %.3g (relative), worst grad %.3g (of max |g|)\n",
               g_worst_dctc_loss, g_worst_dctc_dense);
+  std::printf("ace against the CPU backend: worst loss %.3g (relative), worst grad %.3g (of max |g|)\n",
+              g_worst_ace_loss, g_worst_ace_dense);
   std::printf("cuda_parity_test: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

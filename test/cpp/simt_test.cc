@@ -418,6 +418,40 @@ void test_runtime() {
         "a copy from freed device memory is an illegal address");
   cudaStreamDestroy(other);
 
+  // Events: a synchronisation runs the work up to the event's record, not the work queued after it; page-locked
+  // host memory is host memory to the pointer attributes and to copies.
+  {
+    float* pin = nullptr;
+    check(
+        cudaHostAlloc(reinterpret_cast<void**>(&pin), sizeof a, cudaHostAllocDefault) == cudaSuccess && pin != nullptr,
+        "cudaHostAlloc gives page-locked host memory");
+    check(cudaPointerGetAttributes(&at, pin + 1) == cudaSuccess && at.type == cudaMemoryTypeHost,
+          "page-locked memory is cudaMemoryTypeHost");
+    cudaEvent_t ev;
+    check(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) == cudaSuccess, "cudaEventCreateWithFlags");
+    check(cudaEventSynchronize(ev) == cudaSuccess, "an event never recorded is complete");
+    for (int i = 0; i < 4; ++i) pin[i] = 10.0f + i;
+    cudaMemcpyAsync(d, pin, sizeof a, cudaMemcpyHostToDevice, nullptr);
+    check(cudaEventRecord(ev, nullptr) == cudaSuccess, "cudaEventRecord");
+    cudaMemcpyAsync(back, d, sizeof back, cudaMemcpyDeviceToHost, nullptr);
+    back[0] = 0;
+    check(cudaEventSynchronize(ev) == cudaSuccess && seqloss::simt::pending_operations() == 1 && back[0] == 0,
+          "cudaEventSynchronize runs the work up to the record and leaves the later copy queued");
+    for (int i = 0; i < 4; ++i) pin[i] = 0.0f;  // the staged copy has read its source: rewriting it is safe
+    check(cudaStreamSynchronize(nullptr) == cudaSuccess && back[0] == 10 && back[3] == 13,
+          "the copy read the page-locked buffer when it ran, before it was rewritten");
+    cudaStream_t other;
+    cudaStreamCreate(&other);
+    cudaSetDevice(1);
+    check(cudaEventRecord(ev, nullptr) == cudaErrorInvalidResourceHandle && cudaGetLastError() != cudaSuccess,
+          "an event records only on a stream of its own device");
+    cudaSetDevice(0);
+    cudaStreamDestroy(other);
+    check(cudaEventDestroy(ev) == cudaSuccess && cudaFreeHost(pin) == cudaSuccess, "cudaEventDestroy, cudaFreeHost");
+    check(cudaFreeHost(back) == cudaErrorInvalidValue && cudaGetLastError() == cudaErrorInvalidValue,
+          "cudaFreeHost of memory it did not give is refused");
+  }
+
   // The memory limit.
   const uint64_t before = seqloss::simt::device_bytes_in_use(0);
   seqloss::simt::set_memory_limit(0, before + (1u << 20));
