@@ -3,4 +3,4 @@
 // library links whole; this file only pins the ABI version into the library at build time.
 #include "seqloss.h"
 
-static_assert(SEQLOSS_ABI_VERSION == 6, "abi_export.cc was written for ABI version 6");
+static_assert(SEQLOSS_ABI_VERSION == 7, "abi_export.cc was written for ABI version 7");

@@ -184,8 +184,23 @@ seqloss_status check_ctc_targets(const seqloss_problem* p, Message msg) {
 
 seqloss_status check_ace_counts(const seqloss_problem* p, Message msg) {
   int64_t nc = static_cast<int64_t>(p->batch) * p->classes;
+  if (p->counts == nullptr && p->target_lengths != nullptr) {
+    // The labels' counts: CTC's rules for the labels, and at most T_n of them per sequence.
+    const seqloss_status st = check_ctc_targets(p, msg);
+    if (st != SEQLOSS_OK) return st;
+    for (int32_t n = 0; n < p->batch; ++n) {
+      const int32_t tn = p->input_lengths != nullptr ? p->input_lengths[n] : p->time;
+      if (p->target_lengths[n] > tn) {
+        return fail(msg, SEQLOSS_ERROR_RANGE,
+                    "the counts of sequence %d must be at most its %d frames in total (blank excluded), got %d", n, tn,
+                    p->target_lengths[n]);
+      }
+    }
+    return SEQLOSS_OK;
+  }
   if (p->counts == nullptr) {
-    return fail(msg, SEQLOSS_ERROR_TYPE, "counts must not be NULL (batch·classes = %lld counts)",
+    return fail(msg, SEQLOSS_ERROR_TYPE,
+                "counts must not be NULL (batch·classes = %lld counts), unless targets and targetLengths are given",
                 static_cast<long long>(nc));
   }
   if (p->counts_size != nc) {
@@ -485,7 +500,7 @@ seqloss_status check_ace_call(const seqloss_problem* p, const seqloss_ace_option
   if (!with_outputs) return SEQLOSS_OK;
   if ((st = check_ace_outputs(out, *ext, msg)) != SEQLOSS_OK) return st;
   Span in[5], outs[3];
-  const int n_in = inputs_of(p, false, true, in);
+  const int n_in = inputs_of(p, p->counts == nullptr, p->counts != nullptr, in);
   outs[0] = span("losses", out->losses, ext->n);
   outs[1] = span("loss", out->loss, 1);
   outs[2] = span("grad", out->grad, out->grad != nullptr ? ext->ntc : 0);

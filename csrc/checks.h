@@ -109,7 +109,8 @@ seqloss_status check_shape(const seqloss_problem* p, const ShapeRules& rules, Ex
 // CTC supervision: target_lengths (not NULL, >= 0), their sum <= targets_size, every label in [0, C) and != blank.
 seqloss_status check_ctc_targets(const seqloss_problem* p, Message msg);
 
-// ACE supervision: counts (not NULL, counts_size == N*C, finite >= 0 off the blank column, sum <= T_n).
+// ACE supervision: counts (not NULL, counts_size == N*C, finite >= 0 off the blank column, sum <= T_n), or without
+// counts the labels (check_ctc_targets, and L_n <= T_n).
 seqloss_status check_ace_counts(const seqloss_problem* p, Message msg);
 
 seqloss_status check_ctc_options(const seqloss_ctc_options* o, Message msg);

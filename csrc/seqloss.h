@@ -47,7 +47,7 @@ extern "C" {
 #define SEQLOSS_API __attribute__((visibility("default")))
 #endif
 
-#define SEQLOSS_ABI_VERSION 6
+#define SEQLOSS_ABI_VERSION 7 /* 7: ACE from labels (counts NULL); 6: seqloss_cuda_plan_call */
 
 typedef enum seqloss_status {
   SEQLOSS_OK = 0,
@@ -98,12 +98,14 @@ typedef struct seqloss_problem {
   int64_t data_size;             /* element count of `data`; must equal N*T*C */
   const int32_t* input_lengths;  /* N values in [0, T] ([1, T] for ACE), or NULL for all T */
   int64_t input_lengths_size;    /* element count of `input_lengths`; must be >= N when it is not NULL */
-  const int32_t* targets;        /* CTC: concatenated labels, each in [0, C) and != blank */
+  const int32_t* targets;        /* CTC (and ACE without counts): concatenated labels, each in [0, C) and != blank */
   int64_t targets_size;          /* element count of `targets`; must be >= sum(target_lengths) */
-  const int32_t* target_lengths; /* CTC: N values >= 0 */
+  const int32_t* target_lengths; /* CTC (and ACE without counts): N values >= 0 (ACE: at most T_n) */
   int64_t target_lengths_size;   /* element count of `target_lengths`; must be >= N */
   const float* counts; /* ACE: N*C per-class counts N_k (finite, >= 0; the blank column is ignored and replaced
-                          by T_n - sum of the others, which must not be negative) */
+                          by T_n - sum of the others, which must not be negative). NULL: N_k is the number of
+                          times class k occurs in sequence n's labels (targets, target_lengths), which no backend
+                          expands into a dense N*C array (the CUDA host work is then O(N + sum L)) */
   int64_t counts_size; /* element count of `counts`; must equal N*C */
 } seqloss_problem;
 
@@ -334,7 +336,8 @@ SEQLOSS_API seqloss_status seqloss_ctc_align(const seqloss_problem* problem, con
                                              size_t workspace_bytes, char* message, size_t message_size);
 
 /* ---- ACE ------------------------------------------------------------------------------------------------- */
-/* Uses: batch, time, classes, layout, input (LOGITS or PROBS), blank, data, input_lengths, counts.
+/* Uses: batch, time, classes, layout, input (LOGITS or PROBS), blank, data, input_lengths, counts (or, with counts
+ * NULL, targets and target_lengths: N_k = the occurrences of k in sequence n's labels, bitwise the same results).
  * y_k = sum_{t<T_n} (y_k^t + eps) = sum_t y_k^t + T_n eps; CE (Eq. 8): L = -sum_k (N_k/T_n) ln(y_k/T_n) over classes
  * with N_k > 0; regression (Eq. 4): L = 1/2 sum_k (N_k - y_k)^2; N_blank = T_n - sum_{k != blank} N_k.
  * eps enters only y_k (so the loss, and g_k = dL/dy_k^t: CE -N_k/(T_n y_k), regression y_k - N_k); it has no
@@ -418,7 +421,7 @@ typedef struct seqloss_cuda_step {
 typedef struct seqloss_cuda_plan {
   int32_t steps_count;
   int32_t host_syncs; /* host synchronisations per call */
-  int32_t precision;  /* 32: the recursions in extended-range FP32 (every label operation); 64 for ACE, in double */
+  int32_t precision;  /* 32: extended-range FP32 (every operation today); 64 would mean per-element work in double */
   int32_t blocks_per_sequence;
   double copy_bytes;      /* host <-> device copies */
   double states;          /* sum_n T_n (2 L_n + 1): the lattice (0 for ACE) */

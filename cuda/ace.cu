@@ -422,9 +422,7 @@ seqloss_status ace_workspace_bytes(const seqloss_problem& p, const seqloss_ace_o
                                    const seqloss_ace_outputs* out, size_t* bytes, Message msg) {
   const seqloss_status dev = check_device(e, msg);
   if (dev != SEQLOSS_OK) return dev;
-  HostScratch& hs = host_scratch();
-  plan_ace_host(p, &hs.ace);
-  pack_ace(hs.ace, &hs.ak);
+  HostScratch& hs = scratch_ace(p);
   const AceHost& h = hs.ace;
   const AceMeta& k = hs.ak;
   DenseBuffers b;
@@ -435,9 +433,7 @@ seqloss_status ace_workspace_bytes(const seqloss_problem& p, const seqloss_ace_o
 
 seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const seqloss_exec& e,
                    const seqloss_ace_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
-  HostScratch& hs = host_scratch();
-  plan_ace_host(p, &hs.ace);
-  pack_ace(hs.ace, &hs.ak);
+  HostScratch& hs = scratch_ace(p);
   const AceHost& h = hs.ace;
   const AceMeta& k = hs.ak;
   DenseBuffers b;
@@ -495,9 +491,7 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
 
 seqloss_status ace_count(const seqloss_problem& p, const seqloss_exec& e, float* expected, int32_t* rounded,
                          Message msg) {
-  HostScratch& hs = host_scratch();
-  plan_dense(p, &hs.dense);
-  pack_dense(hs.dense, &hs.dk);
+  HostScratch& hs = scratch_dense(p);
   const DenseHost& h = hs.dense;
   const DenseMeta& k = hs.dk;
   DenseBuffers b;

@@ -4,8 +4,9 @@
 //
 // The logits are the big array; everything else works on per-sequence compact arrays (labels.h), in extended-range
 // FP32 on every device (xfloat32.cuh; "CTC in extended-range FP32" below): ctc32_stats (the one read of the logits
-// before the gradient: row statistics, the compact emissions, for plain CTC the dense gradient rows), shift, then
-// alpha32 / beta32 (the forward variable α_t(s) and β'_t(s), rows in shared memory) and, by operation:
+// before the gradient: row statistics, for plain CTC the dense gradient rows), shift, then alpha32 / beta32 (the
+// forward variable α_t(s) and β'_t(s), rows in shared memory, emissions computed a frame ahead from the logits, α
+// checkpointed as labels.h says) and, by operation:
 //  - CTC: ctc32_patch (the label's classes), or for the fit fit32_vsum, fit_batch_l, fit_factor, fit32_rows,
 //    fit_gamma and then ctc32_patch or, with γ (ŵ_t scales whole rows), ctc32_rows;
 //  - DCTC: [viterbi32,] dctc32_rows (z*, the distillation term, the gradient row) and dctc_losses;
@@ -42,6 +43,8 @@ inline Meta device_meta(const seqloss_problem& p, const LabelPlan& q, const Pack
   m.roff = reinterpret_cast<const int64_t*>(d + k.roff);
   m.yoff = reinterpret_cast<const int64_t*>(d + k.yoff);
   m.aoff = reinterpret_cast<const int64_t*>(d + k.aoff);
+  m.coff = reinterpret_cast<const int64_t*>(d + k.coff);
+  m.ck = q.ck;
   m.soff = reinterpret_cast<const int64_t*>(d + k.soff);
   m.uoff = reinterpret_cast<const int64_t*>(d + k.uoff);
   m.ucls = reinterpret_cast<const int32_t*>(d + k.ucls);
@@ -73,12 +76,10 @@ seqloss_status label_workspace(const seqloss_problem& p, const seqloss_exec& e, 
                                Message msg) {
   const seqloss_status dev = check_device(e, msg);
   if (dev != SEQLOSS_OK) return dev;
-  HostScratch& hs = host_scratch();
-  plan_labels(p, w.batch_scope, &hs.q);
+  HostScratch& hs = scratch_labels(p, w.batch_scope);
   const LabelPlan& q = hs.q;
   const seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
-  pack_plan(q, &hs.k);
   const Packed& k = hs.k;
   LabelBuffers b;
   b.w = w;
@@ -149,13 +150,17 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
         SEQLOSS_LAUNCH(viterbi32_kernel, g, th, st, m, b.Rho, b.shift, b.D, b.path, b.score);
         break;
       case Kernel::kCtc32Stats:
-        SEQLOSS_LAUNCH(ctc32_stats_kernel, g, th, st, x, m, prm.mean, prm.pytorch, ff_of(prm.s), b.M, b.R, b.R32, b.E,
-                       b.Rho, b.w.fit_gamma || b.w.dctc ? nullptr : grad, post);
+        SEQLOSS_LAUNCH(ctc32_stats_kernel, g, th, st, x, m, prm.mean, prm.pytorch, ff_of(prm.s), b.M, b.R, b.R32, b.Rho,
+                       b.w.fit_gamma || b.w.dctc ? nullptr : grad, post);
         break;
       case Kernel::kAlpha32:
-        SEQLOSS_LAUNCH(alpha32_kernel, g, th, st, m, b.E, b.shift, b.A32, b.work32, b.logp, b.status);
+        SEQLOSS_LAUNCH(alpha32_kernel, g, th, st, x, m, b.M, ff_of(prm.s), b.shift, b.A32, b.P32, b.work32, b.logp,
+                       b.status);
         break;
-      case Kernel::kBeta32: SEQLOSS_LAUNCH(beta32_kernel, g, th, st, m, b.E, b.A32, b.status, b.Y32, b.work32); break;
+      case Kernel::kBeta32:
+        SEQLOSS_LAUNCH(beta32_kernel, g, th, st, x, m, b.M, ff_of(prm.s), b.A32, b.P32, b.Seg, b.Bs, b.status, b.Y32,
+                       b.work32);
+        break;
       case Kernel::kCtc32Patch:
         SEQLOSS_LAUNCH(ctc32_patch_kernel, g, th, st, x, m, b.M, b.R32, b.Y32, b.status, prm.mean, prm.pytorch, grad,
                        post);
@@ -189,12 +194,10 @@ seqloss_status ctc(const seqloss_problem& p, const seqloss_ctc_options& o, const
                    const seqloss_ctc_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
   LabelBuffers b;
   b.w = ctc_wants(o, e.memory, out.grad != nullptr, out.posterior != nullptr);
-  HostScratch& hs = host_scratch();
-  plan_labels(p, b.w.batch_scope, &hs.q);
+  HostScratch& hs = scratch_labels(p, b.w.batch_scope);
   const LabelPlan& q = hs.q;
   seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
-  pack_plan(q, &hs.k);
   const Packed& k = hs.k;
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
@@ -258,12 +261,10 @@ seqloss_status dctc(const seqloss_problem& p, const seqloss_dctc_options& o, con
                     const seqloss_dctc_outputs& out, void* workspace, size_t workspace_bytes, Message msg) {
   LabelBuffers b;
   b.w = dctc_wants(o, e.memory, out.grad != nullptr);
-  HostScratch& hs = host_scratch();
-  plan_labels(p, false, &hs.q);
+  HostScratch& hs = scratch_labels(p, false);
   const LabelPlan& q = hs.q;
   seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
-  pack_plan(q, &hs.k);
   const Packed& k = hs.k;
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) {
@@ -320,12 +321,10 @@ seqloss_status ctc_align(const seqloss_problem& p, const seqloss_exec& e, const 
                          void* workspace, size_t workspace_bytes, Message msg) {
   LabelBuffers b;
   b.w = align_wants(e.memory);
-  HostScratch& hs = host_scratch();
-  plan_labels(p, false, &hs.q);
+  HostScratch& hs = scratch_labels(p, false);
   const LabelPlan& q = hs.q;
   seqloss_status st = plan_fits(q, msg);
   if (st != SEQLOSS_OK) return st;
-  pack_plan(q, &hs.k);
   const Packed& k = hs.k;
   Call call(e, msg);
   if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, dense_bytes(p), data_name(p.input));

@@ -15,20 +15,22 @@ namespace {
 // float-float mantissas, int32 exponents), the recursion rows in shared memory, and the dense gradient written
 // during the one read of the logits.
 //  1. ctc32_stats: per valid row the max m_t, r_t = ln Σ_k e^(x_tk − m_t) (a float-float sum, its log in double
-//     once per row), the compact emissions e^ρ (ρ = x − m as an exact float-float pair), and the dense rows:
-//     scale·softmax (logits), scale·e^x (log-probs, PyTorch's convention) or 0 (log-probs), zero posterior rows.
+//     once per row), and the dense rows: scale·softmax (logits), scale·e^x (log-probs, PyTorch's convention) or 0
+//     (log-probs), zero posterior rows.
 //  2. alpha32 / beta32: the recursions of ctc_kernel.h in xfloat32, one block per sequence, the two rows in shared
-//     memory (in the workspace beyond kRowCap states); α goes to the lattice for β; β sums the frame posterior per
-//     compact class in state order (no atomics), normalised by the frame's own total, in float-float.
+//     memory (in the workspace beyond kRowCap states), the emissions e^ρ of the U compact classes (ρ = x − m as an
+//     exact float-float pair) computed a frame ahead into two more shared rows; α's checkpoints go to the lattice
+//     for β, which recomputes the frames between them (labels.h); β sums the frame posterior per compact class in
+//     state order (no atomics), normalised by the frame's own total, in float-float.
 //  3. ctc32_patch: one warp per row: the U classes of the label patched, scale·(P − y') in float-float, and y' into
 //     the posterior; rows t >= T_n and rows of sequences without a path filled (0, NaN for a NaN sequence).
 
-// sc: DCTC's logit scale s as a float-float pair ({1, 0} otherwise): ρ = s (x − m) in float-float, the row sum
-// over e^(s (x − m)) in float terms (as row_stats).
-// Rho (hi null: not asked for): the relative log-probabilities ρ themselves, for the Viterbi recursion (−∞ below
-// −1e8, as (−∞, 0)). E.hi null: no emissions (ctcAlign).
+// sc: DCTC's logit scale s as a float-float pair ({1, 0} otherwise): the row sum over e^(s (x − m)) in float terms
+// (as row_stats). Rho (hi null: not asked for): the relative log-probabilities ρ (rho32) of the compact classes, for
+// the Viterbi recursion (−∞ below −1e8, as (−∞, 0)). The emissions e^ρ are not stored: alpha32 and beta32 compute
+// them a frame ahead from the logits (emission32).
 __global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int32_t mean, int32_t pytorch, FFPair sc,
-                                   float* __restrict__ M, double* __restrict__ R, FFArr R32, XArr E, FFArr Rho,
+                                   float* __restrict__ M, double* __restrict__ R, FFArr R32, FFArr Rho,
                                    float* __restrict__ grad, float* __restrict__ post) {
   SEQLOSS_SHARED(float, shf, 66);
   SEQLOSS_SHARED(float, shr, 1);
@@ -71,21 +73,15 @@ __global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int32_t 
     __syncthreads();
     const float lr = shr[0];
     const int32_t U = m.U[n];
-    if (U > 0) {
+    if (U > 0 && Rho.hi != nullptr) {
       const int32_t* u = m.ucls + m.uoff[n];
       const int64_t at = m.yoff[n] + t * U;
       for (int j = threadIdx.x; j < U; j += blockDim.x) {
-        float hi = -HUGE_VALF, lo = 0.0f;
-        if (logits || mx != -HUGE_VALF) {  // a log-probs frame of −∞: no path
-          two_diff(row[u[j]], mx, &hi, &lo);
-          scale_ff(hi, lo, sc.hi, sc.lo, &hi, &lo);
-        }
-        if (E.hi != nullptr) xset(E, at + j, xf32::exp_ff(hi, lo));
-        if (Rho.hi != nullptr) {
-          const bool zero = !(hi >= static_cast<float>(num::kLogZero));  // below −1e8, −∞ (and NaN: never read)
-          Rho.hi[at + j] = zero ? -HUGE_VALF : hi;
-          Rho.lo[at + j] = zero ? 0.0f : lo;
-        }
+        float hi, lo;
+        rho32(row, m, mx, sc, u[j], &hi, &lo);
+        const bool zero = !(hi >= static_cast<float>(num::kLogZero));  // below −1e8, −∞ (and NaN: never read)
+        Rho.hi[at + j] = zero ? -HUGE_VALF : hi;
+        Rho.lo[at + j] = zero ? 0.0f : lo;
       }
     }
     // The dense rows (the label's classes are patched by ctc32_patch once y' is known).
@@ -108,7 +104,8 @@ __global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int32_t 
   }
 }
 
-// Two rows of xfloat32 values in shared memory (Smem) or in the workspace (plain pointers), swapped per frame.
+// Two rows of xfloat32 values in shared memory (Smem) or in the workspace (plain pointers), swapped per frame: the
+// recursion's rows (S states), or the emissions of two frames (U compact classes).
 template <class F, class I>
 struct Rows2 {
   F h0, l0;
@@ -131,42 +128,87 @@ struct Rows2 {
   }
 };
 
-// The workspace rows of sequence n (6 arrays of S at 6·soff).
-__device__ inline Rows2<float*, int32_t*> work_rows(float* work, const Meta& m, int32_t n) {
-  const int32_t S = m.S[n];
-  float* w = work + 6 * m.soff[n];
+// Declares the six shared arrays of two rows of `cap` xfloat32 values and `name`, their Rows2 view.
+#define SEQLOSS_SHARED_ROWS2(name, cap)    \
+  SEQLOSS_SHARED(float, name##_h0, cap);   \
+  SEQLOSS_SHARED(float, name##_l0, cap);   \
+  SEQLOSS_SHARED(int32_t, name##_k0, cap); \
+  SEQLOSS_SHARED(float, name##_h1, cap);   \
+  SEQLOSS_SHARED(float, name##_l1, cap);   \
+  SEQLOSS_SHARED(int32_t, name##_k1, cap); \
+  const Rows2<Smem<float>, Smem<int32_t>> name { name##_h0, name##_l0, name##_k0, name##_h1, name##_l1, name##_k1 }
+
+// Six arrays of S at w (a sequence's rows in the workspace), the int32 ones reinterpreted.
+__device__ inline Rows2<float*, int32_t*> rows_at(float* w, int32_t S) {
   int32_t* wk = reinterpret_cast<int32_t*>(w);
-  return Rows2<float*, int32_t*>{w + S, w + 2 * S, wk, w + 4 * S, w + 5 * S, wk + 3 * S};
+  return Rows2<float*, int32_t*>{w, w + S, wk + 2 * S, w + 3 * S, w + 4 * S, wk + 5 * S};
 }
 
-// α_0(s) = e_0(s) for s < 2; α_t(s) = e_t(s) (α_{t−1}(s) + α_{t−1}(s−1) + [α_{t−1}(s−2)]) (ctc_kernel.h step 2), rows
-// (t & 1) in `rows`, every row also to the lattice A for beta32. Returns (to thread 0) p_ρ(l) = α_{T−1}(S−1) +
-// α_{T−1}(S−2).
-template <class Rw>
-__device__ inline xf32::X alpha32_rows(const Meta& m, int32_t n, const XArr& E, const LArr& A, const Rw& rows) {
-  const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n];
-  const int64_t e0 = m.yoff[n], a0 = m.aoff[n];
+// The workspace of sequence n when its S states exceed kRowCap (work32: 14 arrays of stotal): the recursion's rows
+// at 6·soff, γ at 6·stotal + 2·soff, the emission rows at 8·stotal + 6·soff.
+__device__ inline Rows2<float*, int32_t*> work_rows(float* work, const Meta& m, int32_t n) {
+  return rows_at(work + 6 * m.soff[n], m.S[n]);
+}
+__device__ inline Rows2<float*, int32_t*> work_emits(float* work, const Meta& m, int32_t n) {
+  return rows_at(work + 8 * m.stotal + 6 * m.soff[n], m.S[n]);
+}
+
+// The emissions of frame t into row `second` of `er`: e_t(j) = e^(ρ_tj) for the U compact classes (emission32).
+template <class Er>
+__device__ inline void emit_row(const float* x, const Meta& m, const float* M, FFPair sc, int32_t n, int32_t t,
+                                const Er& er, bool second) {
+  const int32_t U = m.U[n];
+  const int32_t* u = m.ucls + m.uoff[n];
+  const int64_t r = m.roff[n] + t;
+  const float* row = x + row_offset(m.layout, n, t, m.N, m.T, m.C);
+  for (int j = threadIdx.x; j < U; j += blockDim.x) er.set(second, j, emission32(row, m, M[r], sc, u[j]));
+}
+
+// The recursion of α from frame `from` (its row already in rows[from & 1]) to frame `to`, emissions computed a
+// frame ahead (the row of frame t + 1 while frame t's states are updated: one barrier per frame). Each frame t's
+// row goes to `store(t, s, v)`. α_t(s) = e_t(s) (α_{t−1}(s) + α_{t−1}(s−1) + [α_{t−1}(s−2)]) (ctc_kernel.h, step 2).
+// Expects e_{from+1} in er[(from + 1) & 1] when from < to.
+template <class Rw, class Er, class Store>
+__device__ inline void alpha32_run(const float* x, const Meta& m, const float* M, FFPair sc, int32_t n, int32_t from,
+                                   int32_t to, const Rw& rows, const Er& er, Store store) {
+  const int32_t S = m.S[n];
   const int32_t* cidx = m.cidx + m.soff[n];
   const uint8_t* skip = m.skip + m.soff[n];
-  for (int s = threadIdx.x; s < S; s += blockDim.x) {
-    const xf32::X v = s < 2 ? xget(E, e0 + cidx[s]) : xf32::zero();
-    rows.set(false, s, v);
-    xset(A, a0 + s, v);
-  }
-  __syncthreads();
-  for (int32_t t = 1; t < Tn; ++t) {
+  for (int32_t t = from + 1; t <= to; ++t) {
     const bool odd = (t & 1) != 0;  // row t & 1 is written, row (t − 1) & 1 read
-    const int64_t et = e0 + static_cast<int64_t>(t) * U;
     for (int s = threadIdx.x; s < S; s += blockDim.x) {
       const xf32::X a = rows.get(!odd, s);
       const xf32::X b = s >= 1 ? rows.get(!odd, s - 1) : xf32::zero();
       const xf32::X c = skip[s] != 0 ? rows.get(!odd, s - 2) : xf32::zero();
-      const xf32::X v = xf32::mul(xf32::add3(a, b, c), xget(E, et + cidx[s]));
+      const xf32::X v = xf32::mul(xf32::add3(a, b, c), er.get(odd, cidx[s]));
       rows.set(odd, s, v);
-      xset(A, a0 + static_cast<int64_t>(t) * S + s, v);
+      store(t, s, v);
     }
+    if (t < to) emit_row(x, m, M, sc, n, t + 1, er, !odd);  // the row of frame t − 1, read before the last barrier
     __syncthreads();
   }
+}
+
+// α_0(s) = e_0(s) for s < 2, then alpha32_run over the frames; checkpoint rows (every ck-th frame, float-float
+// mantissas kept) to A. Returns (to thread 0) p_ρ(l) = α_{T−1}(S−1) + α_{T−1}(S−2).
+template <class Rw, class Er>
+__device__ inline xf32::X alpha32_rows(const float* x, const Meta& m, const float* M, FFPair sc, int32_t n,
+                                       const XArr& A, const Rw& rows, const Er& er) {
+  const int32_t S = m.S[n], Tn = m.Tn[n], ck = m.ck;
+  const int64_t c0 = m.coff[n];
+  const int32_t* cidx = m.cidx + m.soff[n];
+  emit_row(x, m, M, sc, n, 0, er, false);
+  __syncthreads();
+  for (int s = threadIdx.x; s < S; s += blockDim.x) {
+    const xf32::X v = s < 2 ? er.get(false, cidx[s]) : xf32::zero();
+    rows.set(false, s, v);
+    xset(A, c0 + s, v);
+  }
+  if (Tn > 1) emit_row(x, m, M, sc, n, 1, er, true);
+  __syncthreads();
+  alpha32_run(x, m, M, sc, n, 0, Tn - 1, rows, er, [&](int32_t t, int s, const xf32::X& v) {
+    if (t % ck == 0) xset(A, c0 + static_cast<int64_t>(t / ck) * S + s, v);
+  });
   xf32::X p = xf32::zero();
   if (threadIdx.x == 0) {
     const bool odd = ((Tn - 1) & 1) != 0;
@@ -175,15 +217,12 @@ __device__ inline xf32::X alpha32_rows(const Meta& m, int32_t n, const XArr& E, 
   return p;
 }
 
-// logp[n] = ln p_ρ(l), as alpha_kernel; status[n] as above.
-__global__ void alpha32_kernel(Meta m, XArr E, const double* __restrict__ shift, LArr A, float* __restrict__ work,
+// logp[n] = ln p_ρ(l) and P[n] = p_ρ(l) itself (for beta32); status[n] as above.
+__global__ void alpha32_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M, FFPair sc,
+                               const double* __restrict__ shift, XArr A, XArr P, float* __restrict__ work,
                                double* __restrict__ logp, int32_t* __restrict__ status) {
-  SEQLOSS_SHARED(float, h0, kRowCap);
-  SEQLOSS_SHARED(float, l0, kRowCap);
-  SEQLOSS_SHARED(int32_t, k0, kRowCap);
-  SEQLOSS_SHARED(float, h1, kRowCap);
-  SEQLOSS_SHARED(float, l1, kRowCap);
-  SEQLOSS_SHARED(int32_t, k1, kRowCap);
+  SEQLOSS_SHARED_ROWS2(rows, kRowCap);
+  SEQLOSS_SHARED_ROWS2(emits, kEmitCap);
   const int32_t n = blockIdx.x;
   const int32_t S = m.S[n], Tn = m.Tn[n];
   if (shift[n] != shift[n]) {
@@ -202,13 +241,14 @@ __global__ void alpha32_kernel(Meta m, XArr E, const double* __restrict__ shift,
   }
   xf32::X p;
   if (S <= kRowCap) {
-    p = alpha32_rows(m, n, E, A, Rows2<Smem<float>, Smem<int32_t>>{h0, l0, k0, h1, l1, k1});
+    p = alpha32_rows(x, m, M, sc, n, A, rows, emits);
   } else {
-    p = alpha32_rows(m, n, E, A, work_rows(work, m, n));
+    p = alpha32_rows(x, m, M, sc, n, A, work_rows(work, m, n), work_emits(work, m, n));
   }
   if (threadIdx.x == 0) {
     logp[n] = xf32::to_log(p);
     status[n] = p.hi == 0.0f ? kNoPath : kSolved;
+    xset(P, n, p);
   }
 }
 
@@ -216,73 +256,99 @@ __global__ void alpha32_kernel(Meta m, XArr E, const double* __restrict__ shift,
 // (rows (t+1) & 1 of `rows` hold e·β'). γ_t(s) = α_t(s) β'_t(s) / p as a float-float pair into (Gh, Gl); y'_t: the
 // blank over the even states and the frame total in one fixed-tree sum, each label class over its states in state
 // order, times 1 / total; stored as float-float pairs (yh, yl).
-template <class Rw, class G>
-__device__ inline void beta32_rows(const Meta& m, int32_t n, const XArr& E, const LArr& A, const xf32::X& p,
-                                   float* __restrict__ yh, float* __restrict__ yl, const Rw& rows, G Gh, G Gl,
-                                   Smem<float> shf) {
-  const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n];
-  const int64_t e0 = m.yoff[n], a0 = m.aoff[n];
+//
+// With ck > 1 the frames go back a segment [t0, t1] of ck frames at a time, the segment's α recomputed first from
+// its checkpoint (alpha32_run in the same rows, the β row they held saved to Bs and restored) into Seg (ck rows of
+// S, float mantissas); with ck = 1 every frame is a checkpoint and α_t is read from A. The emissions are computed
+// a frame ahead, as alpha32_run's.
+template <class Rw, class Er, class G>
+__device__ inline void beta32_rows(const float* x, const Meta& m, const float* M, FFPair sc, int32_t n, const XArr& A,
+                                   const LArr& Seg, const XArr& Bs, const xf32::X& p, float* __restrict__ yh,
+                                   float* __restrict__ yl, const Rw& rows, const Er& er, G Gh, G Gl, Smem<float> shf) {
+  const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n], ck = m.ck;
+  const int64_t c0 = m.coff[n], g0s = static_cast<int64_t>(ck) * m.soff[n], b0 = m.soff[n];
   const int32_t* cidx = m.cidx + m.soff[n];
   const uint8_t* skip = m.skip + m.soff[n];
   const int64_t g0 = m.uoff[n];
   float pih, pil;
   ff_recip(p.hi, p.lo, &pih, &pil);
   const xf32::X pinv{pih, pil, -p.k};
-  for (int32_t t = Tn - 1; t >= 0; --t) {
-    const bool odd = (t & 1) != 0;  // row t & 1 is written, row (t + 1) & 1 read
-    const int64_t et = e0 + static_cast<int64_t>(t) * U;
-    for (int s = threadIdx.x; s < S; s += blockDim.x) {
-      xf32::X b;
-      if (t == Tn - 1) {
-        b = s >= S - 2 ? xf32::one() : xf32::zero();
-      } else {
-        b = xf32::add3(rows.get(!odd, s), s + 1 < S ? rows.get(!odd, s + 1) : xf32::zero(),
-                       s + 2 < S && skip[s + 2] != 0 ? rows.get(!odd, s + 2) : xf32::zero());
+  const int32_t len = ck > 1 ? ck : Tn;  // ck = 1: one segment, α read from the whole lattice
+  for (int32_t seg = (Tn - 1) / len; seg >= 0; --seg) {
+    const int32_t t0 = seg * len, t1 = (t0 + len < Tn ? t0 + len : Tn) - 1;
+    if (ck > 1) {
+      const bool keep = t1 + 1 < Tn, kodd = ((t1 + 1) & 1) != 0;  // the β row of frame t1 + 1, needed at t1
+      const bool codd = (t0 & 1) != 0;
+      for (int s = threadIdx.x; s < S; s += blockDim.x) {
+        if (keep) xset(Bs, b0 + s, rows.get(kodd, s));
+        const xf32::X a = xget(A, c0 + static_cast<int64_t>(seg) * S + s);
+        rows.set(codd, s, a);
+        xset(Seg, g0s + s, a);
       }
-      float gh, gl;
-      xf32::to_ff(xf32::mul(xf32::mul(xget(A, a0 + static_cast<int64_t>(t) * S + s), b), pinv), &gh, &gl);
-      Gh[s] = gh;
-      Gl[s] = gl;
-      rows.set(odd, s, xf32::mul(b, xget(E, et + cidx[s])));
-    }
-    __syncthreads();
-    float ah = 0.0f, al = 0.0f, bh = 0.0f, bl = 0.0f;
-    for (int i = threadIdx.x; i < S; i += blockDim.x) {
-      const float h = Gh[i], l = Gl[i];
-      ff_add(ah, al, h, l, &ah, &al);
-      if ((i & 1) == 0) ff_add(bh, bl, h, l, &bh, &bl);
-    }
-    block_sum_ff2(&ah, &al, &bh, &bl, shf);
-    float ih = 1.0f, il = 0.0f;
-    if (ah > 0.0f) ff_recip(ah, al, &ih, &il);
-    const int64_t yt = static_cast<int64_t>(t) * U;
-    if (threadIdx.x == 0) ff_mul(bh, bl, ih, il, &yh[yt], &yl[yt]);
-    for (int j = 1 + threadIdx.x; j < U; j += blockDim.x) {
-      float vh = 0.0f, vl = 0.0f;
-      for (int32_t i = m.cs_start[g0 + j]; i < m.cs_start[g0 + j + 1]; ++i) {
-        ff_add(vh, vl, Gh[m.cs_state[i]], Gl[m.cs_state[i]], &vh, &vl);
+      if (t0 < t1) emit_row(x, m, M, sc, n, t0 + 1, er, !codd);
+      __syncthreads();
+      alpha32_run(x, m, M, sc, n, t0, t1, rows, er, [&](int32_t t, int s, const xf32::X& v) {
+        xset(Seg, g0s + static_cast<int64_t>(t - t0) * S + s, v);
+      });
+      if (keep) {
+        for (int s = threadIdx.x; s < S; s += blockDim.x) rows.set(kodd, s, xget(Bs, b0 + s));
       }
-      ff_mul(vh, vl, ih, il, &yh[yt + j], &yl[yt + j]);
     }
+    emit_row(x, m, M, sc, n, t1, er, (t1 & 1) != 0);
     __syncthreads();
+    for (int32_t t = t1; t >= t0; --t) {
+      const bool odd = (t & 1) != 0;  // row t & 1 is written, row (t + 1) & 1 read
+      for (int s = threadIdx.x; s < S; s += blockDim.x) {
+        xf32::X b;
+        if (t == Tn - 1) {
+          b = s >= S - 2 ? xf32::one() : xf32::zero();
+        } else {
+          b = xf32::add3(rows.get(!odd, s), s + 1 < S ? rows.get(!odd, s + 1) : xf32::zero(),
+                         s + 2 < S && skip[s + 2] != 0 ? rows.get(!odd, s + 2) : xf32::zero());
+        }
+        const xf32::X a = ck == 1 ? xget(A, c0 + static_cast<int64_t>(t) * S + s)
+                                  : xget(Seg, g0s + static_cast<int64_t>(t - t0) * S + s);
+        float gh, gl;
+        xf32::to_ff(xf32::mul(xf32::mul(a, b), pinv), &gh, &gl);
+        Gh[s] = gh;
+        Gl[s] = gl;
+        rows.set(odd, s, xf32::mul(b, er.get(odd, cidx[s])));
+      }
+      if (t > t0) emit_row(x, m, M, sc, n, t - 1, er, !odd);  // the row of frame t + 1, read before the last barrier
+      __syncthreads();
+      float ah = 0.0f, al = 0.0f, bh = 0.0f, bl = 0.0f;
+      for (int i = threadIdx.x; i < S; i += blockDim.x) {
+        const float h = Gh[i], l = Gl[i];
+        ff_add(ah, al, h, l, &ah, &al);
+        if ((i & 1) == 0) ff_add(bh, bl, h, l, &bh, &bl);
+      }
+      block_sum_ff2(&ah, &al, &bh, &bl, shf);
+      float ih = 1.0f, il = 0.0f;
+      if (ah > 0.0f) ff_recip(ah, al, &ih, &il);
+      const int64_t yt = static_cast<int64_t>(t) * U;
+      if (threadIdx.x == 0) ff_mul(bh, bl, ih, il, &yh[yt], &yl[yt]);
+      for (int j = 1 + threadIdx.x; j < U; j += blockDim.x) {
+        float vh = 0.0f, vl = 0.0f;
+        for (int32_t i = m.cs_start[g0 + j]; i < m.cs_start[g0 + j + 1]; ++i) {
+          ff_add(vh, vl, Gh[m.cs_state[i]], Gl[m.cs_state[i]], &vh, &vl);
+        }
+        ff_mul(vh, vl, ih, il, &yh[yt + j], &yl[yt + j]);
+      }
+      __syncthreads();
+    }
   }
 }
 
 // y' of every frame (compact, float-float); all 0 for a sequence without a path, untouched for a NaN one. work: as
-// alpha32's rows (6 arrays of S at 6·soff), then γ (2 arrays of S at 6·stotal + 2·soff).
-__global__ void beta32_kernel(Meta m, XArr E, LArr A, const int32_t* __restrict__ status, FFArr Y,
+// alpha32's (work_rows, work_emits), and γ (2 arrays of S at 6·stotal + 2·soff).
+__global__ void beta32_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M, FFPair sc, XArr A,
+                              XArr P, LArr Seg, XArr Bs, const int32_t* __restrict__ status, FFArr Y,
                               float* __restrict__ work) {
   SEQLOSS_SHARED(float, shf, 132);
-  SEQLOSS_SHARED(float, h0, kRowCap);
-  SEQLOSS_SHARED(float, l0, kRowCap);
-  SEQLOSS_SHARED(int32_t, k0, kRowCap);
-  SEQLOSS_SHARED(float, h1, kRowCap);
-  SEQLOSS_SHARED(float, l1, kRowCap);
-  SEQLOSS_SHARED(int32_t, k1, kRowCap);
+  SEQLOSS_SHARED_ROWS2(rows, kRowCap);
   SEQLOSS_SHARED(float, Gh, kRowCap);
   SEQLOSS_SHARED(float, Gl, kRowCap);
-  SEQLOSS_SHARED(float, ph, 2);
-  SEQLOSS_SHARED(int32_t, pk, 1);
+  SEQLOSS_SHARED_ROWS2(emits, kEmitCap);
   const int32_t n = blockIdx.x;
   const int32_t S = m.S[n], Tn = m.Tn[n];
   if (S == 0 || Tn == 0) return;
@@ -295,22 +361,12 @@ __global__ void beta32_kernel(Meta m, XArr E, LArr A, const int32_t* __restrict_
     for (int64_t i = threadIdx.x; i < static_cast<int64_t>(Tn) * U; i += blockDim.x) yh[i] = yl[i] = 0.0f;
     return;
   }
-  // p_ρ(l) again from the lattice's last row (its values rounded to float: p only scales γ, and y' is normalised
-  // by the frame's own total, so p's precision does not reach y').
-  if (threadIdx.x == 0) {
-    const int64_t last = m.aoff[n] + static_cast<int64_t>(Tn - 1) * S;
-    const xf32::X p = xf32::add3(xget(A, last + S - 1), S > 1 ? xget(A, last + S - 2) : xf32::zero(), xf32::zero());
-    ph[0] = p.hi;
-    ph[1] = p.lo;
-    pk[0] = p.k;
-  }
-  __syncthreads();
-  const xf32::X p{ph[0], ph[1], pk[0]};
+  const xf32::X p = xget(P, n);
   if (S <= kRowCap) {
-    beta32_rows(m, n, E, A, p, yh, yl, Rows2<Smem<float>, Smem<int32_t>>{h0, l0, k0, h1, l1, k1}, Gh, Gl, shf);
+    beta32_rows(x, m, M, sc, n, A, Seg, Bs, p, yh, yl, rows, emits, Gh, Gl, shf);
   } else {
     float* g = work + 6 * m.stotal + 2 * m.soff[n];
-    beta32_rows(m, n, E, A, p, yh, yl, work_rows(work, m, n), g, g + S, shf);
+    beta32_rows(x, m, M, sc, n, A, Seg, Bs, p, yh, yl, work_rows(work, m, n), work_emits(work, m, n), g, g + S, shf);
   }
 }
 

@@ -81,9 +81,7 @@ __global__ void collapse_kernel(Dense d, const int32_t* __restrict__ am, int32_t
 seqloss_status greedy_decode(const seqloss_problem& p, const seqloss_exec& e, bool ace, bool merge, int32_t* labels,
                              int32_t* lengths, Message msg) {
   (void)ace;
-  HostScratch& hs = host_scratch();
-  plan_dense(p, &hs.dense);
-  pack_dense(hs.dense, &hs.dk);
+  HostScratch& hs = scratch_dense(p);
   const DenseHost& h = hs.dense;
   const DenseMeta& k = hs.dk;
   DenseBuffers b;

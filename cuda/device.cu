@@ -291,6 +291,10 @@ cudaError_t take_staging(int32_t device, Staging** out) {
   return cudaSuccess;
 }
 
+void drop_staging(Staging* s) {
+  if (s != nullptr) destroy_staging(s);
+}
+
 void give_staging(Staging* s) {
   if (s == nullptr) return;
   if (s->device >= 0 && s->device < kMaxDevices) {

@@ -20,6 +20,7 @@ namespace {
 struct Meta : Shape {
   int64_t utotal;
   int64_t stotal;
+  int32_t ck;  // the α lattice's checkpoint interval (labels.h)
   const int32_t* Tn;
   const int32_t* L;
   const int32_t* S;
@@ -27,6 +28,7 @@ struct Meta : Shape {
   const int64_t* roff;
   const int64_t* yoff;
   const int64_t* aoff;
+  const int64_t* coff;
   const int64_t* soff;
   const int64_t* uoff;
   const int32_t* ucls;
@@ -90,6 +92,24 @@ __device__ inline void scale_ff(float hi, float lo, float s_hi, float s_lo, floa
 // The reduction scale of sequence n in float: 1 / (N max(L_n, 1)) for mean, else 1.
 __device__ inline float reduction_scale32(const Meta& m, int32_t n, int32_t mean) {
   return num::ctc_reduction_scale(mean != 0, static_cast<float>(m.N), static_cast<float>(m.L[n]));
+}
+
+// ρ = s (x_c − m_t) of class c in a row (its max mx) as an exact float-float pair, −∞ in a log-probs frame of −∞
+// (no path). sc: DCTC's logit scale s as a pair ({1, 0} otherwise).
+__device__ inline void rho32(const float* row, const Meta& m, float mx, FFPair sc, int32_t c, float* hi, float* lo) {
+  *hi = -HUGE_VALF;
+  *lo = 0.0f;
+  if (m.input == SEQLOSS_INPUT_LOGITS || mx != -HUGE_VALF) {
+    two_diff(row[c], mx, hi, lo);
+    scale_ff(*hi, *lo, sc.hi, sc.lo, hi, lo);
+  }
+}
+
+// The emission e^ρ of class c (the factor of the recursions), as an xfloat32 value.
+__device__ inline xf32::X emission32(const float* row, const Meta& m, float mx, FFPair sc, int32_t c) {
+  float hi, lo;
+  rho32(row, m, mx, sc, c, &hi, &lo);
+  return xf32::exp_ff(hi, lo);
 }
 
 __device__ inline xf32::X xget(const XArr& a, int64_t i) { return xf32::X{a.hi[i], a.lo[i], a.k[i]}; }

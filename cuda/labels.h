@@ -6,6 +6,12 @@
 // U distinct ("compact") classes, blank first, in order of first appearance; state s emits compact class
 // cidx[s]. A sequence whose label cannot fit (L + repeats > T_n) is statically infeasible: S = U = 0, no buffer,
 // no work (its loss is +inf, its rows zero). Every sequence with T_n > 0 has T_n rows of row statistics.
+//
+// The α lattice (what the backward recursion reads of the forward one) keeps every ck-th frame of each sequence,
+// checkpoints from which beta32 recomputes the frames between them, ck at a time (Griewank's checkpointing, one
+// level): ck = 1, the whole lattice, when it takes at most a quarter of the logits' bytes (12 Σ T_n S_n <= N·T·C);
+// else ck = ⌈√T_max⌉, which keeps ⌈T_n / ck⌉ + ck rows of each sequence instead of T_n, for one more forward pass
+// of the recursion.
 #ifndef SEQLOSS_CUDA_LABELS_H
 #define SEQLOSS_CUDA_LABELS_H
 
@@ -24,7 +30,8 @@ struct LabelPlan {
   std::vector<int32_t> Tn, L, S, U;
   std::vector<int64_t> roff;      // N + 1: first row of sequence n among the sum of T_n valid rows
   std::vector<int64_t> yoff;      // N: first value of its T_n x U compact rows (lp, y')
-  std::vector<int64_t> aoff;      // N: first value of its T_n x S state rows (alpha, delta)
+  std::vector<int64_t> aoff;      // N: first value of its T_n x S state rows (delta)
+  std::vector<int64_t> coff;      // N: first value of its ⌈T_n / ck⌉ x S checkpoint rows of α
   std::vector<int64_t> soff;      // N: first state (cidx, skip, scratch rows)
   std::vector<int64_t> uoff;      // N: first compact class (ucls, ncount, ...)
   std::vector<int32_t> ucls;      // sum U: compact class -> class
@@ -34,8 +41,9 @@ struct LabelPlan {
   std::vector<uint8_t> skip;      // sum S: 1 where s - 2 -> s is allowed
   std::vector<int32_t> cs_start;  // sum U + 1: the label states of each compact class (the blank's: none)
   std::vector<int32_t> cs_state;  // sum L
-  int64_t rows = 0, ytotal = 0, atotal = 0, stotal = 0, utotal = 0;
-  int32_t smax = 0, umax = 0;
+  int64_t rows = 0, ytotal = 0, atotal = 0, stotal = 0, utotal = 0, ctotal = 0;
+  int32_t smax = 0, umax = 0, tmax = 0;
+  int32_t ck = 1;  // the checkpoint interval of the α lattice (see the file comment)
 
   // Batch sums per class (CTC with alpha over the batch): the classes that occur, and for each the global compact
   // indices (and their sequences) in sequence order.
@@ -53,8 +61,9 @@ inline void plan_labels(const seqloss_problem& p, bool batch_classes, LabelPlan*
   LabelPlan& q = *qp;
   const int32_t N = p.batch;
   q.N = N;
-  q.rows = q.ytotal = q.atotal = q.stotal = q.utotal = 0;
-  q.smax = q.umax = 0;
+  q.rows = q.ytotal = q.atotal = q.stotal = q.utotal = q.ctotal = 0;
+  q.smax = q.umax = q.tmax = 0;
+  q.ck = 1;
   q.Tn.resize(N);
   q.L.resize(N);
   q.S.resize(N);
@@ -62,6 +71,7 @@ inline void plan_labels(const seqloss_problem& p, bool batch_classes, LabelPlan*
   q.roff.resize(static_cast<size_t>(N) + 1);
   q.yoff.resize(N);
   q.aoff.resize(N);
+  q.coff.resize(N);
   q.soff.resize(N);
   q.uoff.resize(N);
   for (auto* v : {&q.ucls, &q.ncount, &q.cseq, &q.cidx, &q.cs_start, &q.cs_state, &q.bclass, &q.bstart, &q.bitem})
@@ -77,6 +87,7 @@ inline void plan_labels(const seqloss_problem& p, bool batch_classes, LabelPlan*
     lab_at += L;
     q.Tn[n] = Tn;
     q.L[n] = L;
+    q.tmax = std::max(q.tmax, Tn);
     q.roff[n] = q.rows;
     q.rows += Tn;
     q.yoff[n] = q.ytotal;
@@ -133,6 +144,16 @@ inline void plan_labels(const seqloss_problem& p, bool batch_classes, LabelPlan*
   }
   q.roff[static_cast<size_t>(N)] = q.rows;
   q.cs_start.push_back(static_cast<int32_t>(q.cs_state.size()));
+  const double logits_bytes = 4.0 * static_cast<double>(N) * p.time * p.classes;
+  if (12.0 * static_cast<double>(q.atotal) > logits_bytes / 4) {
+    int32_t k = 1;
+    while (static_cast<int64_t>(k) * k < q.tmax) ++k;
+    q.ck = k;
+  }
+  for (int32_t n = 0; n < N; ++n) {
+    q.coff[n] = q.ctotal;
+    q.ctotal += static_cast<int64_t>((q.Tn[n] + q.ck - 1) / q.ck) * q.S[n];
+  }
   if (batch_classes) {
     // A counting sort of the global compact indices by class, classes ascending and indices in sequence order:
     // cmap holds each class's count, then its fill cursor, and is reset to -1 at the end.
@@ -188,8 +209,8 @@ class HostPack {
 // The metadata of a plan, packed for one copy; `meta` then points into the device copy.
 struct Packed {
   HostPack pack;
-  size_t Tn, L, S, U, roff, yoff, aoff, soff, uoff, ucls, ncount, cseq, cidx, skip, cs_start, cs_state, bclass, bstart,
-      bitem;
+  size_t Tn, L, S, U, roff, yoff, aoff, coff, soff, uoff, ucls, ncount, cseq, cidx, skip, cs_start, cs_state, bclass,
+      bstart, bitem;
 };
 
 inline void pack_plan(const LabelPlan& q, Packed* kp) {
@@ -202,6 +223,7 @@ inline void pack_plan(const LabelPlan& q, Packed* kp) {
   k.roff = k.pack.add(q.roff);
   k.yoff = k.pack.add(q.yoff);
   k.aoff = k.pack.add(q.aoff);
+  k.coff = k.pack.add(q.coff);
   k.soff = k.pack.add(q.soff);
   k.uoff = k.pack.add(q.uoff);
   k.ucls = k.pack.add(q.ucls);

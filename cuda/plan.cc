@@ -2,6 +2,8 @@
 // kernel it describes (ctc.cu, ace.cu); a change to a kernel's memory traffic or arithmetic changes its step here.
 #include "plan.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 #include "numerics.h"
@@ -88,12 +90,15 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
   }
   const double dense = (w.grad ? 1 : 0) + (w.post ? 1 : 0);
   const double dense_stats = (w.grad && !w.fit_gamma && !w.dctc ? 1 : 0) + (w.post ? 1 : 0);  // ctc32_stats writes
-  // xfloat32 values (emissions, rows) are 12 bytes, the lattice's values (float mantissa, exponent) and float-float
-  // pairs (r_t, y', γ) 8.
+  // xfloat32 values (checkpoints, rows) are 12 bytes, the recomputed segment's values (float mantissa, exponent)
+  // and float-float pairs (r_t, y', γ, ρ) 8. The emissions are read from the logits (4 bytes per compact value,
+  // and m_t per row) by the recursions themselves.
+  const double Ck = static_cast<double>(q.ctotal), ck = q.ck;
+  const double Ae = ck > 1 ? A : 0;  // the states of the recomputed segments
   if (q.rows > 0) {
     Step& s = plan->add(Kernel::kCtc32Stats, row_grid(q.rows), block_threads(p.classes, kRowThreads));
     s.shared = (66 + 1) * 4;
-    s.bytes = 4 * R * C * (1 + dense_stats) + 20 * R + Y * (4 + (w.forward() ? 12 : 0) + (w.viterbi ? 8 : 0));
+    s.bytes = 4 * R * C * (1 + dense_stats) + 20 * R + (w.viterbi ? 12 * Y : 0);
     s.fp64_other = R * (kFp64Log + 5);  // r_t = ln(hi + lo) in double, once per row (thread 0)
   }
   {
@@ -104,14 +109,18 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
   const int seq_threads = block_threads(q.smax, kSeqThreads);
   if (w.forward()) {
     Step& s = plan->add(Kernel::kAlpha32, p.batch, seq_threads);
-    s.shared = 6 * 4 * kRowCap;
-    s.bytes = 8 * A + 12 * Y + 5 * St + 24 * big + 16 * N;
+    s.shared = 6 * 4 * kRowCap + 6 * 4 * kEmitCap;
+    s.bytes = 12 * Ck + 4 * Y + 4 * R + 5 * St + 24 * big + 28 * N;
     s.fp64_other = N * (kFp64Log + 6);  // ln p per sequence
   }
   if (w.backward()) {
     Step& b = plan->add(Kernel::kBeta32, p.batch, seq_threads);
-    b.shared = 8 * 4 * kRowCap + 132 * 4 + 12;
-    b.bytes = 8 * A + 12 * Y + 8 * Y + 5 * St + 40 * big + 4 * N;
+    b.shared = 8 * 4 * kRowCap + 6 * 4 * kEmitCap + 132 * 4;
+    // The segments' recomputation reads the checkpoints and the emissions again, and writes and reads each
+    // recomputed α once (8 bytes each way); the β row kept across it, 24 bytes a state per segment.
+    const double segments = ck > 1 ? St * ((static_cast<double>(q.tmax) + ck - 1) / ck) : 0;
+    b.bytes = 12 * Ck + (ck > 1 ? 2 : 1) * (4 * Y + 4 * R) + 16 * Ae + 24 * segments + 8 * Y + 5 * St +
+              (ck > 1 ? 64 : 40) * big + 16 * N;
   }
   if (w.viterbi) {
     // δ rows of float-float pairs in the lattice D (written, read back in the next frame and by the backtrack).
@@ -213,20 +222,52 @@ void plan_ace_host(const seqloss_problem& p, AceHost* hp) {
   h.kN.clear();
   h.ytotal = 0;
   h.kmax = 0;
+  const bool labels = p.counts == nullptr;
+  if (labels && h.tally.size() < static_cast<size_t>(C)) h.tally.resize(static_cast<size_t>(C), 0);
+  int64_t lab_at = 0;
   for (int32_t n = 0; n < N; ++n) {
-    const float* counts = p.counts + static_cast<int64_t>(n) * C;
     const double tn = static_cast<double>(h.d.Tn[static_cast<size_t>(n)]);
-    double labelled = 0.0;  // in class order, as csrc/cpu/ace.cc
-    for (int32_t k = 0; k < C; ++k) {
-      if (k != p.blank) labelled += static_cast<double>(counts[k]);
-    }
     h.koff[static_cast<size_t>(n)] = h.ktotal();
     h.yoff[static_cast<size_t>(n)] = h.ytotal;
-    for (int32_t k = 0; k < C; ++k) {
-      const double nk = k == p.blank ? num::ace_blank_count(tn, labelled) : static_cast<double>(counts[k]);
-      if (nk > 0) {
-        h.kcls.push_back(k);
-        h.kN.push_back(nk);
+    if (labels) {
+      // The distinct labels in class order, each with its count (a float, as a counts array holds it), the blank
+      // placed among them.
+      const int32_t L = p.target_lengths[n];
+      const int32_t* lab = p.targets + lab_at;
+      lab_at += L;
+      h.distinct.clear();
+      for (int32_t i = 0; i < L; ++i) {
+        if (h.tally[static_cast<size_t>(lab[i])]++ == 0) h.distinct.push_back(lab[i]);
+      }
+      std::sort(h.distinct.begin(), h.distinct.end());
+      const double nblank = num::ace_blank_count(tn, static_cast<double>(L));
+      bool placed = !(nblank > 0);
+      for (int32_t c : h.distinct) {
+        if (!placed && p.blank < c) {
+          h.kcls.push_back(p.blank);
+          h.kN.push_back(nblank);
+          placed = true;
+        }
+        h.kcls.push_back(c);
+        h.kN.push_back(static_cast<double>(static_cast<float>(h.tally[static_cast<size_t>(c)])));
+        h.tally[static_cast<size_t>(c)] = 0;
+      }
+      if (!placed) {
+        h.kcls.push_back(p.blank);
+        h.kN.push_back(nblank);
+      }
+    } else {
+      const float* counts = p.counts + static_cast<int64_t>(n) * C;
+      double labelled = 0.0;  // in class order, as csrc/cpu/ace.cc
+      for (int32_t k = 0; k < C; ++k) {
+        if (k != p.blank) labelled += static_cast<double>(counts[k]);
+      }
+      for (int32_t k = 0; k < C; ++k) {
+        const double nk = k == p.blank ? num::ace_blank_count(tn, labelled) : static_cast<double>(counts[k]);
+        if (nk > 0) {
+          h.kcls.push_back(k);
+          h.kN.push_back(nk);
+        }
       }
     }
     const int64_t K = h.ktotal() - h.koff[static_cast<size_t>(n)];

@@ -28,6 +28,7 @@ constexpr int kRowThreads = 256;  // a block over one row of C classes
 constexpr int kSeqThreads = 512;  // a block over one sequence's states
 constexpr unsigned kMaxGrid = 1u << 20;
 constexpr int kRowCap = 1024;  // states whose FP32 recursion rows live in shared memory (more: in the workspace)
+constexpr int kEmitCap = 512;  // compact classes of a sequence of at most kRowCap states (U <= L + 1 <= 512)
 constexpr int kPatchRows = 4;  // rows (one warp each) per block of ctc32_patch_kernel
 
 constexpr double kFp64Exp = 18;  // a double exp: range reduction, degree-11 polynomial, scaling
@@ -91,8 +92,8 @@ struct FFArr {
   float* hi;
   float* lo;
 };
-// The α lattice: each value rounded to a float mantissa with its exponent (8 bytes; the recursion itself keeps
-// float-float mantissas in its rows, and γ = α β' / p needs α only to float precision, 2^-24 relative).
+// Recomputed α rows between checkpoints: each value rounded to a float mantissa with its exponent (8 bytes; the
+// recursion itself keeps float-float mantissas in its rows, and γ = α β' / p needs α only to float precision).
 struct LArr {
   float* hi;
   int32_t* k;
@@ -189,10 +190,11 @@ struct LabelBuffers {
   double* logp = nullptr;
   double* shift = nullptr;
   int32_t* status = nullptr;
-  // The compact emissions e^ρ as xfloat32 values, the α lattice (LArr), the posterior y' (float-float), the rows
-  // of sequences beyond kRowCap states; ρ itself and the δ lattice for the Viterbi recursion.
-  XArr E{};
-  LArr A32{};
+  // The α lattice's checkpoint rows (every ck-th frame, labels.h), p_ρ(l) per sequence, the segment recomputed
+  // between two checkpoints and the β row kept across it (ck > 1), the posterior y' (float-float), the rows and
+  // emissions of sequences beyond kRowCap states; ρ itself and the δ lattice for the Viterbi recursion.
+  XArr A32{}, P32{}, Bs{};
+  LArr Seg{};
   FFArr Y32{}, Rho{}, D{};
   float* work32 = nullptr;
   // The fit: V_k, the factors (double and float-float), L over the batch, w_t (double, then ŵ_t as pairs).
@@ -223,11 +225,18 @@ struct LabelBuffers {
     shift = c.take<double>(p.batch);
     status = c.take<int32_t>(p.batch);
     if (w.forward()) {
-      E = XArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal), c.take<int32_t>(q.ytotal)};
-      A32 = LArr{c.take<float>(q.atotal), c.take<int32_t>(q.atotal)};
-      work32 = q.smax > kRowCap ? c.take<float>(8 * q.stotal) : nullptr;
+      A32 = XArr{c.take<float>(q.ctotal), c.take<float>(q.ctotal), c.take<int32_t>(q.ctotal)};
+      P32 = XArr{c.take<float>(p.batch), c.take<float>(p.batch), c.take<int32_t>(p.batch)};
+      work32 = q.smax > kRowCap ? c.take<float>(14 * q.stotal) : nullptr;
     }
-    if (w.backward()) Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
+    if (w.backward()) {
+      Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
+      if (q.ck > 1) {
+        const int64_t seg = static_cast<int64_t>(q.ck) * q.stotal;
+        Seg = LArr{c.take<float>(seg), c.take<int32_t>(seg)};
+        Bs = XArr{c.take<float>(q.stotal), c.take<float>(q.stotal), c.take<int32_t>(q.stotal)};
+      }
+    }
     if (w.viterbi) {
       Rho = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
       D = FFArr{c.take<float>(q.atotal), c.take<float>(q.atotal)};
@@ -315,13 +324,16 @@ inline void ace_chunks(int32_t tmax, int32_t* chunk, int32_t* G) {
 
 // ACE's supervision as the device reads it: per sequence the classes K_n = {k : N_k > 0} (the blank with N_blank =
 // T_n − Σ_{k≠blank} N_k, num::ace_blank_count) in class order with their N_k, and the offset of its T_n × K_n
-// compact values (ln y_k^t of those classes). Only the non-zero counts are uploaded.
+// compact values (ln y_k^t of those classes). Only the non-zero counts are uploaded. From a counts array this
+// reads the N·C counts once; from labels (counts NULL) it is O(N + ΣL log L): each sequence's distinct labels
+// counted in `tally` (C zeros between calls, reset by the entries it set) and sorted into class order.
 struct AceHost {
   DenseHost d;
-  std::vector<int64_t> koff;  // N + 1
-  std::vector<int64_t> yoff;  // N
-  std::vector<int32_t> kcls;  // Σ K_n
-  std::vector<double> kN;     // Σ K_n
+  std::vector<int64_t> koff;             // N + 1
+  std::vector<int64_t> yoff;             // N
+  std::vector<int32_t> kcls;             // Σ K_n
+  std::vector<double> kN;                // Σ K_n
+  std::vector<int32_t> tally, distinct;  // scratch of the labels' form (tally: C, all 0 between calls)
   int64_t ytotal = 0;
   int32_t kmax = 0;
   int64_t ktotal() const { return static_cast<int64_t>(kcls.size()); }
@@ -455,6 +467,27 @@ struct HostScratch {
 inline HostScratch& host_scratch() {
   thread_local HostScratch s;
   return s;
+}
+
+// The thread's scratch with p's plan and its packed metadata in it: label operations (q, k), ACE (ace, ak), the
+// other dense operations (dense, dk).
+inline HostScratch& scratch_labels(const seqloss_problem& p, bool batch_classes) {
+  HostScratch& hs = host_scratch();
+  plan_labels(p, batch_classes, &hs.q);
+  pack_plan(hs.q, &hs.k);
+  return hs;
+}
+inline HostScratch& scratch_ace(const seqloss_problem& p) {
+  HostScratch& hs = host_scratch();
+  plan_ace_host(p, &hs.ace);
+  pack_ace(hs.ace, &hs.ak);
+  return hs;
+}
+inline HostScratch& scratch_dense(const seqloss_problem& p) {
+  HostScratch& hs = host_scratch();
+  plan_dense(p, &hs.dense);
+  pack_dense(hs.dense, &hs.dk);
+  return hs;
 }
 
 }  // namespace cuda

@@ -198,6 +198,9 @@ struct Staging {
 cudaError_t take_staging(int32_t device, Staging** out);
 // Back to the device's cache (the stream that used it has been synchronised).
 void give_staging(Staging* s);
+// Freed, not cached: after a failed synchronisation (cudaFreeHost waits for the device itself, so no copy of the
+// pair can still be running when it returns).
+void drop_staging(Staging* s);
 
 // exec.device is a device this build can run on (the *_workspace_size entries check this much, as the calls do).
 inline seqloss_status check_device(const seqloss_exec& e, Message msg) {
@@ -480,9 +483,13 @@ class Call {
     if (own_ != nullptr) check(cudaFree(own_), "cudaFree (workspace)");
     own_ = nullptr;
     if (stage_ != nullptr) {
-      // A stream whose synchronisation failed may still hold copies of the pair: it is not reused then (leaked,
-      // rather than handed to a later call while a DMA might write it).
-      if (synced) give_staging(stage_);
+      // A stream whose synchronisation failed may still hold copies of the pair: it is freed then, never handed to a
+      // later call.
+      if (synced) {
+        give_staging(stage_);
+      } else {
+        drop_staging(stage_);
+      }
       stage_ = nullptr;
     }
   }

@@ -715,19 +715,20 @@ export const ACE_KEYS = [
   'out',
 ] as const;
 
-export function normalizeAce(
-  fn: string,
-  data: unknown,
-  options: unknown,
-): Call<AceProblem> & { counts32: Float32Array } {
+export function normalizeAce(fn: string, data: unknown, options: unknown): Call<AceProblem> {
   const a = new Args(fn);
   const o = a.options(options, ACE_KEYS);
   const inputs: Inputs = [];
   const base = aceShape(a, data, o, inputs);
   const { batch: N, classes: C, blank, inputLengths } = base;
-  // N_k per class; the blank column is N_blank = T_n − |S| (ACE §3.1).
-  const counts = new Float64Array(N * C);
+  // N_k per class; the blank column is N_blank = T_n − |S| (ACE §3.1). Given as counts, they are read into a dense
+  // array here; given as labels, they cross to the native backends as labels (no N·C array: the CUDA host work is
+  // O(N + ΣL)), and the dense array is made only if the TypeScript reference runs.
+  let counts: Float64Array | undefined;
+  let labels: { targets: Int32Array; targetLengths: Int32Array; targetOffsets: Int32Array } | undefined;
   if (o.counts !== undefined) {
+    counts = new Float64Array(N * C);
+    const into = counts;
     if (o.targets !== undefined || o.targetLengths !== undefined || o.targetsWidth !== undefined) {
       throw a.type(
         'targets',
@@ -747,20 +748,21 @@ export function normalizeAce(
         const v = src[i];
         if (typeof v !== 'number') throw a.type(`counts[${i}]`, 'a number', v);
         if (!Number.isFinite(v) || v < 0) throw a.range(`counts[${i}]`, 'a finite count >= 0', v);
-        counts[i] = Math.fround(v);
+        into[i] = Math.fround(v);
       }
     });
   } else if (o.targets !== undefined) {
-    const t = targets(a, o, N, C, blank, inputs);
-    for (let n = 0; n < N; n++) {
-      for (let j = 0; j < t.targetLengths[n]; j++) counts[n * C + t.targets[t.targetOffsets[n] + j]] += 1;
-    }
+    labels = targets(a, o, N, C, blank, inputs);
   } else {
     throw a.type('counts', 'a Float32Array of batch·classes counts (or give targets)', undefined);
   }
   for (let n = 0; n < N; n++) {
     let labelled = 0;
-    for (let k = 0; k < C; k++) if (k !== blank) labelled += counts[n * C + k];
+    if (counts) {
+      for (let k = 0; k < C; k++) if (k !== blank) labelled += counts[n * C + k];
+    } else if (labels) {
+      labelled = labels.targetLengths[n];
+    }
     if (labelled > inputLengths[n]) {
       throw a.range(
         `the counts of sequence ${n}`,
@@ -768,18 +770,32 @@ export function normalizeAce(
         labelled,
       );
     }
-    counts[n * C + blank] = inputLengths[n] - labelled;
+    if (counts) counts[n * C + blank] = inputLengths[n] - labelled;
   }
   const x = data as Float32Array;
-  const problem: AceProblem = Object.assign(withInput(base, base.input), {
-    counts,
+  const dense = (): Float64Array => {
+    if (counts) return counts;
+    const c = new Float64Array(N * C);
+    const t = labels as NonNullable<typeof labels>;
+    for (let n = 0; n < N; n++) {
+      for (let j = 0; j < t.targetLengths[n]; j++) c[n * C + t.targets[t.targetOffsets[n] + j]] += 1;
+      c[n * C + blank] = inputLengths[n] - t.targetLengths[n];
+    }
+    counts = c;
+    return c;
+  };
+  const rest = {
     variant: a.oneOf('variant', o.variant, ['ce', 'regression'] as const, 'ce'),
     eps: a.nonNegative('eps', o.eps, 1e-10),
     reduction: a.oneOf<Reduction>('reduction', o.reduction, REDUCTIONS, 'mean'),
     grad: a.bool('grad', o.grad, true),
     out: outputs(a, o.out, x, ['grad'], inputs),
-  });
-  const counts32 = Float32Array.from(counts);
+  };
+  // counts as a getter (defineProperty: Object.assign would call it): the labels' dense counts on first use only.
+  const problem = Object.defineProperty(Object.assign(withInput(base, base.input), rest), 'counts', {
+    get: dense,
+    enumerable: true,
+  }) as AceProblem;
   const options_: NativeAceOptions = {
     reduction: REDUCTION[problem.reduction],
     variant: ACE_VARIANT[problem.variant],
@@ -787,11 +803,13 @@ export function normalizeAce(
   };
   const native: NativeCall = {
     op: OP.ace,
-    problem: nativeProblem(problem, base.input, null, counts32),
+    problem: labels
+      ? nativeProblem(problem, base.input, labels, null)
+      : nativeProblem(problem, base.input, null, Float32Array.from(counts as Float64Array)),
     options: options_,
     outputs: { grad: nativeOutput(problem.grad, problem.out.grad), posterior: false },
   };
-  return { data: x, problem, counts32, native, exec: exec(a, o) };
+  return { data: x, problem, native, exec: exec(a, o) };
 }
 
 export const CTC_DECODE_KEYS = [

@@ -216,6 +216,40 @@ for (const b of available) {
           expect(data).toEqual(Float32Array.from(f.data));
         });
       }
+      it('labels and the counts they make give bitwise the same results (the labels cross as labels)', () => {
+        let compared = 0;
+        for (const f of aceFixtures) {
+          const o = toAceOptions(f, b.name) as AceOptions & Record<string, unknown>;
+          if (o.targets === undefined || o.targetsWidth !== undefined) continue;
+          const N = o.batch as number;
+          const C = o.classes as number;
+          // The labels of each sequence, from the flat form (with targetLengths) or the nested one.
+          const flat = o.targets as ArrayLike<number>;
+          const lengths = o.targetLengths as Int32Array | undefined;
+          const perSeq: ArrayLike<number>[] = [];
+          for (let n = 0, at = 0; n < N; n++) {
+            if (lengths) {
+              perSeq.push(Array.from({ length: lengths[n] }, (_, j) => flat[at + j]));
+              at += lengths[n];
+            } else {
+              perSeq.push((o.targets as ArrayLike<number>[])[n]);
+            }
+          }
+          const counts = new Float32Array(N * C);
+          perSeq.forEach((labels, n) => {
+            for (let j = 0; j < labels.length; j++) counts[n * C + labels[j]] += 1;
+          });
+          const { targets: _t, targetLengths: _l, targetsWidth: _w, ...rest } = o;
+          const data = Float32Array.from(f.data);
+          const a = aceLoss(data, o);
+          const c = aceLoss(data, { ...rest, counts } as AceOptions);
+          expect(a.losses).toEqual(c.losses);
+          expect(a.loss).toBe(c.loss);
+          expect(a.grad).toEqual(c.grad);
+          compared++;
+        }
+        expect(compared).toBeGreaterThan(0);
+      });
     });
   });
 }

@@ -1,6 +1,6 @@
 // One generator of random cases for every backend, and the comparison rule used by the parity suites.
 import { expect } from 'vitest';
-import { backends } from '../lib/index.js';
+import { backends, ctcLoss } from '../lib/index.js';
 import { mulberry32 } from '../lib/random.js';
 
 /** The suites' seeded generator (Mulberry32, lib/random.ts). */
@@ -158,4 +158,18 @@ export function backendsUnderTest(): { name: 'js' | 'cpu' | 'cuda'; ok: boolean;
     { name: 'cuda' as const, ok: info.cuda.available, why: info.cuda.reason },
   ];
   return all.filter((b) => wanted.includes(b.name) && !(b.name === 'cpu' && process.env.SEQLOSS_ALLOW_JS_ONLY === '1'));
+}
+
+/** The backend 'auto' picks for a CTC call of 2^20 input values (4 × 256 × 1024), the size rule's threshold. */
+export function autoBackendAtThreshold(): string {
+  const N = 4,
+    T = 256,
+    C = 1024;
+  return ctcLoss(normalFloats(rng(5), N * T * C), {
+    batch: N,
+    time: T,
+    classes: C,
+    targets: [[1, 2], [3], [4, 4], [5]],
+    grad: false,
+  }).backend;
 }

@@ -64,6 +64,7 @@ struct AceSlot {
   double* gs;   // 2 (C + 8): gradient values on K (one frame), then the log-space classes' terms
   int32_t* tj;  // C + 8: CE: the positions in K of the classes aggregated in log space
   double* lny;  // C + 8: CE: ln y_k of those classes
+  float* cnt;   // C: N_k from the labels (counts NULL)
 };
 
 inline int64_t ace_tmax(const seqloss_problem& p) {
@@ -87,6 +88,7 @@ inline AceSlot carve_ace_slot(Carver& c, int64_t tmax, int64_t C) {
   s.gs = c.take<double>(2 * (C + 8));
   s.tj = c.take<int32_t>(C + 8);
   s.lny = c.take<double>(C + 8);
+  s.cnt = c.take<float>(C);
   return s;
 }
 
@@ -95,7 +97,18 @@ struct AceJob {
   const seqloss_ace_options* o;
   const seqloss_ace_outputs* out;
   double* loss_n;
+  const int64_t* toff;  // N + 1: the first label of each sequence (counts NULL)
 };
+
+// N_k of sequence n for every class (the blank's entry ignored): the counts row, or without counts the number of
+// times each class occurs in the sequence's labels, counted into the slot's row.
+inline const float* ace_counts_row(const AceJob& job, int64_t n, const AceSlot& w) {
+  const seqloss_problem& p = *job.p;
+  if (p.counts != nullptr) return p.counts + n * p.classes;
+  std::fill(w.cnt, w.cnt + p.classes, 0.0f);
+  for (int64_t i = job.toff[n]; i < job.toff[n + 1]; ++i) w.cnt[p.targets[i]] += 1.0f;
+  return w.cnt;
+}
 
 // The most likely class of a frame: the first k with x[k] == m.
 SEQLOSS_INLINE int64_t first_max(const float* row, int64_t C, float m) {
@@ -196,7 +209,7 @@ SEQLOSS_INLINE void ace_ce(const AceJob& job, int64_t n, const AceSlot& w) {
   const bool logits = p.input == SEQLOSS_INPUT_LOGITS;
   const double scale = num::ace_reduction_scale(job.o->reduction == SEQLOSS_REDUCTION_MEAN, p.batch);
   const SeqRows<const float> x = seq_rows(p.data, p, n);
-  const float* counts = p.counts + n * C;
+  const float* counts = ace_counts_row(job, n, w);
   const double tn = static_cast<double>(Tn);
 
   // K = {k : N_k > 0}, in class order.
@@ -382,7 +395,7 @@ SEQLOSS_INLINE void ace_dense(const AceJob& job, int64_t n, const AceSlot& w) {
   const bool ce = job.o->variant == SEQLOSS_ACE_CE;
   const double scale = num::ace_reduction_scale(job.o->reduction == SEQLOSS_REDUCTION_MEAN, p.batch);
   const SeqRows<const float> x = seq_rows(p.data, p, n);
-  const float* counts = p.counts + n * C;
+  const float* counts = ace_counts_row(job, n, w);
 
   // 1. Aggregation.
   double* y = w.y;
@@ -480,20 +493,24 @@ SEQLOSS_MULTIVERSION(void, ace_sequence, (const AceJob& job, int64_t n, const Ac
 using detail::AceSlot;
 
 static bool ace_layout(const seqloss_problem& p, int threads, unsigned char* base, size_t* bytes, double** loss_n,
-                       AceSlot* slots) {
+                       int64_t** label_offsets, AceSlot* slots) {
   const int64_t tmax = detail::ace_tmax(p);
   Carver shared(base);
   double* ln = shared.take<double>(p.batch);
+  int64_t* toff = shared.take<int64_t>(p.counts == nullptr ? p.batch + 1 : 0);
   if (!layout_slots(shared, base, threads, bytes, slots,
                     [&](Carver& c) { return detail::carve_ace_slot(c, tmax, p.classes); })) {
     return false;
   }
-  if (base != nullptr) *loss_n = ln;
+  if (base != nullptr) {
+    *loss_n = ln;
+    *label_offsets = toff;
+  }
   return true;
 }
 
 bool ace_workspace_bytes(const seqloss_problem& p, int threads, size_t* bytes) {
-  return ace_layout(p, threads, nullptr, bytes, nullptr, nullptr);
+  return ace_layout(p, threads, nullptr, bytes, nullptr, nullptr, nullptr);
 }
 
 void ace(const seqloss_problem& p, const seqloss_ace_options& o, int threads, const seqloss_ace_outputs& out,
@@ -501,8 +518,13 @@ void ace(const seqloss_problem& p, const seqloss_ace_options& o, int threads, co
   std::vector<AceSlot> slots(static_cast<size_t>(threads));
   size_t bytes = 0;
   double* loss_n = nullptr;
-  ace_layout(p, threads, align64(workspace), &bytes, &loss_n, slots.data());
-  detail::AceJob job{&p, &o, &out, loss_n};
+  int64_t* toff = nullptr;
+  ace_layout(p, threads, align64(workspace), &bytes, &loss_n, &toff, slots.data());
+  if (p.counts == nullptr) {
+    toff[0] = 0;
+    for (int32_t n = 0; n < p.batch; ++n) toff[n + 1] = toff[n] + p.target_lengths[n];
+  }
+  detail::AceJob job{&p, &o, &out, loss_n, toff};
   const int width = dispatch_width();
   // ~1.5 ns per input element on one thread (logits, C = 37, AVX-512), a little less for probabilities.
   parallel_for(worth_threads(threads, 1.5), p.batch,

@@ -233,7 +233,7 @@ const OpTraits kOps[] = {
      {{"paths", k_paths, kI32, Extent::kNT, Want::kAlways}, {"scores", k_scores, kF32, Extent::kN, Want::kAlways}},
      RunAlign},
     {"seqloss.ace",
-     false,
+     true,  // the labels, when the counts are not given (either may be absent; the ABI checks that one is there)
      true,
      Options::kAce,
      true,

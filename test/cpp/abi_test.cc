@@ -1153,8 +1153,48 @@ void test_errors() {
           [](P& p, AO&, E&, AOut&) { p.input = SEQLOSS_INPUT_LOG_PROBS; });
   ace_err("inputLengths 0", SEQLOSS_ERROR_RANGE, "inputLengths[0] must be an integer in [1, 4], got 0",
           [](P& p, AO&, E&, AOut&) { const_cast<int32_t*>(p.input_lengths)[0] = 0; });
-  ace_err("counts NULL", SEQLOSS_ERROR_TYPE, "counts must not be NULL",
-          [](P& p, AO&, E&, AOut&) { p.counts = nullptr; });
+  ace_err("counts NULL without labels", SEQLOSS_ERROR_TYPE,
+          "counts must not be NULL (batch·classes = 6 counts), unless targets and targetLengths are given",
+          [](P& p, AO&, E&, AOut&) {
+            p.counts = nullptr;
+            p.target_lengths = nullptr;
+          });
+  ace_err("labels with a blank", SEQLOSS_ERROR_RANGE,
+          "targets[0] must be a class in [0, 3) other than the blank 0, got 0", [](P& p, AO&, E&, AOut&) {
+            p.counts = nullptr;
+            const_cast<int32_t*>(p.targets)[0] = 0;
+          });
+  ace_err("labels beyond T_n", SEQLOSS_ERROR_RANGE,
+          "the counts of sequence 0 must be at most its 1 frames in total (blank excluded), got 2",
+          [](P& p, AO&, E&, AOut&) {
+            p.counts = nullptr;
+            const_cast<int32_t*>(p.input_lengths)[0] = 1;
+          });
+  ace_err("labels: targetLengths short", SEQLOSS_ERROR_RANGE, "targetLengths must hold batch = 2 values",
+          [](P& p, AO&, E&, AOut&) {
+            p.counts = nullptr;
+            p.target_lengths_size = 1;
+          });
+  {
+    // The labels' form gives bitwise the counts' results (CE and regression).
+    for (int32_t variant : {SEQLOSS_ACE_CE, SEQLOSS_ACE_REGRESSION}) {
+      Case c = base;
+      c.counts = {0, 1, 1, 0, 0, 1};  // the labels {1, 2}, {2}
+      seqloss_ace_options o = ace_opts();
+      o.variant = variant;
+      seqloss_exec e = cpu_exec();
+      std::vector<float> l1(2), g1(c.x.size()), l2(2), g2(c.x.size());
+      double s1 = 0, s2 = 0;
+      seqloss_ace_outputs o1{l1.data(), 2, &s1, g1.data(), static_cast<int64_t>(g1.size())};
+      seqloss_ace_outputs o2{l2.data(), 2, &s2, g2.data(), static_cast<int64_t>(g2.size())};
+      seqloss_problem p = c.problem();
+      const seqloss_status a = seqloss_ace(&p, &o, &e, &o1, nullptr, 0, nullptr, 0);
+      p.counts = nullptr;
+      const seqloss_status b = seqloss_ace(&p, &o, &e, &o2, nullptr, 0, nullptr, 0);
+      check(a == SEQLOSS_OK && b == SEQLOSS_OK && l1 == l2 && g1 == g2 && s1 == s2,
+            "ace from labels = ace from counts, variant " + std::to_string(variant));
+    }
+  }
   ace_err("counts size", SEQLOSS_ERROR_RANGE, "counts.length must be batch·classes = 6, got 5",
           [](P& p, AO&, E&, AOut&) { p.counts_size = 5; });
   ace_err("counts negative", SEQLOSS_ERROR_RANGE, "counts[1] must be a finite count >= 0, got -1",

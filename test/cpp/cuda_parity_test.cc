@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "../../cuda/labels.h"
 #include "check.h"
 #include "seqloss.h"
 
@@ -281,6 +282,8 @@ AceOut run_ace(const Case& c, const seqloss_ace_options& o, const seqloss_exec& 
 // end: how close the CUDA backend's arithmetic (FP32 for plain CTC) comes to the CPU's double.
 double g_worst_loss = 0.0, g_worst_dense = 0.0, g_worst_dctc_loss = 0.0, g_worst_dctc_dense = 0.0;
 double g_worst_ace_loss = 0.0, g_worst_ace_dense = 0.0;
+int g_ace_labels = 0;                        // ACE cases also run from labels
+int g_ctc_full = 0, g_ctc_checkpointed = 0;  // CTC cases by their α lattice (labels.h: every frame, or checkpoints)
 
 double rel_diff(double a, double b) {
   if (a == b || !(std::isfinite(a) && std::isfinite(b))) return 0.0;
@@ -322,6 +325,7 @@ void compare_ctc(const Case& c, const std::string& what, const seqloss_ctc_optio
   const CtcOut b = run_ctc(c, o, exec_of(SEQLOSS_BACKEND_CUDA), grad, post);
   const std::string at = c.name + " " + what;
   check(a.st == SEQLOSS_OK && b.st == SEQLOSS_OK, "ctc runs: " + at);
+  if (grad || post) ++(seqloss::cuda::plan_labels(c.problem(), false).ck > 1 ? g_ctc_checkpointed : g_ctc_full);
   if (a.st != SEQLOSS_OK || b.st != SEQLOSS_OK) return;
   bool ok = rel_close(a.loss, b.loss);
   for (int n = 0; n < c.N; ++n) ok = ok && rel_close(a.losses[n], b.losses[n], kTol, 1e-6);
@@ -436,6 +440,22 @@ void compare_ace(const Case& c, const std::string& what, const seqloss_ace_optio
   check(array_diff(a.grad, b.grad) <= kTol, "ace grad: " + at + str(" (max rel %g)", array_diff(a.grad, b.grad)));
   const AceOut b2 = run_ace(c, o, exec_of(SEQLOSS_BACKEND_CUDA));
   check(b2.losses == b.losses && b2.grad == b.grad, "ace deterministic: " + at);
+  // The same supervision as labels (counts NULL) gives bitwise the same results on each backend, where every
+  // sequence's labels fit in its frames (the counts form drops those beyond T_n).
+  bool fits = !c.counts.empty();
+  for (int n = 0; n < c.N; ++n) fits = fits && c.tl[n] <= c.il[n];
+  if (fits) {
+    Case d = c;
+    d.counts.clear();
+    const AceOut a3 = run_ace(d, o, exec_of(SEQLOSS_BACKEND_CPU));
+    const AceOut b3 = run_ace(d, o, exec_of(SEQLOSS_BACKEND_CUDA));
+    check(a3.st == SEQLOSS_OK && a3.losses == a.losses && a3.grad == a.grad,
+          "ace from labels = from counts, cpu: " + at);
+    check(b3.st == SEQLOSS_OK && b3.losses == b.losses && b3.grad == b.grad,
+          "ace from labels = from counts, cuda: " + at);
+    check_plan_workspace(d, at + " (labels)", SEQLOSS_OP_ACE, nullptr, nullptr, &o);
+    ++g_ace_labels;
+  }
 }
 
 void compare_decoders(const Case& c0, const std::string& what) {
@@ -1104,6 +1124,11 @@ int main(int argc, char** argv) {
               g_worst_dctc_loss, g_worst_dctc_dense);
   std::printf("ace against the CPU backend: worst loss %.3g (relative), worst grad %.3g (of max |g|)\n",
               g_worst_ace_loss, g_worst_ace_dense);
+  std::printf("ctc cases with the gradient: %d with the whole α lattice, %d with checkpoints\n", g_ctc_full,
+              g_ctc_checkpointed);
+  check(g_ctc_full > 0 && g_ctc_checkpointed > 0, "the parity cases cover both kinds of α lattice");
+  std::printf("ace cases also run from labels: %d\n", g_ace_labels);
+  check(g_ace_labels > 0, "the parity cases cover ACE from labels");
   std::printf("cuda_parity_test: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

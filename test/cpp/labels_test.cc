@@ -117,6 +117,30 @@ void check_plan(const Batch& b, bool batch_classes, const std::string& at) {
   check(q.rows == rows && q.roff[static_cast<size_t>(b.N)] == rows && q.ytotal == y && q.atotal == a &&
             q.stotal == st && q.utotal == u,
         "totals " + at);
+  // The α lattice's checkpoints: every frame when the lattice is at most a quarter of the logits' bytes, else every
+  // ⌈√T_max⌉-th; ⌈T_n / ck⌉ rows of S per sequence.
+  int32_t tmax = 0;
+  for (int32_t n = 0; n < b.N; ++n) tmax = std::max(tmax, b.il[n]);
+  int32_t ck = 1;
+  if (12.0 * static_cast<double>(a) > static_cast<double>(b.N) * b.T * b.C) {
+    while (static_cast<int64_t>(ck) * ck < tmax) ++ck;
+  }
+  check(q.ck == ck && q.tmax == tmax, "checkpoint interval " + at + " (" + std::to_string(q.ck) + ")");
+  int64_t c = 0;
+  for (int32_t n = 0; n < b.N; ++n) {
+    check(q.coff[static_cast<size_t>(n)] == c, "checkpoint offsets " + at);
+    c += static_cast<int64_t>((b.il[n] + ck - 1) / ck) * q.S[static_cast<size_t>(n)];
+  }
+  check(q.ctotal == c, "checkpoint total " + at);
+  // A plan filled over another one (HostScratch reuses them) is the plan made afresh, and leaves cmap all −1.
+  seqloss::cuda::LabelPlan r;
+  seqloss::cuda::plan_labels(p, !batch_classes, &r);
+  seqloss::cuda::plan_labels(p, batch_classes, &r);
+  check(r.ucls == q.ucls && r.cidx == q.cidx && r.skip == q.skip && r.cs_state == q.cs_state &&
+            r.cs_start == q.cs_start && r.bitem == q.bitem && r.bclass == q.bclass && r.coff == q.coff &&
+            r.ytotal == q.ytotal && r.ck == q.ck,
+        "a reused plan equals a fresh one " + at);
+  check(std::all_of(r.cmap.begin(), r.cmap.end(), [](int32_t v) { return v == -1; }), "cmap reset " + at);
   if (batch_classes) {
     // Every compact class of the batch appears once, under its class, in increasing global order.
     std::vector<int> seen(static_cast<size_t>(q.utotal), 0);
