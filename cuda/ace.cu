@@ -74,12 +74,13 @@ __device__ inline bool finite_f(float v) { return v - v == 0.0f; }
 
 // 1. Row statistics and the compact values (see the file comment). inv, lns, LY: null where not wanted
 // (counting needs M and inv alone).
-__global__ void ace32_stats_kernel(const float* __restrict__ x, Dense d, float* __restrict__ M, FFArr inv, FFArr lns,
-                                   FFArr LY) {
+// Rows [r0, r1) of the valid rows (all of them, or one wave of a host-array call: plan.h, kStatsWaves).
+__global__ void ace32_stats_kernel(const float* __restrict__ x, Dense d, int64_t r0, int64_t r1, float* __restrict__ M,
+                                   FFArr inv, FFArr lns, FFArr LY) {
   SEQLOSS_SHARED(float, shf, 66);
   SEQLOSS_SHARED(float, shr, 2);
   const bool logits = d.input == SEQLOSS_INPUT_LOGITS;
-  for (int64_t r = blockIdx.x; r < d.rows; r += gridDim.x) {
+  for (int64_t r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
     const int32_t n = seq_of_row(d.roff, d.N, r);
     const int64_t t = r - d.roff[n];
     const float* row = x + row_offset(d.layout, n, t, d.N, d.T, d.C);
@@ -395,12 +396,41 @@ Dense device_view(const seqloss_problem& p, const DenseHost& h, const unsigned c
   return m;
 }
 
-// The plan's stats step (when it has one), then its class sums (when it has them).
+// The plan's stats step over valid rows [r0, r1): the step's configuration, at most one block per row.
+bool launch_stats(Call& call, const Step& s, const Dense& m, const DenseBuffers& b, const float* x, int64_t r0,
+                  int64_t r1) {
+  const unsigned g = row_grid(r1 - r0);
+  SEQLOSS_LAUNCH(ace32_stats_kernel, g < s.blocks ? g : s.blocks, s.threads, call.stream(), x, m, r0, r1, b.M, b.inv,
+                 b.lns, b.LY);
+  return call.launched(kernel_name(s.kernel));
+}
+
+// With host memory, the input uploaded (*x is then the input on the device); where the plan starts with the stats
+// step and the layout is NTC, that step runs in waves behind the upload (StatsWaves), and *waved says so.
+bool upload_input(Call& call, const seqloss_problem& p, const DenseHost& h, const LaunchPlan& plan, const Dense& m,
+                  const DenseBuffers& b, const float** x, bool* waved) {
+  *x = p.data;
+  *waved = false;
+  if (!b.copy_data) return true;
+  *x = b.data;
+  const size_t total = dense_bytes(p);
+  const Step* s = plan.count > 0 && plan.steps[0].kernel == Kernel::kAceStats ? &plan.steps[0] : nullptr;
+  if (s == nullptr || p.layout != SEQLOSS_LAYOUT_NTC)
+    return call.upload(b.data, p.data, total, "cudaMemcpyAsync (input)");
+  *waved = true;
+  StatsWaves sw{h.roff.data(), h.Tn.data(), p.batch, p.time, p.classes};
+  return call.upload(b.data, p.data, total, "cudaMemcpyAsync (input)", [&](size_t done) {
+    return sw.advance(done, done == total,
+                      [&](int64_t r0, int64_t r1) { return launch_stats(call, *s, m, b, b.data, r0, r1); });
+  });
+}
+
+// The plan's stats step (when it has one and the upload has not run it already), then its class sums (when it
+// has them).
 bool stats_and_sums(Call& call, const LaunchPlan& plan, const Dense& m, const DenseBuffers& b, const float* x,
-                    double* y, float* expected, int32_t* rounded) {
+                    bool waved, double* y, float* expected, int32_t* rounded) {
   if (const Step* s = plan.find(Kernel::kAceStats)) {
-    SEQLOSS_LAUNCH(ace32_stats_kernel, s->blocks, s->threads, call.stream(), x, m, b.M, b.inv, b.lns, b.LY);
-    if (!call.launched(kernel_name(s->kernel))) return false;
+    if (!waved && !launch_stats(call, *s, m, b, x, 0, m.rows)) return false;
   }
   const Step* part = plan.find(Kernel::kAcePartial);
   const Step* tot = plan.find(Kernel::kAceTotal);
@@ -447,9 +477,8 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
   }
   if (!call.ok()) return call.finish();
   const LaunchPlan plan = plan_ace(p, e.memory, grad, o.variant, h, k.pack.size(), 0);
-  const float* x = nullptr;
-  if (!start_dense(call, p, k.pack, h.d.rows, h.ytotal, h.ktotal(), b, workspace, workspace_bytes,
-                   "seqloss_ace_workspace_size", &x)) {
+  if (!place_dense(call, p, k.pack, h.d.rows, h.ytotal, h.ktotal(), b, workspace, workspace_bytes,
+                   "seqloss_ace_workspace_size")) {
     return call.finish();
   }
   Dense m = device_view(p, h.d, b.meta, k.Tn, k.roff);
@@ -457,7 +486,10 @@ seqloss_status ace(const seqloss_problem& p, const seqloss_ace_options& o, const
   m.yoff = reinterpret_cast<const int64_t*>(b.meta + k.yoff);
   m.kcls = reinterpret_cast<const int32_t*>(b.meta + k.kcls);
   m.kN = reinterpret_cast<const double*>(b.meta + k.kN);
-  if (!stats_and_sums(call, plan, m, b, x, b.ysum, nullptr, nullptr)) return call.finish();
+  const float* x = nullptr;
+  bool waved = false;
+  if (!upload_input(call, p, h.d, plan, m, b, &x, &waved)) return call.finish();
+  if (!stats_and_sums(call, plan, m, b, x, waved, b.ysum, nullptr, nullptr)) return call.finish();
   const double scale = num::ace_reduction_scale(o.reduction == SEQLOSS_REDUCTION_MEAN, N);
   const Step* loss_step = plan.find(Kernel::kAceLoss);
   if (loss_step == nullptr) return call.fail_with(SEQLOSS_ERROR_INTERNAL, "no loss step in ACE's plan"), call.finish();
@@ -500,10 +532,12 @@ seqloss_status ace_count(const seqloss_problem& p, const seqloss_exec& e, float*
   if (e.memory == SEQLOSS_MEMORY_DEVICE) call.device_array(p.data, dense_bytes(p), data_name(p.input));
   if (!call.ok()) return call.finish();
   const LaunchPlan plan = plan_count(p, e.memory, h, k.pack.size());
-  const float* x = nullptr;
-  if (!start_dense(call, p, k.pack, h.rows, 0, 0, b, nullptr, 0, "", &x)) return call.finish();
+  if (!place_dense(call, p, k.pack, h.rows, 0, 0, b, nullptr, 0, "")) return call.finish();
   const Dense m = device_view(p, h, b.meta, k.Tn, k.roff);
-  if (!stats_and_sums(call, plan, m, b, x, nullptr, b.expected, b.rounded)) return call.finish();
+  const float* x = nullptr;
+  bool waved = false;
+  if (!upload_input(call, p, h, plan, m, b, &x, &waved)) return call.finish();
+  if (!stats_and_sums(call, plan, m, b, x, waved, nullptr, b.expected, b.rounded)) return call.finish();
   const size_t nc = static_cast<size_t>(p.batch) * p.classes;
   call.to_host(expected, b.expected, sizeof(float) * nc, "cudaMemcpyAsync (expected)");
   if (rounded != nullptr) call.to_host(rounded, b.rounded, sizeof(int32_t) * nc, "cudaMemcpyAsync (rounded)");

@@ -117,15 +117,33 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
   b.carve(ws, p, q, k.pack.size());
   if (!call.to_device(b.meta, k.pack.data(), k.pack.size(), "cudaMemcpyAsync (metadata)")) return false;
   const Meta m = device_meta(p, q, k, b.meta);
-  const float* x = p.data;
-  if (b.w.host) {
-    if (!call.upload(b.data, p.data, dense_bytes(p), "cudaMemcpyAsync (logits)")) return false;
-    x = b.data;
-  }
+  const float* x = b.w.host ? b.data : p.data;
   // With host memory the dense outputs are written to the workspace and copied out by the caller of this.
   float* grad = b.w.grad ? (b.w.host ? b.grad_d : out_grad) : nullptr;
   float* post = b.w.post ? (b.w.host ? b.post_d : out_post) : nullptr;
   cudaStream_t st = call.stream();
+  // The stats step over valid rows [r0, r1), with the step's configuration (at most one block per row).
+  auto stats = [&](const Step& s, int64_t r0, int64_t r1) {
+    const unsigned g = row_grid(r1 - r0);
+    SEQLOSS_LAUNCH(ctc32_stats_kernel, g < s.blocks ? g : s.blocks, s.threads, st, x, m, r0, r1, prm.mean, prm.pytorch,
+                   ff_of(prm.s), b.M, b.R, b.R32, b.Rho, b.w.fit_gamma || b.w.dctc ? nullptr : grad, post);
+    return call.launched(kernel_name(s.kernel));
+  };
+  // Host memory: the logits uploaded, and where the plan starts with the stats step and the layout is NTC, that
+  // step run in waves behind the upload (StatsWaves).
+  const bool waved =
+      b.w.host && p.layout == SEQLOSS_LAYOUT_NTC && plan.count > 0 && plan.steps[0].kernel == Kernel::kCtc32Stats;
+  if (b.w.host) {
+    const size_t total = dense_bytes(p);
+    StatsWaves sw{q.roff.data(), q.Tn.data(), p.batch, p.time, p.classes};
+    auto queued = [&](size_t done) {
+      return sw.advance(done, done == total, [&](int64_t r0, int64_t r1) { return stats(plan.steps[0], r0, r1); });
+    };
+    if (!call.upload(b.data, p.data, total, "cudaMemcpyAsync (logits)",
+                     waved ? std::function<bool(size_t)>(queued) : nullptr)) {
+      return false;
+    }
+  }
   for (int32_t i = 0; i < plan.count; ++i) {
     const Step& s = plan.steps[i];
     const unsigned g = s.blocks;
@@ -150,9 +168,8 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
         SEQLOSS_LAUNCH(viterbi32_kernel, g, th, st, m, b.Rho, b.shift, b.D, b.path, b.score);
         break;
       case Kernel::kCtc32Stats:
-        SEQLOSS_LAUNCH(ctc32_stats_kernel, g, th, st, x, m, prm.mean, prm.pytorch, ff_of(prm.s), b.M, b.R, b.R32, b.Rho,
-                       b.w.fit_gamma || b.w.dctc ? nullptr : grad, post);
-        break;
+        if (!waved && !stats(s, 0, q.rows)) return false;
+        continue;
       case Kernel::kAlpha32:
         SEQLOSS_LAUNCH(alpha32_kernel, g, th, st, x, m, b.M, ff_of(prm.s), b.shift, b.A32, b.P32, b.work32, b.logp,
                        b.status);

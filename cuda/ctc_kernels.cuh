@@ -29,13 +29,14 @@ namespace {
 // (as row_stats). Rho (hi null: not asked for): the relative log-probabilities ρ (rho32) of the compact classes, for
 // the Viterbi recursion (−∞ below −1e8, as (−∞, 0)). The emissions e^ρ are not stored: alpha32 and beta32 compute
 // them a frame ahead from the logits (emission32).
-__global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int32_t mean, int32_t pytorch, FFPair sc,
-                                   float* __restrict__ M, double* __restrict__ R, FFArr R32, FFArr Rho,
-                                   float* __restrict__ grad, float* __restrict__ post) {
+// Rows [r0, r1) of the Σ T_n valid rows (all of them, or one wave of a host-array call: plan.h, kStatsWaves).
+__global__ void ctc32_stats_kernel(const float* __restrict__ x, Meta m, int64_t r0, int64_t r1, int32_t mean,
+                                   int32_t pytorch, FFPair sc, float* __restrict__ M, double* __restrict__ R, FFArr R32,
+                                   FFArr Rho, float* __restrict__ grad, float* __restrict__ post) {
   SEQLOSS_SHARED(float, shf, 66);
   SEQLOSS_SHARED(float, shr, 1);
   const bool logits = m.input == SEQLOSS_INPUT_LOGITS;
-  for (int64_t r = blockIdx.x; r < m.rows; r += gridDim.x) {
+  for (int64_t r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
     const int32_t n = seq_of_row(m.roff, m.N, r);
     const int64_t t = r - m.roff[n];
     const int64_t off = row_offset(m.layout, n, t, m.N, m.T, m.C);

@@ -22,16 +22,22 @@ struct Dense : Shape {
   const double* kN;     // Σ K_n
 };
 
-// Carves the workspace (the caller's, or one from the pool when `workspace` is null), uploads the metadata `pack`
-// and, with host memory, the input; *x is then the input on the device. False (with the call's status) on failure.
-inline bool start_dense(Call& call, const seqloss_problem& p, const HostPack& pack, int64_t rows, int64_t ytotal,
-                        int64_t ktotal, DenseBuffers& b, void* workspace, size_t workspace_bytes, const char* size_fn,
-                        const float** x) {
+// Carves the workspace (the caller's, or one from the pool when `workspace` is null) and uploads the metadata `pack`.
+// False (with the call's status) on failure.
+inline bool place_dense(Call& call, const seqloss_problem& p, const HostPack& pack, int64_t rows, int64_t ytotal,
+                        int64_t ktotal, DenseBuffers& b, void* workspace, size_t workspace_bytes, const char* size_fn) {
   const size_t need = b.carve(nullptr, p, rows, ytotal, ktotal, pack.size());
   unsigned char* ws = call.workspace(need, workspace, workspace_bytes, size_fn);
   if (ws == nullptr) return false;
   b.carve(ws, p, rows, ytotal, ktotal, pack.size());
-  if (!call.to_device(b.meta, pack.data(), pack.size(), "cudaMemcpyAsync (metadata)")) return false;
+  return call.to_device(b.meta, pack.data(), pack.size(), "cudaMemcpyAsync (metadata)");
+}
+
+// place_dense, then with host memory the input uploaded; *x is then the input on the device.
+inline bool start_dense(Call& call, const seqloss_problem& p, const HostPack& pack, int64_t rows, int64_t ytotal,
+                        int64_t ktotal, DenseBuffers& b, void* workspace, size_t workspace_bytes, const char* size_fn,
+                        const float** x) {
+  if (!place_dense(call, p, pack, rows, ytotal, ktotal, b, workspace, workspace_bytes, size_fn)) return false;
   *x = p.data;
   if (b.copy_data) {
     if (!call.upload(b.data, p.data, dense_bytes(p), "cudaMemcpyAsync (input)")) return false;

@@ -118,14 +118,17 @@ void destroy_staging(Staging* s) {
   delete s;
 }
 
-// SEQLOSS_CUDA_STAGE_BYTES (a test's knob, read when a pair is made): the bytes of each buffer, at least 4 KiB;
+// SEQLOSS_CUDA_STAGE_BYTES (a test's knob, read once per process): the bytes of each buffer, at least 4 KiB;
 // kStageChunk otherwise.
 size_t stage_chunk() {
-  if (const char* e = std::getenv("SEQLOSS_CUDA_STAGE_BYTES")) {
-    const long long v = std::atoll(e);
-    if (v >= 4096) return static_cast<size_t>(v) / 256 * 256;
-  }
-  return kStageChunk;
+  static const size_t chunk = [] {
+    if (const char* e = std::getenv("SEQLOSS_CUDA_STAGE_BYTES")) {
+      const long long v = std::atoll(e);
+      if (v >= 4096) return static_cast<size_t>(v) / 256 * 256;
+    }
+    return kStageChunk;
+  }();
+  return chunk;
 }
 
 }  // namespace
@@ -276,7 +279,6 @@ cudaError_t take_staging(int32_t device, Staging** out) {
   Staging* s = new Staging;
   s->device = device;
   s->chunk = stage_chunk();
-  s->min = s->chunk < kStageMin ? s->chunk : kStageMin;
   void* base = nullptr;
   cudaError_t e = cudaHostAlloc(&base, 2 * s->chunk, cudaHostAllocDefault);
   s->base = static_cast<unsigned char*>(base);
@@ -289,6 +291,14 @@ cudaError_t take_staging(int32_t device, Staging** out) {
   s->buf[1] = s->base + s->chunk;
   *out = s;
   return cudaSuccess;
+}
+
+size_t stage_threshold() {
+  static const size_t t = [] {
+    const size_t c = stage_chunk();
+    return c < kStageMin ? c : kStageMin;
+  }();
+  return t;
 }
 
 void drop_staging(Staging* s) {

@@ -2,7 +2,9 @@
 // threads and bytes of shared memory, and a cost model of each (global-memory bytes, FP64 instructions). ctc.cu
 // and ace.cu launch exactly the steps of the plan (a kernel not in the plan is not launched; its configuration is
 // the step's), and seqloss_cuda_plan_call hands the same plan to bench/gpu/model.mjs, so the model describes the
-// code. Plain C++ (no device code): it is compiled into every build, with or without CUDA.
+// code. One refinement: with host arrays in NTC layout the first step, the row statistics, is launched in waves
+// over the rows as their upload completes (runtime.cuh, StatsWaves), each wave with the step's threads and at most
+// its blocks. Plain C++ (no device code): it is compiled into every build, with or without CUDA.
 //
 // The cost model, per step:
 //  - bytes: global memory read and written, each array counted once per pass over it (a row that one block

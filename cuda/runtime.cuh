@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "checks.h"
@@ -166,6 +167,38 @@ __host__ __device__ inline int64_t row_offset(int32_t layout, int64_t n, int64_t
 
 // ---- the call context -----------------------------------------------------------------------------------------
 
+// A host-array call's row statistics run in waves while its input is uploaded (NTC layout, where the valid rows
+// whose logits have arrived are a prefix of them): after each staged chunk, the rows wholly on the device are
+// launched once at least 1/kStatsWaves of all the rows are waiting, the rest when the upload ends, each wave with
+// the plan's step configuration over its own rows. The kernels after it see every row, as with one launch.
+constexpr int kStatsWaves = 16;
+
+struct StatsWaves {
+  const int64_t* roff;  // N + 1 prefix sums of T_n
+  const int32_t* Tn;
+  int32_t N, T;
+  int64_t C;
+  int64_t done = 0;  // the rows launched so far
+
+  // The valid rows, ordered by sequence then frame, whose C values lie wholly in the first `bytes` of the array.
+  int64_t ready(size_t bytes) const {
+    const int64_t P = static_cast<int64_t>(bytes / (sizeof(float) * static_cast<size_t>(C)));  // physical rows
+    const int64_t n = P / T, t = P - n * T;
+    if (n >= N) return roff[N];
+    return roff[n] + (t < Tn[n] ? t : Tn[n]);
+  }
+  // Launches (launch(r0, r1)) the rows that became ready, if enough of them are waiting or the upload is complete.
+  template <class Launch>
+  bool advance(size_t bytes, bool last, Launch launch) {
+    const int64_t rows = roff[N], r = ready(bytes);
+    const int64_t every = (rows + kStatsWaves - 1) / kStatsWaves;
+    if (r <= done || (!last && r - done < every)) return true;
+    const bool ok = launch(done, r);
+    done = r;
+    return ok;
+  }
+};
+
 // ---- the devices (device.cu) ----------------------------------------------------------------------------------
 
 // Whether `device` (an index already known to be in range) can run this build's kernels: its compute capability
@@ -189,13 +222,15 @@ constexpr int kStageKeep = 4;
 struct Staging {
   int32_t device = -1;
   size_t chunk = 0;
-  size_t min = 0;  // smaller copies are not staged: kStageMin, or chunk when that is smaller
   unsigned char* base = nullptr;
   unsigned char* buf[2] = {nullptr, nullptr};
   cudaEvent_t done[2] = {nullptr, nullptr};
 };
 // A pair for `device` (current on the calling thread): a cached one or a new one.
 cudaError_t take_staging(int32_t device, Staging** out);
+// The smallest copy that is staged: kStageMin, or the buffers' size when SEQLOSS_CUDA_STAGE_BYTES makes them smaller
+// (read once per process).
+size_t stage_threshold();
 // Back to the device's cache (the stream that used it has been synchronised).
 void give_staging(Staging* s);
 // Freed, not cached: after a failed synchronisation (cudaFreeHost waits for the device itself, so no copy of the
@@ -368,11 +403,15 @@ class Call {
 
   // A dense array from the caller's host memory to the device: through the pinned staging pair in chunks, the
   // host copying chunk i + 1 into one buffer while the DMA of chunk i from the other runs (each buffer reused once
-  // its event says its copy has run); below kStageMin, or where no pinned memory can be had, a plain copy.
-  bool upload(void* dst, const void* src, size_t bytes, const char* what) {
+  // its event says its copy has run); a plain copy below stage_threshold(), from memory that is page-locked
+  // already (a C caller's cudaHostAlloc), or where no pinned memory can be had.
+  // `queued(n)`, when given, is called each time the copies of the first n bytes have been queued (so that work on
+  // them can be queued behind them while the rest is copied: StatsWaves); false stops the upload.
+  bool upload(void* dst, const void* src, size_t bytes, const char* what,
+              const std::function<bool(size_t)>& queued = nullptr) {
     if (!ok() || bytes == 0) return ok();
-    Staging* s = staging();
-    if (s == nullptr || bytes < s->min) return ok() && to_device(dst, src, bytes, what);
+    Staging* s = bytes >= stage_threshold() && !pinned(src) ? staging() : nullptr;
+    if (s == nullptr) return ok() && to_device(dst, src, bytes, what) && (!queued || queued(bytes));
     for (size_t off = 0, i = 0; off < bytes; ++i) {
       const size_t n = bytes - off < s->chunk ? bytes - off : s->chunk;
       const int slot = static_cast<int>(i & 1);
@@ -385,6 +424,7 @@ class Call {
         return false;
       }
       off += n;
+      if (queued && !queued(off)) return false;
     }
     return true;
   }
@@ -393,8 +433,8 @@ class Call {
   // buffers, the host copying chunk i out of one while the DMA of chunk i + 1 into the other runs.
   bool download(void* dst, const void* src, size_t bytes, const char* what) {
     if (!ok() || bytes == 0) return ok();
-    Staging* s = staging();
-    if (s == nullptr || bytes < s->min) return ok() && to_host(dst, src, bytes, what);
+    Staging* s = bytes >= stage_threshold() && !pinned(dst) ? staging() : nullptr;
+    if (s == nullptr) return ok() && to_host(dst, src, bytes, what);
     const size_t chunks = (bytes + s->chunk - 1) / s->chunk;
     auto queue = [&](size_t i) {
       const int slot = static_cast<int>(i & 1);
@@ -450,6 +490,17 @@ class Call {
   }
 
  private:
+  // Whether host memory p is page-locked (registered with CUDA): copies from or to it need no staging.
+  static bool pinned(const void* p) {
+    cudaPointerAttributes a;
+    std::memset(&a, 0, sizeof a);
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return a.type == cudaMemoryTypeHost;
+  }
+
   // The call's staging pair, taken on first use; null (plain copies) where none can be made.
   Staging* staging() {
     if (stage_ == nullptr && !stage_failed_) {
