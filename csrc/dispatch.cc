@@ -466,6 +466,7 @@ seqloss_status plan_call(const seqloss_problem* p, const seqloss_cuda_plan_reque
   out->host_syncs = plan.host_syncs;
   out->precision = plan.precision;
   out->blocks_per_sequence = plan.blocks_per_sequence;
+  out->checkpoint_interval = plan.checkpoint_interval;
   out->copy_bytes = plan.copy_bytes;
   out->states = plan.states;
   out->elements = plan.elements;

@@ -423,10 +423,12 @@ typedef struct seqloss_cuda_plan {
   int32_t host_syncs; /* host synchronisations per call */
   int32_t precision;  /* 32: extended-range FP32 (every operation today); 64 would mean per-element work in double */
   int32_t blocks_per_sequence;
-  double copy_bytes;      /* host <-> device copies */
-  double states;          /* sum_n T_n (2 L_n + 1): the lattice (0 for ACE) */
-  double elements;        /* N*T*C */
-  double workspace_bytes; /* the device workspace of the call (what its *_workspace_size reports) */
+  int32_t
+      checkpoint_interval; /* label operations: the alpha lattice keeps every k-th frame (1: every frame); 0 for ACE */
+  double copy_bytes;       /* host <-> device copies */
+  double states;           /* sum_n T_n (2 L_n + 1): the lattice (0 for ACE) */
+  double elements;         /* N*T*C */
+  double workspace_bytes;  /* the device workspace of the call (what its *_workspace_size reports) */
   seqloss_cuda_step steps[SEQLOSS_PLAN_MAX_STEPS];
 } seqloss_cuda_plan;
 

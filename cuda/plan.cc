@@ -204,6 +204,7 @@ LaunchPlan plan_label_op(const seqloss_problem& p, const LabelWants& w, const La
   plan.elements = static_cast<double>(p.batch) * p.time * p.classes;
   plan.states = static_cast<double>(q.atotal);
   plan.blocks_per_sequence = 1;
+  plan.checkpoint_interval = w.forward() ? q.ck : 0;
   plan_ctc32(p, w, q, &plan);
   copies(p, w, meta_bytes, &plan);
   LabelBuffers b;

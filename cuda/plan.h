@@ -145,6 +145,7 @@ struct LaunchPlan {
   int32_t host_syncs = 1;      // Call::finish: one cudaStreamSynchronize per call
   int32_t precision = 64;
   int32_t blocks_per_sequence = 1;
+  int32_t checkpoint_interval = 0;  // label operations with a forward recursion: LabelPlan::ck
   double copy_bytes = 0;
   double states = 0;
   double elements = 0;

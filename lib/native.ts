@@ -211,6 +211,8 @@ export interface NativePlan {
   hostSyncs: number;
   precision: number;
   blocksPerSequence: number;
+  /** The α lattice keeps every k-th frame (1: every frame; 0: no forward recursion). */
+  checkpointInterval: number;
   copyBytes: number;
   states: number;
   elements: number;

@@ -90,6 +90,21 @@ describe.runIf(native.ok)('the CUDA launch plan', () => {
     expect(kernels(plan(OP.ctc, p, ctc(), 0))).toEqual(['ctc32_stats_kernel', 'shift_kernel', 'alpha32_kernel']);
   });
 
+  it('the α lattice: every frame where it is at most a quarter of the logits, else every ⌈√T⌉-th (a smaller workspace)', () => {
+    // 12·Σ T(2L + 1) = 12·40·(9 + 9) = 8640 > N·T·C = 2·40·9 = 720: checkpoints every ⌈√40⌉ = 7 frames.
+    const narrow = plan(OP.ctc, problem(2, 40, 9, [4, 4]), ctc(), 1);
+    expect(narrow.checkpointInterval).toBe(7);
+    // 8640 <= 2·40·2000: every frame.
+    const wide = plan(OP.ctc, problem(2, 40, 2000, [4, 4]), ctc(), 1);
+    expect(wide.checkpointInterval).toBe(1);
+    // ctcAlign runs no forward recursion, ACE none at all.
+    expect(plan(OP.align, problem(2, 40, 9, [4, 4]), null, 0).checkpointInterval).toBe(0);
+    expect(
+      plan(OP.ace, problem(2, 40, 9, [4, 4]), { reduction: REDUCTION.mean, variant: 0, eps: 1e-10 }, 1)
+        .checkpointInterval,
+    ).toBe(0);
+  });
+
   it('the fit, DCTC in every alignment mode and ctcAlign run on the FP32 pipeline too', () => {
     const p = problem(2, 10, 6, [3, 2]);
     const fit = plan(OP.ctc, p, ctc(0.5, 1), 1);

@@ -811,6 +811,7 @@ napi_value Plan(napi_env env, napi_callback_info info) {
         napi_set_named_property(env, result, "steps", steps) != napi_ok ||
         !SetNumber(env, result, "hostSyncs", plan.host_syncs) || !SetNumber(env, result, "precision", plan.precision) ||
         !SetNumber(env, result, "blocksPerSequence", plan.blocks_per_sequence) ||
+        !SetNumber(env, result, "checkpointInterval", plan.checkpoint_interval) ||
         !SetNumber(env, result, "copyBytes", plan.copy_bytes) || !SetNumber(env, result, "states", plan.states) ||
         !SetNumber(env, result, "elements", plan.elements) ||
         !SetNumber(env, result, "workspaceBytes", plan.workspace_bytes)) {
