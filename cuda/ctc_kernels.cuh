@@ -260,11 +260,12 @@ __global__ void alpha32_kernel(const float* __restrict__ x, Meta m, const float*
 //
 // With ck > 1 the frames go back a segment [t0, t1] of ck frames at a time, the segment's α recomputed first from
 // its checkpoint (alpha32_run in the same rows, the β row they held saved to Bs and restored) into Seg (ck rows of
-// S, float mantissas); with ck = 1 every frame is a checkpoint and α_t is read from A. The emissions are computed
-// a frame ahead, as alpha32_run's.
+// S); with ck = 1 every frame is a checkpoint and α_t is read from A. The checkpoints keep float-float mantissas
+// and the recomputation repeats alpha32's operations, so Seg holds bitwise the values A would: the results do not
+// depend on ck. The emissions are computed a frame ahead, as alpha32_run's.
 template <class Rw, class Er, class G>
 __device__ inline void beta32_rows(const float* x, const Meta& m, const float* M, FFPair sc, int32_t n, const XArr& A,
-                                   const LArr& Seg, const XArr& Bs, const xf32::X& p, float* __restrict__ yh,
+                                   const XArr& Seg, const XArr& Bs, const xf32::X& p, float* __restrict__ yh,
                                    float* __restrict__ yl, const Rw& rows, const Er& er, G Gh, G Gl, Smem<float> shf) {
   const int32_t S = m.S[n], Tn = m.Tn[n], U = m.U[n], ck = m.ck;
   const int64_t c0 = m.coff[n], g0s = static_cast<int64_t>(ck) * m.soff[n], b0 = m.soff[n];
@@ -295,7 +296,7 @@ __device__ inline void beta32_rows(const float* x, const Meta& m, const float* M
         for (int s = threadIdx.x; s < S; s += blockDim.x) rows.set(kodd, s, xget(Bs, b0 + s));
       }
     }
-    emit_row(x, m, M, sc, n, t1, er, (t1 & 1) != 0);
+    if (ck == 1 || t0 == t1) emit_row(x, m, M, sc, n, t1, er, (t1 & 1) != 0);  // else the recomputation left it there
     __syncthreads();
     for (int32_t t = t1; t >= t0; --t) {
       const bool odd = (t & 1) != 0;  // row t & 1 is written, row (t + 1) & 1 read
@@ -343,7 +344,7 @@ __device__ inline void beta32_rows(const float* x, const Meta& m, const float* M
 // y' of every frame (compact, float-float); all 0 for a sequence without a path, untouched for a NaN one. work: as
 // alpha32's (work_rows, work_emits), and γ (2 arrays of S at 6·stotal + 2·soff).
 __global__ void beta32_kernel(const float* __restrict__ x, Meta m, const float* __restrict__ M, FFPair sc, XArr A,
-                              XArr P, LArr Seg, XArr Bs, const int32_t* __restrict__ status, FFArr Y,
+                              XArr P, XArr Seg, XArr Bs, const int32_t* __restrict__ status, FFArr Y,
                               float* __restrict__ work) {
   SEQLOSS_SHARED(float, shf, 132);
   SEQLOSS_SHARED_ROWS2(rows, kRowCap);

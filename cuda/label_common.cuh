@@ -113,12 +113,7 @@ __device__ inline xf32::X emission32(const float* row, const Meta& m, float mx, 
 }
 
 __device__ inline xf32::X xget(const XArr& a, int64_t i) { return xf32::X{a.hi[i], a.lo[i], a.k[i]}; }
-__device__ inline xf32::X xget(const LArr& a, int64_t i) { return xf32::X{a.hi[i], 0.0f, a.k[i]}; }
-// Stores v rounded to its float mantissa (hi is the rounded sum of the pair: lo is dropped).
-__device__ inline void xset(const LArr& a, int64_t i, const xf32::X& v) {
-  a.hi[i] = v.hi;
-  a.k[i] = v.k;
-}
+
 __device__ inline void xset(const XArr& a, int64_t i, const xf32::X& v) {
   a.hi[i] = v.hi;
   a.lo[i] = v.lo;

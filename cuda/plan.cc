@@ -90,9 +90,8 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
   }
   const double dense = (w.grad ? 1 : 0) + (w.post ? 1 : 0);
   const double dense_stats = (w.grad && !w.fit_gamma && !w.dctc ? 1 : 0) + (w.post ? 1 : 0);  // ctc32_stats writes
-  // xfloat32 values (checkpoints, rows) are 12 bytes, the recomputed segment's values (float mantissa, exponent)
-  // and float-float pairs (r_t, y', γ, ρ) 8. The emissions are read from the logits (4 bytes per compact value,
-  // and m_t per row) by the recursions themselves.
+  // xfloat32 values (checkpoints, the recomputed segments, rows) are 12 bytes, float-float pairs (r_t, y', γ, ρ) 8.
+  // The emissions are read from the logits (4 bytes per compact value, and m_t per row) by the recursions.
   const double Ck = static_cast<double>(q.ctotal), ck = q.ck;
   const double Ae = ck > 1 ? A : 0;  // the states of the recomputed segments
   if (q.rows > 0) {
@@ -117,9 +116,9 @@ void plan_ctc32(const seqloss_problem& p, const LabelWants& w, const LabelPlan& 
     Step& b = plan->add(Kernel::kBeta32, p.batch, seq_threads);
     b.shared = 8 * 4 * kRowCap + 6 * 4 * kEmitCap + 132 * 4;
     // The segments' recomputation reads the checkpoints and the emissions again, and writes and reads each
-    // recomputed α once (8 bytes each way); the β row kept across it, 24 bytes a state per segment.
+    // recomputed α once (12 bytes each way); the β row kept across it, 24 bytes a state per segment.
     const double segments = ck > 1 ? St * ((static_cast<double>(q.tmax) + ck - 1) / ck) : 0;
-    b.bytes = 12 * Ck + (ck > 1 ? 2 : 1) * (4 * Y + 4 * R) + 16 * Ae + 24 * segments + 8 * Y + 5 * St +
+    b.bytes = 12 * Ck + (ck > 1 ? 2 : 1) * (4 * Y + 4 * R) + 24 * Ae + 24 * segments + 8 * Y + 5 * St +
               (ck > 1 ? 64 : 40) * big + 16 * N;
   }
   if (w.viterbi) {

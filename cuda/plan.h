@@ -94,12 +94,6 @@ struct FFArr {
   float* hi;
   float* lo;
 };
-// Recomputed α rows between checkpoints: each value rounded to a float mantissa with its exponent (8 bytes; the
-// recursion itself keeps float-float mantissas in its rows, and γ = α β' / p needs α only to float precision).
-struct LArr {
-  float* hi;
-  int32_t* k;
-};
 
 enum class Kernel : int32_t {
   kShift,
@@ -196,8 +190,7 @@ struct LabelBuffers {
   // The α lattice's checkpoint rows (every ck-th frame, labels.h), p_ρ(l) per sequence, the segment recomputed
   // between two checkpoints and the β row kept across it (ck > 1), the posterior y' (float-float), the rows and
   // emissions of sequences beyond kRowCap states; ρ itself and the δ lattice for the Viterbi recursion.
-  XArr A32{}, P32{}, Bs{};
-  LArr Seg{};
+  XArr A32{}, P32{}, Bs{}, Seg{};
   FFArr Y32{}, Rho{}, D{};
   float* work32 = nullptr;
   // The fit: V_k, the factors (double and float-float), L over the batch, w_t (double, then ŵ_t as pairs).
@@ -236,7 +229,7 @@ struct LabelBuffers {
       Y32 = FFArr{c.take<float>(q.ytotal), c.take<float>(q.ytotal)};
       if (q.ck > 1) {
         const int64_t seg = static_cast<int64_t>(q.ck) * q.stotal;
-        Seg = LArr{c.take<float>(seg), c.take<int32_t>(seg)};
+        Seg = XArr{c.take<float>(seg), c.take<float>(seg), c.take<int32_t>(seg)};
         Bs = XArr{c.take<float>(q.stotal), c.take<float>(q.stotal), c.take<int32_t>(q.stotal)};
       }
     }

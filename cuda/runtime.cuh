@@ -170,7 +170,9 @@ __host__ __device__ inline int64_t row_offset(int32_t layout, int64_t n, int64_t
 // A host-array call's row statistics run in waves while its input is uploaded (NTC layout, where the valid rows
 // whose logits have arrived are a prefix of them): after each staged chunk, the rows wholly on the device are
 // launched once at least 1/kStatsWaves of all the rows are waiting, the rest when the upload ends, each wave with
-// the plan's step configuration over its own rows. The kernels after it see every row, as with one launch.
+// the plan's step configuration over its own rows. The kernels after it see every row, as with one launch. The
+// waves are queued on the call's stream between the chunk copies, so they overlap the host's memcpy of the next
+// chunks into the staging buffers, not the DMA (a second stream would be needed for that).
 constexpr int kStatsWaves = 16;
 
 struct StatsWaves {

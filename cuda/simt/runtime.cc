@@ -954,8 +954,12 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void* ptr) 
   State& s = state();
   std::lock_guard<std::mutex> lk(s.mu);
   const seqloss::simt::Alloc* al = ptr != nullptr ? seqloss::simt::find_alloc(s, ptr, 1) : nullptr;
+  bool pinned = false;  // inside a cudaHostAlloc block: the last one starting at or before ptr
   auto pin = s.pinned.upper_bound(reinterpret_cast<uintptr_t>(ptr));
-  const bool pinned = pin != s.pinned.begin() && reinterpret_cast<uintptr_t>(ptr) - (--pin)->first < pin->second;
+  if (pin != s.pinned.begin()) {
+    --pin;
+    pinned = reinterpret_cast<uintptr_t>(ptr) - pin->first < pin->second;
+  }
   if (al != nullptr) {
     *a = cudaPointerAttributes{cudaMemoryTypeDevice, al->device, const_cast<void*>(ptr), nullptr};
   } else if (pinned) {
@@ -1061,6 +1065,13 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   Stream* st = it->second->stream;
   const uint64_t seq = it->second->seq;
   if (st == nullptr) return cudaSuccess;  // never recorded: complete
+  // A stream destroyed since the record ran its work when it was destroyed: the event is complete.
+  bool live = s.streams.count(st) != 0;
+  for (const auto& d : s.devices) live = live || st == &d->legacy;
+  if (!live) {
+    it->second->stream = nullptr;
+    return cudaSuccess;
+  }
   Device& d = *s.devices[static_cast<size_t>(st->device)];
   seqloss::simt::run_ops(s, lk, d, seqloss::simt::needed(d, {st}, seq));
   // A failed operation before the event is reported here too, and still by the stream's next synchronisation.
@@ -1089,10 +1100,16 @@ cudaError_t cudaFreeHost(void* ptr) {
   SIMT_ENTER("cudaFreeHost");
   if (ptr == nullptr) return cudaSuccess;
   State& s = state();
-  std::lock_guard<std::mutex> lk(s.mu);
+  std::unique_lock<std::mutex> lk(s.mu);
   auto it = s.pinned.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == s.pinned.end()) return fail(cudaErrorInvalidValue);
-  s.pinned.erase(it);
+  // As on a GPU, cudaFreeHost waits for the devices: a copy queued from or to the block runs first.
+  for (const auto& d : s.devices) {
+    std::vector<uint64_t> all;
+    for (const auto& o : d->pending) all.push_back(o->seq);
+    seqloss::simt::run_ops(s, lk, *d, all);
+  }
+  if (s.pinned.erase(reinterpret_cast<uintptr_t>(ptr)) == 0) return fail(cudaErrorInvalidValue);  // freed meanwhile
   std::free(ptr);
   return cudaSuccess;
 }

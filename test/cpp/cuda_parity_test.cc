@@ -751,6 +751,42 @@ struct DeviceCtc {
   }
 };
 
+// The checkpointed α lattice gives bitwise the results of the whole one: the same sequence alone (12·T·S > N·T·C:
+// checkpoints) and beside empty sequences (T_n = 0, which add N·T·C but no states: the whole lattice).
+void test_checkpoint_invariance(std::mt19937& rng) {
+  Case a;
+  a.name = "checkpoints vs the whole lattice";
+  a.N = 1;
+  a.T = 40;
+  a.C = 9;
+  a.blank = 0;
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  a.x.resize(static_cast<size_t>(a.T) * a.C);
+  for (auto& v : a.x) v = nd(rng);
+  a.il = {40};
+  a.tl = {4};
+  a.targets = {3, 5, 5, 1};
+  Case b = a;
+  b.N = 12;
+  b.x.resize(static_cast<size_t>(b.N) * b.T * b.C, 0.0f);  // NTC: sequence 0 first, the others empty
+  b.il.assign(12, 0);
+  b.il[0] = 40;
+  b.tl.assign(12, 0);
+  b.tl[0] = 4;
+  check(seqloss::cuda::plan_labels(a.problem(), false).ck > 1 && seqloss::cuda::plan_labels(b.problem(), false).ck == 1,
+        "the two batches have the two kinds of α lattice");
+  for (const bool fit : {false, true}) {
+    const seqloss_ctc_options o = ctc_options(SEQLOSS_REDUCTION_SUM, 0, fit ? 0.5 : 0, fit ? 1 : 0, 0);
+    const CtcOut ra = run_ctc(a, o, exec_of(SEQLOSS_BACKEND_CUDA), true, true);
+    const CtcOut rb = run_ctc(b, o, exec_of(SEQLOSS_BACKEND_CUDA), true, true);
+    const size_t row = static_cast<size_t>(a.T) * a.C;
+    check(ra.st == SEQLOSS_OK && rb.st == SEQLOSS_OK && ra.losses[0] == rb.losses[0] &&
+              std::equal(ra.grad.begin(), ra.grad.end(), rb.grad.begin()) &&
+              std::equal(ra.post.begin(), ra.post.begin() + static_cast<std::ptrdiff_t>(row), rb.post.begin()),
+          std::string("checkpointed = whole lattice, bitwise") + (fit ? " (fit)" : ""));
+  }
+}
+
 // Host arrays that are page-locked already (a C caller's cudaHostAlloc) are copied directly, not staged: the results
 // are those of ordinary host arrays, which go through the staging pair.
 void test_pinned_host(std::mt19937& rng) {
@@ -1149,6 +1185,7 @@ int main(int argc, char** argv) {
   test_device_memory(rng);
   test_default_stream(rng);
   test_pinned_host(rng);
+  test_checkpoint_invariance(rng);
   test_workspace_checks(rng);
   test_pool(rng);
   test_pending_error(rng);
