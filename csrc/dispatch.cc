@@ -443,19 +443,16 @@ seqloss_status plan_call(const seqloss_problem* p, const seqloss_cuda_plan_reque
         if (st == SEQLOSS_OK) w = cuda::align_wants(e.memory);
       }
       if (st != SEQLOSS_OK) return st;
-      const cuda::LabelPlan q = cuda::plan_labels(*p, w.batch_scope);
-      plan = cuda::plan_label_op(*p, w, q, cuda::pack_plan(q).pack.size(), r->fp64_ratio);
+      const cuda::HostScratch& hs = cuda::scratch_labels(*p, w.batch_scope);
+      plan = cuda::plan_label_op(*p, w, hs.q, hs.k.pack.size(), r->fp64_ratio);
       break;
     }
     case SEQLOSS_OP_ACE: {
       if (r->ace == nullptr) return fail(msg, SEQLOSS_ERROR_TYPE, "request.ace must not be NULL for op 3 (ACE)");
       st = check_ace_call(p, r->ace, &e, nullptr, false, &ext, msg);
       if (st != SEQLOSS_OK) return st;
-      cuda::AceHost h;
-      cuda::plan_ace_host(*p, &h);
-      cuda::AceMeta k;
-      cuda::pack_ace(h, &k);
-      plan = cuda::plan_ace(*p, e.memory, grad, r->ace->variant, h, k.pack.size(), r->fp64_ratio);
+      const cuda::HostScratch& hs = cuda::scratch_ace(*p);
+      plan = cuda::plan_ace(*p, e.memory, grad, r->ace->variant, hs.ace, hs.ak.pack.size(), r->fp64_ratio);
       break;
     }
     default:

@@ -413,16 +413,10 @@ bool upload_input(Call& call, const seqloss_problem& p, const DenseHost& h, cons
   *waved = false;
   if (!b.copy_data) return true;
   *x = b.data;
-  const size_t total = dense_bytes(p);
-  const Step* s = plan.count > 0 && plan.steps[0].kernel == Kernel::kAceStats ? &plan.steps[0] : nullptr;
-  if (s == nullptr || p.layout != SEQLOSS_LAYOUT_NTC)
-    return call.upload(b.data, p.data, total, "cudaMemcpyAsync (input)");
-  *waved = true;
-  StatsWaves sw{h.roff.data(), h.Tn.data(), p.batch, p.time, p.classes};
-  return call.upload(b.data, p.data, total, "cudaMemcpyAsync (input)", [&](size_t done) {
-    return sw.advance(done, done == total,
+  const Step* s = wave_step(p, plan, Kernel::kAceStats);
+  *waved = s != nullptr;
+  return upload_dense(call, p, b.data, h.roff.data(), h.Tn.data(), s, "cudaMemcpyAsync (input)",
                       [&](int64_t r0, int64_t r1) { return launch_stats(call, *s, m, b, b.data, r0, r1); });
-  });
 }
 
 // The plan's stats step (when it has one and the upload has not run it already), then its class sums (when it

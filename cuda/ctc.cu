@@ -129,20 +129,11 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
                    ff_of(prm.s), b.M, b.R, b.R32, b.Rho, b.w.fit_gamma || b.w.dctc ? nullptr : grad, post);
     return call.launched(kernel_name(s.kernel));
   };
-  // Host memory: the logits uploaded, and where the plan starts with the stats step and the layout is NTC, that
-  // step run in waves behind the upload (StatsWaves).
-  const bool waved =
-      b.w.host && p.layout == SEQLOSS_LAYOUT_NTC && plan.count > 0 && plan.steps[0].kernel == Kernel::kCtc32Stats;
-  if (b.w.host) {
-    const size_t total = dense_bytes(p);
-    StatsWaves sw{q.roff.data(), q.Tn.data(), p.batch, p.time, p.classes};
-    auto queued = [&](size_t done) {
-      return sw.advance(done, done == total, [&](int64_t r0, int64_t r1) { return stats(plan.steps[0], r0, r1); });
-    };
-    if (!call.upload(b.data, p.data, total, "cudaMemcpyAsync (logits)",
-                     waved ? std::function<bool(size_t)>(queued) : nullptr)) {
-      return false;
-    }
+  // Host memory: the logits uploaded, the stats step in waves behind them where it can (wave_step).
+  const Step* waves = b.w.host ? wave_step(p, plan, Kernel::kCtc32Stats) : nullptr;
+  if (b.w.host && !upload_dense(call, p, b.data, q.roff.data(), q.Tn.data(), waves, "cudaMemcpyAsync (logits)",
+                                [&](int64_t r0, int64_t r1) { return stats(*waves, r0, r1); })) {
+    return false;
   }
   for (int32_t i = 0; i < plan.count; ++i) {
     const Step& s = plan.steps[i];
@@ -168,7 +159,7 @@ bool run_label_op(Call& call, const seqloss_problem& p, const LabelPlan& q, cons
         SEQLOSS_LAUNCH(viterbi32_kernel, g, th, st, m, b.Rho, b.shift, b.D, b.path, b.score);
         break;
       case Kernel::kCtc32Stats:
-        if (!waved && !stats(s, 0, q.rows)) return false;
+        if (waves == nullptr && !stats(s, 0, q.rows)) return false;
         continue;
       case Kernel::kAlpha32:
         SEQLOSS_LAUNCH(alpha32_kernel, g, th, st, x, m, b.M, ff_of(prm.s), b.shift, b.A32, b.P32, b.work32, b.logp,

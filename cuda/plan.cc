@@ -230,31 +230,23 @@ void plan_ace_host(const seqloss_problem& p, AceHost* hp) {
     h.koff[static_cast<size_t>(n)] = h.ktotal();
     h.yoff[static_cast<size_t>(n)] = h.ytotal;
     if (labels) {
-      // The distinct labels in class order, each with its count (a float, as a counts array holds it), the blank
-      // placed among them.
+      // The distinct labels and the blank (when N_blank > 0) in class order, each label with its count (a float,
+      // as a counts array holds it).
       const int32_t L = p.target_lengths[n];
       const int32_t* lab = p.targets + lab_at;
       lab_at += L;
+      const double nblank = num::ace_blank_count(tn, static_cast<double>(L));
       h.distinct.clear();
+      if (nblank > 0) h.distinct.push_back(p.blank);
       for (int32_t i = 0; i < L; ++i) {
         if (h.tally[static_cast<size_t>(lab[i])]++ == 0) h.distinct.push_back(lab[i]);
       }
       std::sort(h.distinct.begin(), h.distinct.end());
-      const double nblank = num::ace_blank_count(tn, static_cast<double>(L));
-      bool placed = !(nblank > 0);
       for (int32_t c : h.distinct) {
-        if (!placed && p.blank < c) {
-          h.kcls.push_back(p.blank);
-          h.kN.push_back(nblank);
-          placed = true;
-        }
         h.kcls.push_back(c);
-        h.kN.push_back(static_cast<double>(static_cast<float>(h.tally[static_cast<size_t>(c)])));
+        h.kN.push_back(c == p.blank ? nblank
+                                    : static_cast<double>(static_cast<float>(h.tally[static_cast<size_t>(c)])));
         h.tally[static_cast<size_t>(c)] = 0;
-      }
-      if (!placed) {
-        h.kcls.push_back(p.blank);
-        h.kN.push_back(nblank);
       }
     } else {
       const float* counts = p.counts + static_cast<int64_t>(n) * C;

@@ -560,6 +560,23 @@ class Call {
   bool busy_[2] = {false, false};
 };
 
+// The step that runs in waves behind a host-array call's upload (StatsWaves): the plan's first step when it is `k`
+// (the row statistics) and the layout is NTC; null otherwise.
+inline const Step* wave_step(const seqloss_problem& p, const LaunchPlan& plan, Kernel k) {
+  return p.layout == SEQLOSS_LAYOUT_NTC && plan.count > 0 && plan.steps[0].kernel == k ? &plan.steps[0] : nullptr;
+}
+
+// A host-array call's dense input uploaded to dst; with `step` (wave_step), launch(r0, r1) runs that step over each
+// wave of valid rows (roff, Tn: the plan's N + 1 row offsets and N frame counts) as the upload completes them.
+template <class Launch>
+inline bool upload_dense(Call& call, const seqloss_problem& p, float* dst, const int64_t* roff, const int32_t* Tn,
+                         const Step* step, const char* what, Launch launch) {
+  const size_t total = dense_bytes(p);
+  if (step == nullptr) return call.upload(dst, p.data, total, what);
+  StatsWaves sw{roff, Tn, p.batch, p.time, p.classes};
+  return call.upload(dst, p.data, total, what, [&](size_t done) { return sw.advance(done, done == total, launch); });
+}
+
 }  // namespace cuda
 }  // namespace seqloss
 
